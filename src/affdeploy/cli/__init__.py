@@ -1,0 +1,59 @@
+"""The ``affdeploy`` command line: a thin typer/rich layer over the Python API.
+
+Each command lives in its own module of this package and registers itself on ``app``.
+``main`` is the console-script entry point; it turns every expected failure into one line
+on stderr and an exit code (2: usage, 1: failure, 130: interrupted), never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+
+import typer
+from typer._click import exceptions as click_exc  # typer vendors its own click
+
+from affdeploy.cli._common import app, err_console
+from affdeploy.errors import AffdeployError
+
+# Command modules register themselves on ``app`` when imported.
+from affdeploy.cli import info as _info  # noqa: E402,F401
+
+
+def _quiet_libraries() -> None:
+    """Library deprecation chatter (torch, coremltools) is noise for CLI users, not news."""
+    for category in (FutureWarning, DeprecationWarning, UserWarning):
+        warnings.filterwarnings("ignore", category=category)
+    for name in ("coremltools", "torch.onnx", "torch._export", "executorch"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI and map errors to one line and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    _quiet_libraries()
+    try:
+        code = app(args=args, prog_name="affdeploy", standalone_mode=False)
+    except AffdeployError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise SystemExit(exc.exit_code) from None
+    except click_exc.NoArgsIsHelpError as exc:
+        err_console.print(exc.format_message())
+        raise SystemExit(2) from None
+    except click_exc.UsageError as exc:
+        hint = f" (see 'affdeploy {exc.ctx.info_name} --help')" if exc.ctx and exc.ctx.parent else " (see 'affdeploy --help')"
+        err_console.print(f"[bold red]error:[/] {exc.format_message()}{hint}", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("[bold red]error:[/] interrupted; nothing partial was left on disk", highlight=False)
+        raise SystemExit(130) from None
+    except click_exc.ClickException as exc:
+        err_console.print(f"[bold red]error:[/] {exc.format_message()}", highlight=False, soft_wrap=True)
+        raise SystemExit(exc.exit_code) from None
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+__all__ = ["app", "main", "typer"]

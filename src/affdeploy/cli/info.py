@@ -1,0 +1,60 @@
+"""``affdeploy info``: what a model is, costs and expects, and how many FFT ops it exports with."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json
+from affdeploy.graph import check_image_size, complex_value_count, export_program, fft_op_count
+from affdeploy.models import MODELS, build_model, model_info
+from affdeploy.models.profile import profile_model
+from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE, input_spec
+
+MODEL_HELP = f"AFFNet variant: {', '.join(MODELS)}."
+
+
+@app.command()
+def info(
+    model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP),
+    image_size: int = typer.Option(DEFAULT_IMAGE_SIZE, "--image-size", help="Input height and width (multiple of 32)."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Show a model's parameters, MACs (FFT share apart), input spec and FFT ops in its exported graph.
+
+    MACs are counted from the real module shapes during one forward pass; FFT MACs use the
+    radix-2 estimate. The FFT op count comes from torch.export of the model at --image-size.
+    """
+    entry = model_info(model)
+    check_image_size(image_size)
+    net = build_model(model)
+    prof = profile_model(net, image_size)
+    ep = export_program(net, image_size)
+    spec = input_spec(image_size)
+    data = {
+        "model": model,
+        "cvnets_mode": entry.config.cvnets_mode,
+        "params": prof.params,
+        "macs": prof.macs,
+        "fft_macs": prof.fft_macs,
+        "filter_macs": prof.filter_macs,
+        "image_size": image_size,
+        "imagenet_top1": entry.top1,
+        "input": spec.to_dict(),
+        "graph": {"fft_ops": fft_op_count(ep), "complex_values": complex_value_count(ep)},
+    }
+    if as_json:
+        print_json(data)
+        return
+    table = Table(title=f"{model} ({entry.config.cvnets_mode}) at {image_size}x{image_size}", show_header=False)
+    table.add_row("parameters", f"{prof.params:,}")
+    table.add_row("MACs", f"{prof.macs / 1e9:.3f} G")
+    table.add_row("  of which FFT (estimate)", f"{prof.fft_macs / 1e9:.3f} G ({100 * prof.fft_macs / prof.macs:.1f}%)")
+    table.add_row("  of which AFF filter MLP", f"{prof.filter_macs / 1e9:.3f} G")
+    table.add_row("ImageNet-1k top-1 (paper)", f"{entry.top1:.1f}%")
+    table.add_row("input", f"{spec.name} {list(spec.shape)} {spec.dtype} {spec.layout}")
+    table.add_row("preprocessing", f"{spec.color_order}, pixels x {spec.scale:.6f} -> [0, 1], no mean/std")
+    table.add_row("output", f"{spec.output_name} [1, 1000] ({spec.labels})")
+    table.add_row("FFT ops in exported graph", str(data["graph"]["fft_ops"]))
+    table.add_row("complex-valued graph values", str(data["graph"]["complex_values"]))
+    console.print(table)
