@@ -1,0 +1,5 @@
+"""``python -m affdeploy`` runs the CLI."""
+
+from affdeploy.cli import main
+
+main()

@@ -1,0 +1,61 @@
+"""`affdeploy info` and the CLI's error contract (issue 2)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+AFFDEPLOY = [sys.executable, "-m", "affdeploy"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*AFFDEPLOY, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_info_prints_the_parameter_count() -> None:
+    proc = run("info", "--model", "affnet")
+    assert proc.returncode == 0, proc.stderr
+    assert "5,568,696" in proc.stdout
+
+
+def test_info_json_reports_macs_input_and_fft_ops() -> None:
+    proc = run("info", "--model", "affnet-et", "--image-size", "64", "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["params"] == 1_436_264
+    assert data["input"]["shape"] == [1, 3, 64, 64]
+    assert data["input"]["mean"] == [0.0, 0.0, 0.0] and data["input"]["color_order"] == "RGB"
+    assert 0 < data["fft_macs"] < data["macs"]
+    # 9 AFF blocks, each one rfft2 and one irfft2 (2-D transforms may export as several 1-D ops)
+    assert data["graph"]["fft_ops"] >= 18
+
+
+def test_info_macs_at_256_match_the_paper_scale() -> None:
+    data = json.loads(run("info", "--model", "affnet-t", "--json").stdout)
+    assert 0.7e9 < data["macs"] < 0.9e9  # ~0.79 G MACs (REFERENCE §1)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["info", "--model", "affnet-xl"], 2, "unknown model 'affnet-xl'"),
+        (["info", "--model", "affnet", "--image-size", "100"], 2, "multiple of 32"),
+        (["info", "--bogus"], 2, "No such option"),
+        (["info"], 2, "Missing option"),
+        (["no-such-command"], 2, "No such command"),
+    ],
+)
+def test_bad_input_is_one_line_and_nonzero(args: list[str], code: int, needle: str) -> None:
+    proc = run(*args)
+    assert proc.returncode == code
+    assert needle in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert len([line for line in proc.stderr.splitlines() if line.strip()]) == 1
+
+
+def test_version() -> None:
+    proc = run("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("affdeploy ")
