@@ -1,0 +1,175 @@
+"""``affdeploy android-assets``: put the exported ExecuTorch and ONNX models into the Android app.
+
+The app reads android_app/app/src/main/assets/models/ only: the model files, the ImageNet labels
+and ``manifest.json`` (schema ``affdeploy.android-assets/v1``: what each file is and the
+preprocessing it expects), parsed by the app's plain-Java ModelManifest. The folder is generated
+and git-ignored; copies are atomic, unchanged files are skipped and files of earlier runs removed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json
+from affdeploy.errors import AffdeployError, UsageError
+from affdeploy.export.manifest import ArtifactEntry, manifest_path, read_manifest
+from affdeploy.fsutil import atomic_path, atomic_write_text, ensure_writable_dir, path_size, sha256_path
+from affdeploy.models import MODELS
+from affdeploy.preprocessing import imagenet_labels
+
+ASSETS_SCHEMA = "affdeploy.android-assets/v1"  # ModelManifest.SCHEMA in android_app/benchcore
+MANIFEST_NAME = "manifest.json"
+LABELS_NAME = "imagenet_labels.txt"
+ANDROID_TARGETS = ("executorch", "onnx")
+INPUT_KEYS = ("height", "width", "color_order", "scale", "mean", "std")  # what the app's InputSpec reads
+
+
+@dataclass
+class BundledModel:
+    file: str
+    model: str
+    target: str
+    backend: str
+    fft: str
+    precision: str
+    image_size: int
+    size_bytes: int
+    status: str  # copied | unchanged
+
+
+def assets_folder(app_dir: Path) -> Path:
+    """APP/app/src/main/assets/models, after checking that ``app_dir`` is the affdeploy Android project."""
+    if not (app_dir / "app" / "src" / "main" / "AndroidManifest.xml").is_file():
+        raise AffdeployError(
+            f"{app_dir} is not the affdeploy Android project (no app/src/main/AndroidManifest.xml)",
+            hint="pass --app android_app from the repository root",
+        )
+    return app_dir / "app" / "src" / "main" / "assets" / "models"
+
+
+def android_entries(models_dir: Path, models: list[str]) -> list[ArtifactEntry]:
+    """The manifest's ExecuTorch and ONNX entries for ``models`` (all when empty), preferred file first.
+
+    The classifier screen takes the first entry of a model, so XNNPACK at 256x256 leads.
+    """
+    unknown = sorted(set(models) - set(MODELS))
+    if unknown:
+        raise UsageError(f"unknown model {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+    entries = [e for e in read_manifest(models_dir) if e.target in ANDROID_TARGETS]
+    if not entries:
+        raise AffdeployError(
+            f"no ExecuTorch or ONNX model is exported in {manifest_path(models_dir)}",
+            hint=f"run `affdeploy export --target executorch --out {models_dir}` first",
+        )
+    missing = sorted(set(models) - {e.model for e in entries})
+    if missing:
+        exported = sorted({e.model for e in entries})
+        raise AffdeployError(
+            f"{', '.join(missing)} has no ExecuTorch or ONNX export in {models_dir} (exported: {', '.join(exported)})",
+            hint=f"run `affdeploy export --model {missing[0]} --target executorch` first",
+        )
+    chosen = [e for e in entries if not models or e.model in models]
+    names = [Path(e.path).name for e in chosen]
+    if len(set(names)) != len(names):
+        raise AffdeployError(f"two exported artifacts share a file name in {models_dir}: {sorted(names)}")
+    return sorted(chosen, key=lambda e: (e.model, e.target, e.backend != "xnnpack", e.image_size != 256, e.path))
+
+
+def _checked_source(entry: ArtifactEntry, models_dir: Path) -> Path:
+    """The artifact file, verified against the manifest so the app bundles exactly what was exported."""
+    source = entry.resolve(models_dir)
+    again = "export it again"
+    if not source.is_file():
+        raise AffdeployError(f"{source} is listed in {manifest_path(models_dir)} but missing", hint=again)
+    if sha256_path(source) != entry.sha256:
+        raise AffdeployError(f"{source} changed since it was exported (sha256 differs from the manifest)", hint=again)
+    lacking = [key for key in INPUT_KEYS if key not in entry.input]
+    if lacking:
+        raise AffdeployError(f"the manifest entry of {source.name} has no input {', '.join(lacking)}", hint=again)
+    return source
+
+
+def _install(source: Path, dest: Path, sha256: str) -> str:
+    """Atomic copy, skipped (``unchanged``) when ``dest`` already holds this content."""
+    if dest.is_file() and sha256_path(dest) == sha256:
+        return "unchanged"
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(source, tmp)
+    return "copied"
+
+
+def _remove_others(folder: Path, keep: set[str]) -> list[str]:
+    """Delete what earlier runs left in the generated folder, so the APK carries only what is listed."""
+    stale = sorted(p for p in folder.iterdir() if p.name not in keep and not p.name.startswith("."))
+    for path in stale:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return [p.name for p in stale]
+
+
+def _catalog_entry(entry: ArtifactEntry, file: str) -> dict[str, Any]:
+    return {
+        "model": entry.model,
+        "target": entry.target,
+        "backend": entry.backend,
+        "fft": entry.fft,
+        "precision": entry.precision,
+        "image_size": entry.image_size,
+        "file": file,
+        "sha256": entry.sha256,
+        "input": {key: entry.input[key] for key in INPUT_KEYS},
+    }
+
+
+def copy_android_assets(models_dir: Path, app_dir: Path, models: list[str]) -> tuple[Path, list[BundledModel], list[str]]:
+    """Copy the chosen artifacts into the app, write its manifest and labels, remove stale files."""
+    folder = assets_folder(app_dir)
+    entries = android_entries(models_dir, models)
+    sources = [_checked_source(entry, models_dir) for entry in entries]  # all checked before anything changes
+    ensure_writable_dir(folder)
+    bundled, catalog = [], []
+    for entry, source in zip(entries, sources):
+        status = _install(source, folder / source.name, entry.sha256)
+        bundled.append(BundledModel(source.name, entry.model, entry.target, entry.backend, entry.fft, entry.precision,
+                                    entry.image_size, path_size(folder / source.name), status))
+        catalog.append(_catalog_entry(entry, source.name))
+    atomic_write_text(folder / LABELS_NAME, "\n".join(imagenet_labels()) + "\n")
+    doc = {"schema": ASSETS_SCHEMA, "labels": LABELS_NAME, "models": catalog}
+    atomic_write_text(folder / MANIFEST_NAME, json.dumps(doc, indent=2) + "\n")
+    removed = _remove_others(folder, {MANIFEST_NAME, LABELS_NAME} | {b.file for b in bundled})
+    return folder, bundled, removed
+
+
+@app.command("android-assets")
+def android_assets(
+    models_dir: Path = typer.Option(Path("models"), "--models-dir", metavar="DIR", help="Folder with the exported artifacts and their manifest.json."),
+    app_dir: Path = typer.Option(Path("android_app"), "--app", metavar="DIR", help="The Android project folder (the one holding settings.gradle.kts)."),
+    model: list[str] = typer.Option([], "--model", "-m", metavar="NAME", help=f"Bundle only this model (repeatable): {', '.join(MODELS)}. Default: every exported one."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Copy the exported ExecuTorch (.pte) and ONNX (.onnx) models and the ImageNet labels into the Android app.
+
+    Reads MODELS_DIR/manifest.json written by 'affdeploy export', checks each ExecuTorch and ONNX artifact against its sha256, copies it atomically into APP/app/src/main/assets/models/ (unchanged files are skipped), writes the app's manifest.json (files and their preprocessing) and imagenet_labels.txt, and removes files of earlier runs. Rebuild the app afterwards; docs/android_app.md has the steps.
+    """
+    folder, bundled, removed = copy_android_assets(models_dir, app_dir, model)
+    if as_json:
+        print_json({"assets_dir": str(folder), "models": [asdict(b) for b in bundled], "removed": removed})
+        return
+    table = Table(title=f"Android app models in {folder}")
+    for column in ("file", "model", "target", "backend", "fft", "precision", "size", "status"):
+        table.add_column(column)
+    for b in bundled:
+        table.add_row(b.file, b.model, b.target, b.backend, b.fft, b.precision, f"{b.size_bytes / 1e6:.1f} MB", b.status)
+    console.print(table)
+    if removed:
+        console.print(f"removed stale: {', '.join(removed)}")
+    console.print(f"next: cd {app_dir} && ./gradlew :app:assembleDebug, then adb install (docs/android_app.md)")
