@@ -1,0 +1,150 @@
+"""``affdeploy ios-assets``: put the exported Core ML and ExecuTorch models into the iOS app.
+
+The app bundles ios_app/AFFBench/Models/ as a folder reference, so this folder is the whole
+contract: the artifacts, the ImageNet labels and ``models.json`` (what each file is, read by
+the app's BenchCore catalog). Copies are atomic and skipped when the content is unchanged;
+files of earlier exports that the manifest no longer lists are removed so the app stays small.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json
+from affdeploy.devices.ios import IOS_TARGETS
+from affdeploy.errors import AffdeployError
+from affdeploy.export.manifest import ArtifactEntry, manifest_path, read_manifest
+from affdeploy.fsutil import atomic_path, atomic_write_text, path_size, sha256_path
+from affdeploy.models import build_model
+from affdeploy.models.profile import profile_model
+from affdeploy.preprocessing import imagenet_labels
+
+CATALOG_SCHEMA = "affdeploy.ios-assets/v1"  # BenchCore's catalogSchemaID
+CATALOG_NAME = "models.json"
+LABELS_NAME = "imagenet_labels.txt"
+KEEP = {"README.md", CATALOG_NAME, LABELS_NAME}
+# Manifest fields copied into each catalog entry (BenchCore's CatalogEntry reads these, "file" and "macs").
+ENTRY_FIELDS = ("model", "target", "backend", "fft", "precision", "image_size", "input_kind", "sha256")
+
+
+@dataclass
+class CopiedAsset:
+    file: str
+    model: str
+    target: str
+    precision: str
+    size_bytes: int
+    status: str  # copied | unchanged
+
+
+def models_folder(app_dir: Path) -> Path:
+    """ios_app/AFFBench/Models, after checking that ``app_dir`` is the AFFBench app."""
+    if not (app_dir / "project.yml").is_file():
+        raise AffdeployError(f"{app_dir} is not the affdeploy iOS app (no project.yml)", hint="pass --app ios_app from the repository root")
+    return app_dir / "AFFBench" / "Models"
+
+
+def ios_entries(models_dir: Path) -> list[ArtifactEntry]:
+    """The manifest's Core ML and ExecuTorch entries; a clear error when there are none."""
+    entries = [e for e in read_manifest(models_dir) if e.target in IOS_TARGETS]
+    if not entries:
+        raise AffdeployError(
+            f"no Core ML or ExecuTorch model is exported in {manifest_path(models_dir)}",
+            hint=f"run: affdeploy export --model affnet-t --target all --out {models_dir}",
+        )
+    names = [Path(e.path).name for e in entries]
+    if len(set(names)) != len(names):
+        raise AffdeployError(f"two exported artifacts share a file name in {models_dir}: {sorted(names)}")
+    return entries
+
+
+def _copy(source: Path, dest: Path) -> str:
+    """Atomically copy a file or .mlpackage folder; ``unchanged`` when dest already has this content."""
+    if dest.exists() and sha256_path(dest) == sha256_path(source):
+        return "unchanged"
+    with atomic_path(dest, is_dir=source.is_dir()) as tmp:
+        if source.is_dir():
+            shutil.copytree(source, tmp, dirs_exist_ok=True)
+        else:
+            shutil.copy2(source, tmp)
+    return "copied"
+
+
+def _remove_stale(folder: Path, keep: set[str]) -> list[str]:
+    removed = []
+    for item in folder.iterdir():
+        if item.name not in keep and not item.name.startswith("."):
+            shutil.rmtree(item) if item.is_dir() else item.unlink()
+            removed.append(item.name)
+    return sorted(removed)
+
+
+def _known_macs(catalog_file: Path) -> dict[tuple[str, int], int]:
+    """MACs already in the app's catalog, so re-running the command does not profile models again."""
+    try:
+        models = json.loads(catalog_file.read_text("utf-8")).get("models", [])
+        return {(m["model"], int(m["image_size"])): int(m["macs"]) for m in models if m.get("macs")}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def copy_ios_assets(models_dir: Path, app_dir: Path) -> tuple[list[CopiedAsset], list[str]]:
+    """Copy every iOS artifact of ``models_dir`` into the app and write its catalog and labels."""
+    folder = models_folder(app_dir)
+    entries = ios_entries(models_dir)
+    for entry in entries:  # check all before copying any, so the app is never half updated
+        source = entry.resolve(models_dir)
+        if not source.exists():
+            raise AffdeployError(f"{source} is listed in the manifest but missing", hint="export it again")
+        if sha256_path(source) != entry.sha256:
+            raise AffdeployError(f"{source} changed since it was exported (sha256 differs from the manifest)", hint="export it again")
+    folder.mkdir(parents=True, exist_ok=True)
+    copied, catalog = [], []
+    macs = _known_macs(folder / CATALOG_NAME)
+    for entry in entries:
+        source = entry.resolve(models_dir)
+        name = source.name
+        status = _copy(source, folder / name)
+        key = (entry.model, entry.image_size)
+        if key not in macs:
+            macs[key] = profile_model(build_model(entry.model), entry.image_size).macs
+        copied.append(CopiedAsset(name, entry.model, entry.target, entry.precision, path_size(folder / name), status))
+        catalog.append({**{k: getattr(entry, k) for k in ENTRY_FIELDS}, "file": name, "macs": macs[key]})
+    atomic_write_text(folder / LABELS_NAME, "\n".join(imagenet_labels()) + "\n")
+    doc: dict[str, Any] = {"schema": CATALOG_SCHEMA, "models": catalog, "labels": LABELS_NAME}
+    atomic_write_text(folder / CATALOG_NAME, json.dumps(doc, indent=2) + "\n")
+    removed = _remove_stale(folder, KEEP | {c.file for c in copied})
+    return copied, removed
+
+
+@app.command("ios-assets")
+def ios_assets(
+    models_dir: Path = typer.Option(Path("models"), "--models-dir", help="Folder with the exported artifacts and their manifest.json."),
+    app_dir: Path = typer.Option(Path("ios_app"), "--app", help="The iOS app folder (the one holding project.yml)."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Copy the exported Core ML (.mlpackage) and ExecuTorch (.pte) models and the ImageNet labels into the iOS app.
+
+    Reads MODELS_DIR/manifest.json written by 'affdeploy export', copies each Core ML and ExecuTorch artifact atomically into APP/AFFBench/Models/ (unchanged files are skipped), writes models.json describing them for the app, and removes files of earlier exports. Rebuild the app in Xcode afterwards; docs/ios.md has the steps.
+    """
+    copied, removed = copy_ios_assets(models_dir, app_dir)
+    folder = models_folder(app_dir)
+    if as_json:
+        print_json({"folder": str(folder), "assets": [c.__dict__ for c in copied], "removed": removed})
+        return
+    table = Table(title=f"iOS app models in {folder}")
+    for column in ("file", "model", "target", "precision", "size", "status"):
+        table.add_column(column)
+    for c in copied:
+        table.add_row(c.file, c.model, c.target, c.precision, f"{c.size_bytes / 1e6:.1f} MB", c.status)
+    console.print(table)
+    if removed:
+        console.print(f"removed stale: {', '.join(removed)}")
+    console.print("next: build and run ios_app in Xcode (docs/ios.md), or 'affdeploy bench --device iphone15pro'")
