@@ -114,7 +114,7 @@ def test_bad_app_folder_and_missing_artifact(exported: Path, tmp_path: Path, app
     assert code == 1 and "changed since it was exported" in err
     pte.unlink()
     code, _, err = _run(capsys, "--models-dir", str(exported), "--app", str(app))
-    assert code == 1 and "listed in the manifest but missing" in err
+    assert code == 1 and "manifest.json but missing" in err
     assert sorted(p.name for p in (app / "AFFBench" / "Models").iterdir()) == ["README.md"]  # nothing half copied
 
 

@@ -9,7 +9,6 @@ and git-ignored; copies are atomic, unchanged files are skipped and files of ear
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -20,13 +19,12 @@ from rich.table import Table
 from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json
 from affdeploy.errors import AffdeployError, UsageError
 from affdeploy.export.manifest import ArtifactEntry, manifest_path, read_manifest
-from affdeploy.fsutil import atomic_path, atomic_write_text, ensure_writable_dir, path_size, sha256_path
+from affdeploy.appassets import checked_sources, install, remove_stale, write_labels
+from affdeploy.fsutil import atomic_write_text, ensure_writable_dir, path_size
 from affdeploy.models import MODELS
-from affdeploy.preprocessing import imagenet_labels
 
 ASSETS_SCHEMA = "affdeploy.android-assets/v1"  # ModelManifest.SCHEMA in android_app/benchcore
 MANIFEST_NAME = "manifest.json"
-LABELS_NAME = "imagenet_labels.txt"
 ANDROID_TARGETS = ("executorch", "onnx")
 INPUT_KEYS = ("height", "width", "color_order", "scale", "mean", "std")  # what the app's InputSpec reads
 
@@ -76,44 +74,14 @@ def android_entries(models_dir: Path, models: list[str]) -> list[ArtifactEntry]:
             hint=f"run `affdeploy export --model {missing[0]} --target executorch` first",
         )
     chosen = [e for e in entries if not models or e.model in models]
-    names = [Path(e.path).name for e in chosen]
-    if len(set(names)) != len(names):
-        raise AffdeployError(f"two exported artifacts share a file name in {models_dir}: {sorted(names)}")
     return sorted(chosen, key=lambda e: (e.model, e.target, e.backend != "xnnpack", e.image_size != 256, e.path))
 
 
-def _checked_source(entry: ArtifactEntry, models_dir: Path) -> Path:
-    """The artifact file, verified against the manifest so the app bundles exactly what was exported."""
-    source = entry.resolve(models_dir)
-    again = "export it again"
-    if not source.is_file():
-        raise AffdeployError(f"{source} is listed in {manifest_path(models_dir)} but missing", hint=again)
-    if sha256_path(source) != entry.sha256:
-        raise AffdeployError(f"{source} changed since it was exported (sha256 differs from the manifest)", hint=again)
+def _check_inputs(entry: ArtifactEntry) -> None:
+    """The app's InputSpec needs these manifest fields; an old manifest without them must be re-exported."""
     lacking = [key for key in INPUT_KEYS if key not in entry.input]
     if lacking:
-        raise AffdeployError(f"the manifest entry of {source.name} has no input {', '.join(lacking)}", hint=again)
-    return source
-
-
-def _install(source: Path, dest: Path, sha256: str) -> str:
-    """Atomic copy, skipped (``unchanged``) when ``dest`` already holds this content."""
-    if dest.is_file() and sha256_path(dest) == sha256:
-        return "unchanged"
-    with atomic_path(dest) as tmp:
-        shutil.copyfile(source, tmp)
-    return "copied"
-
-
-def _remove_others(folder: Path, keep: set[str]) -> list[str]:
-    """Delete what earlier runs left in the generated folder, so the APK carries only what is listed."""
-    stale = sorted(p for p in folder.iterdir() if p.name not in keep and not p.name.startswith("."))
-    for path in stale:
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
-    return [p.name for p in stale]
+        raise AffdeployError(f"the manifest entry of {Path(entry.path).name} has no input {', '.join(lacking)}", hint="export it again")
 
 
 def _catalog_entry(entry: ArtifactEntry, file: str) -> dict[str, Any]:
@@ -134,18 +102,20 @@ def copy_android_assets(models_dir: Path, app_dir: Path, models: list[str]) -> t
     """Copy the chosen artifacts into the app, write its manifest and labels, remove stale files."""
     folder = assets_folder(app_dir)
     entries = android_entries(models_dir, models)
-    sources = [_checked_source(entry, models_dir) for entry in entries]  # all checked before anything changes
+    for entry in entries:
+        _check_inputs(entry)
+    sources = checked_sources(entries, models_dir)  # all checked before anything changes
     ensure_writable_dir(folder)
     bundled, catalog = [], []
     for entry, source in zip(entries, sources):
-        status = _install(source, folder / source.name, entry.sha256)
+        status = install(source, folder / source.name, entry.sha256)
         bundled.append(BundledModel(source.name, entry.model, entry.target, entry.backend, entry.fft, entry.precision,
                                     entry.image_size, path_size(folder / source.name), status))
         catalog.append(_catalog_entry(entry, source.name))
-    atomic_write_text(folder / LABELS_NAME, "\n".join(imagenet_labels()) + "\n")
-    doc = {"schema": ASSETS_SCHEMA, "labels": LABELS_NAME, "models": catalog}
+    labels = write_labels(folder)
+    doc = {"schema": ASSETS_SCHEMA, "labels": labels, "models": catalog}
     atomic_write_text(folder / MANIFEST_NAME, json.dumps(doc, indent=2) + "\n")
-    removed = _remove_others(folder, {MANIFEST_NAME, LABELS_NAME} | {b.file for b in bundled})
+    removed = remove_stale(folder, {MANIFEST_NAME, labels} | {b.file for b in bundled})
     return folder, bundled, removed
 
 

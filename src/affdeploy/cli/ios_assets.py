@@ -9,7 +9,6 @@ files of earlier exports that the manifest no longer lists are removed so the ap
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,14 +20,13 @@ from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json
 from affdeploy.devices.ios import IOS_TARGETS
 from affdeploy.errors import AffdeployError
 from affdeploy.export.manifest import ArtifactEntry, manifest_path, read_manifest
-from affdeploy.fsutil import atomic_path, atomic_write_text, path_size, sha256_path
+from affdeploy.appassets import LABELS_NAME, checked_sources, install, remove_stale, write_labels
+from affdeploy.fsutil import atomic_write_text, ensure_writable_dir, path_size
 from affdeploy.models import build_model
 from affdeploy.models.profile import profile_model
-from affdeploy.preprocessing import imagenet_labels
 
 CATALOG_SCHEMA = "affdeploy.ios-assets/v1"  # BenchCore's catalogSchemaID
 CATALOG_NAME = "models.json"
-LABELS_NAME = "imagenet_labels.txt"
 KEEP = {"README.md", CATALOG_NAME, LABELS_NAME}
 # Manifest fields copied into each catalog entry (BenchCore's CatalogEntry reads these, "file" and "macs").
 ENTRY_FIELDS = ("model", "target", "backend", "fft", "precision", "image_size", "input_kind", "sha256")
@@ -59,31 +57,7 @@ def ios_entries(models_dir: Path) -> list[ArtifactEntry]:
             f"no Core ML or ExecuTorch model is exported in {manifest_path(models_dir)}",
             hint=f"run: affdeploy export --model affnet-t --target all --out {models_dir}",
         )
-    names = [Path(e.path).name for e in entries]
-    if len(set(names)) != len(names):
-        raise AffdeployError(f"two exported artifacts share a file name in {models_dir}: {sorted(names)}")
     return entries
-
-
-def _copy(source: Path, dest: Path) -> str:
-    """Atomically copy a file or .mlpackage folder; ``unchanged`` when dest already has this content."""
-    if dest.exists() and sha256_path(dest) == sha256_path(source):
-        return "unchanged"
-    with atomic_path(dest, is_dir=source.is_dir()) as tmp:
-        if source.is_dir():
-            shutil.copytree(source, tmp, dirs_exist_ok=True)
-        else:
-            shutil.copy2(source, tmp)
-    return "copied"
-
-
-def _remove_stale(folder: Path, keep: set[str]) -> list[str]:
-    removed = []
-    for item in folder.iterdir():
-        if item.name not in keep and not item.name.startswith("."):
-            shutil.rmtree(item) if item.is_dir() else item.unlink()
-            removed.append(item.name)
-    return sorted(removed)
 
 
 def _known_macs(catalog_file: Path) -> dict[tuple[str, int], int]:
@@ -99,28 +73,22 @@ def copy_ios_assets(models_dir: Path, app_dir: Path) -> tuple[list[CopiedAsset],
     """Copy every iOS artifact of ``models_dir`` into the app and write its catalog and labels."""
     folder = models_folder(app_dir)
     entries = ios_entries(models_dir)
-    for entry in entries:  # check all before copying any, so the app is never half updated
-        source = entry.resolve(models_dir)
-        if not source.exists():
-            raise AffdeployError(f"{source} is listed in the manifest but missing", hint="export it again")
-        if sha256_path(source) != entry.sha256:
-            raise AffdeployError(f"{source} changed since it was exported (sha256 differs from the manifest)", hint="export it again")
-    folder.mkdir(parents=True, exist_ok=True)
+    sources = checked_sources(entries, models_dir)  # all checked before any copy: never half updated
+    ensure_writable_dir(folder)
     copied, catalog = [], []
     macs = _known_macs(folder / CATALOG_NAME)
-    for entry in entries:
-        source = entry.resolve(models_dir)
+    for entry, source in zip(entries, sources):
         name = source.name
-        status = _copy(source, folder / name)
+        status = install(source, folder / name, entry.sha256)
         key = (entry.model, entry.image_size)
         if key not in macs:
             macs[key] = profile_model(build_model(entry.model), entry.image_size).macs
         copied.append(CopiedAsset(name, entry.model, entry.target, entry.precision, path_size(folder / name), status))
         catalog.append({**{k: getattr(entry, k) for k in ENTRY_FIELDS}, "file": name, "macs": macs[key]})
-    atomic_write_text(folder / LABELS_NAME, "\n".join(imagenet_labels()) + "\n")
-    doc: dict[str, Any] = {"schema": CATALOG_SCHEMA, "models": catalog, "labels": LABELS_NAME}
+    labels = write_labels(folder)
+    doc: dict[str, Any] = {"schema": CATALOG_SCHEMA, "models": catalog, "labels": labels}
     atomic_write_text(folder / CATALOG_NAME, json.dumps(doc, indent=2) + "\n")
-    removed = _remove_stale(folder, KEEP | {c.file for c in copied})
+    removed = remove_stale(folder, KEEP | {c.file for c in copied})
     return copied, removed
 
 
