@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from affdeploy import appassets
 from affdeploy.cli import ios_assets as cmd
 from affdeploy.cli import main
 from affdeploy.export.manifest import ArtifactEntry, write_manifest
@@ -130,7 +131,7 @@ def test_interrupted_copy_leaves_nothing_behind(exported: Path, app: Path, monke
             raise KeyboardInterrupt
         return done
 
-    monkeypatch.setattr(cmd.shutil, "copytree", copy_then_interrupt)
+    monkeypatch.setattr(appassets.shutil, "copytree", copy_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         cmd.copy_ios_assets(exported, app)
     models = app / "AFFBench" / "Models"
