@@ -27,3 +27,4 @@ class BenchRequest:
     precision: str = "fp32"
     weights: Path | None = None
     models_dir: Path = Path("models")
+    artifacts: list[Path] = field(default_factory=list)  # existing .onnx/.pte files to run instead of exporting

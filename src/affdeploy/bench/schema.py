@@ -31,7 +31,7 @@ class Stats:
     p50: float
     p90: float
     p99: float
-    trimmed_mean: float  # mean of the samples between p10 and p90
+    trimmed_mean: float  # mean after dropping floor(0.1 * n) samples from each end
     cv: float  # std / mean
     median_ci95: tuple[float, float]  # bootstrap 95% interval of the median
     noisy: bool  # cv above the engine's threshold

@@ -1,0 +1,137 @@
+"""``affdeploy bench``: measure models on this machine, an Android phone or an iPhone."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+
+from affdeploy.bench.engine import HOST_TARGETS, parse_targets, run_host, validate_request
+from affdeploy.bench.output import print_table, results_table, to_json, write_csv, write_results
+from affdeploy.bench.request import NOISY_CV, BenchRequest
+from affdeploy.bench.schema import BenchRecord
+from affdeploy.cli._common import app, console, err_console, progress
+from affdeploy.errors import AffdeployError, UsageError
+from affdeploy.models import MODELS
+from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE
+
+# What "--target all" means where; the phone runners get the list already expanded.
+DEVICE_TARGETS = {"android": ("onnx", "executorch"), "ios": ("coreml", "executorch")}
+_DEFAULTS = BenchRequest()
+
+
+def _split(values: list[str]) -> list[str]:
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+def parse_threads(text: str) -> list[int]:
+    """``"1,2"`` -> [1, 2]; a usage error for anything else."""
+    try:
+        threads = [int(t) for t in _split([text])]
+    except ValueError:
+        raise UsageError(f"--threads takes comma-separated integers such as 1,2; got '{text}'") from None
+    if not threads or any(t < 1 for t in threads):
+        raise UsageError(f"--threads must be positive integers, got '{text}'")
+    return list(dict.fromkeys(threads))
+
+
+def _exclusive(count: int | None, seconds: float | None, names: str) -> None:
+    if count is not None and seconds is not None:
+        raise UsageError(f"give either {names}, not both")
+
+
+def _run_on_device(request: BenchRequest, device: str, report: Callable[[str, float], None]) -> list[BenchRecord]:
+    """Dispatch to the phone runners, which live in affdeploy.devices and are imported lazily."""
+    try:
+        from affdeploy.devices import resolve_device
+    except ImportError:
+        raise AffdeployError(f"device '{device}' needs Android/iOS support, which this installation lacks") from None
+    resolved = resolve_device(device)
+    if resolved.kind == "host":
+        return run_host(request, report)
+    if resolved.kind not in DEVICE_TARGETS:
+        raise AffdeployError(f"device '{device}' is of unsupported kind '{resolved.kind}'")
+    request.targets = parse_targets(request.targets, DEVICE_TARGETS[resolved.kind], f"{resolved.kind} devices")
+    try:
+        if resolved.kind == "android":
+            from affdeploy.devices.android import run_bench
+        else:
+            from affdeploy.devices.ios import run_bench
+    except ImportError:
+        raise AffdeployError(f"benchmarking on {resolved.kind} devices is not available in this installation") from None
+    return run_bench(request, resolved)
+
+
+@app.command()
+def bench(
+    device: str = typer.Option("host", "--device", "-d", help="Where to run: host (this machine), a phone profile such as pixel7 or iphone15pro, or an adb serial / iOS UDID."),
+    models: list[str] = typer.Option(["affnet-t"], "--model", "-m", help=f"Model(s) to measure, repeatable or comma-separated: {', '.join(MODELS)}."),
+    targets: list[str] = typer.Option(["all"], "--target", "-t", help=f"Runtime(s): {', '.join(HOST_TARGETS)} on the host (coreml on iPhones), or all. Repeatable or comma-separated."),
+    fft: str = typer.Option("auto", "--fft", help="FFT handling: auto (per-backend choice), dft (real DFT-matrix products), native (the runtime's FFT). torch with auto/native is eager PyTorch with torch.fft, the baseline."),
+    threads: str = typer.Option("1", "--threads", help="Thread counts to sweep, comma-separated, e.g. 1,2."),
+    warmup: int | None = typer.Option(None, "--warmup", help=f"Warm-up iterations after the first inference (default {_DEFAULTS.warmup})."),
+    warmup_s: float | None = typer.Option(None, "--warmup-s", help="Warm up for this many seconds instead of a count."),
+    iters: int | None = typer.Option(None, "--iters", "-n", help=f"Timed iterations per configuration (default {_DEFAULTS.iters})."),
+    min_s: float | None = typer.Option(None, "--min-s", help="Time each configuration for at least this many seconds instead of a count."),
+    cooldown_s: float = typer.Option(0.0, "--cooldown-s", help="Rest before each configuration loads and between interleaved rounds (host); maximum wait for the phone to cool (devices)."),
+    image_size: int = typer.Option(DEFAULT_IMAGE_SIZE, "--image-size", help="Input height and width (multiple of 32)."),
+    weights: Path | None = typer.Option(None, "--weights", help="Checkpoint to load (official cvnets state dict); random weights time the same."),
+    artifacts: list[Path] = typer.Option([], "--artifact", "-a", help="Benchmark this existing .onnx or .pte instead of exporting (repeatable; give one --model)."),
+    models_dir: Path = typer.Option(Path("models"), "--models-dir", help="Where exported artifacts are cached (under cache/<hash of everything that shapes them>)."),
+    json_out: str | None = typer.Option(None, "--json", help="Write the results document (schema affdeploy.bench/v1) to this path, or '-' for stdout instead of the table."),
+    csv_out: Path | None = typer.Option(None, "--csv", help="Write a CSV summary (one row per configuration) to this path."),
+) -> None:
+    """Measure latency, load time, first inference, memory and GMAC/s of exported models.
+
+    Missing artifacts are exported first and cached under --models-dir, keyed by a hash of the model, weights, target, FFT mode, image size, precision and tool versions. On the host, ONNX Runtime (CPU provider), ExecuTorch (XNNPACK) and eager PyTorch with its native FFT (the baseline) run side by side; several configurations run in interleaved rounds so that machine noise falls on all of them alike.
+
+    Every record keeps its raw per-iteration samples and reports min, mean ± std, p50/p90/p99, trimmed mean, the coefficient of variation (runs above 10% are flagged noisy) and a bootstrap 95% interval of the median. See docs/bench.md and docs/results-schema.md.
+    """
+    _exclusive(warmup, warmup_s, "--warmup or --warmup-s")
+    _exclusive(iters, min_s, "--iters or --min-s")
+    request = BenchRequest(
+        models=list(dict.fromkeys(_split(models))),
+        targets=_split(targets),
+        fft=fft.lower(),
+        threads=parse_threads(threads),
+        warmup=None if warmup_s is not None else (_DEFAULTS.warmup if warmup is None else warmup),
+        warmup_s=warmup_s,
+        iters=None if min_s is not None else (_DEFAULTS.iters if iters is None else iters),
+        min_s=min_s,
+        cooldown_s=cooldown_s,
+        image_size=image_size,
+        weights=weights,
+        models_dir=models_dir,
+        artifacts=list(artifacts),
+    )
+    validate_request(request)
+    if weights is not None and not weights.is_file():
+        raise UsageError(f"weights file {weights} does not exist")
+    with progress(enabled=sys.stderr.isatty()) as bar:
+        task = bar.add_task("benchmarking", total=1.0)
+
+        def report(text: str, fraction: float) -> None:
+            bar.update(task, description=text, completed=fraction)
+
+        if device.lower() in ("host", "localhost"):
+            records = run_host(request, report)
+        else:
+            records = _run_on_device(request, device, report)
+    if json_out == "-":
+        sys.stdout.write(to_json(records))
+    else:
+        print_table(console, results_table(records, title=f"affdeploy bench on {records[0].device.name}" if records else ""))
+        noisy = [r for r in records if r.stats.noisy]
+        if noisy:
+            err_console.print(
+                f"[yellow]{len(noisy)} noisy run(s) (CV > {NOISY_CV:.0%}): the machine was busy; rerun with more --iters or --cooldown-s[/]",
+                soft_wrap=True,
+            )
+    if json_out and json_out != "-":
+        write_results(records, Path(json_out))
+        err_console.print(f"results written to {json_out}")
+    if csv_out is not None:
+        write_csv(records, csv_out)
+        err_console.print(f"CSV summary written to {csv_out}")

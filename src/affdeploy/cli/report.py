@@ -1,0 +1,79 @@
+"""``affdeploy report`` (plots and a markdown table) and ``affdeploy compare`` (regressions, for CI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from affdeploy.bench.output import print_table
+from affdeploy.bench.report import compare_records, render_report
+from affdeploy.bench.schema import BenchRecord, load_results
+from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json
+
+
+def _load_all(paths: list[Path]) -> list[BenchRecord]:
+    return [record for path in paths for record in load_results(path)]
+
+
+@app.command()
+def report(
+    results: list[Path] = typer.Argument(..., help="Results files written by 'affdeploy bench --json' (host, Android or iOS)."),
+    out: Path = typer.Option(Path("reports"), "--out", "-o", help="Folder for the PNG plots and the markdown table."),
+    stem: str = typer.Option("report", "--name", help="File name stem: NAME.md, NAME_latency.png, NAME_fft.png, NAME_speedup.png."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Render comparison plots and a markdown table from one or more results files.
+
+    Plots: latency per configuration (p50 with p10-p90 whiskers), native FFT vs DFT lowering (when both were measured), and the speedup of every configuration over eager PyTorch with the native FFT (when that baseline was measured on the same device). All files are written atomically.
+    """
+    records = _load_all(results)
+    written = render_report(records, out, stem)
+    if as_json:
+        print_json({"records": len(records), "files": [str(p) for p in written]})
+        return
+    for path in written:
+        console.print(f"wrote {path}")
+
+
+@app.command()
+def compare(
+    base: Path = typer.Argument(..., help="Results file of the reference run."),
+    new: Path = typer.Argument(..., help="Results file of the run to check."),
+    threshold: float = typer.Option(0.10, "--threshold", help="Relative p50 slowdown tolerated before a regression is called (0.10 = 10%)."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Compare two results files and exit 1 when a configuration got slower.
+
+    Records are matched by model, target, backend, FFT mode, threads and device name. A regression needs both: NEW's p50 above BASE's by more than --threshold, and NEW's bootstrap 95% interval of the median entirely above BASE's, so noise alone does not fail CI.
+    """
+    rows, only_base, only_new = compare_records(load_results(base), load_results(new), threshold)
+    regressions = [r for r in rows if r.verdict == "regression"]
+    if as_json:
+        print_json(
+            {
+                "threshold": threshold,
+                "comparisons": [r.to_dict() for r in rows],
+                "only_in_base": [list(k) for k in only_base],
+                "only_in_new": [list(k) for k in only_new],
+                "regressions": len(regressions),
+            }
+        )
+    else:
+        table = Table(title=f"{new} vs {base} (threshold {threshold:.0%})")
+        for name in ("model", "target", "backend", "fft", "threads", "device", "base p50 ms", "new p50 ms", "change", "verdict"):
+            table.add_column(name)
+        style = {"regression": "bold red", "improvement": "green", "unchanged": ""}
+        for r in rows:
+            model, target, backend, fft, threads, device = r.key
+            verdict = f"[{style[r.verdict]}]{r.verdict}[/]" if style[r.verdict] else r.verdict
+            table.add_row(model, target, backend, fft, str(threads), device, f"{r.base_p50:.2f}", f"{r.new_p50:.2f}", f"{r.change:+.1%}", verdict)
+        print_table(console, table)
+        for key in only_base:
+            console.print(f"only in base: {' '.join(map(str, key))}")
+        for key in only_new:
+            console.print(f"only in new: {' '.join(map(str, key))}")
+        console.print(f"{len(regressions)} regression(s) among {len(rows)} matched configuration(s)")
+    if regressions:
+        raise typer.Exit(1)

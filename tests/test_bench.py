@@ -1,0 +1,162 @@
+"""The host benchmark engine and `affdeploy bench` (issue 5), with real runtimes on small inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from affdeploy.bench.artifacts import CACHE_RECORD, cache_inputs, cache_key
+from affdeploy.bench.engine import Config, _interleaved_rounds, run_host
+from affdeploy.bench.request import BenchRequest
+from affdeploy.bench.runtimes import Session
+from affdeploy.bench.schema import load_results
+from affdeploy.cli import main
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return int(exit_info.value.code or 0), out, err
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--target", "tflite"], 2, "unknown target 'tflite'"),
+        (["--target", "coreml"], 2, "target 'coreml' cannot run on the host (Core ML needs macOS"),
+        (["--iters", "0"], 2, "--iters must be at least 1"),
+        (["--iters", "-3"], 2, "--iters must be at least 1"),
+        (["--min-s", "0"], 2, "--min-s must be positive"),
+        (["--iters", "5", "--min-s", "1"], 2, "either --iters or --min-s"),
+        (["--threads", "0"], 2, "--threads must be positive"),
+        (["--threads", "one"], 2, "comma-separated integers"),
+        (["--model", "resnet50"], 2, "unknown model 'resnet50'"),
+        (["--image-size", "100"], 2, "multiple of 32"),
+        (["--fft", "fast"], 2, "unknown --fft 'fast'"),
+        (["--artifact", "/nonexistent/affnet.pte"], 2, "artifact /nonexistent/affnet.pte does not exist"),
+    ],
+)
+def test_bad_input_is_one_line_and_a_usage_exit(
+    capsys: pytest.CaptureFixture[str], args: list[str], code: int, message: str
+) -> None:
+    status, out, err = cli(capsys, "bench", *args)
+    assert status == code
+    assert message in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_artifact_of_the_wrong_kind_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    weird = tmp_path / "model.tflite"
+    weird.write_bytes(b"TFL3")
+    status, _out, err = cli(capsys, "bench", "--artifact", str(weird), "--model", "affnet-et", "--image-size", "64")
+    assert status == 2 and "expected one of .onnx, .ort, .pte" in err
+
+
+def test_interleaved_rounds_rotate_through_configurations() -> None:
+    """Two configurations, 4 iterations, 4 rounds of 1: A B, B A, A B, B A."""
+    log: list[str] = []
+    configs = []
+    for name in ("A", "B"):
+        config = Config("affnet-et", "torch", "native", 1)
+        config.session = Session(run=lambda name=name: log.append(name), backend="eager")
+        configs.append(config)
+    _interleaved_rounds(configs, BenchRequest(iters=4), lambda _text: None)
+    assert log == ["A", "B", "B", "A", "A", "B", "B", "A"]
+    assert [len(c.samples_ns) for c in configs] == [4, 4]
+    assert all(ns > 0 for c in configs for ns in c.samples_ns)
+
+
+def test_cache_key_changes_with_every_input(tmp_path: Path) -> None:
+    base = dict(fft="auto", image_size=64, precision=None, weights=None, backend=None)
+    key = cache_key(cache_inputs("affnet-et", "onnx", **base))
+    assert key == cache_key(cache_inputs("affnet-et", "onnx", **base))
+    others = [
+        cache_inputs("affnet-t", "onnx", **base),
+        cache_inputs("affnet-et", "executorch", **base),
+        cache_inputs("affnet-et", "onnx", **{**base, "fft": "native"}),
+        cache_inputs("affnet-et", "onnx", **{**base, "image_size": 96}),
+        cache_inputs("affnet-et", "onnx", **{**base, "precision": "fp16"}),
+    ]
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"one")
+    others.append(cache_inputs("affnet-et", "onnx", **{**base, "weights": weights}))
+    first_weights = cache_key(others[-1])
+    weights.write_bytes(b"two")  # same path, other content: another key
+    assert cache_key(cache_inputs("affnet-et", "onnx", **{**base, "weights": weights})) != first_weights
+    assert len({key, *(cache_key(o) for o in others)}) == len(others) + 1
+
+
+def test_torch_thread_sweep_keeps_every_sample() -> None:
+    request = BenchRequest(models=["affnet-et"], targets=["torch"], image_size=64, threads=[1, 2], iters=6, warmup=1)
+    records = run_host(request)
+    assert [(r.target, r.fft, r.threads, r.backend) for r in records] == [("torch", "native", 1, "eager"), ("torch", "native", 2, "eager")]
+    for r in records:
+        assert len(r.samples_ms) == r.stats.count == 6 and r.warmup == 1
+        assert min(r.samples_ms) == r.stats.min > 0
+        assert r.load_ms and r.load_ms > 0 and r.first_inference_ms and r.first_inference_ms > 0
+        assert r.macs and r.gmacs_per_s == pytest.approx(r.macs / (r.stats.p50 / 1e3) / 1e9)
+        assert r.peak_rss_growth_bytes is not None and r.device.kind == "host" and r.device.cores >= 1
+        assert r.tools["torch"].startswith("2.")
+
+
+def test_min_seconds_mode_runs_until_the_time_is_spent() -> None:
+    request = BenchRequest(models=["affnet-et"], targets=["torch"], image_size=64, min_s=0.3, iters=None, warmup=None, warmup_s=0.05)
+    (record,) = run_host(request)
+    assert sum(record.samples_ms) >= 300.0
+    assert record.warmup >= 1
+
+
+@pytest.fixture(scope="module")
+def host_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """One real end-to-end run: export affnet-et at 64 to ONNX and .pte, then time all three targets."""
+    root = tmp_path_factory.mktemp("bench")
+    results = root / "results.json"
+    with pytest.raises(SystemExit) as exit_info:
+        main([
+            "bench", "--model", "affnet-et", "--image-size", "64", "--target", "all", "--iters", "5", "--warmup", "1",
+            "--models-dir", str(root / "models"), "--json", str(results), "--csv", str(root / "results.csv"),
+        ])  # fmt: skip
+    assert exit_info.value.code == 0
+    return results, root / "models"
+
+
+def test_real_host_run_records_all_three_runtimes(host_run: tuple[Path, Path]) -> None:
+    results, models = host_run
+    records = load_results(results)
+    assert [r.target for r in records] == ["torch", "onnx", "executorch"]
+    by_target = {r.target: r for r in records}
+    assert by_target["torch"].fft == "native" and by_target["torch"].backend == "eager"
+    assert by_target["onnx"].backend == "ort-cpu"
+    assert by_target["executorch"].backend == "xnnpack"
+    for r in records:
+        assert len(r.samples_ms) == 5 and r.stats.p50 > 0 and r.image_size == 64
+    for r in (by_target["onnx"], by_target["executorch"]):
+        path = Path(r.artifact_path)
+        assert path.is_file() and path.is_relative_to(models.resolve() / "cache")
+        assert len(r.artifact_sha256) == 64
+        assert (path.parent / CACHE_RECORD).is_file()
+    assert len((results.parent / "results.csv").read_text().splitlines()) == 4
+
+
+def test_cached_artifacts_are_reused_and_run_directly(host_run: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    results, models = host_run
+    onnx = next(r for r in load_results(results) if r.target == "onnx")
+    before = sorted(p.name for p in (models / "cache").iterdir())
+    status, out, _err = cli(
+        capsys, "bench", "-m", "affnet-et", "--image-size", "64", "-t", "onnx", "--iters", "2", "--warmup", "0",
+        "--models-dir", str(models), "--json", "-",
+    )  # fmt: skip
+    assert status == 0
+    (again,) = json.loads(out)["records"]
+    assert again["artifact_sha256"] == onnx.artifact_sha256
+    assert sorted(p.name for p in (models / "cache").iterdir()) == before
+    status, out, _err = cli(
+        capsys, "bench", "-m", "affnet-et", "--image-size", "64", "--artifact", onnx.artifact_path,
+        "--iters", "2", "--threads", "1,2", "--json", "-",
+    )  # fmt: skip
+    assert status == 0
+    records = json.loads(out)["records"]
+    assert [(r["target"], r["threads"], r["fft"]) for r in records] == [("onnx", 1, onnx.fft), ("onnx", 2, onnx.fft)]
