@@ -48,7 +48,8 @@ def atomic_path(final: str | os.PathLike[str], *, is_dir: bool = False) -> Itera
     """
     final = Path(final)
     parent = ensure_writable_dir(final.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_MARKER}{final.name}.", dir=parent))
+    # a folder keeps its suffix: tools such as coremltools insist on writing to "*.mlpackage"
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_MARKER}{final.name}.", suffix=final.suffix if is_dir else "", dir=parent))
     target = tmp if is_dir else tmp / final.name
     try:
         yield target

@@ -1,0 +1,105 @@
+"""``affdeploy export``: AFFNet to ONNX, Core ML and ExecuTorch, each artifact checked against PyTorch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import Progress, TaskID
+from rich.table import Table
+
+from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json, progress
+from affdeploy.models import MODELS
+from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE
+
+MODEL_HELP = f"AFFNet variant: {', '.join(MODELS)}."
+
+
+@contextmanager
+def step_reporter(enabled: bool) -> Iterator[Callable[[str], None]]:
+    """A rich spinner on stderr whose text follows the pipeline's progress messages.
+
+    It starts with the first message, so options rejected up front print their error line alone.
+    """
+    with ExitStack() as stack:
+        task: list[tuple[Progress, TaskID]] = []
+
+        def report(message: str) -> None:
+            if not task:
+                bar = stack.enter_context(progress(enabled))
+                task.append((bar, bar.add_task(message, total=None)))
+            bar, task_id = task[0]
+            bar.update(task_id, description=message)
+
+        yield report
+
+
+def human_size(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
+
+
+def parity_text(parity: dict[str, Any]) -> str:
+    colour = {"passed": "green", "failed": "red"}.get(parity["status"], "yellow")
+    return f"[{colour}]{parity['status']}[/]"
+
+
+@app.command()
+def export(
+    model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP),
+    target: str = typer.Option(..., "--target", "-t", help="onnx, coreml, executorch, or all (the three)."),
+    fft: str = typer.Option(
+        "auto", "--fft",
+        help="How FFTs are exported: dft (real DFT-matrix products every backend runs), native (rfft2/irfft2 "
+             "as-is; ONNX only), auto (dft wherever native would split or fail).",
+    ),
+    weights: Path | None = typer.Option(None, "--weights", help="Checkpoint to load (official cvnets state dict); "
+                                        "default: random init with a fixed seed."),
+    image_size: int = typer.Option(DEFAULT_IMAGE_SIZE, "--image-size", help="Input height and width (multiple of 32)."),
+    precision: str | None = typer.Option(None, "--precision",
+                                         help="fp32 or fp16 (Core ML only; its default is fp16, elsewhere fp32)."),
+    backend: str | None = typer.Option(None, "--backend",
+                                       help="ExecuTorch delegate: xnnpack (default), coreml, or portable (none)."),
+    coreml_input: str | None = typer.Option(
+        None, "--coreml-input",
+        help="Core ML input: image (default; RGB image, labels embedded as a classifier) or tensor (float NCHW, logits).",
+    ),
+    require_full_delegation: bool = typer.Option(
+        False, "--require-full-delegation", help="Fail the ExecuTorch export if any op stays outside the delegate."),
+    ort: bool = typer.Option(False, "--ort", help="Also write the .ort (ONNX Runtime Mobile) form next to the .onnx."),
+    out: Path = typer.Option(Path("models"), "--out", "-o", help="Output folder; manifest.json there lists every artifact."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Export an AFFNet variant to ONNX, Core ML (.mlpackage) and/or ExecuTorch (.pte).
+
+    Each artifact is run right after export on fixed inputs and compared with PyTorch (fp32: max abs logit error <= 1e-4; fp16: same top-1 and cosine >= 0.999). Beyond tolerance the export fails and nothing is written. Core ML cannot run on Linux, so its parity is recorded as "not verified".
+
+    Artifacts are written atomically into --out and recorded in --out/manifest.json (one entry per artifact; exporting again replaces that entry and keeps the others).
+    """
+    from affdeploy.export import export_model
+
+    with step_reporter(not as_json) as report:
+        entries = export_model(
+            model, target, out_dir=out, fft=fft, weights=weights, image_size=image_size, precision=precision,
+            backend=backend, require_full_delegation=require_full_delegation, ort_format=ort,
+            coreml_input=coreml_input, on_progress=report,
+        )
+    if as_json:
+        print_json([e.to_dict() for e in entries])
+        return
+    table = Table(title=f"{model} at {image_size}x{image_size} -> {out}")
+    table.add_column("target")
+    table.add_column("path", overflow="fold")
+    for column in ("size", "fft", "parity", "time"):
+        table.add_column(column, no_wrap=True)
+    for entry in entries:
+        table.add_row(f"{entry.target} ({entry.backend} {entry.precision})", entry.path, human_size(entry.size_bytes),
+                      entry.fft, parity_text(entry.parity), f"{entry.export_seconds:.0f} s")
+        for extra in entry.companions:
+            table.add_row("", extra["path"], human_size(extra["size_bytes"]), entry.fft, parity_text(extra["parity"]), "")
+    console.print(table)
+    for entry in entries:
+        if entry.parity["status"] != "passed":
+            console.print(f"{entry.path}: parity {entry.parity['status']}: {entry.parity['reason']}", highlight=False)

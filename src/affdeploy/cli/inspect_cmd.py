@@ -1,0 +1,48 @@
+"""``affdeploy inspect``: which ops an artifact contains, which are FFT/complex, and what can run them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json
+
+SHOWN_OPS = 25
+
+
+@app.command()
+def inspect(
+    path: Path = typer.Argument(..., help="An .onnx, .ort, .pte or .mlpackage artifact."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Print the op-coverage report of an artifact: ops and counts, FFT and complex ops left, delegation, and which backends can run it.
+
+    The report is read from the file itself, so it works on artifacts from anywhere. For .pte files the counts are runtime calls: CPU kernel calls by operator, and delegate calls by backend.
+    """
+    from affdeploy.export import inspect_artifact
+
+    report = inspect_artifact(path)
+    if as_json:
+        print_json(report)
+        return
+    summary = Table(title=f"{path} ({report['target']})", show_header=False)
+    summary.add_row("ops (total)", str(report["total"]))
+    summary.add_row("FFT ops left", str(report["fft_ops_left"]))
+    summary.add_row("complex values", str(report["complex_values"]))
+    if report["delegate_calls"] is not None:
+        summary.add_row("delegate calls", str(report["delegate_calls"]))
+    if report["delegated_share"] is not None:
+        summary.add_row("delegated share", f"{100 * report['delegated_share']:.1f}%")
+    for backend, support in report["backends"].items():
+        summary.add_row(f"runs on: {backend}", support)
+    console.print(summary)
+    ops = Table(title="ops")
+    ops.add_column("op")
+    ops.add_column("count", justify="right")
+    for name, count in list(report["ops"].items())[:SHOWN_OPS]:
+        ops.add_row(name, str(count))
+    if len(report["ops"]) > SHOWN_OPS:
+        ops.add_row(f"... {len(report['ops']) - SHOWN_OPS} more (see --json)", "")
+    console.print(ops)

@@ -1,0 +1,40 @@
+"""``affdeploy verify``: re-run the parity check of an exported artifact against PyTorch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json
+from affdeploy.cli.export import parity_text, step_reporter
+from affdeploy.errors import ParityError
+
+
+@app.command()
+def verify(
+    path: Path = typer.Argument(..., help="An exported .onnx, .ort, .pte or .mlpackage with its manifest.json alongside."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Re-run the parity check of an exported artifact against the PyTorch model it came from.
+
+    The model, image size, precision and checkpoint are taken from the artifact's entry in the manifest.json next to it. Exits with 1 when parity fails; an artifact this machine cannot run (Core ML on Linux) is reported as "not verified" with the reason.
+    """
+    from affdeploy.export import verify_artifact
+
+    with step_reporter(not as_json) as report:
+        result = verify_artifact(path, on_progress=report)
+    parity = result["parity"]
+    if as_json:
+        print_json(result)
+    else:
+        table = Table(title=f"parity of {path}", show_header=False)
+        table.add_row("model", f"{result['model']} ({result['target']}, {result['backend']}, {result['precision']}, "
+                               f"fft {result['fft']})")
+        table.add_row("file unchanged since export", "yes" if result["sha256_matches_manifest"] else "[red]no[/]")
+        table.add_row("parity", parity_text(parity))
+        table.add_row("details", parity["reason"])
+        console.print(table)
+    if parity["status"] == "failed":
+        raise ParityError(f"{path} does not match PyTorch: {parity['reason']}")

@@ -1,0 +1,146 @@
+"""Core ML target: an ML Program ``.mlpackage`` converted by coremltools from the ExportedProgram.
+
+Two input kinds, one artifact each (the manifest key includes it):
+
+- ``image`` (default): an RGB image input scaled by 1/255 on the way in, a softmax appended and the
+  1000 ImageNet labels embedded as a classifier, so Xcode and Vision show it as an image classifier
+  (outputs ``classLabel`` and ``classLabel_probs``).
+- ``tensor``: a float32 NCHW ``image`` tensor in [0, 1] and raw ``logits``, like the other targets.
+
+fp16 by default (Apple's recommendation for the Neural Engine), fp32 on request; iOS 16 / macOS 13
+minimum. coremltools has no converter for rfft2/irfft2, so Core ML always needs ``--fft dft``.
+Core ML runs only on Apple systems: on Linux parity is "not verified", never a pass.
+"""
+
+from __future__ import annotations
+
+import copy
+import platform
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.export import ExportedProgram
+from torch.export.graph_signature import OutputKind
+
+from affdeploy.export.base import ExportOptions, Lowered, NotRunnable, Target, op_report
+from affdeploy.export.parity import Runner, log_softmax
+from affdeploy.preprocessing import InputSpec, imagenet_labels
+
+AUTHOR = "affdeploy (model: AFFNet, Huang et al., arXiv 2307.14008)"
+LICENSE = "MIT (official AFFNet code and weights: see microsoft/TokenMixers)"
+
+
+def _with_softmax(ep: ExportedProgram) -> ExportedProgram:
+    """A copy of ``ep`` whose output is softmax(logits): a Core ML classifier reports probabilities.
+
+    Appending one node is instant, unlike re-exporting the lowered program.
+    """
+    ep = copy.deepcopy(ep)
+    graph = ep.graph
+    output = graph.output_node()
+    logits = output.args[0][0]
+    with graph.inserting_before(output):
+        probs = graph.call_function(torch.ops.aten._softmax.default, (logits, -1, False))
+    probs.meta["val"] = logits.meta["val"]
+    output.args = ((probs, *output.args[0][1:]),)
+    for out_spec in ep.graph_signature.output_specs:
+        if out_spec.kind == OutputKind.USER_OUTPUT and out_spec.arg.name == logits.name:
+            out_spec.arg.name = probs.name
+    ep.graph_module.recompile()
+    return ep
+
+
+def _mil_ops(operations: Any) -> Iterator[str]:
+    """Op types of a MIL program spec, descending into nested blocks (cond/while bodies)."""
+    for op in operations:
+        yield op.type
+        for block in op.blocks:
+            yield from _mil_ops(block.operations)
+
+
+class CoreMLTarget(Target):
+    name = "coreml"
+    suffix = ".mlpackage"
+    is_dir = True
+    backends = ("coreml",)
+    precisions = ("fp16", "fp32")
+    input_kinds = ("image", "tensor")
+
+    def export(self, ep: ExportedProgram, spec: InputSpec, dest: Path, opts: ExportOptions) -> Lowered:
+        import coremltools as ct
+
+        from affdeploy import __version__
+
+        precision = ct.precision.FLOAT16 if opts.precision == "fp16" else ct.precision.FLOAT32
+        common = {"minimum_deployment_target": ct.target.iOS16, "compute_precision": precision,
+                  "convert_to": "mlprogram"}
+        model = self._convert(ct, ep, spec, opts, common)
+        model.short_description = (
+            f"AFFNet ({opts.model}) ImageNet-1k classifier, {spec.height}x{spec.width} RGB input scaled to [0, 1] "
+            f"(no mean/std), FFTs lowered to real DFT matrix products ({opts.fft}), {opts.precision}."
+        )
+        model.author = AUTHOR
+        model.license = LICENSE
+        model.version = __version__
+        model.user_defined_metadata.update({"affdeploy.model": opts.model, "affdeploy.fft": opts.fft,
+                                            "affdeploy.input_kind": opts.input_kind})
+        model.save(str(dest))
+        return Lowered(dest, self.inspect(dest))
+
+    @staticmethod
+    def _convert(ct: Any, ep: ExportedProgram, spec: InputSpec, opts: ExportOptions, common: dict[str, Any]) -> Any:
+        """Image input: softmax appended and labels embedded (a classifier); tensor input: plain logits."""
+        if opts.input_kind == "tensor":
+            return ct.convert(ep, inputs=[ct.TensorType(name=spec.name, shape=spec.shape)],
+                              outputs=[ct.TensorType(name=spec.output_name)], **common)
+        return ct.convert(
+            _with_softmax(ep),
+            inputs=[ct.ImageType(name=spec.name, shape=spec.shape, scale=spec.scale, color_layout=ct.colorlayout.RGB)],
+            classifier_config=ct.ClassifierConfig(list(imagenet_labels())),
+            **common,
+        )
+
+    def runner(self, path: Path, opts: ExportOptions) -> Runner:
+        if platform.system() != "Darwin":
+            raise NotRunnable("the Core ML runtime exists only on macOS/iOS; coremltools on Linux can convert but not predict")
+        import coremltools as ct
+
+        model = ct.models.MLModel(str(path))
+        if opts.input_kind == "tensor":
+            return lambda x: np.asarray(model.predict({"image": x})["logits"]).reshape(-1)
+        from PIL import Image
+
+        labels = imagenet_labels()
+
+        def run(x: np.ndarray) -> np.ndarray:
+            pixels = np.round(x[0].transpose(1, 2, 0) * 255).astype(np.uint8)
+            probs = model.predict({"image": Image.fromarray(pixels, "RGB")})["classLabel_probs"]
+            return np.log(np.maximum([probs[label] for label in labels], 1e-30))
+
+        return run
+
+    def reference_transform(self, opts: ExportOptions) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The image variant reports probabilities: compare log-probabilities with log-softmax of the logits."""
+        return log_softmax if opts.input_kind == "image" else None
+
+    def inspect(self, path: Path) -> dict[str, Any]:
+        import coremltools as ct
+
+        spec = ct.utils.load_spec(str(path))
+        ops: Counter[str] = Counter()
+        for function in spec.mlProgram.functions.values():
+            for block in function.block_specializations.values():
+                ops.update(t for t in _mil_ops(block.operations) if t != "const")
+        fft_ops = sum(c for name, c in ops.items() if "fft" in name.lower())
+        complex_values = sum(c for name, c in ops.items() if "complex" in name.lower())
+        total = sum(ops.values())
+        backends = {"Core ML (iOS 16+ / macOS 13+)": "all ops (one Core ML program; CPU, GPU or Neural Engine per op)"}
+        return op_report(ops, fft_ops=fft_ops, complex_values=complex_values, delegated=total, non_delegated=0,
+                         delegate_calls=1, backends=backends)
+
+
+TARGET = CoreMLTarget()

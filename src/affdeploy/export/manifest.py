@@ -1,0 +1,109 @@
+"""``DIR/manifest.json``: one entry per artifact, the contract between the exporter and its consumers.
+
+The benchmark runners and the Android/iOS apps find artifacts, their input spec and their parity
+status here instead of guessing from file names. Entries are keyed by their ``path`` (which encodes
+model, image size, target, backend, precision, FFT mode and input kind), so exporting again replaces
+exactly one entry and keeps the others. Every write is an atomic whole-file replace.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from affdeploy.errors import AffdeployError
+from affdeploy.fsutil import atomic_write_text
+
+MANIFEST_NAME = "manifest.json"
+SCHEMA_ID = "affdeploy.manifest/v1"
+
+NOT_VERIFIED = "not verified"
+PASSED = "passed"
+FAILED = "failed"
+
+
+@dataclass
+class ArtifactEntry:
+    """Everything a consumer needs to know about one exported artifact."""
+
+    model: str
+    target: str  # onnx | coreml | executorch
+    backend: str  # onnxruntime | coreml | xnnpack | portable
+    path: str  # relative to the manifest's folder
+    fft: str  # dft | native
+    precision: str  # fp32 | fp16
+    sha256: str
+    size_bytes: int
+    image_size: int
+    input: dict[str, Any]
+    tool_versions: dict[str, str]
+    op_counts: dict[str, Any]
+    parity: dict[str, Any]
+    export_seconds: float
+    created: str  # ISO 8601, UTC
+    input_kind: str = "tensor"  # tensor | image (Core ML image input + classifier)
+    weights: str | None = None  # absolute path of the checkpoint, None for random init
+    weights_sha256: str | None = None
+    companions: list[dict[str, Any]] = field(default_factory=list)  # e.g. the .ort file beside an .onnx
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ArtifactEntry:
+        """Build from JSON, ignoring keys this version does not know (forward compatible)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def resolve(self, manifest_dir: Path) -> Path:
+        """Absolute location of the artifact given the folder that holds the manifest."""
+        return (Path(manifest_dir) / self.path).resolve()
+
+
+def manifest_path(folder: Path) -> Path:
+    return Path(folder) / MANIFEST_NAME
+
+
+def read_manifest(folder: Path) -> list[ArtifactEntry]:
+    """Entries of ``folder/manifest.json``; an empty list when there is none yet."""
+    path = manifest_path(folder)
+    if not path.exists():
+        return []
+    try:
+        data = json.loads(path.read_text("utf-8"))
+        return [ArtifactEntry.from_dict(item) for item in data["artifacts"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise AffdeployError(
+            f"{path} is not a readable affdeploy manifest ({type(exc).__name__}: {exc})",
+            hint="move it away and export again",
+        ) from None
+
+
+def write_manifest(folder: Path, entries: list[ArtifactEntry]) -> Path:
+    """Atomically replace ``folder/manifest.json`` with ``entries`` (sorted by path)."""
+    data = {"schema": SCHEMA_ID, "artifacts": [e.to_dict() for e in sorted(entries, key=lambda e: e.path)]}
+    return atomic_write_text(manifest_path(folder), json.dumps(data, indent=2) + "\n")
+
+
+def upsert_entries(folder: Path, new: list[ArtifactEntry]) -> Path:
+    """Add or replace ``new`` entries (matched by path), keeping every other entry."""
+    replaced = {e.path for e in new}
+    kept = [e for e in read_manifest(folder) if e.path not in replaced]
+    return write_manifest(folder, kept + new)
+
+
+def find_entry(artifact: Path) -> tuple[Path, ArtifactEntry]:
+    """The manifest folder and entry describing ``artifact`` (looked up next to it)."""
+    artifact = Path(artifact).resolve()
+    folder = artifact.parent
+    for entry in read_manifest(folder):
+        if entry.resolve(folder) == artifact:
+            return folder, entry
+        if any((folder / c["path"]).resolve() == artifact for c in entry.companions):
+            return folder, entry
+    raise AffdeployError(
+        f"no entry for {artifact.name} in {manifest_path(folder)}",
+        hint="verify needs the manifest written by 'affdeploy export' next to the artifact",
+    )

@@ -1,0 +1,178 @@
+"""Exporters (issue 4): real torch.onnx / coremltools / ExecuTorch exports of AFFNet-ET at 64x64,
+checked with the real runtimes, plus `affdeploy inspect` and `affdeploy verify` on the results.
+
+One `--target all` export through the CLI is shared by the tests of this module (the ExecuTorch
+lowering dominates the cost); the failure paths live in test_export_failures.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import numpy_helper
+
+from affdeploy.cli import main
+from affdeploy.export import MANIFEST_NAME, ArtifactEntry, read_manifest
+from affdeploy.export.manifest import upsert_entries
+from affdeploy.fsutil import sha256_path
+from affdeploy.models import build_model
+
+SIZE = "64"
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    """Run the real CLI in this process (imports are paid once): exit code, stdout, stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    return int(exit_info.value.code or 0), out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpoint that differs from the default init, so parity really follows --weights."""
+    torch.manual_seed(1234)
+    path = tmp_path_factory.mktemp("ckpt") / "affnet-et.pt"
+    torch.save(build_model("affnet-et").state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory, checkpoint: Path) -> tuple[Path, list[dict[str, Any]]]:
+    out = tmp_path_factory.mktemp("models")
+    code, stdout, stderr = run("export", "--model", "affnet-et", "--target", "all", "--image-size", SIZE,
+                               "--weights", str(checkpoint), "--ort", "--out", str(out), "--json")
+    assert code == 0, stderr
+    return out, json.loads(stdout)
+
+
+def by_target(entries: list[dict[str, Any]], target: str) -> dict[str, Any]:
+    return next(e for e in entries if e["target"] == target)
+
+
+def test_all_writes_three_artifacts_recorded_in_the_manifest(exported: tuple[Path, list[dict[str, Any]]]) -> None:
+    out, entries = exported
+    assert sorted(e["target"] for e in entries) == ["coreml", "executorch", "onnx"]
+    manifest = read_manifest(out)
+    assert sorted(e.path for e in manifest) == sorted(e["path"] for e in entries)
+    for entry in manifest:
+        artifact = entry.resolve(out)
+        assert artifact.exists()
+        assert entry.sha256 == sha256_path(artifact)
+        assert entry.fft == "dft" and entry.image_size == 64 and entry.input["shape"] == [1, 3, 64, 64]
+        assert entry.op_counts["fft_ops_left"] == 0 and entry.op_counts["complex_values"] == 0
+        assert entry.tool_versions["torch"].startswith("2.")
+        assert entry.weights_sha256 == sha256_path(Path(entry.weights))
+    assert not [p for p in out.iterdir() if p.name.startswith(".affdeploy-tmp-")]
+
+
+def test_onnx_and_pte_pass_fp32_parity(exported: tuple[Path, list[dict[str, Any]]]) -> None:
+    _, entries = exported
+    for target in ("onnx", "executorch"):
+        parity = by_target(entries, target)["parity"]
+        assert parity["status"] == "passed", parity
+        assert parity["max_abs_err"] <= 1e-4 and parity["top1_agree"] and parity["inputs"] >= 3
+
+
+def test_onnx_is_one_checked_file_with_an_ort_companion(exported: tuple[Path, list[dict[str, Any]]]) -> None:
+    out, entries = exported
+    entry = by_target(entries, "onnx")
+    model = onnx.load(str(out / entry["path"]))
+    onnx.checker.check_model(model, full_check=True)
+    assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 18
+    assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
+    assert [i.name for i in model.graph.input] == ["image"] and [o.name for o in model.graph.output] == ["logits"]
+    (ort_file,) = entry["companions"]
+    assert ort_file["path"].endswith(".ort") and (out / ort_file["path"]).is_file()
+    assert ort_file["parity"]["status"] == "passed"
+
+
+def test_coreml_is_an_image_classifier_not_verified_on_linux(exported: tuple[Path, list[dict[str, Any]]]) -> None:
+    import coremltools as ct
+
+    out, entries = exported
+    entry = by_target(entries, "coreml")
+    assert entry["precision"] == "fp16" and entry["input_kind"] == "image"
+    assert entry["parity"]["status"] == "not verified" and "macOS" in entry["parity"]["reason"]
+    spec = ct.utils.load_spec(str(out / entry["path"]))
+    assert spec.specificationVersion >= 7  # iOS 16
+    assert spec.description.input[0].type.WhichOneof("Type") == "imageType"
+    assert spec.description.input[0].type.imageType.colorSpace == ct.proto.FeatureTypes_pb2.ImageFeatureType.RGB
+    assert spec.description.predictedFeatureName == "classLabel"
+    serialized = spec.SerializeToString()  # the labels are a constant of the program's classify op
+    assert b"tench" in serialized and b"toilet tissue" in serialized
+    assert entry["op_counts"]["ops"]["classify"] == 1 and entry["op_counts"]["ops"]["softmax"] == 1
+    assert spec.description.metadata.author and spec.description.metadata.license
+    assert "AFFNet" in spec.description.metadata.shortDescription and spec.description.metadata.versionString
+
+
+def test_pte_delegation_report_covers_every_op(exported: tuple[Path, list[dict[str, Any]]]) -> None:
+    _, entries = exported
+    entry = by_target(entries, "executorch")
+    counts = entry["op_counts"]
+    assert entry["backend"] == "xnnpack"
+    assert counts["delegate_calls"] >= 1
+    assert counts["delegated_ops"] + counts["non_delegated_ops"] == counts["total"]
+    per_op = counts["delegation"]
+    assert sum(v["delegated"] + v["non_delegated"] for v in per_op.values()) == counts["total"]
+    assert counts["delegated_share"] == pytest.approx(counts["delegated_ops"] / counts["total"], abs=1e-4)
+    assert "convolution" in per_op and per_op["convolution"]["delegated"] > 0
+
+
+@pytest.mark.parametrize("target", ["onnx", "coreml", "executorch"])
+def test_inspect_reads_the_op_report_from_the_file(exported: tuple[Path, list[dict[str, Any]]], target: str) -> None:
+    out, entries = exported
+    code, stdout, stderr = run("inspect", str(out / by_target(entries, target)["path"]), "--json")
+    assert code == 0, stderr
+    report = json.loads(stdout)
+    assert report["target"] == target and report["fft_ops_left"] == 0 and report["total"] > 0
+    assert report["backends"]
+    if target == "executorch":
+        assert any(name.startswith("delegate:XnnpackBackend") for name in report["ops"])
+    if target == "onnx":
+        assert "DFT" not in report["ops"] and "Conv" in report["ops"]
+
+
+def test_verify_reruns_parity_and_reports_not_verified_for_coreml(exported: tuple[Path, list[dict[str, Any]]]) -> None:
+    out, entries = exported
+    code, stdout, stderr = run("verify", str(out / by_target(entries, "onnx")["path"]), "--json")
+    assert code == 0, stderr
+    result = json.loads(stdout)
+    assert result["parity"]["status"] == "passed" and result["sha256_matches_manifest"]
+    code, stdout, stderr = run("verify", str(out / by_target(entries, "coreml")["path"]), "--json")
+    assert code == 0, stderr
+    assert json.loads(stdout)["parity"]["status"] == "not verified"
+
+
+def test_verify_fails_on_a_perturbed_artifact(exported: tuple[Path, list[dict[str, Any]]], tmp_path: Path) -> None:
+    out, entries = exported
+    name = by_target(entries, "onnx")["path"]
+    shutil.copy(out / MANIFEST_NAME, tmp_path / MANIFEST_NAME)
+    model = onnx.load(str(out / name))
+    weight = max(model.graph.initializer, key=lambda t: int(np.prod(t.dims)))  # the classifier's weight
+    weight.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(weight) * 1.5, weight.name))
+    onnx.save(model, str(tmp_path / name))
+    code, _, stderr = run("verify", str(tmp_path / name))
+    assert code == 1
+    assert "does not match PyTorch" in stderr and "Traceback" not in stderr
+
+
+def test_upsert_replaces_one_entry_and_keeps_the_others(exported: tuple[Path, list[dict[str, Any]]], tmp_path: Path) -> None:
+    out, _ = exported
+    shutil.copy(out / MANIFEST_NAME, tmp_path / MANIFEST_NAME)
+    before = read_manifest(tmp_path)
+    changed = ArtifactEntry.from_dict({**before[0].to_dict(), "sha256": "0" * 64, "unknown_future_key": 1})
+    upsert_entries(tmp_path, [changed])
+    after = {e.path: e for e in read_manifest(tmp_path)}
+    assert len(after) == len(before)
+    assert after[changed.path].sha256 == "0" * 64
+    assert all(after[e.path] == e for e in before[1:])
