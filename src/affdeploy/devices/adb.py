@@ -1,0 +1,175 @@
+"""A small typed wrapper of the real ``adb`` client, run as a subprocess.
+
+Every call has a timeout, so a phone that hangs or is unplugged can never block the CLI forever.
+The adb client itself honours ``ANDROID_ADB_SERVER_PORT`` (which adb server to talk to) because
+we pass it the environment unchanged; ``ANDROID_SERIAL`` is honoured by ``default_serial``.
+Failures become DeviceError / ToolMissingError with one clear line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from affdeploy.errors import DeviceError, ToolMissingError
+
+DEFAULT_TIMEOUT_S = 30.0
+STATE_TIMEOUT_S = 10.0
+INSTALL_HINT = "install it with `sudo apt-get install adb` (Debian/Ubuntu) or Android SDK platform-tools"
+CONNECT_HINT = (
+    "enable Developer options and USB debugging on the phone, plug it in, accept the RSA prompt, "
+    "then check that `adb devices` lists it"
+)
+
+
+@dataclass(frozen=True)
+class AttachedDevice:
+    """One line of ``adb devices -l``."""
+
+    serial: str
+    state: str  # device | unauthorized | offline | ...
+    attributes: dict[str, str]  # product, model, device, transport_id as adb reports them
+
+
+@dataclass(frozen=True)
+class ShellResult:
+    """What a device-side command printed and returned."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        """stdout and stderr together (runners log to either)."""
+        return self.stdout + self.stderr
+
+    def tail(self, lines: int = 5) -> str:
+        """The last lines of stderr (or stdout if stderr is empty), for error messages."""
+        text = (self.stderr.strip() or self.stdout.strip()).splitlines()
+        return " | ".join(line.strip() for line in text[-lines:] if line.strip())
+
+
+def _decode(data: bytes | str | None) -> str:
+    if data is None:
+        return ""
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+
+
+def adb_path(env: Mapping[str, str] | None = None) -> str:
+    """Absolute path of the adb client on PATH, or ToolMissingError saying how to install it."""
+    search = (env if env is not None else os.environ).get("PATH", os.defpath)
+    found = shutil.which("adb", path=search)
+    if found is None:
+        raise ToolMissingError("adb is not installed", hint=INSTALL_HINT)
+    return found
+
+
+class Adb:
+    """The adb client bound to one environment (server port) and optionally one device serial."""
+
+    def __init__(self, serial: str | None = None, *, env: Mapping[str, str] | None = None) -> None:
+        self.env = dict(env if env is not None else os.environ)
+        self.exe = adb_path(self.env)
+        self.serial = serial
+
+    def for_device(self, serial: str) -> "Adb":
+        """The same client, addressing ``serial`` with ``-s``."""
+        return Adb(serial, env=self.env)
+
+    @property
+    def default_serial(self) -> str | None:
+        """``ANDROID_SERIAL`` if set: adb's own convention for "the device I mean"."""
+        return self.env.get("ANDROID_SERIAL") or None
+
+    def _run(self, args: Sequence[str], *, timeout: float) -> subprocess.CompletedProcess[bytes]:
+        cmd = [self.exe, *(["-s", self.serial] if self.serial else []), *args]
+        try:
+            return subprocess.run(cmd, capture_output=True, timeout=timeout, env=self.env, check=False)
+        except subprocess.TimeoutExpired:
+            self._raise_if_gone(f"`adb {' '.join(args[:2])}`")
+            raise DeviceError(
+                f"`adb {' '.join(args)[:120]}` did not finish within {timeout:.0f} s",
+                hint="the device may be busy or stuck; unplug and re-plug it, or run `adb kill-server`",
+            ) from None
+        except OSError as exc:
+            raise ToolMissingError(f"cannot run adb at {self.exe}: {exc.strerror}", hint=INSTALL_HINT) from None
+
+    def host(self, *args: str, timeout: float = DEFAULT_TIMEOUT_S) -> str:
+        """Run an adb host command (``devices -l``, ``connect``...) and return its stdout."""
+        proc = self._run(list(args), timeout=timeout)
+        if proc.returncode != 0:
+            raise DeviceError(f"`adb {' '.join(args)}` failed: {_decode(proc.stderr).strip() or _decode(proc.stdout).strip()}")
+        return _decode(proc.stdout)
+
+    def devices(self) -> list[AttachedDevice]:
+        """Everything the adb server sees, whatever its state."""
+        found = []
+        for line in self.host("devices", "-l").splitlines()[1:]:
+            parts = line.split()
+            if len(parts) < 2 or line.startswith("*"):
+                continue
+            attrs = dict(p.split(":", 1) for p in parts[2:] if ":" in p)
+            found.append(AttachedDevice(serial=parts[0], state=parts[1], attributes=attrs))
+        return found
+
+    def state(self) -> str:
+        """``device`` when the bound device answers, otherwise what adb says (``offline``, ``missing``)."""
+        try:
+            proc = subprocess.run(
+                [self.exe, "-s", self.serial or "", "get-state"],
+                capture_output=True, timeout=STATE_TIMEOUT_S, env=self.env, check=False,
+            )
+        except (subprocess.TimeoutExpired, OSError):
+            return "unresponsive"
+        return _decode(proc.stdout).strip() if proc.returncode == 0 else "missing"
+
+    def _raise_if_gone(self, action: str) -> None:
+        """Turn a failure into "the device went away" when that is what happened."""
+        if self.serial is None:
+            return
+        state = self.state()
+        if state != "device":
+            raise DeviceError(
+                f"device {self.serial} disconnected during {action} (adb state: {state})",
+                hint="reconnect it (check the cable, `adb devices`) and run again",
+            )
+
+    def shell(self, command: str, *, timeout: float = DEFAULT_TIMEOUT_S, check: bool = True) -> ShellResult:
+        """Run ``command`` in the device shell; with ``check`` a non-zero exit is a DeviceError."""
+        proc = self._run(["shell", command], timeout=timeout)
+        result = ShellResult(proc.returncode, _decode(proc.stdout), _decode(proc.stderr))
+        if result.exit_code != 0:
+            self._raise_if_gone(f"`{command[:60]}`")
+            if check:
+                raise DeviceError(f"`{command[:80]}` failed on {self.serial} (exit {result.exit_code}): {result.tail()}")
+        return result
+
+    def push(self, local: Path, remote: str, *, timeout: float = 300.0) -> None:
+        """Copy a host file to the device."""
+        self._transfer("push", str(local), remote, timeout)
+
+    def pull(self, remote: str, local: Path, *, timeout: float = 300.0) -> None:
+        """Copy a device file to the host."""
+        self._transfer("pull", remote, str(local), timeout)
+
+    def _transfer(self, verb: str, src: str, dst: str, timeout: float) -> None:
+        proc = self._run([verb, src, dst], timeout=timeout)
+        if proc.returncode != 0:
+            self._raise_if_gone(f"adb {verb} of {src}")
+            message = _decode(proc.stderr).strip() or _decode(proc.stdout).strip()
+            raise DeviceError(f"adb {verb} {src} -> {dst} failed: {message.splitlines()[-1] if message else 'no output'}")
+
+    def getprop(self) -> dict[str, str]:
+        """All system properties of the device, parsed from ``getprop``'s ``[key]: [value]`` lines."""
+        props = {}
+        for line in self.shell("getprop").stdout.splitlines():
+            line = line.strip()
+            if line.startswith("[") and "]: [" in line and line.endswith("]"):
+                key, value = line[1:-1].split("]: [", 1)
+                props[key] = value
+        return props

@@ -1,0 +1,104 @@
+"""A host stand-in for ExecuTorch's ``executor_runner``, pushed to the loopback phone like the real binary.
+
+It accepts the real runner's gflags command line (``--model_path``, ``--num_executions``,
+``--cpu_threads``, ``--method_name``, ``--print_output``; ``--flag=value`` or ``--flag value``;
+unknown flags are fatal as in gflags) and prints what the real one prints: ET_LOG lines on stderr
+in the posix PAL format, one ``Iteration i of N: X ms`` line per execution, the
+``Model executed successfully N time(s) in X ms.`` total and ``OutputX`` lines on stdout. It really
+runs the .pte with the ExecuTorch Python runtime, on all-ones inputs like the real runner, so the
+numbers it reports are real measurements. With ``--legacy_log`` (not a real flag: for tests only)
+it omits the per-iteration lines, as executor_runner builds before 2025 do.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+_START = time.monotonic()
+_FLAGS = {
+    "model_path": "model.pte",
+    "num_executions": "1",
+    "cpu_threads": "-1",
+    "method_name": "",
+    "print_output": "summary",
+    "legacy_log": "false",
+}
+_BOOL_FLAGS = {"legacy_log"}
+
+
+def et_log(level: str, line: int, message: str) -> None:
+    """One ET_LOG line exactly as runtime/platform/default/posix.cpp formats it."""
+    us = int((time.monotonic() - _START) * 1e6)
+    sec, us = divmod(us, 1_000_000)
+    minute, sec = divmod(sec, 60)
+    hour, minute = divmod(minute, 60)
+    print(f"{level} {hour:02d}:{minute:02d}:{sec:02d}.{us:06d} executorch:executor_runner.cpp:{line}] {message}",
+          file=sys.stderr, flush=True)
+
+
+def parse_flags(argv: list[str]) -> dict[str, str]:
+    """gflags-style parsing; an unknown flag or a positional argument exits 1 like the real runner."""
+    flags = dict(_FLAGS)
+    args = list(argv)
+    while args:
+        arg = args.pop(0)
+        if not arg.startswith("-"):
+            et_log("E", 310, f"Extra commandline args: {arg}")
+            sys.exit(1)
+        name, eq, value = arg.lstrip("-").partition("=")
+        if name.startswith("no") and name[2:] in _BOOL_FLAGS and not eq:
+            name, value, eq = name[2:], "false", "="
+        if name not in flags:
+            print(f"ERROR: unknown command line flag '{name}'", file=sys.stderr)
+            sys.exit(1)
+        if not eq:
+            value = "true" if name in _BOOL_FLAGS else (args.pop(0) if args else "")
+        flags[name] = value
+    return flags
+
+
+def main(argv: list[str]) -> int:
+    flags = parse_flags(argv)
+    import torch
+    from executorch.runtime import Runtime
+
+    threads = int(flags["cpu_threads"])
+    et_log("I", 322, f"Resetting threadpool with num threads = {threads if threads > 0 else os.cpu_count()}")
+    if threads > 0:
+        torch.set_num_threads(threads)
+    before = time.perf_counter()
+    try:
+        program = Runtime.get().load_program(flags["model_path"])
+    except Exception:  # the real runner reports any load failure this way
+        et_log("E", 469, f"Failed to parse model file {flags['model_path']}")
+        return 1
+    et_log("I", 471, f"Model file {flags['model_path']} is loaded.")
+    name = flags["method_name"] or sorted(program.method_names)[0]
+    et_log("I", 481, f"Using method {name}")
+    method = program.load_method(name)
+    et_log("I", 620, f"Model loaded in {(time.perf_counter() - before) * 1000:f} ms.")
+    meta = method.metadata
+    inputs = [torch.ones(tuple(meta.input_tensor_meta(i).sizes())) for i in range(meta.num_inputs())]
+    executions = int(flags["num_executions"])
+    total_ms = 0.0
+    outputs = []
+    for i in range(executions):
+        start = time.perf_counter()
+        outputs = method.execute(inputs)
+        elapsed = (time.perf_counter() - start) * 1000
+        total_ms += elapsed
+        if flags["legacy_log"] != "true":
+            et_log("I", 790, f"Iteration {i + 1} of {executions}: {elapsed:f} ms")
+    et_log("I", 800, f"Model executed successfully {executions} time(s) in {total_ms:f} ms.")
+    et_log("I", 806, f"{len(outputs)} outputs: ")
+    if flags["print_output"] == "summary":
+        for i, out in enumerate(outputs):
+            values = ", ".join(f"{v:f}" for v in out.flatten()[:8].tolist())
+            print(f"OutputX {i}: tensor(sizes=[{', '.join(map(str, out.shape))}], [{values}, ...])")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
