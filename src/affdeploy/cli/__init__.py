@@ -17,8 +17,16 @@ from typer._click import exceptions as click_exc  # typer vendors its own click
 from affdeploy.cli._common import app, err_console
 from affdeploy.errors import AffdeployError
 
-# Command modules register themselves on ``app`` when imported.
+# Command modules register themselves on ``app`` when imported; this order is the order of --help.
 from affdeploy.cli import info as _info  # noqa: E402,F401
+from affdeploy.cli import export as _export  # noqa: E402,F401
+from affdeploy.cli import verify as _verify  # noqa: E402,F401
+from affdeploy.cli import inspect_cmd as _inspect_cmd  # noqa: E402,F401
+from affdeploy.cli import bench as _bench  # noqa: E402,F401
+from affdeploy.cli import report as _report  # noqa: E402,F401
+from affdeploy.cli import devices as _devices  # noqa: E402,F401
+from affdeploy.cli import android_assets as _android_assets  # noqa: E402,F401
+from affdeploy.cli import ios_assets as _ios_assets  # noqa: E402,F401
 
 
 def _quiet_libraries() -> None:
