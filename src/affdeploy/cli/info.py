@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import typer
+from torch.export import ExportedProgram
 from rich.table import Table
 
 from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json
-from affdeploy.graph import check_image_size, complex_value_count, export_program, fft_op_count
+from affdeploy.fft import lower_fft
+from affdeploy.graph import check_image_size, complex_value_count, export_program, fft_op_count, op_counts
 from affdeploy.models import MODELS, build_model, model_info
 from affdeploy.models.profile import profile_model
 from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE, input_spec
@@ -18,12 +20,17 @@ MODEL_HELP = f"AFFNet variant: {', '.join(MODELS)}."
 def info(
     model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP),
     image_size: int = typer.Option(DEFAULT_IMAGE_SIZE, "--image-size", help="Input height and width (multiple of 32)."),
+    fft_pass: bool = typer.Option(
+        True, "--fft-pass/--no-fft-pass", help="Also run the FFT pass (--fft dft) and report the graph after it."
+    ),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Show a model's parameters, MACs (FFT share apart), input spec and FFT ops in its exported graph.
 
     MACs are counted from the real module shapes during one forward pass; FFT MACs use the
     radix-2 estimate. The FFT op count comes from torch.export of the model at --image-size.
+
+    With the FFT pass (default) the graph is also reported after lowering FFTs and complex values to real DFT-matrix products, the form exported for Core ML and ExecuTorch (docs/fft.md).
     """
     entry = model_info(model)
     check_image_size(image_size)
@@ -41,8 +48,10 @@ def info(
         "image_size": image_size,
         "imagenet_top1": entry.top1,
         "input": spec.to_dict(),
-        "graph": {"fft_ops": fft_op_count(ep), "complex_values": complex_value_count(ep)},
+        "graph": _graph_summary(ep),
     }
+    if fft_pass:
+        data["graph_after_fft_pass"] = _graph_summary(lower_fft(ep))
     if as_json:
         print_json(data)
         return
@@ -57,4 +66,28 @@ def info(
     table.add_row("output", f"{spec.output_name} [1, 1000] ({spec.labels})")
     table.add_row("FFT ops in exported graph", str(data["graph"]["fft_ops"]))
     table.add_row("complex-valued graph values", str(data["graph"]["complex_values"]))
+    if fft_pass:
+        after = data["graph_after_fft_pass"]
+        table.add_row("after FFT pass: FFT ops / complex values", f"{after['fft_ops']} / {after['complex_values']}")
+        table.add_row("after FFT pass: DFT matmuls / matrices", f"{after['dft_matmuls']} / {after['dft_matrices']}")
     console.print(table)
+
+
+def _graph_summary(ep: ExportedProgram) -> dict[str, int]:
+    """FFT ops, complex values and DFT-matrix products (mm against a _dft_ constant) in a graph."""
+    signature = ep.graph_signature
+    dft_inputs = {
+        arg for arg, name in {**signature.inputs_to_buffers, **signature.inputs_to_lifted_tensor_constants}.items()
+        if "_dft_" in name
+    }
+    matmuls = sum(
+        1 for node in ep.graph.nodes
+        if node.op == "call_function" and any(getattr(a, "name", None) in dft_inputs for a in node.args)
+    )
+    return {
+        "fft_ops": fft_op_count(ep),
+        "complex_values": complex_value_count(ep),
+        "dft_matmuls": matmuls,
+        "dft_matrices": len(dft_inputs),
+        "ops": sum(op_counts(ep).values()),
+    }

@@ -1,0 +1,178 @@
+"""AFFNet-ET in ONNX Runtime: the native ONNX ``DFT`` op vs affdeploy's DFT-matrix lowering, one run.
+
+Side by side, single thread (ONNX Runtime CPU EP, 1 intra-op thread), interleaved rounds so
+that machine noise falls on every variant alike:
+  - native:            torch.onnx (dynamo, opset 18) of the unlowered model, FFTs as ONNX DFT,
+  - dft:               the graph after ``affdeploy.fft.lower_fft`` (real MatMuls),
+  - dft+friendly:      ``lower_fft`` then ``affdeploy.passes.delegate_friendly``,
+and, for information, ExecuTorch with one whole-graph XNNPACK delegate (1 thread).
+Every variant is checked against PyTorch before timing. Goal: dft >= 2x faster than native.
+
+Writes <out>/fft_onnx.json and <out>/fft_onnx.md with the machine and tool versions.
+
+    .venv/bin/python benchmarks/bench_fft_onnx.py [--image-size 256] [--rounds 15] [--iters 4] [--out benchmarks/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import tempfile
+import time
+import warnings
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+from executorch.exir import to_edge_transform_and_lower
+from torch.export import ExportedProgram
+
+from affdeploy.bench.host import host_device_info, tool_versions
+from affdeploy.bench.runtimes import Session, open_executorch, open_onnx
+from affdeploy.bench.stats import compute_stats
+from affdeploy.fft import lower_fft
+from affdeploy.fsutil import atomic_write_bytes, atomic_write_text
+from affdeploy.graph import example_input, export_program
+from affdeploy.models import build_model
+from affdeploy.passes import delegate_friendly
+
+MODEL = "affnet-et"
+GOAL = 2.0
+ONNX_VARIANTS = ("native", "dft", "dft+friendly")
+
+
+def save_onnx(ep: ExportedProgram, x: torch.Tensor, path: Path) -> dict[str, int]:
+    """torch.onnx dynamo export (opset 18); returns the ONNX op histogram."""
+    program = torch.onnx.export(ep, (x,), dynamo=True, opset_version=18, external_data=False, verbose=False)
+    program.save(str(path), external_data=False)
+    return dict(Counter(node.op_type for node in onnx.load(str(path)).graph.node))
+
+
+def save_pte(ep: ExportedProgram, path: Path) -> int:
+    """Lower to ExecuTorch with the XNNPACK partitioner; returns the number of delegate calls."""
+    edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
+    calls = sum(1 for n in edge.exported_program().graph.nodes if n.target == torch.ops.higher_order.executorch_call_delegate)
+    atomic_write_bytes(path, edge.to_executorch().buffer)
+    return calls
+
+
+def build(folder: Path, size: int) -> tuple[dict[str, Path], dict[str, dict[str, object]], torch.Tensor]:
+    """Export every variant into ``folder``; returns paths, per-variant facts and the reference logits."""
+    torch.manual_seed(0)
+    model = build_model(MODEL)
+    x = example_input(size)
+    with torch.no_grad():
+        reference = model(x)
+    base = export_program(model, size)
+    started = time.perf_counter()
+    lowered = lower_fft(copy.deepcopy(base))
+    lower_s = time.perf_counter() - started
+    started = time.perf_counter()
+    friendly = delegate_friendly(copy.deepcopy(lowered))
+    friendly_s = time.perf_counter() - started
+    paths = {name: folder / f"{name.replace('+', '_')}.onnx" for name in ONNX_VARIANTS}
+    facts: dict[str, dict[str, object]] = {}
+    for name, ep in zip(ONNX_VARIANTS, (base, lowered, friendly)):
+        ops = save_onnx(ep, x, paths[name])
+        facts[name] = {"onnx_nodes": sum(ops.values()), "dft_ops": ops.get("DFT", 0), "top_ops": dict(Counter(ops).most_common(8))}
+    facts["dft"]["lower_fft_s"] = round(lower_s, 2)
+    facts["dft+friendly"]["delegate_friendly_s"] = round(friendly_s, 2)
+    paths["executorch-xnnpack"] = folder / "dft_friendly.pte"
+    facts["executorch-xnnpack"] = {"delegate_calls": save_pte(friendly, paths["executorch-xnnpack"])}
+    return paths, facts, reference
+
+
+def open_all(paths: dict[str, Path], size: int) -> dict[str, Session]:
+    sessions = {name: open_onnx(paths[name], 1, size) for name in ONNX_VARIANTS}
+    sessions["executorch-xnnpack"] = open_executorch(paths["executorch-xnnpack"], 1, size)
+    return sessions
+
+
+def first_output(result: object) -> np.ndarray:
+    return np.asarray(result[0] if isinstance(result, (list, tuple)) else result, dtype=np.float32)
+
+
+def interleaved(sessions: dict[str, Session], rounds: int, iters: int, warmup: int) -> dict[str, list[float]]:
+    """Round-robin timing, rotating the start so that no variant always runs first."""
+    names = list(sessions)
+    for name in names:
+        sessions[name].activate()
+        for _ in range(warmup):
+            sessions[name].run()
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            sessions[name].activate()
+            for _ in range(iters):
+                start = time.perf_counter_ns()
+                sessions[name].run()
+                samples[name].append((time.perf_counter_ns() - start) / 1e6)
+        print(f"round {r + 1}/{rounds}: " + ", ".join(f"{n} {np.median(samples[n]):.2f} ms" for n in names), flush=True)
+    return samples
+
+
+def markdown(summary: dict[str, object]) -> str:
+    device = summary["machine"]
+    lines = [
+        f"# {MODEL} @ {summary['image_size']}: ONNX Runtime native DFT vs DFT-matrix lowering",
+        "",
+        f"Machine: {device['cpu']}, {device['cores']} usable cores, {device['os']}; 1 thread per runtime, "
+        f"{summary['rounds']} interleaved rounds x {summary['iters']} iterations.",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in summary["versions"].items()),
+        "Load average when measuring (1/5/15 min): " + " / ".join(f"{v:.2f}" for v in device["extra"]["load_average"])
+        + " (absolute times grow with load; interleaving keeps the ratios fair).",
+        "",
+        "| variant | p50 ms | p90 ms | speedup vs native | max abs err vs PyTorch | notes |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in summary["results"].items():
+        notes = ", ".join(f"{k}={v}" for k, v in row["facts"].items() if k != "top_ops")
+        lines.append(f"| {name} | {row['p50_ms']:.2f} | {row['p90_ms']:.2f} | {row['speedup_vs_native']:.2f}x | "
+                     f"{row['max_abs_err']:.1e} | {notes} |")
+    verdict = "met" if summary["speedup"] >= GOAL else "NOT met"
+    lines += ["", f"Best lowered ONNX variant ({summary['best_lowered']}) is {summary['speedup']:.2f}x faster than the "
+              f"native DFT op (goal >= {GOAL:.0f}x: {verdict})."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--image-size", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--iters", type=int, default=4)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    with tempfile.TemporaryDirectory() as tmp:
+        paths, facts, reference = build(Path(tmp), args.image_size)
+        sessions = open_all(paths, args.image_size)
+        errors = {name: float(np.abs(first_output(s.run()) - reference.numpy()).max()) for name, s in sessions.items()}
+        samples = interleaved(sessions, args.rounds, args.iters, args.warmup)
+    stats = {name: compute_stats(values) for name, values in samples.items()}
+    native = stats["native"].p50
+    best = min(("dft", "dft+friendly"), key=lambda n: stats[n].p50)
+    results = {
+        name: {"p50_ms": s.p50, "p90_ms": s.p90, "speedup_vs_native": native / s.p50, "max_abs_err": errors[name],
+               "facts": facts[name], "stats": asdict(s), "samples_ms": samples[name]}
+        for name, s in stats.items()
+    }
+    summary = {"model": MODEL, "image_size": args.image_size, "threads": 1, "rounds": args.rounds, "iters": args.iters,
+               "machine": asdict(host_device_info()), "versions": tool_versions(), "results": results,
+               "best_lowered": best, "speedup": native / stats[best].p50, "goal": GOAL}
+    for name, row in results.items():
+        print(f"{name:20s} p50 {row['p50_ms']:7.2f} ms  p90 {row['p90_ms']:7.2f} ms  {row['speedup_vs_native']:.2f}x vs native"
+              f"  err {row['max_abs_err']:.1e}")
+    print(f"speedup (native / {best}): {summary['speedup']:.2f}x  goal >= {GOAL:.0f}x")
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out / "fft_onnx.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(args.out / "fft_onnx.md", markdown(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,295 @@
+"""``lower_fft``: rewrite an ExportedProgram so that no FFT op and no complex value is left.
+
+How: the original ATen graph is interpreted inside the forward of a new module
+(``_LoweredModule``) that holds the same parameters, buffers and constants under the same
+names. Real ops run as they are; complex values travel as ``Pair``s and the ops touching
+them run through the handlers of ``affdeploy.fft.ops``. The module is then exported again
+(torch.export, non-strict, core ATen decompositions), which gives a normal ExportedProgram
+for torch.onnx, coremltools and ExecuTorch.
+
+A first eager run registers the DFT matrices (deduplicated by ``StageKey``) and folds
+complex values computed from weights alone (``view_as_complex`` of a parameter, complex
+parameters) into constant real/imaginary buffers, so no weight reshuffling (select_copy of
+stacked parts) is left to run per inference.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from typing import Any
+
+import torch
+from torch import nn
+from torch.export import ExportedProgram
+from torch.export.graph_signature import InputKind, OutputKind
+from torch.fx import Node
+from torch.fx.node import map_arg
+from torch.utils import _pytree as pytree
+
+from affdeploy.errors import ExportError
+from affdeploy.fft.matrices import StageKey, stage_matrix
+from affdeploy.fft.ops import HANDLERS, RESHAPES, FFTOps
+from affdeploy.fft.values import LazyStack, Pair, contains, materialize
+from affdeploy.graph import complex_value_count, fft_op_count, is_fft_op, op_name
+
+_STATIC_KINDS = (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR)
+_PASS_THROUGH = ("clone", "alias", "detach", "contiguous", "lift_fresh_copy")
+
+
+class UnsupportedOpError(ExportError):
+    """An op on complex values that the FFT pass cannot rewrite into real arithmetic."""
+
+
+def source_line(node: Node) -> str:
+    """``file:line (code)`` of the model line that produced ``node``, from export metadata."""
+    trace = node.meta.get("stack_trace") or ""
+    frames = re.findall(r'File "([^"]+)", line (\d+), in \S+\n\s*(.*)', trace)
+    if frames:
+        path, line, code = frames[-1]
+        return f"{path}:{line} ({code.strip()})"
+    stack = node.meta.get("source_fn_stack")
+    return f"in {stack[-1][0]}" if stack else "source line unknown"
+
+
+def _unsupported(node: Node, why: str) -> UnsupportedOpError:
+    return UnsupportedOpError(
+        f"cannot lower {node.target} ({why}) at {source_line(node)}",
+        hint="the FFT pass supports the ops listed in docs/fft.md; rewrite this line or export with --fft native",
+    )
+
+
+def _is_complex(val: Any) -> bool:
+    if isinstance(val, torch.Tensor):
+        return val.is_complex()
+    if isinstance(val, (list, tuple)):
+        return any(_is_complex(v) for v in val)
+    return False
+
+
+def _set_path(root: nn.Module, path: str, value: torch.Tensor, kind: InputKind, persistent: bool | None) -> None:
+    """Put a tensor at a dotted attribute path, creating empty container modules on the way."""
+    *parents, leaf = path.split(".")
+    owner = root
+    for name in parents:
+        if not hasattr(owner, name):
+            owner.add_module(name, nn.Module())
+        owner = getattr(owner, name)
+    if kind == InputKind.PARAMETER:
+        owner.register_parameter(leaf, nn.Parameter(value, requires_grad=value.requires_grad))
+    elif kind == InputKind.BUFFER:
+        owner.register_buffer(leaf, value, persistent=bool(persistent))
+    else:
+        setattr(owner, leaf, value)
+
+
+def _get_path(root: nn.Module, path: str) -> torch.Tensor:
+    for name in path.split("."):
+        root = getattr(root, name)
+    return root
+
+
+class _LoweredModule(nn.Module):
+    """Runs the original graph with complex values as real pairs (see module docstring)."""
+
+    def __init__(self, ep: ExportedProgram) -> None:
+        super().__init__()
+        self._ep_graph = ep.graph
+        self._out_spec = ep.call_spec.out_spec
+        self._sources: dict[str, tuple[str, ...]] = {}
+        self._handlers = {**HANDLERS, **FFTOps(self).handlers()}
+        self._frozen = False
+        self._folded: dict[str, tuple[str, str]] = {}
+        self._live: set[str] = set()
+        static: set[str] = set()
+        user_index = 0
+        for spec in ep.graph_signature.input_specs:
+            name = spec.arg.name
+            if spec.kind == InputKind.USER_INPUT:
+                self._sources[name] = ("input", str(user_index))
+                user_index += 1
+                continue
+            if spec.kind not in _STATIC_KINDS:
+                raise UnsupportedOpError(f"cannot lower a program with a {spec.kind.name} input ({name})")
+            static.add(name)
+            store = ep.state_dict if spec.target in ep.state_dict else ep.constants
+            value = store[spec.target]
+            if isinstance(value, nn.Parameter):
+                value = value.data
+            if value.is_complex():  # a complex weight: two real tensors next to it
+                paths = (f"{spec.target}_real", f"{spec.target}_imag")
+                for path, part in zip(paths, (value.real, value.imag)):
+                    _set_path(self, path, part.clone(), spec.kind, spec.persistent)
+                self._sources[name] = ("pair", *paths)
+            else:
+                _set_path(self, spec.target, value, spec.kind, spec.persistent)
+                self._sources[name] = ("attr", spec.target)
+        for spec in ep.graph_signature.output_specs:
+            if spec.kind != OutputKind.USER_OUTPUT:
+                raise UnsupportedOpError(f"cannot lower a program with a {spec.kind.name} output")
+        self._fold_candidates = self._find_fold_candidates(static)
+
+    def _find_fold_candidates(self, static: set[str]) -> set[str]:
+        """Complex values computed from weights only, used by input-dependent nodes."""
+        for node in self._ep_graph.nodes:
+            if node.op == "call_function" and node.all_input_nodes and all(
+                n.name in static for n in node.all_input_nodes
+            ):
+                static.add(node.name)
+        return {
+            node.name
+            for node in self._ep_graph.nodes
+            if node.op == "call_function" and node.name in static and _is_complex(node.meta.get("val"))
+            and any(user.name not in static for user in node.users)
+        }
+
+    # -- MatrixStore
+    def matrix(self, key: StageKey, dtype: torch.dtype) -> torch.Tensor:
+        """The DFT matrix of ``key`` as a non-persistent buffer, registered on first use."""
+        name = key.name if dtype == torch.float32 else f"{key.name}_{str(dtype).split('.')[-1]}"
+        if not hasattr(self, name):
+            if self._frozen:
+                raise ExportError(f"DFT matrix {name} was not prepared before export")
+            self.register_buffer(name, torch.from_numpy(stage_matrix(key)).to(dtype), persistent=False)
+        return getattr(self, name)
+
+    def freeze(self) -> None:
+        """After the eager run: constants are final; compute which nodes still need to run."""
+        self._frozen = True
+        folded = set(self._folded)
+        output = next(n for n in self._ep_graph.nodes if n.op == "output")
+        stack = [output]
+        while stack:
+            node = stack.pop()
+            if node.name in self._live:
+                continue
+            self._live.add(node.name)
+            if node.name not in folded:
+                stack.extend(node.all_input_nodes)
+
+    # -- interpretation
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        inputs = pytree.tree_flatten((args, kwargs))[0]
+        env: dict[Node, Any] = {}
+        outputs: list[Any] = []
+        for node in self._ep_graph.nodes:
+            if self._frozen and node.name not in self._live:
+                continue
+            if node.op == "placeholder":
+                env[node] = self._placeholder(node, inputs)
+            elif node.op == "call_function":
+                env[node] = self._evaluate(node, env)
+            elif node.op == "output":
+                outputs = [self._final(node, v) for v in map_arg(node.args[0], env.__getitem__)]
+            else:
+                raise _unsupported(node, f"graph node kind {node.op}")
+        return pytree.tree_unflatten(outputs, self._out_spec)
+
+    def _placeholder(self, node: Node, inputs: list[Any]) -> Any:
+        kind, *where = self._sources[node.name]
+        if kind == "input":
+            value = inputs[int(where[0])]
+            if isinstance(value, torch.Tensor) and value.is_complex():
+                raise _unsupported(node, "complex model inputs cannot be lowered")
+            return value
+        if kind == "pair":
+            return Pair(_get_path(self, where[0]), _get_path(self, where[1]))
+        return _get_path(self, where[0])
+
+    def _evaluate(self, node: Node, env: dict[Node, Any]) -> Any:
+        folded = self._folded.get(node.name)
+        if self._frozen and folded:
+            return Pair(getattr(self, folded[0]), getattr(self, folded[1]))
+        args = map_arg(node.args, env.__getitem__)
+        kwargs = map_arg(node.kwargs, env.__getitem__)
+        value = self._call(node, args, kwargs)
+        if not self._frozen and node.name in self._fold_candidates and isinstance(value, Pair):
+            names = (f"_folded_{node.name}_re", f"_folded_{node.name}_im")
+            for buffer, part in zip(names, (value.re, value.im)):
+                self.register_buffer(buffer, part.detach().clone().contiguous(), persistent=False)
+            self._folded[node.name] = names
+        return value
+
+    def _call(self, node: Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        target = node.target
+        if target is operator.getitem:
+            return args[0][args[1]]
+        name = op_name(target)
+        complex_val = _is_complex(node.meta.get("val"))
+        if complex_val or is_fft_op(name) or contains(args, Pair) or contains(kwargs, Pair):
+            handler = self._handlers.get(name)
+            if handler is None:
+                raise _unsupported(node, "no real-arithmetic rewrite for this op on complex values")
+            if name != "view_as_complex":
+                args, kwargs = materialize(args), materialize(kwargs)
+            try:
+                return handler(*args, **kwargs)
+            except (RuntimeError, TypeError, ValueError, IndexError) as exc:
+                raise _unsupported(node, f"rewrite failed: {exc}") from exc
+        if contains(args, LazyStack) or contains(kwargs, LazyStack):
+            value = _lazy_stack_op(target, name, args, kwargs)
+            if value is not None:
+                return value
+            args, kwargs = materialize(args), materialize(kwargs)
+        if name == "stack":
+            return LazyStack(args[0], args[1] if len(args) > 1 else kwargs.get("dim", 0))
+        if name in RESHAPES:  # inputs may now come from slices of a DFT result
+            return torch.reshape(*args, **kwargs)
+        return target(*args, **kwargs)
+
+    def _final(self, node: Node, value: Any) -> Any:
+        if isinstance(value, Pair):
+            raise _unsupported(node, "the model returns a complex tensor; return torch.view_as_real(...) instead")
+        return materialize(value)
+
+
+def _lazy_stack_op(target: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Ops that work on a LazyStack's parts directly; None when the stacked tensor is needed."""
+    first = args[0]
+    if name == "select" and isinstance(first, LazyStack) and args[1] % first.ndim == first.dim:
+        return first.parts[args[2]]
+    if name in _PASS_THROUGH and isinstance(first, LazyStack):
+        return first
+    if torch.Tag.pointwise not in getattr(target, "tags", ()) or kwargs:
+        return None
+    stacks = [a for a in args if isinstance(a, LazyStack)]
+    layout = {(s.dim, s.ndim, len(s.parts)) for s in stacks}
+    if len(layout) != 1 or not all(isinstance(a, (LazyStack, int, float, bool)) for a in args):
+        return None
+    count = len(stacks[0].parts)
+    parts = [target(*[a.parts[i] if isinstance(a, LazyStack) else a for a in args]) for i in range(count)]
+    return LazyStack(parts, stacks[0].dim)
+
+
+def _example_inputs(ep: ExportedProgram) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The inputs the program was exported with (or zeros of the recorded shapes)."""
+    if getattr(ep, "example_inputs", None) is not None:
+        return ep.example_inputs
+    user = set(ep.graph_signature.user_inputs)
+    args = []
+    for node in ep.graph.nodes:
+        if node.op == "placeholder" and node.name in user:
+            val = node.meta["val"]
+            args.append(torch.zeros(tuple(int(s) for s in val.shape), dtype=val.dtype))
+    return tuple(args), {}
+
+
+def lower_fft(ep: ExportedProgram) -> ExportedProgram:
+    """The same program with every FFT and complex value rewritten into real matmuls.
+
+    Outputs equal the original's up to float32 rounding. Raises UnsupportedOpError (naming
+    the op and the model source line) for a complex op it cannot rewrite.
+    """
+    if fft_op_count(ep) == 0 and complex_value_count(ep) == 0:
+        return ep
+    module = _LoweredModule(ep)
+    args, kwargs = _example_inputs(ep)
+    with torch.no_grad():
+        module(*args, **kwargs)
+        module.freeze()
+        lowered = torch.export.export(module, args, kwargs, strict=False).run_decompositions({})
+    left = fft_op_count(lowered) + complex_value_count(lowered)
+    if left:
+        raise ExportError(f"FFT lowering left {left} FFT ops or complex values in the graph")
+    return lowered
+

@@ -1,0 +1,62 @@
+"""Softshrink as a clamp.
+
+``softshrink`` decomposes to ``where(abs(x) > l, x - sign(x) * l, x * 0)``: ``sign``, ``gt`` and
+``where`` have no XNNPACK operator, so every AFF filter mask left the delegate. The same function
+is ``x - clamp(x, -l, l)`` (equal at the boundary too: both give 0 at ``|x| == l``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch.export import ExportedProgram
+from torch.fx import Node
+
+from affdeploy.passes._graph import aten, emit, replace
+from affdeploy.passes.base import Rewrite
+
+
+def _call(value: Any, target: Any) -> Node | None:
+    return value if isinstance(value, Node) and value.target == target else None
+
+
+def match_softshrink(node: Node) -> tuple[Node, float] | None:
+    """``(x, lambda)`` when ``node`` is softshrink, either whole or in its ATen decomposition."""
+    if node.target == aten.softshrink.default:
+        return node.args[0], float(node.args[1] if len(node.args) > 1 else 0.5)
+    if node.target != aten.where.self:
+        return None
+    cond, shrunk, zero = node.args
+    gt = _call(cond, aten.gt.Scalar)
+    magnitude = _call(gt.args[0], aten.abs.default) if gt else None
+    if gt is None or magnitude is None:
+        return None
+    x, lambd = magnitude.args[0], gt.args[1]
+    sub = _call(shrunk, aten.sub.Tensor)
+    scaled = _call(sub.args[1], aten.mul.Tensor) if sub else None
+    sign = _call(scaled.args[0], aten.sign.default) if scaled else None
+    if sub is None or sub.args[0] is not x or sign is None or sign.args[0] is not x or scaled.args[1] != lambd:
+        return None
+    times_zero = _call(zero, aten.mul.Tensor)
+    if times_zero is None or times_zero.args[0] is not x or times_zero.args[1] != 0:
+        return None
+    return x, float(lambd)
+
+
+class SoftshrinkToClamp(Rewrite):
+    """``softshrink(x, l)`` -> ``x - clamp(x, -l, l)`` (sub and clamp are XNNPACK operators)."""
+
+    def apply(self, ep: ExportedProgram) -> int:
+        graph = ep.graph
+        count = 0
+        for node in list(graph.nodes):
+            match = match_softshrink(node)
+            if match is None:
+                continue
+            x, lambd = match
+            with graph.inserting_before(node):
+                clamped = emit(graph, aten.clamp.default, (x, -lambd, lambd), node)
+                out = emit(graph, aten.sub.Tensor, (x, clamped), node)
+            replace(node, out)
+            count += 1
+        return count

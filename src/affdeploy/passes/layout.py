@@ -1,0 +1,100 @@
+"""Shape plumbing in the forms XNNPACK delegates.
+
+XNNPACK takes ``view_copy``, ``slice_copy``, ``permute_copy`` and ``cat`` but not ``select_copy``,
+``squeeze_copy``, ``unsqueeze_copy`` (except on the last dim) or ``expand_copy``. On activations
+these are rewritten into the delegated forms; on weights they are left for constant folding.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+from torch.export import ExportedProgram
+from torch.fx import Node
+
+from affdeploy.passes._graph import aten, constant_nodes, emit, has_static_shape, replace, reshape, shape
+from affdeploy.passes.base import Rewrite
+
+_RESHAPES = {
+    aten.squeeze.default,
+    aten.squeeze.dim,
+    aten.squeeze.dims,
+    aten.unsqueeze.default,
+}
+
+
+class ActivationRewrite(Rewrite):
+    """Base for rewrites of activations only: constants are folded instead, whatever op made them."""
+
+    targets: frozenset[object] = frozenset()
+
+    def apply(self, ep: ExportedProgram) -> int:
+        graph = ep.graph
+        constants = constant_nodes(ep)
+        count = 0
+        for node in list(graph.nodes):
+            if node.target not in self.targets or node in constants or not has_static_shape(node):
+                continue
+            with graph.inserting_before(node):
+                new = self.rewrite(node)
+            if new is not None:
+                replace(node, new)
+                count += 1
+        return count
+
+    @abstractmethod
+    def rewrite(self, node: Node) -> Node | None:
+        """The replacement for ``node`` (inserted before it), or None to keep it."""
+
+
+class SelectToSlice(ActivationRewrite):
+    """``select(x, d, i)`` -> ``view(slice(x, d, i, i + 1))``."""
+
+    targets = frozenset({aten.select.int})
+
+    def rewrite(self, node: Node) -> Node | None:
+        x, dim, index = node.args
+        size = shape(x)[dim]
+        index = index % size
+        piece = emit(node.graph, aten.slice.Tensor, (x, dim, index, index + 1), node)
+        return reshape(node.graph, piece, shape(node), node)
+
+
+class ReshapeToView(ActivationRewrite):
+    """squeeze / unsqueeze of a static shape -> ``view`` (they only add or drop size-1 dims)."""
+
+    targets = frozenset(_RESHAPES)
+
+    def rewrite(self, node: Node) -> Node | None:
+        x = node.args[0]
+        if not has_static_shape(x):
+            return None
+        return emit(node.graph, aten.view.default, (x, shape(node)), node)
+
+
+class StackToCat(ActivationRewrite):
+    """``stack(ts, d)`` -> ``cat([view(t) ...], d)`` (cat takes at least two inputs)."""
+
+    targets = frozenset({aten.stack.default})
+
+    def rewrite(self, node: Node) -> Node | None:
+        tensors = node.args[0]
+        if len(tensors) < 2 or not all(map(has_static_shape, tensors)):
+            return None
+        dim = node.args[1] if len(node.args) > 1 else 0
+        dim = dim % len(shape(node))
+        pieces = []
+        for t in tensors:
+            dims = shape(t)
+            pieces.append(reshape(node.graph, t, dims[:dim] + [1] + dims[dim:], node))
+        return emit(node.graph, aten.cat.default, (pieces, dim), node)
+
+
+class DropNoOpExpand(ActivationRewrite):
+    """``expand`` (or ``expand_copy``) to the shape the tensor already has -> the tensor itself."""
+
+    targets = frozenset({aten.expand.default, aten.expand_copy.default})
+
+    def rewrite(self, node: Node) -> Node | None:
+        x = node.args[0]
+        return x if has_static_shape(x) and shape(x) == shape(node) else None

@@ -1,0 +1,227 @@
+"""The FFT pass against torch.fft: every transform family, norm, dims, s=, odd and prime sizes."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from affdeploy.errors import UsageError
+from affdeploy.fft import FFT_SUPPORT, UnsupportedOpError, lower_fft, resolve_fft
+from affdeploy.fft.matrices import StageKey, stage_matrix
+from affdeploy.fft.ops import FFTOps
+from affdeploy.fft.values import Pair
+from affdeploy.graph import complex_value_count, fft_op_count, op_counts
+
+SIZES = [1, 2, 3, 4, 5, 7, 8, 11]
+NORMS = [None, "backward", "ortho", "forward"]
+
+
+class DictStore:
+    """Matrix store for calling the transforms eagerly, outside a lowered program."""
+
+    def __init__(self) -> None:
+        self.keys: set[StageKey] = set()
+
+    def matrix(self, key: StageKey, dtype: torch.dtype) -> torch.Tensor:
+        self.keys.add(key)
+        return torch.from_numpy(stage_matrix(key)).to(dtype)
+
+
+@st.composite
+def fft_calls(draw: st.DrawFn) -> tuple[str, torch.Tensor, dict]:
+    """A torch.fft call: function name, input and keyword arguments (n/s, dim, norm)."""
+    family = draw(st.sampled_from(["fft", "ifft", "rfft", "irfft"]))
+    variant = draw(st.sampled_from(["", "2", "n"]))
+    ndim = draw(st.integers(2 if variant == "2" else 1, 3))
+    shape = draw(st.lists(st.sampled_from(SIZES), min_size=ndim, max_size=ndim))
+    count = {"": 1, "2": 2}.get(variant) or draw(st.integers(1, ndim))
+    dims = draw(st.permutations(range(ndim)))[:count]
+    dims = [d - ndim if draw(st.booleans()) else d for d in dims]
+    sizes = draw(st.none() | st.lists(st.sampled_from(SIZES), min_size=count, max_size=count))
+    if family == "irfft" and sizes is None:
+        shape[dims[-1]] = max(shape[dims[-1]], 2)  # default n = 2 * (m - 1) must be positive
+    kwargs: dict = {"norm": draw(st.sampled_from(NORMS))}
+    if variant == "":
+        kwargs.update(dim=dims[0], n=None if sizes is None else sizes[0])
+    else:
+        kwargs.update(dim=dims, s=sizes)
+    seed = draw(st.integers(0, 2**16))
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape, generator=gen)
+    if family != "rfft" and draw(st.booleans()):
+        x = torch.complex(x, torch.randn(shape, generator=gen))
+    return f"{family}{variant}", x, kwargs
+
+
+def _assert_close(actual: torch.Tensor, expected: torch.Tensor) -> None:
+    scale = max(1.0, float(expected.abs().max()))
+    assert actual.shape == expected.shape
+    assert float((actual - expected).abs().max()) <= 2e-5 * scale
+
+
+def _as_real(t: torch.Tensor) -> torch.Tensor:
+    return torch.view_as_real(t.resolve_conj()) if t.is_complex() else t
+
+
+@settings(max_examples=80, deadline=None)
+@given(fft_calls())
+def test_transforms_match_torch_fft(call: tuple[str, torch.Tensor, dict]) -> None:
+    """The DFT-matrix transforms themselves (eager, no export): all families, sizes, norms, s=."""
+    name, x, kwargs = call
+    expected = getattr(torch.fft, name)(x, **kwargs)
+    handler = FFTOps(DictStore()).handlers()[f"fft_{name}"]
+    value = Pair(x.real, x.imag) if x.is_complex() else x
+    args = (kwargs.get("n"),) if "n" in kwargs else (kwargs.get("s"),)
+    out = handler(value, *args, kwargs["dim"], kwargs["norm"])
+    if isinstance(out, Pair):
+        out = torch.complex(out.re, out.im)
+    _assert_close(_as_real(out), _as_real(expected))
+
+
+class FFTCall(torch.nn.Module):
+    """One torch.fft call on a real input (complex inputs are built inside, like models do)."""
+
+    def __init__(self, name: str, complex_input: bool, kwargs: dict) -> None:
+        super().__init__()
+        self.fn = getattr(torch.fft, name)
+        self.complex_input = complex_input
+        self.kwargs = kwargs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.complex_input:
+            x = torch.complex(x, 0.5 * x.flip(0) - 1.0)
+        return _as_real(self.fn(x, **self.kwargs))
+
+
+def _export(module: torch.nn.Module, *inputs: torch.Tensor, aten: bool = False) -> torch.export.ExportedProgram:
+    ep = torch.export.export(module.eval(), inputs, strict=False)
+    return ep.run_decompositions() if aten else ep.run_decompositions({})
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fft_calls(), st.booleans())
+def test_lowered_program_matches_torch_fft(call: tuple[str, torch.Tensor, dict], aten: bool) -> None:
+    """Whole pass on exported programs: torch.fft.* ops, or their aten _fft_r2c/_c2c/_c2r form."""
+    name, x, kwargs = call
+    module = FFTCall(name, x.is_complex(), kwargs)
+    x = x.real.contiguous()
+    ep = _export(module, x, aten=aten)
+    lowered = lower_fft(ep)
+    assert fft_op_count(lowered) == 0 and complex_value_count(lowered) == 0
+    _assert_close(lowered.module()(x), module(x))
+
+
+class ComplexOps(torch.nn.Module):
+    """The complex ops that surround FFTs in real models."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(2, 4, 8, 4, 3))
+        self.cw = torch.nn.Parameter(torch.randn(4, 4, dtype=torch.cfloat))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        spec = torch.fft.rfft2(x, dim=(2, 3), norm="ortho")
+        weight = torch.view_as_complex(self.w.permute(1, 2, 3, 4, 0).contiguous())
+        mixed = torch.einsum("bchw,chwo->bohw", spec, weight)
+        parts = spec.real * spec.imag + spec.abs() + spec.angle()
+        shifted = torch.view_as_real(spec.conj() * 2 + 1j - spec / (spec.abs() + 1))
+        built = torch.complex(x, x + 1) / (spec[:, :, :, :1] + 1)
+        cat = torch.cat([spec, spec], 1)[:, 1:3].permute(0, 2, 1, 3).reshape(2, -1)
+        stacked = torch.stack([spec[:, 0], spec[:, 1].transpose(-1, -2).transpose(-1, -2)], 1).unsqueeze(0).squeeze(0)
+        filled = torch.zeros_like(spec) + torch.full_like(spec, 2 - 1j) * spec[..., 0, None]
+        product = spec @ self.cw  # complex matmul with a complex weight
+        sel = spec[:, 1] - spec[:, 2, 2:3].expand(2, 8, 4).clone()
+        back = torch.fft.irfft2(spec * filled, s=(8, 6), dim=(2, 3), norm="ortho")
+        r = torch.view_as_real
+        return r(mixed), parts, shifted, r(built), r(cat), r(stacked), r(product), r(sel), back
+
+
+def test_complex_ops_are_lowered_exactly() -> None:
+    module = ComplexOps()
+    x = torch.randn(2, 4, 8, 6)
+    lowered = lower_fft(_export(module, x))
+    assert fft_op_count(lowered) == 0 and complex_value_count(lowered) == 0
+    assert not any(t.is_complex() for t in lowered.state_dict.values())
+    for got, want in zip(lowered.module()(x), module(x)):
+        _assert_close(got, want.detach())
+
+
+class WeightFilter(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(3, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.fft.irfft(torch.fft.rfft(x) * torch.view_as_complex(self.w), n=5)
+
+
+def test_weight_only_complex_values_are_folded_into_constants() -> None:
+    """view_as_complex of a weight runs once at lowering, not as select ops per inference."""
+    module, x = WeightFilter(), torch.randn(4, 5)
+    lowered = lower_fft(_export(module, x))
+    assert "select" not in op_counts(lowered)
+    _assert_close(lowered.module()(x), module(x).detach())
+
+
+class TwoSpectra(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = torch.fft.rfft2(x, norm="ortho")
+        b = torch.fft.rfft2(x * 2, norm="ortho")
+        return torch.fft.irfft2(a * b, s=x.shape[-2:], norm="ortho")
+
+
+def test_dft_matrices_are_deduplicated_constants() -> None:
+    lowered = lower_fft(_export(TwoSpectra(), torch.randn(1, 2, 6, 5)))
+    names = [n for n in lowered.constants if "_dft_" in n]
+    assert len(names) == 2  # one forward (r2c) matrix shared by both rfft2, one c2r
+    assert all(lowered.constants[n].dtype == torch.float32 for n in names)
+
+
+def test_program_without_fft_is_returned_unchanged() -> None:
+    ep = _export(torch.nn.Linear(3, 2), torch.randn(1, 3))
+    assert lower_fft(ep) is ep
+
+
+class ComplexLog(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.view_as_real(torch.log(torch.fft.fft(x)))
+
+
+class ComplexOutput(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.fft.fft(x)
+
+
+def test_unsupported_op_names_op_and_source_line() -> None:
+    with pytest.raises(UnsupportedOpError) as info:
+        lower_fft(_export(ComplexLog(), torch.randn(4)))
+    message = str(info.value)
+    assert "aten.log" in message
+    assert re.search(r"test_fft_pass\.py:\d+ \(return torch\.view_as_real\(torch\.log", message)
+
+
+def test_complex_model_output_is_reported() -> None:
+    with pytest.raises(UnsupportedOpError, match="returns a complex tensor"):
+        lower_fft(_export(ComplexOutput(), torch.randn(4)))
+
+
+def test_resolve_fft_policy() -> None:
+    assert resolve_fft("dft", "coreml") == "dft"
+    assert resolve_fft("auto", "coreml") == "dft"
+    assert resolve_fft("auto", "executorch") == "dft"
+    assert resolve_fft("auto", "executorch", "portable") == "dft"
+    assert resolve_fft("auto", "onnx") == ("native" if FFT_SUPPORT[("onnx", "cpu")].native_faster else "dft")
+    assert resolve_fft("native", "onnx", "cpu") == "native"
+    with pytest.raises(UsageError, match="Core ML cannot run rfft2/irfft2.*no converter for fft_rfft2.*use --fft dft"):
+        resolve_fft("native", "coreml")
+    with pytest.raises(UsageError, match="ExecuTorch with the xnnpack backend cannot run"):
+        resolve_fft("native", "executorch")
+    with pytest.raises(UsageError, match="--fft must be one of"):
+        resolve_fft("fast", "onnx")
+    with pytest.raises(UsageError, match="unknown onnx backend"):
+        resolve_fft("auto", "onnx", "tpu")
+    assert all(entry.source for entry in FFT_SUPPORT.values())
