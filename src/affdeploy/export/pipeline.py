@@ -32,8 +32,9 @@ from affdeploy.preprocessing import input_spec
 Progress = Callable[[str], None]
 TOOLS = ("affdeploy", "torch", "executorch", "coremltools", "onnx", "onnxruntime", "onnxscript", "numpy")
 INIT_SEED = 0
-FRIENDLY_TARGETS = frozenset({"coreml", "executorch"})
-"""Targets whose program gets the delegate-friendly rewrite (ONNX Runtime partitions on its own)."""
+FRIENDLY_TARGETS = frozenset({"coreml", "executorch", "onnx"})
+"""Targets whose program gets the delegate-friendly rewrite: all of them, since ONNX Runtime also runs
+Einsum and GroupNorm slowly (benchmarks/results/fft_onnx.md: 14.5 -> 7.8 ms on AFFNet-ET)."""
 
 
 def _plan(model: str, target: str, fft: str, image_size: int, precision: str | None, backend: str | None,
