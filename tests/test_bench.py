@@ -110,17 +110,17 @@ def test_min_seconds_mode_runs_until_the_time_is_spent() -> None:
 
 
 @pytest.fixture(scope="module")
-def host_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """One real end-to-end run: export affnet-et at 64 to ONNX and .pte, then time all three targets."""
+def host_run(tmp_path_factory: pytest.TempPathFactory, affnet_et_64_models: Path) -> tuple[Path, Path]:
+    """One real end-to-end run of all three targets on the session's affnet-et 64 artifacts (exported on first use)."""
     root = tmp_path_factory.mktemp("bench")
     results = root / "results.json"
     with pytest.raises(SystemExit) as exit_info:
         main([
             "bench", "--model", "affnet-et", "--image-size", "64", "--target", "all", "--iters", "5", "--warmup", "1",
-            "--models-dir", str(root / "models"), "--json", str(results), "--csv", str(root / "results.csv"),
+            "--models-dir", str(affnet_et_64_models), "--json", str(results), "--csv", str(root / "results.csv"),
         ])  # fmt: skip
     assert exit_info.value.code == 0
-    return results, root / "models"
+    return results, affnet_et_64_models
 
 
 def test_real_host_run_records_all_three_runtimes(host_run: tuple[Path, Path]) -> None:

@@ -253,7 +253,8 @@ def test_rewritten_graph_converts_to_plain_core_ml_ops() -> None:
     assert ops <= plain
 
 
-@pytest.mark.parametrize(("name", "size"), [("affnet-et", 64), ("affnet-t", 64), ("affnet-et", 256), ("affnet-t", 256)])
+# affnet-et at 64 goes through the same lowering in tests/test_export.py (one delegate call asserted there).
+@pytest.mark.parametrize(("name", "size"), [("affnet-t", 64), ("affnet", 64), ("affnet-et", 256)])
 def test_affnet_lowers_to_one_xnnpack_delegate(name: str, size: int) -> None:
     torch.manual_seed(0)
     model = build_model(name)
