@@ -33,7 +33,7 @@ def _quiet_libraries() -> None:
     """Library deprecation chatter (torch, coremltools) is noise for CLI users, not news."""
     for category in (FutureWarning, DeprecationWarning, UserWarning):
         warnings.filterwarnings("ignore", category=category)
-    for name in ("coremltools", "torch.onnx", "torch._export", "executorch"):
+    for name in ("coremltools", "torch.onnx", "torch._export", "torch.utils._pytree", "executorch", "torchao"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
