@@ -23,20 +23,20 @@ _ET = "ExecuTorch 1.5.1 sources: _fft_r2c/_fft_c2r exist only as optimized (pock
 FFT_SUPPORT: dict[tuple[str, str], FFTSupport] = {
     ("onnx", "cpu"): FFTSupport(
         True, False,
-        "torch.onnx (dynamo) emits ONNX DFT (opset 17+) which the ORT CPU EP runs (REFERENCE.md §2); measured "
-        "(docs/fft.md): AFFNet-ET 256, ORT 1.32, 1 thread: native DFT 57.5 ms, lowered matmuls 32.6 ms",
+        "torch.onnx (dynamo) emits ONNX DFT (opset 17+) which the ORT CPU EP runs (backend sources, checked 2026); measured "
+        "(benchmarks/results/fft_onnx.md): AFFNet-ET 256, ORT 1.32, 1 thread: native DFT 26.9 ms, lowered matmuls 14.5 ms",
     ),
-    ("onnx", "nnapi"): FFTSupport(False, False, "ORT NNAPI EP has no DFT kernel: the graph splits back to CPU (REFERENCE.md §2)"),
-    ("onnx", "coreml"): FFTSupport(False, False, "ORT Core ML EP has no DFT kernel: the graph splits back to CPU (REFERENCE.md §2)"),
+    ("onnx", "nnapi"): FFTSupport(False, False, "ORT NNAPI EP has no DFT kernel: the graph splits back to CPU (backend sources, checked 2026)"),
+    ("onnx", "coreml"): FFTSupport(False, False, "ORT Core ML EP has no DFT kernel: the graph splits back to CPU (backend sources, checked 2026)"),
     ("coreml", "mlprogram"): FFTSupport(
-        False, False, "coremltools 9 has no converter for fft_rfft2/fft_irfft2 and no complex I/O (REFERENCE.md §2)"
+        False, False, "coremltools 9 has no converter for fft_rfft2/fft_irfft2 and no complex I/O (backend sources, checked 2026)"
     ),
     ("executorch", "portable"): FFTSupport(
-        False, False, _ET + "a portable-only runtime fails at load with OperatorMissing (REFERENCE.md §2)"
+        False, False, _ET + "a portable-only runtime fails at load with OperatorMissing (backend sources, checked 2026)"
     ),
     **{
         ("executorch", delegate): FFTSupport(
-            False, False, _ET + f"the {delegate} delegate takes no FFT and complex dtypes break edge IR checks (REFERENCE.md §2)"
+            False, False, _ET + f"the {delegate} delegate takes no FFT and complex dtypes break edge IR checks (backend sources, checked 2026)"
         )
         for delegate in ("xnnpack", "coreml", "vulkan", "qnn", "mps")
     },
