@@ -1,4 +1,4 @@
-"""The one place that states how AFFNet expects its input (REFERENCE §1).
+"""The one place that states how AFFNet expects its input (as the official cvnets training set it up).
 
 Exporters embed these facts (Core ML image input, manifest input spec) and the Android and
 iOS apps read them from the manifest, so a change here reaches every consumer.
