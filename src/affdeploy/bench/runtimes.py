@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from affdeploy.errors import AffdeployError, UsageError
+from affdeploy.etruntime import load_forward
 from affdeploy.graph import example_input
 
 
@@ -105,18 +106,16 @@ def set_executorch_threads(threads: int) -> None:
 def open_executorch(path: Path, threads: int, image_size: int, backend: str = "xnnpack") -> Session:
     """The ``forward`` method of a .pte in the ExecuTorch runtime, with an N-thread pool."""
     set_executorch_threads(threads)
-    from executorch.runtime import Runtime
-
     try:
         with captured_stderr() as log:
-            method = Runtime.get().load_program(Path(path)).load_method("forward")
+            forward = load_forward(path)
+    except AffdeployError:
+        raise
     except Exception as exc:  # the pybindings raise RuntimeError/ValueError with a status code
         reason = _last_error_line(log) or str(exc).splitlines()[0]
         raise AffdeployError(f"ExecuTorch cannot load {path}: {reason}") from None
-    if method is None:
-        raise AffdeployError(f"{path} has no 'forward' method")
     inputs = (example_input(image_size),)
-    return Session(run=lambda: method.execute(inputs), backend=backend)
+    return Session(run=lambda: forward(inputs), backend=backend)
 
 
 def open_torch(model: str, fft: str, threads: int, image_size: int, weights: Path | None = None) -> Session:

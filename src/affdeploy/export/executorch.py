@@ -17,6 +17,7 @@ import torch
 from torch.export import ExportedProgram
 
 from affdeploy.errors import ExportError, UsageError
+from affdeploy.etruntime import load_forward
 from affdeploy.export.base import ExportOptions, Lowered, NotRunnable, Target, op_report
 from affdeploy.export.parity import Runner
 from affdeploy.graph import is_fft_op
@@ -120,12 +121,10 @@ class ExecuTorchTarget(Target):
     def runner(self, path: Path, opts: ExportOptions) -> Runner:
         if opts.backend not in RUNNABLE_BACKENDS:
             raise NotRunnable("the ExecuTorch Core ML delegate runs only on macOS/iOS; this runtime cannot execute it")
-        from executorch.runtime import Runtime
-
-        method = Runtime.get().load_program(str(path)).load_method("forward")
+        forward = load_forward(path)
 
         def run(x: np.ndarray) -> np.ndarray:
-            return method.execute([torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))])[0].numpy().reshape(-1)
+            return forward([torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))])[0].numpy().reshape(-1)
 
         return run
 
