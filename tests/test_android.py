@@ -18,11 +18,11 @@ import pytest
 
 from affdeploy.bench.request import BenchRequest
 from affdeploy.bench.schema import BenchRecord, load_results
-from affdeploy.cli import main
 from affdeploy.devices import resolve_device
 from affdeploy.devices.adb import Adb
 from affdeploy.devices.android import DEVICE_DIR, AndroidSession, RunnerPaths, run_bench
 from affdeploy.errors import DeviceError, ToolMissingError
+from cli_helpers import cli
 from loopback_adb.device import LoopbackDevice
 
 RUNNERS = Path(__file__).parent / "runners"
@@ -59,13 +59,6 @@ def on_phone(loopback_device: LoopbackDevice, monkeypatch: pytest.MonkeyPatch) -
     for key in ("AFFDEPLOY_EXECUTOR_RUNNER", "AFFDEPLOY_ORT_PERF_TEST", "AFFDEPLOY_ANDROID_RUNNER"):
         monkeypatch.delenv(key, raising=False)
     return loopback_device
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
 
 
 def request_for(artifact: Path, **kwargs: object) -> BenchRequest:

@@ -13,13 +13,7 @@ from affdeploy.bench.request import BenchRequest
 from affdeploy.bench.runtimes import Session
 from affdeploy.bench.schema import load_results
 from affdeploy.cli import main
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(exit_info.value.code or 0), out, err
+from cli_helpers import cli
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from affdeploy.cli import main
 from affdeploy.errors import CheckpointError, ParityError
 from affdeploy.export import MANIFEST_NAME, export_model, parity
 from affdeploy.models import build_model
+from cli_helpers import cli as run_cli
 
 MANIFEST = json.dumps({"schema": "affdeploy.manifest/v1", "artifacts": []}) + "\n"
 
@@ -24,9 +24,9 @@ class Stop(Exception):
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    return int(exit_info.value.code or 0), capsys.readouterr().err
+    """Exit code and stderr: the failure paths speak only on stderr."""
+    code, _out, err = run_cli(capsys, *args)
+    return code, err
 
 
 def stop_at(step: str, exc: BaseException) -> object:

@@ -1,0 +1,15 @@
+"""Running the real CLI in the test process (imports are paid once per session)."""
+
+from __future__ import annotations
+
+import pytest
+
+from affdeploy.cli import main
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Exit code, stdout and stderr of ``affdeploy ARGS``."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return int(exit_info.value.code or 0), out, err
