@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 
 class AffdeployError(Exception):
     """A failure the user can act on. ``hint`` says what to do about it."""
@@ -41,3 +43,17 @@ class DeviceError(AffdeployError):
 
 class ToolMissingError(AffdeployError):
     """An external program (adb, xcrun, a runner binary) is not installed."""
+
+
+class Interrupted(BaseException):
+    """SIGINT, SIGTERM or SIGHUP arrived. Exit code 128 + the signal number (130, 143, 129).
+
+    A BaseException like KeyboardInterrupt, so no library's ``except Exception`` swallows it and
+    every atomic write on the way out removes its temporary.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.exit_code = 128 + signum
+        self.signal_name = signal.Signals(signum).name

@@ -1,15 +1,23 @@
 """Atomic writes: a file or folder appears complete under its final name, or not at all.
 
 Everything is first written to a hidden temporary sibling (same filesystem, so the final
-``os.replace`` is atomic) and removed again on any exception, including KeyboardInterrupt.
+``os.replace`` is atomic) and removed again on any exception, including KeyboardInterrupt and
+the :class:`~affdeploy.errors.Interrupted` that SIGTERM raises. Temporaries carry the writer's
+PID, so a later run can tell the leftovers of a SIGKILLed run (owner dead) from those of a run
+still in progress, and sweep only the former. :func:`run_scope` lets the CLI undo what a failed
+run created (temporaries, output folders it made that stayed empty).
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import os
+import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +25,12 @@ from pathlib import Path
 from affdeploy.errors import AffdeployError
 
 TMP_MARKER = ".affdeploy-tmp-"
+_OWNER = re.compile(re.escape(TMP_MARKER) + r"(\d+)-")
+LEGACY_STALE_S = 3600.0
+"""A temporary without an owner PID (written by an older affdeploy) counts as stale after an hour."""
+
+_live: set[Path] = set()  # temporaries of this process not yet renamed or removed
+_created: list[Path] = []  # folders this run created, outermost first
 
 
 def _remove(path: Path) -> None:
@@ -26,17 +40,69 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def is_stale_temporary(path: Path) -> bool:
+    """A temporary whose writer is gone: its owner PID is dead (or, without a PID, it is old)."""
+    if not path.name.startswith(TMP_MARKER):
+        return False
+    owner = _OWNER.match(path.name)
+    if owner is not None:
+        return not _alive(int(owner.group(1)))
+    try:
+        return time.time() - path.lstat().st_mtime > LEGACY_STALE_S
+    except OSError:
+        return False
+
+
+def sweep_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove what killed runs (SIGKILL, power loss) left in ``folder``; return what was removed."""
+    try:
+        children = list(Path(folder).iterdir())
+    except OSError:
+        return []
+    removed = [p for p in children if is_stale_temporary(p)]
+    for path in removed:
+        _remove(path)
+    return removed
+
+
 def ensure_writable_dir(folder: Path) -> Path:
-    """Create ``folder`` if needed and fail with one clear line if we cannot write there."""
+    """Create ``folder`` if needed, fail with one clear line if we cannot write there, sweep stale temporaries."""
+    folder = Path(folder)
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise AffdeployError(f"cannot create output folder {folder}: a file is in the way", hint="choose another --out") from None
     except OSError as exc:
         raise AffdeployError(
             f"cannot create output folder {folder}: {exc.strerror}", hint="choose another --out"
         ) from None
+    _created.extend(p for p in reversed(missing) if p not in _created)
+    if not folder.is_dir():
+        raise AffdeployError(f"output folder {folder} is not a folder", hint="choose another --out")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise AffdeployError(f"output folder {folder} is not writable", hint="choose another --out")
+    sweep_stale_temporaries(folder)
     return folder
+
+
+def _no_space(exc: OSError, final: Path) -> AffdeployError | None:
+    """One clear line for a full or read-only disk, which every writer can hit."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS):
+        return AffdeployError(f"cannot write {final}: {os.strerror(exc.errno)}", hint="nothing was written")
+    return None
 
 
 @contextmanager
@@ -48,26 +114,41 @@ def atomic_path(final: str | os.PathLike[str], *, is_dir: bool = False) -> Itera
     """
     final = Path(final)
     parent = ensure_writable_dir(final.parent)
+    stem = f"{TMP_MARKER}{os.getpid()}-{final.name}."
     # a folder keeps its suffix: tools such as coremltools insist on writing to "*.mlpackage"
-    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_MARKER}{final.name}.", suffix=final.suffix if is_dir else "", dir=parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=stem, suffix=final.suffix if is_dir else "", dir=parent))
+    except OSError as exc:
+        raise _no_space(exc, final) or AffdeployError(f"cannot write {final}: {exc.strerror}") from None
+    _live.add(tmp)
     target = tmp if is_dir else tmp / final.name
     try:
         yield target
         if is_dir:
             old = None
             if final.exists():
-                old = parent / f"{TMP_MARKER}{final.name}.old-{os.getpid()}"
+                old = parent / f"{stem}old"
+                _live.add(old)
                 _remove(old)
                 os.replace(final, old)
             os.replace(tmp, final)
             if old is not None:
                 _remove(old)
+                _live.discard(old)
         else:
             os.replace(target, final)
             _remove(tmp)
+    except OSError as exc:
+        _remove(tmp)
+        translated = _no_space(exc, final)
+        if translated is None:
+            raise
+        raise translated from None
     except BaseException:
         _remove(tmp)
         raise
+    finally:
+        _live.discard(tmp)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
@@ -83,6 +164,41 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically and return the path."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+@contextmanager
+def locked_dir(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` itself (flock on its descriptor, no lock file left behind).
+
+    Two runs updating the same folder's manifest take turns, so neither loses the other's entry.
+    """
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+@contextmanager
+def run_scope() -> Iterator[None]:
+    """One CLI run: on failure or interruption, remove its temporaries and the folders it created that stayed empty."""
+    _live.clear()
+    _created.clear()
+    try:
+        yield
+    except BaseException:
+        for path in list(_live):
+            _remove(path)
+        for folder in reversed(_created):
+            try:
+                folder.rmdir()  # only succeeds while empty
+            except OSError:
+                pass
+        raise
+    finally:
+        _live.clear()
+        _created.clear()
 
 
 def sha256_path(path: str | os.PathLike[str]) -> str:

@@ -8,23 +8,33 @@ bootstrap intervals of the two medians do not overlap, so CI does not fail on no
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from affdeploy.bench.schema import BenchRecord
-from affdeploy.errors import UsageError
+from affdeploy.bench.schema import BenchRecord, DeviceInfo
+from affdeploy.errors import AffdeployError, UsageError
 from affdeploy.fsutil import atomic_write_bytes, atomic_write_text, ensure_writable_dir
 
-Key = tuple[str, str, str, str, int, str]
+Key = tuple[str, str, str, str, int, str, int, str]
+KEY_FIELDS = ("model", "target", "backend", "fft", "threads", "precision", "image_size", "device")
 BASELINE = ("torch", "native")  # eager PyTorch with torch.fft: what every speedup is relative to
 
 
+def device_identity(d: DeviceInfo) -> str:
+    """The hardware a record ran on, not the machine's name: CI runners change hostnames, not CPUs."""
+    what = (d.cpu or d.model) if d.kind == "host" else (d.model or d.cpu)
+    if d.soc and d.soc not in what:
+        what = f"{what} ({d.soc})" if what else d.soc
+    return f"{d.kind} {what}" if what else f"{d.kind} {d.name}"
+
+
 def record_key(r: BenchRecord) -> Key:
-    """Identity of a configuration across runs: model, target, backend, fft, threads, device name."""
-    return (r.model, r.target, r.backend, r.fft, r.threads, r.device.name)
+    """What defines a configuration across runs: model, target, backend, fft, threads, precision, size, hardware."""
+    return (r.model, r.target, r.backend, r.fft, r.threads, r.precision, r.image_size, device_identity(r.device))
 
 
 def label(r: BenchRecord, *, with_device: bool = False) -> str:
@@ -40,29 +50,24 @@ def spread(r: BenchRecord) -> tuple[float, float]:
     return r.stats.median_ci95
 
 
+def _without(key: Key, *names: str) -> tuple[object, ...]:
+    return tuple(v for name, v in zip(KEY_FIELDS, key, strict=True) if name not in names)
+
+
 def baseline_for(r: BenchRecord, records: Iterable[BenchRecord]) -> BenchRecord | None:
-    """The eager-PyTorch native-FFT record of the same model, threads and device, if measured."""
+    """The eager-PyTorch native-FFT record of the same model, threads, image size and hardware, if measured."""
+    runtime = ("target", "backend", "fft", "precision")
+    mine = _without(record_key(r), *runtime)
     for other in records:
-        if (other.target, other.fft) == BASELINE and (other.model, other.threads, other.device.name) == (
-            r.model,
-            r.threads,
-            r.device.name,
-        ):
+        if (other.target, other.fft) == BASELINE and _without(record_key(other), *runtime) == mine:
             return other
     return None
 
 
 def fft_pairs(records: list[BenchRecord]) -> list[tuple[BenchRecord, BenchRecord]]:
     """(native, dft) records that differ only in FFT handling."""
-    by_key = {record_key(r): r for r in records}
-    pairs = []
-    for r in records:
-        if r.fft == "native":
-            model, target, backend, _fft, threads, device = record_key(r)
-            other = by_key.get((model, target, backend, "dft", threads, device))
-            if other is not None:
-                pairs.append((r, other))
-    return pairs
+    by_rest = {_without(record_key(r), "fft"): r for r in records if r.fft == "dft"}
+    return [(r, by_rest[rest]) for r in records if r.fft == "native" and (rest := _without(record_key(r), "fft")) in by_rest]
 
 
 def _save(fig: object, path: Path) -> Path:
@@ -202,21 +207,31 @@ class Comparison:
     verdict: str  # regression | improvement | unchanged
 
     def to_dict(self) -> dict[str, object]:
-        model, target, backend, fft, threads, device = self.key
-        return {
-            "model": model, "target": target, "backend": backend, "fft": fft, "threads": threads, "device": device,
-            "base_p50_ms": self.base_p50, "new_p50_ms": self.new_p50, "change": self.change, "verdict": self.verdict,
-        }  # fmt: skip
+        return {**dict(zip(KEY_FIELDS, self.key, strict=True)), "base_p50_ms": self.base_p50, "new_p50_ms": self.new_p50,
+                "change": self.change, "verdict": self.verdict}
 
 
-def compare_records(base: list[BenchRecord], new: list[BenchRecord], threshold: float = 0.10) -> tuple[list[Comparison], list[Key], list[Key]]:
+def _nothing_matched(base: list[Key], new: list[Key], names: tuple[str, str]) -> AffdeployError:
+    """Why no configuration matched: the fields in which the closest pair of records differs."""
+    for keys, name in ((base, names[0]), (new, names[1])):
+        if not keys:
+            return AffdeployError(f"nothing to compare: {name} holds no benchmark records")
+    b, n = max(((b, n) for b in base for n in new), key=lambda pair: sum(x == y for x, y in zip(*pair, strict=True)))
+    differ = ", ".join(f"{field} ({x} vs {y})" for field, x, y in zip(KEY_FIELDS, b, n, strict=True) if x != y)
+    return AffdeployError(f"nothing to compare: no configuration of {names[1]} matches one of {names[0]}; "
+                          f"the closest pair differs in {differ}", hint="compare runs of the same configurations")
+
+
+def compare_records(base: list[BenchRecord], new: list[BenchRecord], threshold: float = 0.10,
+                    names: tuple[str, str] = ("base", "new")) -> tuple[list[Comparison], list[Key], list[Key]]:
     """Match configurations and judge each; also return keys only in base and only in new.
 
     Regression: new p50 > base p50 x (1 + threshold) and the new median's 95% interval lies
     entirely above the base's. Improvement is the mirror image. Anything else is unchanged.
+    No configuration in common is an error: a CI gate that compares nothing must not pass.
     """
-    if threshold < 0:
-        raise UsageError(f"--threshold must be >= 0, got {threshold}")
+    if not math.isfinite(threshold) or threshold < 0:
+        raise UsageError(f"--threshold must be a number >= 0, got {threshold}")
     base_by = {record_key(r): r for r in base}
     new_by = {record_key(r): r for r in new}
     rows = []
@@ -231,6 +246,8 @@ def compare_records(base: list[BenchRecord], new: list[BenchRecord], threshold: 
         elif ns.p50 * (1 + threshold) < bs.p50 and ns.median_ci95[1] < bs.median_ci95[0]:
             verdict = "improvement"
         rows.append(Comparison(key, bs.p50, ns.p50, ns.p50 / bs.p50 - 1 if bs.p50 else 0.0, verdict))
+    if not rows:
+        raise _nothing_matched(list(base_by), list(new_by), names)
     only_base = [k for k in base_by if k not in new_by]
     only_new = [k for k in new_by if k not in base_by]
     return rows, only_base, only_new

@@ -9,10 +9,12 @@ snake_case; times are milliseconds, memory is bytes. docs/results-schema.md docu
 from __future__ import annotations
 
 import json
+import math
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, get_args, get_origin, get_type_hints
 
 from affdeploy.errors import AffdeployError
 
@@ -89,21 +91,100 @@ class BenchRecord:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "BenchRecord":
-        """Parse and validate one record; a clear error names the first bad field."""
+    def from_dict(cls, data: Any, where: str = "benchmark record") -> "BenchRecord":
+        """Parse and validate one record against the schema; an error names the record, the field and what was expected."""
+        if not isinstance(data, dict):
+            raise AffdeployError(f"{where} is {_kind(data)}, expected an object")
+        label = " ".join(str(data[k]) for k in ("model", "target", "backend") if isinstance(data.get(k), str))
+        where = f"{where} ({label})" if label else where
         if data.get("schema", SCHEMA_ID) != SCHEMA_ID:
-            raise AffdeployError(f"unsupported result schema {data.get('schema')!r} (expected {SCHEMA_ID})")
+            raise AffdeployError(f"{where} has schema {data.get('schema')!r}; this affdeploy reads {SCHEMA_ID}")
+        return _build(cls, data, where, "")
+
+
+def _kind(value: Any) -> str:
+    """How a JSON value reads in an error message."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"{str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}"
+    return {list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def _expected(tp: Any) -> str:
+    """``list[float]`` -> "a list of numbers", for error messages."""
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is UnionType:
+        return " or ".join("null" if a is type(None) else _expected(a) for a in args)
+    if origin is list:
+        return f"a list of {_expected(args[0]).removeprefix('a ').removeprefix('an ')}s"
+    if origin is tuple:
+        return f"a list of {len(args)} numbers"
+    if origin is dict or is_dataclass(tp):
+        return "an object"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, "any value")
+
+
+def _value(value: Any, tp: Any, where: str, name: str) -> Any:
+    """``value`` checked against the annotation ``tp`` (and converted: tuples, nested dataclasses)."""
+    origin, args = get_origin(tp), get_args(tp)
+
+    def bad(path: str = name) -> AffdeployError:
+        return AffdeployError(f"{where}: field '{path}' is {_kind(value)}, expected {_expected(tp)}")
+
+    if tp is Any:
+        return value
+    if origin is UnionType:
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        if is_dataclass(inner) or get_origin(inner) is not None:
+            return _value(value, inner, where, name)  # errors deeper inside name their own field
         try:
-            names = {f.name for f in fields(cls)}
-            kwargs = {k: v for k, v in data.items() if k in names}
-            stats = dict(data["stats"])
-            stats["median_ci95"] = tuple(stats["median_ci95"])
-            kwargs["stats"] = Stats(**stats)
-            kwargs["device"] = DeviceInfo(**data["device"])
-            kwargs["samples_ms"] = [float(s) for s in data["samples_ms"]]
-            return cls(**kwargs)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise AffdeployError(f"malformed benchmark record: {exc}") from None
+            return _value(value, inner, where, name)
+        except AffdeployError:
+            raise bad() from None
+    if is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise bad()
+        return _build(tp, value, where, f"{name}.")
+    if origin is list or origin is tuple:
+        if not isinstance(value, list) or (origin is tuple and len(value) != len(args)):
+            raise bad()
+        items = [_value(v, args[0] if origin is list else args[i], where, f"{name}[{i}]") for i, v in enumerate(value)]
+        return items if origin is list else tuple(items)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad()
+        return {str(k): _value(v, args[1], where, f"{name}.{k}") for k, v in value.items()}
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise bad()
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad()
+        return value
+    if not isinstance(value, tp):
+        raise bad()
+    return value
+
+
+def _build(cls: Any, data: dict[str, Any], where: str, prefix: str) -> Any:
+    """An instance of the dataclass ``cls`` from ``data``; unknown keys are ignored (newer writers)."""
+    hints = get_type_hints(cls)
+    kwargs = {}
+    for f in fields(cls):
+        if f.name not in data:
+            if f.default is MISSING and f.default_factory is MISSING:
+                raise AffdeployError(f"{where}: field '{prefix}{f.name}' is missing, expected {_expected(hints[f.name])}")
+            continue
+        kwargs[f.name] = _value(data[f.name], hints[f.name], where, prefix + f.name)
+    return cls(**kwargs)
 
 
 def dump_results(records: list[BenchRecord]) -> dict[str, Any]:
@@ -118,8 +199,13 @@ def load_results(path: str | os.PathLike[str]) -> list[BenchRecord]:
         doc = json.loads(path.read_text("utf-8"))
     except FileNotFoundError:
         raise AffdeployError(f"results file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise AffdeployError(f"{path} is not a readable JSON results file ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA_ID or not isinstance(doc.get("records"), list):
-        raise AffdeployError(f"{path} is not an affdeploy results file (expected schema {SCHEMA_ID})")
-    return [BenchRecord.from_dict(r) for r in doc["records"]]
+    if not isinstance(doc, dict) or "schema" not in doc:
+        raise AffdeployError(f"{path} is not an affdeploy results file (expected an object with schema {SCHEMA_ID})")
+    if doc["schema"] != SCHEMA_ID:
+        raise AffdeployError(f"{path} has schema {doc['schema']!r}; this affdeploy reads {SCHEMA_ID}",
+                             hint="upgrade affdeploy or re-run the benchmark")
+    if not isinstance(doc.get("records"), list):
+        raise AffdeployError(f"{path}: 'records' is {_kind(doc.get('records'))}, expected a list of records")
+    return [BenchRecord.from_dict(r, f"{path}: record {i}") for i, r in enumerate(doc["records"])]

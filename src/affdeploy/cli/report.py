@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from affdeploy.bench.output import print_table
-from affdeploy.bench.report import compare_records, render_report
+from affdeploy.bench.report import KEY_FIELDS, compare_records, render_report
 from affdeploy.bench.schema import BenchRecord, load_results
 from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json
 
@@ -46,34 +46,33 @@ def compare(
 ) -> None:
     """Compare two results files and exit 1 when a configuration got slower.
 
-    Records are matched by model, target, backend, FFT mode, threads and device name. A regression needs both: NEW's p50 above BASE's by more than --threshold, and NEW's bootstrap 95% interval of the median entirely above BASE's, so noise alone does not fail CI.
+    Records are matched on what defines a configuration: model, target, backend, FFT mode, threads, precision, image size and the hardware (CPU model for hosts, phone model and SoC for devices), not the machine's name. No configuration in common is an error (exit 1) that says how the closest records differ. A regression needs both: NEW's p50 above BASE's by more than --threshold, and NEW's bootstrap 95% interval of the median entirely above BASE's, so noise alone does not fail CI.
     """
-    rows, only_base, only_new = compare_records(load_results(base), load_results(new), threshold)
+    rows, only_base, only_new = compare_records(load_results(base), load_results(new), threshold, (str(base), str(new)))
     regressions = [r for r in rows if r.verdict == "regression"]
     if as_json:
         print_json(
             {
                 "threshold": threshold,
                 "comparisons": [r.to_dict() for r in rows],
-                "only_in_base": [list(k) for k in only_base],
-                "only_in_new": [list(k) for k in only_new],
+                "only_in_base": [dict(zip(KEY_FIELDS, k, strict=True)) for k in only_base],
+                "only_in_new": [dict(zip(KEY_FIELDS, k, strict=True)) for k in only_new],
                 "regressions": len(regressions),
             }
         )
     else:
         table = Table(title=f"{new} vs {base} (threshold {threshold:.0%})")
-        for name in ("model", "target", "backend", "fft", "threads", "device", "base p50 ms", "new p50 ms", "change", "verdict"):
-            table.add_column(name)
+        for name in (*KEY_FIELDS, "base p50 ms", "new p50 ms", "change", "verdict"):
+            table.add_column(name.replace("_", " "))
         style = {"regression": "bold red", "improvement": "green", "unchanged": ""}
         for r in rows:
-            model, target, backend, fft, threads, device = r.key
             verdict = f"[{style[r.verdict]}]{r.verdict}[/]" if style[r.verdict] else r.verdict
-            table.add_row(model, target, backend, fft, str(threads), device, f"{r.base_p50:.2f}", f"{r.new_p50:.2f}", f"{r.change:+.1%}", verdict)
+            table.add_row(*map(str, r.key), f"{r.base_p50:.2f}", f"{r.new_p50:.2f}", f"{r.change:+.1%}", verdict)
         print_table(console, table)
         for key in only_base:
-            console.print(f"only in base: {' '.join(map(str, key))}")
+            console.print(f"only in base: {' '.join(map(str, key))}", highlight=False)
         for key in only_new:
-            console.print(f"only in new: {' '.join(map(str, key))}")
+            console.print(f"only in new: {' '.join(map(str, key))}", highlight=False)
         console.print(f"{len(regressions)} regression(s) among {len(rows)} matched configuration(s)")
     if regressions:
         raise typer.Exit(1)

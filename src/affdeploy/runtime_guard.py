@@ -1,0 +1,157 @@
+"""What keeps a CLI run clean: signals become a tidy exit, native log lines stay off the terminal.
+
+Two things bypass Python's error handling. SIGTERM (CI timeouts, ``docker stop``) kills Python
+without unwinding, so temporaries in --out would survive; :func:`signals_raise` turns it, SIGINT
+and SIGHUP into :class:`~affdeploy.errors.Interrupted`, which unwinds every atomic write. And the
+C++ inside ExecuTorch, XNNPACK and cpuinfo writes log lines (``[program.cpp:114] ...``) straight to
+file descriptor 2, past ``sys.stderr``; :func:`native_stderr_captured` points descriptor 2 at a
+buffer while ``sys.stderr`` (and so every message of ours) keeps the real terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partialmethod
+from types import FrameType
+from typing import IO
+
+from affdeploy.errors import Interrupted
+from affdeploy.fsutil import run_scope
+
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+ET_ERRORS = {
+    0x01: ("Internal", "an internal error occurred in the runtime"),
+    0x02: ("InvalidState", "the runtime is in an invalid state for this operation"),
+    0x03: ("EndOfMethod", "there are no more steps of execution to run"),
+    0x10: ("NotSupported", "the operation is not supported in this context"),
+    0x11: ("NotImplemented", "the operation is not implemented"),
+    0x12: ("InvalidArgument", "an input does not match what the program expects"),
+    0x13: ("InvalidType", "a value has the wrong type for the operation"),
+    0x14: ("OperatorMissing", "the program calls an operator this runtime was built without"),
+    0x20: ("NotFound", "a requested resource (method, file, backend) was not found"),
+    0x21: ("MemoryAllocationFailed", "the runtime could not allocate the memory the program needs"),
+    0x22: ("AccessFailed", "the file could not be read"),
+    0x23: ("InvalidProgram", "the file is not a valid ExecuTorch program (damaged, truncated, or not a .pte)"),
+    0x30: ("DelegateInvalidCompatibility", "the program was lowered for a different version of its delegate"),
+    0x31: ("DelegateMemoryAllocationFailed", "the delegate could not allocate memory"),
+    0x32: ("DelegateInvalidHandle", "the delegate's handle is invalid"),
+}
+"""ExecuTorch's ``runtime/core/error.h`` (pytorch/executorch), code -> (name, meaning)."""
+
+_ET_CODE = re.compile(r"(?:error|status)[^0-9]{0,12}0x:?([0-9a-fA-F]+)", re.IGNORECASE)
+
+
+def explain_executorch_error(message: str) -> str | None:
+    """``"Failed to load program, error: 0x:23"`` -> ``"InvalidProgram: the file is not a valid ..."``."""
+    found = _ET_CODE.search(message)
+    if found is None:
+        return None
+    code = int(found.group(1), 16)
+    name, meaning = ET_ERRORS.get(code, (f"error 0x{code:02x}", "an ExecuTorch error code this version does not know"))
+    return f"{name} (0x{code:02x}): {meaning}"
+
+
+def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
+    # Later signals must not cut short the cleanup that the first one started.
+    for sig in HANDLED_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+@contextmanager
+def signals_raise() -> Iterator[None]:
+    """SIGINT/SIGTERM/SIGHUP raise Interrupted while inside; previous handlers come back afterwards.
+
+    Only the main thread can own signal handlers; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in HANDLED_SIGNALS}
+    for sig in HANDLED_SIGNALS:
+        signal.signal(sig, _raise_interrupted)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@dataclass
+class NativeLog:
+    """What native code wrote to descriptor 2 during a :func:`native_stderr_captured` block."""
+
+    text: str = ""
+
+    def lines(self) -> list[str]:
+        return [line for line in self.text.splitlines() if line.strip()]
+
+
+def _on_fd2(stream: IO[str]) -> bool:
+    try:
+        return stream.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # pytest's capture objects have no descriptor
+        return False
+
+
+@contextmanager
+def native_stderr_captured(enabled: bool = True) -> Iterator[NativeLog]:
+    """Send descriptor 2 into a temporary file for the block; ``sys.stderr`` keeps the terminal.
+
+    A file, not a pipe, because child processes (an adb server) inherit the descriptor and may
+    outlive the block: they must never block on a full pipe. With ``enabled`` False (--verbose)
+    nothing is redirected and native lines reach the terminal as they happen.
+    """
+    log = NativeLog()
+    if not enabled:
+        yield log
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    buffer = tempfile.TemporaryFile()
+    os.dup2(buffer.fileno(), 2)
+    python_stderr = sys.stderr
+    if _on_fd2(python_stderr):
+        sys.stderr = open(os.dup(saved), "w", buffering=1, encoding=python_stderr.encoding or "utf-8",  # noqa: SIM115
+                          errors="backslashreplace")
+    try:
+        yield log
+    finally:
+        if sys.stderr is not python_stderr:
+            sys.stderr.close()
+            sys.stderr = python_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
+        buffer.seek(0)
+        log.text = buffer.read().decode("utf-8", "backslashreplace")
+        buffer.close()
+
+
+def quiet_progress_bars() -> None:
+    """Silence third-party tqdm bars (coremltools draws four per conversion, even under --json).
+
+    torch imports tqdm before any CLI code runs, so its ``TQDM_DISABLE`` variable is read too early
+    to help; defaulting ``disable=True`` on the class reaches every bar created from now on.
+    """
+    import tqdm
+
+    if not getattr(tqdm.tqdm, "_affdeploy_quiet", False):
+        tqdm.tqdm.__init__ = partialmethod(tqdm.tqdm.__init__, disable=True)  # type: ignore[method-assign]
+        tqdm.tqdm._affdeploy_quiet = True  # type: ignore[attr-defined]
+
+
+@contextmanager
+def guarded_run(verbose: bool = False) -> Iterator[NativeLog]:
+    """Everything a CLI command runs inside: quiet bars, captured native log, signals, run cleanup."""
+    quiet_progress_bars()
+    with native_stderr_captured(not verbose) as log, signals_raise(), run_scope():
+        yield log
