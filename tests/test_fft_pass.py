@@ -9,8 +9,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from affdeploy.errors import UsageError
-from affdeploy.fft import FFT_SUPPORT, UnsupportedOpError, lower_fft, resolve_fft
+from affdeploy.fft import UnsupportedOpError, lower_fft
 from affdeploy.fft.matrices import StageKey, stage_matrix
 from affdeploy.fft.ops import FFTOps
 from affdeploy.fft.values import Pair
@@ -186,9 +185,9 @@ def test_program_without_fft_is_returned_unchanged() -> None:
     assert lower_fft(ep) is ep
 
 
-class ComplexLog(torch.nn.Module):
+class ComplexTanh(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.view_as_real(torch.log(torch.fft.fft(x)))
+        return torch.view_as_real(torch.tanh(torch.fft.fft(x)))
 
 
 class ComplexOutput(torch.nn.Module):
@@ -196,32 +195,17 @@ class ComplexOutput(torch.nn.Module):
         return torch.fft.fft(x)
 
 
-def test_unsupported_op_names_op_and_source_line() -> None:
+@pytest.mark.parametrize("target", ["coreml", "executorch", "onnx"])
+def test_unsupported_op_names_op_and_source_line(target: str) -> None:
+    """The hint offers --fft native only where a native FFT runs (ONNX)."""
     with pytest.raises(UnsupportedOpError) as info:
-        lower_fft(_export(ComplexLog(), torch.randn(4)))
+        lower_fft(torch.export.export(ComplexTanh(), (torch.randn(4),)), target=target)
     message = str(info.value)
-    assert "aten.log" in message
-    assert re.search(r"test_fft_pass\.py:\d+ \(return torch\.view_as_real\(torch\.log", message)
+    assert "aten.tanh" in message
+    assert re.search(r"test_fft_pass\.py:\d+ \(return torch\.view_as_real\(torch\.tanh", message)
+    assert ("--fft native" in message) == (target == "onnx")
 
 
 def test_complex_model_output_is_reported() -> None:
     with pytest.raises(UnsupportedOpError, match="returns a complex tensor"):
         lower_fft(_export(ComplexOutput(), torch.randn(4)))
-
-
-def test_resolve_fft_policy() -> None:
-    assert resolve_fft("dft", "coreml") == "dft"
-    assert resolve_fft("auto", "coreml") == "dft"
-    assert resolve_fft("auto", "executorch") == "dft"
-    assert resolve_fft("auto", "executorch", "portable") == "dft"
-    assert resolve_fft("auto", "onnx") == ("native" if FFT_SUPPORT[("onnx", "cpu")].native_faster else "dft")
-    assert resolve_fft("native", "onnx", "cpu") == "native"
-    with pytest.raises(UsageError, match="Core ML cannot run rfft2/irfft2.*no converter for fft_rfft2.*use --fft dft"):
-        resolve_fft("native", "coreml")
-    with pytest.raises(UsageError, match="ExecuTorch with the xnnpack backend cannot run"):
-        resolve_fft("native", "executorch")
-    with pytest.raises(UsageError, match="--fft must be one of"):
-        resolve_fft("fast", "onnx")
-    with pytest.raises(UsageError, match="unknown onnx backend"):
-        resolve_fft("auto", "onnx", "tpu")
-    assert all(entry.source for entry in FFT_SUPPORT.values())

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -29,7 +30,10 @@ from torch.utils import _pytree as pytree
 
 from affdeploy.errors import ExportError
 from affdeploy.fft.matrices import StageKey, stage_matrix
-from affdeploy.fft.ops import HANDLERS, RESHAPES, FFTOps
+from affdeploy.fft import complexmath  # noqa: F401  (registers its handlers)
+from affdeploy.fft.ops import HANDLERS, RESHAPES
+from affdeploy.fft.spectral import BY_NAME, SpectralOps, bind
+from affdeploy.fft.transform import DynamicDimError
 from affdeploy.fft.values import LazyStack, Pair, contains, materialize
 from affdeploy.graph import complex_value_count, fft_op_count, is_fft_op, op_name
 
@@ -52,11 +56,18 @@ def source_line(node: Node) -> str:
     return f"in {stack[-1][0]}" if stack else "source line unknown"
 
 
-def _unsupported(node: Node, why: str) -> UnsupportedOpError:
-    return UnsupportedOpError(
-        f"cannot lower {node.target} ({why}) at {source_line(node)}",
-        hint="the FFT pass supports the ops listed in docs/fft.md; rewrite this line or export with --fft native",
-    )
+def _hint(target: str | None) -> str:
+    """What the user can do instead; ``--fft native`` only where a native FFT runs (ONNX)."""
+    hint = "the FFT pass supports the ops listed in docs/fft.md; rewrite this line with them"
+    if target == "onnx":
+        return hint + ", or export with --fft native"
+    if target is None:
+        return hint + " (or, for --target onnx only, export with --fft native)"
+    return hint
+
+
+def _unsupported(node: Node, why: str, target: str | None = None) -> UnsupportedOpError:
+    return UnsupportedOpError(f"cannot lower {node.target} ({why}) at {source_line(node)}", hint=_hint(target))
 
 
 def _is_complex(val: Any) -> bool:
@@ -65,6 +76,11 @@ def _is_complex(val: Any) -> bool:
     if isinstance(val, (list, tuple)):
         return any(_is_complex(v) for v in val)
     return False
+
+
+def _mutates(node: Node) -> bool:
+    schema = getattr(node.target, "_schema", None)
+    return node.op == "call_function" and schema is not None and schema.is_mutable
 
 
 def _set_path(root: nn.Module, path: str, value: torch.Tensor, kind: InputKind, persistent: bool | None) -> None:
@@ -92,12 +108,14 @@ def _get_path(root: nn.Module, path: str) -> torch.Tensor:
 class _LoweredModule(nn.Module):
     """Runs the original graph with complex values as real pairs (see module docstring)."""
 
-    def __init__(self, ep: ExportedProgram) -> None:
+    def __init__(self, ep: ExportedProgram, target: str | None = None) -> None:
         super().__init__()
         self._ep_graph = ep.graph
         self._out_spec = ep.call_spec.out_spec
+        self._target = target
+        self._current = ""
         self._sources: dict[str, tuple[str, ...]] = {}
-        self._handlers = {**HANDLERS, **FFTOps(self).handlers()}
+        self._handlers = {**HANDLERS, **SpectralOps(self).handlers()}
         self._frozen = False
         self._folded: dict[str, tuple[str, str]] = {}
         self._live: set[str] = set()
@@ -153,6 +171,15 @@ class _LoweredModule(nn.Module):
             self.register_buffer(name, torch.from_numpy(stage_matrix(key)).to(dtype), persistent=False)
         return getattr(self, name)
 
+    def constant(self, tag: str, build: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """A constant of the node being evaluated (e.g. a windowed STFT kernel), built on first use."""
+        name = f"_{tag}_{self._current}"
+        if not hasattr(self, name):
+            if self._frozen:
+                raise ExportError(f"constant {name} was not prepared before export")
+            self.register_buffer(name, build(), persistent=False)
+        return getattr(self, name)
+
     def freeze(self) -> None:
         """After the eager run: constants are final; compute which nodes still need to run."""
         self._frozen = True
@@ -166,6 +193,8 @@ class _LoweredModule(nn.Module):
             self._live.add(node.name)
             if node.name not in folded:
                 stack.extend(node.all_input_nodes)
+            if not stack:  # in-place writes (``out[..., :m] = w``) matter without being read
+                stack.extend(n for n in self._ep_graph.nodes if _mutates(n) and n.name not in self._live)
 
     # -- interpretation
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -182,7 +211,7 @@ class _LoweredModule(nn.Module):
             elif node.op == "output":
                 outputs = [self._final(node, v) for v in map_arg(node.args[0], env.__getitem__)]
             else:
-                raise _unsupported(node, f"graph node kind {node.op}")
+                raise _unsupported(node, f"graph node kind {node.op}", self._target)
         return pytree.tree_unflatten(outputs, self._out_spec)
 
     def _placeholder(self, node: Node, inputs: list[Any]) -> Any:
@@ -190,7 +219,7 @@ class _LoweredModule(nn.Module):
         if kind == "input":
             value = inputs[int(where[0])]
             if isinstance(value, torch.Tensor) and value.is_complex():
-                raise _unsupported(node, "complex model inputs cannot be lowered")
+                raise _unsupported(node, "complex model inputs cannot be lowered", self._target)
             return value
         if kind == "pair":
             return Pair(_get_path(self, where[0]), _get_path(self, where[1]))
@@ -219,13 +248,19 @@ class _LoweredModule(nn.Module):
         if complex_val or is_fft_op(name) or contains(args, Pair) or contains(kwargs, Pair):
             handler = self._handlers.get(name)
             if handler is None:
-                raise _unsupported(node, "no real-arithmetic rewrite for this op on complex values")
+                raise _unsupported(node, "no real-arithmetic rewrite for this op on complex values", self._target)
             if name != "view_as_complex":
                 args, kwargs = materialize(args), materialize(kwargs)
+            if name in BY_NAME:
+                args, kwargs = (), bind(target, args, kwargs)
+            self._current = node.name
             try:
                 return handler(*args, **kwargs)
+            except DynamicDimError as exc:
+                raise UnsupportedOpError(f"cannot lower {node.target} at {source_line(node)}: {exc}",
+                                         hint="pass that dim as static to torch.export") from exc
             except (RuntimeError, TypeError, ValueError, IndexError) as exc:
-                raise _unsupported(node, f"rewrite failed: {exc}") from exc
+                raise _unsupported(node, f"rewrite failed: {exc}", self._target) from exc
         if contains(args, LazyStack) or contains(kwargs, LazyStack):
             value = _lazy_stack_op(target, name, args, kwargs)
             if value is not None:
@@ -239,7 +274,8 @@ class _LoweredModule(nn.Module):
 
     def _final(self, node: Node, value: Any) -> Any:
         if isinstance(value, Pair):
-            raise _unsupported(node, "the model returns a complex tensor; return torch.view_as_real(...) instead")
+            raise _unsupported(node, "the model returns a complex tensor; return torch.view_as_real(...) instead",
+                               self._target)
         return materialize(value)
 
 
@@ -274,22 +310,68 @@ def _example_inputs(ep: ExportedProgram) -> tuple[tuple[Any, ...], dict[str, Any
     return tuple(args), {}
 
 
-def lower_fft(ep: ExportedProgram) -> ExportedProgram:
+def _dynamic_shapes(ep: ExportedProgram) -> dict[str, tuple[dict[int, Any], ...]] | None:
+    """The recorded dynamic dims of each user input, as Dims for re-exporting (None: all static).
+
+    Dims keep their symbol's name and range, and inputs sharing a symbol share the Dim.
+    """
+    user = set(ep.graph_signature.user_inputs)
+    dims: dict[str, Any] = {}
+    specs: list[dict[int, Any]] = []
+    for node in ep.graph.nodes:
+        if node.op != "placeholder" or node.name not in user:
+            continue
+        spec: dict[int, Any] = {}
+        for i, size in enumerate(getattr(node.meta.get("val"), "shape", ())):
+            if isinstance(size, int):
+                continue
+            expr = size.node.expr
+            if expr not in ep.range_constraints or not expr.is_Symbol:
+                spec[i] = torch.export.Dim.AUTO
+                continue
+            if str(expr) not in dims:
+                bounds = ep.range_constraints[expr]
+                upper = int(bounds.upper) if bounds.upper.is_finite else None
+                dims[str(expr)] = torch.export.Dim(str(expr), min=int(bounds.lower), max=upper)
+            spec[i] = dims[str(expr)]
+        specs.append(spec)
+    return {"args": tuple(specs)} if any(specs) else None
+
+
+def _reexport(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], dynamic: Any) -> ExportedProgram:
+    """Export the lowered module, keeping dynamic dims dynamic (an error if they would specialise)."""
+    try:
+        return torch.export.export(module, args, kwargs, dynamic_shapes=dynamic, strict=False).run_decompositions({})
+    except UnsupportedOpError:
+        raise
+    except Exception as exc:  # a guard on a dynamic dim: torch reports it as a constraint violation
+        cause = exc.__cause__ if isinstance(exc.__cause__, UnsupportedOpError) else None
+        if cause is not None:
+            raise cause from None
+        if dynamic is None:
+            raise
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ExportError(f"lowering the FFTs would make a dynamic dim static: {detail[:300]}",
+                          hint="export that dim static, or keep transforms off dynamic dims") from None
+
+
+def lower_fft(ep: ExportedProgram, target: str | None = None) -> ExportedProgram:
     """The same program with every FFT and complex value rewritten into real matmuls.
 
-    Outputs equal the original's up to float32 rounding. Raises UnsupportedOpError (naming
-    the op and the model source line) for a complex op it cannot rewrite.
+    Works on a plain ``torch.export.export`` (no decomposition needed). Outputs equal the
+    original's up to float32 rounding; dynamic dims stay dynamic with their ranges. Raises
+    UnsupportedOpError (naming the op and the model source line, with a hint for ``target``)
+    for a complex op it cannot rewrite or a transform along a dynamic dim.
     """
     if fft_op_count(ep) == 0 and complex_value_count(ep) == 0:
         return ep
-    module = _LoweredModule(ep)
+    module = _LoweredModule(ep, target)
     args, kwargs = _example_inputs(ep)
     with torch.no_grad():
         module(*args, **kwargs)
         module.freeze()
-        lowered = torch.export.export(module, args, kwargs, strict=False).run_decompositions({})
+        lowered = _reexport(module, args, kwargs, _dynamic_shapes(ep))
     left = fft_op_count(lowered) + complex_value_count(lowered)
     if left:
         raise ExportError(f"FFT lowering left {left} FFT ops or complex values in the graph")
     return lowered
-

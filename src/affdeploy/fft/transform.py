@@ -13,7 +13,8 @@ matrix per axis, moving that axis last.
 from __future__ import annotations
 
 import math
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import torch
 
@@ -22,6 +23,21 @@ from affdeploy.fft.values import Pair
 
 # Largest product of transformed sizes done as one Kronecker matrix (measured, docs/fft.md).
 KRON_LIMIT = 256
+
+
+class DynamicDimError(ValueError):
+    """A transform along a dimension whose size is only known at run time (no constant matrix exists)."""
+
+
+def static_size(shape: Sequence[Any], dim: int, what: str) -> int:
+    """``shape[dim]`` as an int; a dynamic (symbolic) size is an error naming the dim, never specialised."""
+    size = shape[dim]
+    if not isinstance(size, int):
+        raise DynamicDimError(
+            f"{what} runs along dim {dim % len(shape)} of a {tuple(str(s) for s in shape)} tensor, which is dynamic "
+            f"({size}); a DFT matrix needs a fixed size"
+        )
+    return size
 
 
 class MatrixStore(Protocol):
@@ -94,8 +110,10 @@ def dft(x: Value, kind: str, dims: list[int], n: list[int], *, inverse: bool, on
     """
     ndim = (x.re if isinstance(x, Pair) else x).dim()
     dims = [d % ndim for d in dims]
-    sizes = dict(zip(dims, n))
     shape = (x.re if isinstance(x, Pair) else x).shape
+    for d in dims:
+        static_size(shape, d, "the FFT")
+    sizes = dict(zip(dims, n))
     if len(dims) == 1 or math.prod(shape[d] for d in dims) <= KRON_LIMIT:
         return _stage(x, dims, sizes, kind, inverse, onesided, norm, store)
     # Separable: numpy's order (r2c: last axis first; c2r: last axis last), one axis a stage.

@@ -18,6 +18,7 @@ from affdeploy.passes.folding import FoldConstants
 from affdeploy.passes.layout import DropNoOpExpand, ReshapeToView, SelectToSlice, StackToCat
 from affdeploy.passes.normalization import GroupNormToMoments
 from affdeploy.passes.reduction import MeanToGlobalPool
+from affdeploy.passes.spectral import Atan2ToPolynomial, IndexSelectToSlices, Log1pToLog
 
 PIPELINE: tuple[Rewrite, ...] = (
     GroupNormToMoments(),
@@ -25,6 +26,9 @@ PIPELINE: tuple[Rewrite, ...] = (
     ConstantEinsumToConv(),
     ConstantMatmulToLinear(),
     MeanToGlobalPool(),
+    Log1pToLog(),
+    Atan2ToPolynomial(),
+    IndexSelectToSlices(),
     SelectToSlice(),
     StackToCat(),
     ReshapeToView(),

@@ -1,0 +1,146 @@
+"""Delegate-friendly forms of the ops spectral models leave after the FFT pass.
+
+XNNPACK has log, abs, div, minimum/maximum, clamp, mul/add and slice/cat, but no ``log1p``
+(log-mel and log-magnitude front ends), no ``atan2`` (the phase of a spectrum, ``angle``) and no
+``index_select`` (``roll``, ``fftshift`` written by hand). Each would cut the graph into a CPU
+island; each has an equivalent in ops the delegate takes:
+
+- ``log1p(x)`` -> ``log(x + 1)`` (absolute error stays at float32 rounding, which is what parity
+  is measured in).
+- ``atan2(y, x)`` -> octant reduction with min/max/div, an odd polynomial for atan on [0, 1]
+  (fitted once in float64, error below 1e-7 rad) and branch selection by saturated clamps, which
+  blend only where both branches agree (|y| = |x|, x = 0).
+- ``index_select`` with a constant index made of a few ascending runs -> slices + cat.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import torch
+from torch.export import ExportedProgram
+from torch.fx import Node
+
+from affdeploy.passes._graph import aten, constant_nodes, emit, replace
+from affdeploy.passes.base import Rewrite
+
+_BIG = 1e30
+"""Turns a sign test into a 0/1 step with clamp; overflow to inf still clamps to the bound."""
+_MAX_RUNS = 4
+
+
+@lru_cache(maxsize=1)
+def atan_coefficients() -> tuple[float, ...]:
+    """c such that atan(a) ~= a * sum(c[k] * a^(2k)) on [0, 1] (least squares on Chebyshev nodes)."""
+    nodes = 0.5 + 0.5 * np.cos(np.pi * (np.arange(400) + 0.5) / 400)  # u = a^2 in (0, 1)
+    a = np.sqrt(nodes)
+    return tuple(float(c) for c in np.polynomial.polynomial.polyfit(nodes, np.arctan(a) / a, 10))
+
+
+class Log1pToLog(Rewrite):
+    """``log1p(x)`` -> ``log(x + 1)``."""
+
+    def apply(self, ep: ExportedProgram) -> int:
+        count = 0
+        for node in list(ep.graph.nodes):
+            if node.target != aten.log1p.default:
+                continue
+            with ep.graph.inserting_before(node):
+                shifted = emit(ep.graph, aten.add.Scalar, (node.args[0], 1.0), node)
+                replace(node, emit(ep.graph, aten.log.default, (shifted,), node))
+            count += 1
+        return count
+
+
+class Atan2ToPolynomial(Rewrite):
+    """``atan2(y, x)`` on activations -> abs/min/max/div/clamp/mul/add (see module docstring)."""
+
+    def apply(self, ep: ExportedProgram) -> int:
+        constants = constant_nodes(ep)
+        count = 0
+        for node in list(ep.graph.nodes):
+            if node.target != aten.atan2.default or node in constants:
+                continue
+            with ep.graph.inserting_before(node):
+                replace(node, self._atan2(ep.graph, node, *node.args[:2]))
+            count += 1
+        return count
+
+    @staticmethod
+    def _atan2(graph: Any, like: Node, y: Node, x: Node) -> Node:
+        def op(target: Any, *args: Any) -> Node:
+            return emit(graph, target, args, like)
+
+        ax, ay = op(aten.abs.default, x), op(aten.abs.default, y)
+        low, high = op(aten.minimum.default, ax, ay), op(aten.maximum.default, ax, ay)
+        ratio = op(aten.div.Tensor, low, op(aten.add.Scalar, high, float(torch.finfo(torch.float32).tiny)))
+        square = op(aten.mul.Tensor, ratio, ratio)
+        *rest, last = atan_coefficients()
+        poly = op(aten.mul.Scalar, square, last)
+        for c in reversed(rest[1:]):
+            poly = op(aten.mul.Tensor, op(aten.add.Scalar, poly, c), square)
+        angle = op(aten.mul.Tensor, op(aten.add.Scalar, poly, rest[0]), ratio)  # atan(low/high) in [0, pi/4]
+
+        def reflect(value: Node, step: Node, about: float) -> Node:
+            """value + step * (about - 2 value): picks ``about - value`` where step is 1."""
+            delta = op(aten.add.Scalar, op(aten.mul.Scalar, value, -2.0), about)
+            return op(aten.add.Tensor, value, op(aten.mul.Tensor, step, delta))
+
+        steep = op(aten.clamp.default, op(aten.mul.Scalar, op(aten.sub.Tensor, ay, ax), _BIG), 0.0, 1.0)
+        angle = reflect(angle, steep, math.pi / 2)  # |y| > |x|: pi/2 - atan(|x|/|y|)
+        left = op(aten.clamp.default, op(aten.mul.Scalar, x, -_BIG), 0.0, 1.0)
+        angle = reflect(angle, left, math.pi)  # x < 0: pi - angle
+        sign = op(aten.clamp.default, op(aten.add.Scalar, op(aten.mul.Scalar, y, 2 * _BIG), 1.0), -1.0, 1.0)
+        return op(aten.mul.Tensor, angle, sign)  # y >= 0: +, y < 0: -
+
+
+def _runs(index: list[int]) -> list[tuple[int, int]]:
+    """``index`` as maximal ascending runs ``[start, end)``."""
+    runs: list[tuple[int, int]] = []
+    for i in index:
+        if runs and runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    return runs
+
+
+def _constant_value(ep: ExportedProgram, node: Node, constants: set[Node], cache: dict[Node, Any]) -> Any:
+    """Evaluate a constant node (weights and pure functions of them) eagerly."""
+    if node in cache:
+        return cache[node]
+    sig = ep.graph_signature
+    if node.op == "placeholder":
+        fqn = {**sig.inputs_to_parameters, **sig.inputs_to_buffers, **sig.inputs_to_lifted_tensor_constants}[node.name]
+        value = ep.state_dict[fqn] if fqn in ep.state_dict else ep.constants[fqn]
+    else:
+        args, kwargs = torch.fx.node.map_arg((node.args, node.kwargs),
+                                             lambda n: _constant_value(ep, n, constants, cache))
+        value = node.target(*args, **kwargs)
+    cache[node] = value
+    return value
+
+
+class IndexSelectToSlices(Rewrite):
+    """``index_select(x, dim, const)`` -> slices + cat when the index is a few ascending runs (roll)."""
+
+    def apply(self, ep: ExportedProgram) -> int:
+        constants = constant_nodes(ep)
+        cache: dict[Node, Any] = {}
+        count = 0
+        for node in list(ep.graph.nodes):
+            if node.target != aten.index_select.default or node in constants or node.args[2] not in constants:
+                continue
+            x, dim, index_node = node.args
+            runs = _runs(_constant_value(ep, index_node, constants, cache).reshape(-1).tolist())
+            if len(runs) > _MAX_RUNS:
+                continue
+            with ep.graph.inserting_before(node):
+                pieces = [emit(ep.graph, aten.slice.Tensor, (x, dim, start, end), node) for start, end in runs]
+                new = pieces[0] if len(pieces) == 1 else emit(ep.graph, aten.cat.default, (pieces, dim), node)
+            replace(node, new)
+            count += 1
+        return count
