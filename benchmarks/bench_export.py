@@ -21,8 +21,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from affdeploy.bench.host import host_device_info
-from affdeploy.export import export_model
-from affdeploy.export.pipeline import TOOLS, tool_versions
+from affdeploy.export import export_artifacts, plan_exports
+from affdeploy.versions import tool_versions
 from affdeploy.fsutil import atomic_write_text
 
 GOAL_SECONDS = 90.0
@@ -34,8 +34,8 @@ def measure(model: str, image_size: int) -> dict[str, object]:
     cpu_start = time.process_time()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        entries = export_model(model, "all", out_dir=Path(folder), image_size=image_size,
-                               on_progress=lambda msg: steps.append((time.perf_counter() - start, msg)))
+        requests = plan_exports(model, "all", out=Path(folder), image_size=image_size)
+        entries = export_artifacts(requests, lambda msg, fraction=None: steps.append((time.perf_counter() - start, msg)))
     total = time.perf_counter() - start
     cpu = time.process_time() - cpu_start
     timeline = [{"step": msg, "start_s": round(t, 2), "seconds": round(nxt - t, 2)}
@@ -48,11 +48,11 @@ def measure(model: str, image_size: int) -> dict[str, object]:
         "goal_seconds": GOAL_SECONDS,
         "goal_met": total < GOAL_SECONDS,
         "targets": [{"target": e.target, "backend": e.backend, "precision": e.precision, "fft": e.fft,
-                     "seconds": e.export_seconds, "size_bytes": e.size_bytes, "parity": e.parity["status"]}
+                     "seconds": e.export_seconds, "size_bytes": e.size_bytes, "parity": e.parity.status}
                     for e in entries],
         "steps": timeline,
         "machine": asdict(host_device_info()),
-        "tools": tool_versions(TOOLS),
+        "tools": tool_versions(),
     }
 
 

@@ -24,6 +24,7 @@ import tempfile
 import time
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -34,8 +35,12 @@ from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPar
 from executorch.exir import to_edge_transform_and_lower
 from torch.export import ExportedProgram
 
-from affdeploy.bench.host import host_device_info, tool_versions
-from affdeploy.bench.runtimes import Session, open_executorch, open_onnx
+from affdeploy.bench.host import host_device_info
+from affdeploy.versions import tool_versions
+from affdeploy.export import ExportRequest
+from affdeploy.export.base import Session
+from affdeploy.export.registry import get_target
+from affdeploy.graph import example_input
 from affdeploy.bench.stats import compute_stats
 from affdeploy.fft import lower_fft
 from affdeploy.fsutil import atomic_write_bytes, atomic_write_text
@@ -90,30 +95,38 @@ def build(folder: Path, size: int) -> tuple[dict[str, Path], dict[str, dict[str,
     return paths, facts, reference
 
 
-def open_all(paths: dict[str, Path], size: int) -> dict[str, Session]:
-    sessions = {name: open_onnx(paths[name], 1, size) for name in ONNX_VARIANTS}
-    sessions["executorch-xnnpack"] = open_executorch(paths["executorch-xnnpack"], 1, size)
-    return sessions
+def open_all(paths: dict[str, Path], size: int) -> dict[str, Callable[[], object]]:
+    """One inference of each variant on a fixed input, opened with one thread by its target."""
+    x = example_input(size).numpy()
+    runs = {}
+    for name, path in paths.items():
+        target = "executorch" if name == "executorch-xnnpack" else "onnx"
+        session = get_target(target).open(path, ExportRequest.create("affnet-et", target, image_size=size), threads=1)
+        runs[name] = _bound(session, x)
+    return runs
+
+
+def _bound(session: Session, x: np.ndarray) -> Callable[[], object]:
+    feed = session.prepare(x)
+    return lambda: session.infer(feed)
 
 
 def first_output(result: object) -> np.ndarray:
     return np.asarray(result[0] if isinstance(result, (list, tuple)) else result, dtype=np.float32)
 
 
-def interleaved(sessions: dict[str, Session], rounds: int, iters: int, warmup: int) -> dict[str, list[float]]:
+def interleaved(sessions: dict[str, Callable[[], object]], rounds: int, iters: int, warmup: int) -> dict[str, list[float]]:
     """Round-robin timing, rotating the start so that no variant always runs first."""
     names = list(sessions)
     for name in names:
-        sessions[name].activate()
         for _ in range(warmup):
-            sessions[name].run()
+            sessions[name]()
     samples: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
         for name in names[r % len(names):] + names[: r % len(names)]:
-            sessions[name].activate()
             for _ in range(iters):
                 start = time.perf_counter_ns()
-                sessions[name].run()
+                sessions[name]()
                 samples[name].append((time.perf_counter_ns() - start) / 1e6)
         print(f"round {r + 1}/{rounds}: " + ", ".join(f"{n} {np.median(samples[n]):.2f} ms" for n in names), flush=True)
     return samples
@@ -157,7 +170,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         paths, facts, reference = build(Path(tmp), args.image_size)
         sessions = open_all(paths, args.image_size)
-        errors = {name: float(np.abs(first_output(s.run()) - reference.numpy()).max()) for name, s in sessions.items()}
+        errors = {name: float(np.abs(first_output(s()) - reference.numpy()).max()) for name, s in sessions.items()}
         samples = interleaved(sessions, args.rounds, args.iters, args.warmup)
     stats = {name: compute_stats(values) for name, values in samples.items()}
     native = stats["native"].p50

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from affdeploy.bench.artifacts import CACHE_RECORD, cache_inputs, cache_key
 from affdeploy.bench.engine import Config, _interleaved_rounds, run_host
 from affdeploy.bench.request import BenchRequest
-from affdeploy.bench.runtimes import Session
+from affdeploy.export import ExportRequest
+from affdeploy.export.base import Session
+from affdeploy.export.cache import CACHE_DIR, cache_inputs, cache_key
 from affdeploy.bench.schema import load_results
 from affdeploy.cli import main
+from affdeploy.vocab import Backend
 from cli_helpers import cli
 
 
@@ -20,7 +23,7 @@ from cli_helpers import cli
     ("args", "code", "message"),
     [
         (["--target", "tflite"], 2, "unknown target 'tflite'"),
-        (["--target", "coreml"], 2, "target 'coreml' cannot run on the host (Core ML needs macOS"),
+        (["--target", "coreml"], 2, "target 'coreml' cannot run on host"),
         (["--iters", "0"], 2, "--iters must be at least 1"),
         (["--iters", "-3"], 2, "--iters must be at least 1"),
         (["--min-s", "0"], 2, "--min-s must be positive"),
@@ -29,7 +32,7 @@ from cli_helpers import cli
         (["--threads", "one"], 2, "comma-separated integers"),
         (["--model", "resnet50"], 2, "unknown model 'resnet50'"),
         (["--image-size", "100"], 2, "multiple of 32"),
-        (["--fft", "fast"], 2, "unknown --fft 'fast'"),
+        (["--fft", "fast"], 2, "--fft must be one of auto, dft, native, got 'fast'"),
         (["--artifact", "/nonexistent/affnet.pte"], 2, "artifact /nonexistent/affnet.pte does not exist"),
     ],
 )
@@ -55,7 +58,8 @@ def test_interleaved_rounds_rotate_through_configurations() -> None:
     configs = []
     for name in ("A", "B"):
         config = Config("affnet-et", "torch", "native", 1)
-        config.session = Session(run=lambda name=name: log.append(name), backend="eager")
+        config.session = Session(infer=lambda feed: log.append(feed), prepare=str, scores=np.asarray, backend=Backend.EAGER)
+        config.call = lambda session=config.session, name=name: session.infer(name)
         configs.append(config)
     _interleaved_rounds(configs, BenchRequest(iters=4), lambda _text: None)
     assert log == ["A", "B", "B", "A", "A", "B", "B", "A"]
@@ -64,23 +68,20 @@ def test_interleaved_rounds_rotate_through_configurations() -> None:
 
 
 def test_cache_key_changes_with_every_input(tmp_path: Path) -> None:
-    base = dict(fft="auto", image_size=64, precision=None, weights=None, backend=None)
-    key = cache_key(cache_inputs("affnet-et", "onnx", **base))
-    assert key == cache_key(cache_inputs("affnet-et", "onnx", **base))
-    others = [
-        cache_inputs("affnet-t", "onnx", **base),
-        cache_inputs("affnet-et", "executorch", **base),
-        cache_inputs("affnet-et", "onnx", **{**base, "fft": "native"}),
-        cache_inputs("affnet-et", "onnx", **{**base, "image_size": 96}),
-        cache_inputs("affnet-et", "onnx", **{**base, "precision": "fp16"}),
-    ]
+    def key(model: str = "affnet-et", target: str = "onnx", **choices: object) -> str:
+        return cache_key(cache_inputs(ExportRequest.create(model, target, **{"image_size": 64, **choices})))  # type: ignore[arg-type]
+
+    base = key()
+    assert base == key()
+    others = [key("affnet-t"), key(target="executorch"), key(fft="native"), key(image_size=96),
+              key(target="executorch", backend="portable"), key(target="coreml", precision="fp32"),
+              key(target="coreml", input_kind="tensor")]
     weights = tmp_path / "w.pt"
     weights.write_bytes(b"one")
-    others.append(cache_inputs("affnet-et", "onnx", **{**base, "weights": weights}))
-    first_weights = cache_key(others[-1])
+    others.append(key(weights=weights))
     weights.write_bytes(b"two")  # same path, other content: another key
-    assert cache_key(cache_inputs("affnet-et", "onnx", **{**base, "weights": weights})) != first_weights
-    assert len({key, *(cache_key(o) for o in others)}) == len(others) + 1
+    others.append(key(weights=weights))
+    assert len({base, *others}) == len(others) + 1
 
 
 def test_torch_thread_sweep_keeps_every_sample() -> None:

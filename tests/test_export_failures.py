@@ -12,11 +12,18 @@ import pytest
 import torch
 
 from affdeploy.errors import CheckpointError, ParityError
-from affdeploy.export import MANIFEST_NAME, export_model, parity
+from affdeploy.export import MANIFEST_NAME, ExportRequest, export_artifacts
+from affdeploy.export.registry import get_target
+from affdeploy.export.parity import Tolerance
 from affdeploy.models import build_model
 from cli_helpers import cli as run_cli
 
 MANIFEST = json.dumps({"schema": "affdeploy.manifest/v1", "artifacts": []}) + "\n"
+
+
+def onnx_request(out: Path, **choices: object) -> ExportRequest:
+    """An AFFNet-ET 64 px ONNX export request into ``out``."""
+    return ExportRequest.create("affnet-et", "onnx", image_size=64, out=out, **choices)  # type: ignore[arg-type]
 
 
 class Stop(Exception):
@@ -30,7 +37,7 @@ def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
 
 
 def stop_at(step: str, exc: BaseException) -> object:
-    def on_progress(message: str) -> None:
+    def on_progress(message: str, fraction: float | None = None) -> None:
         if message.startswith(step):
             raise exc
 
@@ -108,7 +115,7 @@ def test_every_accepted_checkpoint_format_loads(out: Path, tmp_path: Path, wrap:
     torch.save(obj, path)
     # Loading happens before torch.export; reaching that step proves the checkpoint was accepted.
     with pytest.raises(Stop):
-        export_model("affnet-et", "onnx", out_dir=out, weights=path, image_size=64, on_progress=stop_at("torch.export", Stop()))
+        export_artifacts([onnx_request(out, weights=path)], stop_at("torch.export", Stop()))
     assert_untouched(out)
 
 
@@ -118,7 +125,7 @@ def test_checkpoint_errors_are_raised_by_the_api(out: Path, tmp_path: Path) -> N
     path = tmp_path / "missing.pt"
     torch.save(state, path)
     with pytest.raises(CheckpointError, match="1 missing: classifier.fc.bias"):
-        export_model("affnet-et", "onnx", out_dir=out, weights=path, image_size=64)
+        export_artifacts([onnx_request(out, weights=path)])
     assert_untouched(out)
 
 
@@ -131,22 +138,23 @@ def test_unwritable_output_folder(capsys: pytest.CaptureFixture[str], tmp_path: 
 
 
 def test_parity_failure_writes_nothing(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(parity, "FP32_MAX_ABS_ERR", 0.0)  # no real export reproduces logits bit for bit
+    onnx = get_target("onnx")  # no real export reproduces logits bit for bit:
+    monkeypatch.setattr(type(onnx), "tolerances", {"fp32": Tolerance(max_abs_err=0.0)})
     with pytest.raises(ParityError, match="does not match PyTorch: max abs error .* > 0e"):
-        export_model("affnet-et", "onnx", out_dir=out, fft="native", image_size=64)
+        export_artifacts([onnx_request(out, fft="native")])
     assert_untouched(out)
 
 
 def test_interrupted_export_leaves_nothing_behind(out: Path) -> None:
     seen: list[str] = []
 
-    def on_progress(message: str) -> None:
+    def on_progress(message: str, fraction: float | None = None) -> None:
         seen.append(message)
         if message.startswith("onnx: checking parity"):  # the artifact exists, under its temporary name
             assert any(p.name.startswith(".affdeploy-tmp-") for p in out.iterdir())
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        export_model("affnet-et", "onnx", out_dir=out, fft="native", image_size=64, on_progress=on_progress)
+        export_artifacts([onnx_request(out, fft="native")], on_progress)
     assert seen[-1].startswith("onnx: checking parity")
     assert_untouched(out)

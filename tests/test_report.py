@@ -9,7 +9,8 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from affdeploy.bench.host import host_device_info, tool_versions
+from affdeploy.bench.host import host_device_info
+from affdeploy.versions import tool_versions
 from affdeploy.bench.output import to_csv, write_results
 from affdeploy.bench.schema import SCHEMA_ID, BenchRecord, dump_results, load_results
 from affdeploy.bench.stats import compute_stats
@@ -71,12 +72,35 @@ def test_schema_round_trip(tmp_path: Path) -> None:
 def test_loading_a_foreign_file_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"schema": "other/v9", "records": []}))
-    with pytest.raises(AffdeployError, match="not an affdeploy results file"):
+    with pytest.raises(AffdeployError, match="bad.json has schema 'other/v9'; this affdeploy reads affdeploy.bench/v1"):
         load_results(bad)
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps({"schema": SCHEMA_ID, "records": [{"model": "x"}]}))
-    with pytest.raises(AffdeployError, match="malformed benchmark record"):
+    with pytest.raises(AffdeployError, match=r"broken.json: record 0 \(x\): field 'target' is missing, expected a string"):
         load_results(broken)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r.pop("stats"), "field 'stats' is missing, expected an object"),
+        (lambda r: r["samples_ms"].__setitem__(3, "abc"), "field 'samples_ms[3]' is the string 'abc', expected a number"),
+        (lambda r: r["stats"].__setitem__("p50", None), "field 'stats.p50' is null, expected a number"),
+        (lambda r: r["stats"].__setitem__("median_ci95", [1.0]), "field 'stats.median_ci95' is a list, expected a list of 2 numbers"),
+        (lambda r: r.__setitem__("threads", True), "field 'threads' is true, expected an integer"),
+        (lambda r: r.__setitem__("load_ms", "fast"), "field 'load_ms' is the string 'fast', expected a number or null"),
+        (lambda r: r["device"].pop("kind"), "field 'device.kind' is missing, expected a string"),
+        (lambda r: r["tools"].__setitem__("torch", 2), "field 'tools.torch' is the number 2, expected a string"),
+    ],
+)
+def test_schema_validation_names_file_record_field_and_expectation(tmp_path: Path, change, message: str) -> None:
+    doc = dump_results(runs())
+    change(doc["records"][1])
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(AffdeployError) as info:
+        load_results(path)
+    assert str(info.value) == f"{path}: record 1 (affnet-et onnx ort-cpu): {message}"
 
 
 def test_csv_has_one_row_per_record() -> None:
@@ -135,3 +159,49 @@ def test_compare_tolerates_noise_and_reports_improvements(tmp_path: Path, capsys
     assert verdicts == ["improvement", "unchanged", "unchanged", "unchanged"]
     # a 5% threshold still does not call +1% noise a regression
     assert _compare(tmp_path, base, new, "--threshold", "0.05") == 0
+
+
+def test_compare_matches_the_same_hardware_under_another_hostname(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    new = runs()
+    for record in new:
+        record.device.name = "ci-runner-42"  # a fresh CI machine of the same type
+    assert _compare(tmp_path, runs(), new, "--json") == 0
+    assert len(json.loads(capsys.readouterr().out)["comparisons"]) == 4
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda r: setattr(r.device, "cpu", "Intel Xeon 8375C"), "device (host AMD"),
+        (lambda r: setattr(r, "image_size", 256), "image_size (64 vs 256)"),
+        (lambda r: setattr(r, "precision", "fp16"), "precision (fp32 vs fp16)"),
+        (lambda r: setattr(r, "threads", 2), "threads (1 vs 2)"),
+    ],
+)
+def test_compare_with_nothing_in_common_fails_and_says_what_differs(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                    change, says: str) -> None:
+    new = runs()
+    for record in new:
+        change(record)
+    assert _compare(tmp_path, runs(), new) == 1
+    err = capsys.readouterr().err
+    assert "nothing to compare: no configuration of" in err and says in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_compare_against_an_empty_run_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _compare(tmp_path, runs(), []) == 1
+    assert "new.json holds no benchmark records" in capsys.readouterr().err
+
+
+def test_compare_with_a_null_p50_names_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = dump_results(runs())
+    doc["records"][0]["stats"]["p50"] = None
+    (tmp_path / "null.json").write_text(json.dumps(doc))
+    base = write_results(runs(), tmp_path / "base.json")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", str(base), str(tmp_path / "null.json")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1 and "Traceback" not in err
+    assert "null.json: record 0 (affnet-et torch eager): field 'stats.p50' is null, expected a number" in err

@@ -7,6 +7,7 @@ Every caller therefore loads through :func:`load_forward`, whose result keeps bo
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 
 from affdeploy.errors import AffdeployError
+from affdeploy.runtime_guard import native_stderr_captured
 
 
 @dataclass(frozen=True)
@@ -37,3 +39,36 @@ def load_forward(path: str | Path) -> ForwardMethod:
     if method is None:
         raise AffdeployError(f"{path} has no 'forward' method")
     return ForwardMethod(program, method)
+
+
+def set_threads(threads: int) -> None:
+    """Size ExecuTorch's process-wide threadpool (XNNPACK picks it up at method load).
+
+    ExecuTorch 1.5.1's XNNCompiler passes ``get_pthreadpool()`` to ``xnn_create_runtime`` when a
+    method loads; ``_unsafe_reset_threadpool(n)`` replaces that pool, so methods loaded earlier keep a
+    pointer to the destroyed one: size the pool before loading, and keep one count per process phase.
+    """
+    with native_stderr_captured(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from executorch.extension.pybindings import portable_lib
+
+        portable_lib._unsafe_reset_threadpool(threads)
+
+
+def open_forward(path: str | Path, threads: int | None = None) -> ForwardMethod:
+    """:func:`load_forward` with an optional pool size, the runtime's log kept off the terminal.
+
+    A load failure becomes one AffdeployError quoting the runtime's own reason (its last error line).
+    """
+    if threads is not None:
+        set_threads(threads)
+    try:
+        with native_stderr_captured() as log:
+            return load_forward(path)
+    except AffdeployError:
+        raise
+    except Exception as exc:  # the pybindings raise RuntimeError/ValueError with a status code
+        lines = log.lines()
+        relevant = [line for line in lines if "error" in line.lower() or "missing" in line.lower()]
+        reason = (relevant or lines or [str(exc).splitlines()[0] if str(exc) else type(exc).__name__])[-1].strip()
+        raise AffdeployError(f"ExecuTorch cannot load {path}: {reason}") from None

@@ -19,35 +19,36 @@ import gc
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from affdeploy.bench.artifacts import ensure_artifact
-from affdeploy.bench.host import host_device_info, tool_versions
+from affdeploy.bench.host import host_device_info
 from affdeploy.bench.memory import PeakRssMeter
 from affdeploy.bench.request import NOISY_CV, BenchRequest
-from affdeploy.bench.runtimes import Session, import_runtime, open_executorch, open_onnx, open_torch
+from affdeploy.bench.runtimes import open_artifact, open_torch
 from affdeploy.bench.schema import BenchRecord, DeviceInfo
 from affdeploy.bench.stats import compute_stats
 from affdeploy.errors import AffdeployError, UsageError
+from affdeploy.export.base import Session
+from affdeploy.export.cache import ensure_artifact
+from affdeploy.export.registry import bench_targets, get_target, known_bench_targets, target_for_path
+from affdeploy.export.request import ExportRequest
 from affdeploy.fsutil import sha256_path
-from affdeploy.graph import check_image_size
+from affdeploy.graph import check_image_size, example_input
 from affdeploy.models import model_info
+from affdeploy.progress import Progress, silent
+from affdeploy.versions import tool_versions
+from affdeploy.vocab import BASELINE, DeviceKind, FFTMode, parse
 
-HOST_TARGETS = ("torch", "onnx", "executorch")
-KNOWN_TARGETS = ("torch", "onnx", "executorch", "coreml")
-FFT_MODES = ("auto", "dft", "native")
-ARTIFACT_SUFFIXES = {".onnx": "onnx", ".ort": "onnx", ".pte": "executorch"}
 ROUNDS = 10  # interleaved rounds in iteration-count mode
 CHUNK_S = 0.25  # target duration of one chunk in --min-s mode
 RUNNER = "affdeploy-host"
 
-Progress = Callable[[str, float], None]  # (what is happening, overall fraction done)
 
-
-def parse_targets(values: list[str], allowed: tuple[str, ...] = HOST_TARGETS, where: str = "the host") -> list[str]:
-    """Expand ``all`` and check names; order follows ``allowed`` so tables read the same every run."""
+def parse_targets(values: list[str], kind: DeviceKind = DeviceKind.HOST, where: str = "the host") -> list[str]:
+    """Expand ``all`` and check names; order follows the registry so tables read the same every run."""
+    allowed = bench_targets(kind)
     wanted: set[str] = set()
     for value in values:
         for name in value.split(","):
@@ -56,7 +57,7 @@ def parse_targets(values: list[str], allowed: tuple[str, ...] = HOST_TARGETS, wh
                 wanted.update(allowed)
             elif name in allowed:
                 wanted.add(name)
-            elif name in KNOWN_TARGETS:
+            elif name in known_bench_targets():
                 raise UsageError(f"target '{name}' cannot run on {where}; choose from: {', '.join(allowed)}, all")
             else:
                 raise UsageError(f"unknown target '{name}'; choose from: {', '.join(allowed)}, all")
@@ -72,8 +73,7 @@ def validate_request(request: BenchRequest) -> None:
     for name in request.models:
         model_info(name)
     check_image_size(request.image_size)
-    if request.fft not in FFT_MODES:
-        raise UsageError(f"unknown --fft '{request.fft}'; choose from: {', '.join(FFT_MODES)}")
+    parse(FFTMode, request.fft, "--fft")
     if not request.threads or any(t < 1 for t in request.threads):
         raise UsageError("--threads must be positive integers, e.g. --threads 1,2")
     if request.min_s is not None:
@@ -106,7 +106,9 @@ class Config:
     backend: str = ""
     artifact: Path | None = None
     artifact_sha256: str = ""
+    export: ExportRequest | None = None  # what the artifact was exported from (None for the eager baseline)
     session: Session | None = None
+    call: Callable[[], object] = lambda: None  # one inference on the prepared input (set by _prepare)
     load_ms: float = 0.0
     first_ms: float = 0.0
     estimate_ms: float = 0.0  # latest single-iteration time before the timed rounds
@@ -124,87 +126,89 @@ class Config:
         return sum(self.samples_ns) / 1e9
 
 
-def _describe_artifact(path: Path, request: BenchRequest) -> tuple[str, str, str]:
-    """(target, fft, backend) of an existing artifact, from the exporter's manifest beside it when present."""
+def _artifact_config_base(path: Path, request: BenchRequest) -> Config:
+    """A configuration for an existing artifact, described by the exporter's manifest beside it when present."""
     from affdeploy.export.manifest import find_entry
+    from affdeploy.export.pipeline import entry_request
 
-    target = ARTIFACT_SUFFIXES.get(path.suffix, "")
-    if not target:
-        raise UsageError(f"cannot benchmark {path} on the host: expected one of {', '.join(ARTIFACT_SUFFIXES)}")
+    target = target_for_path(path, DeviceKind.HOST)
+    model = request.models[0]
     try:
-        _folder, entry = find_entry(path)
-    except AffdeployError:
-        return target, request.fft if request.fft != "auto" else "unknown", "unknown" if target == "executorch" else ""
-    return target, entry.fft, entry.backend if target == "executorch" else ""
+        folder, entry = find_entry(path)
+    except AffdeployError:  # a bare file: open it with the target's defaults, say what is unknown
+        export = ExportRequest.create(model, target.name, image_size=request.image_size)
+        fft = request.fft if request.fft != FFTMode.AUTO else "unknown"
+        backend = "unknown" if len(target.backends) > 1 else ""
+        return Config(model, target.name, fft, 0, backend, path, sha256_path(path), export)
+    export = entry_request(entry, folder)
+    backend = target.runtime_backend(export.backend) if len(target.backends) > 1 else ""
+    return Config(model, target.name, entry.fft, 0, backend, path, sha256_path(path), export)
 
 
-def _artifact_configs(request: BenchRequest) -> list[Config]:
-    configs = []
-    for path in map(Path, request.artifacts):
-        target, fft, backend = _describe_artifact(path, request)
-        sha = sha256_path(path)
-        configs += [Config(request.models[0], target, fft, t, backend, path, sha) for t in request.threads]
-    return configs
-
-
-def plan(request: BenchRequest, targets: list[str], progress: Progress | None = None) -> list[Config]:
-    """The configurations to measure, with artifacts exported (or found in the cache) first."""
+def plan(request: BenchRequest, targets: list[str], progress: Progress = silent) -> list[Config]:
+    """The configurations to measure, with artifacts found (exported before, or cached) or exported first."""
     if request.artifacts:
-        return _artifact_configs(request)
+        bases = [_artifact_config_base(Path(p), request) for p in request.artifacts]
+        return [c for base in bases for c in _per_thread(base, request.threads)]
     configs = []
     for model in request.models:
         for target in targets:
-            artifact, sha, fft, backend = None, "", "dft" if request.fft == "dft" else "native", ""
-            if target != "torch":
+            base = Config(model, target, FFTMode.DFT if request.fft == FFTMode.DFT else FFTMode.NATIVE, 0)
+            if target != BASELINE:
+                export = ExportRequest.create(model, target, fft=request.fft, image_size=request.image_size,
+                                              precision=request.precision, weights=request.weights)
                 what = f"exporting {model} to {target} (cached under {request.models_dir}/cache)"
                 artifact, entry = ensure_artifact(
-                    model,
-                    target,
-                    fft=request.fft,
-                    image_size=request.image_size,
-                    precision=request.precision,
-                    weights=request.weights,
-                    models_dir=request.models_dir,
-                    on_progress=(lambda step, what=what: progress(f"{what}: {step}", 0.0)) if progress else None,
+                    export, request.models_dir,
+                    lambda step, fraction=None, what=what: progress(f"{what}: {step}", 0.0),
                 )
-                sha, fft = entry.sha256, entry.fft
-                backend = entry.backend if target == "executorch" else ""
-            for threads in request.threads:
-                configs.append(Config(model, target, fft, threads, backend, artifact, sha))
+                tgt = get_target(target)
+                backend = tgt.runtime_backend(export.backend) if len(tgt.backends) > 1 else ""
+                base = Config(model, target, entry.fft, 0, backend, artifact, entry.sha256, export)
+            configs += _per_thread(base, request.threads)
     return configs
 
 
+def _per_thread(base: Config, threads: list[int]) -> list[Config]:
+    """One configuration per thread count (each with its own sample and note lists)."""
+    return [replace(base, threads=t, samples_ns=[], notes=[]) for t in threads]
+
+
+def _idle() -> None:
+    """What a configuration runs after its session is released: nothing."""
+
+
 def _open(config: Config, request: BenchRequest) -> Session:
-    if config.target == "onnx":
-        assert config.artifact is not None
-        return open_onnx(config.artifact, config.threads, request.image_size)
-    if config.target == "executorch":
-        assert config.artifact is not None
-        return open_executorch(config.artifact, config.threads, request.image_size, config.backend or "executorch")
-    return open_torch(config.model, config.fft, config.threads, request.image_size, request.weights)
+    if config.export is None:
+        return open_torch(config.model, FFTMode(config.fft), config.threads, request.image_size, request.weights)
+    assert config.artifact is not None
+    return open_artifact(config.artifact, config.export, config.threads)
 
 
-def _timed(session: Session) -> int:
+def _timed(call: Callable[[], object]) -> int:
     start = time.perf_counter_ns()
-    session.run()
+    call()
     return time.perf_counter_ns() - start
 
 
 def _prepare(config: Config, request: BenchRequest) -> None:
     """Load, first inference and warm-up of one configuration, measuring its peak RSS growth."""
-    import_runtime(config.target)
+    if config.export is not None:
+        get_target(config.export.target).preload()
     meter = PeakRssMeter()
     meter.start()
     start = time.perf_counter_ns()
     session = _open(config, request)
     config.load_ms = (time.perf_counter_ns() - start) / 1e6
+    feed = session.prepare(example_input(request.image_size).numpy())
+    config.call = lambda: session.infer(feed)
     session.activate()
-    config.first_ms = config.estimate_ms = _timed(session) / 1e6
+    config.first_ms = config.estimate_ms = _timed(config.call) / 1e6
     timed_warmup = request.warmup_s is not None
     count = 0 if timed_warmup else request.warmup or 0
     deadline = time.perf_counter() + (request.warmup_s or 0.0)
     while config.warmup_done < count or (timed_warmup and time.perf_counter() < deadline):
-        config.estimate_ms = _timed(session) / 1e6
+        config.estimate_ms = _timed(config.call) / 1e6
         config.warmup_done += 1
     config.rss_growth = meter.growth_bytes()
     config.session = session
@@ -256,7 +260,7 @@ def _interleaved_rounds(configs: list[Config], request: BenchRequest, report: Ca
             session.activate()
             gc.disable()
             try:
-                config.samples_ns.extend(_timed(session) for _ in range(count))
+                config.samples_ns.extend(_timed(config.call) for _ in range(count))
             finally:
                 gc.enable()
         round_no += 1
@@ -300,7 +304,7 @@ def model_macs(model: str, image_size: int) -> int:
     return profile_model(build_model(model), image_size).macs
 
 
-def measure(configs: list[Config], request: BenchRequest, progress: Progress | None = None) -> list[BenchRecord]:
+def measure(configs: list[Config], request: BenchRequest, progress: Progress = silent) -> list[BenchRecord]:
     """Measure planned configurations on this machine and return one record each, in plan order."""
     device = host_device_info()
     tools = tool_versions()
@@ -311,8 +315,7 @@ def measure(configs: list[Config], request: BenchRequest, progress: Progress | N
     finished = 0
 
     def report(text: str, group: list[Config]) -> None:
-        if progress:
-            progress(text, (finished + _fraction(group, request) * len(group)) / len(configs))
+        progress(text, (finished + _fraction(group, request) * len(group)) / len(configs))
 
     first = True
     for group in groups.values():
@@ -328,14 +331,15 @@ def measure(configs: list[Config], request: BenchRequest, progress: Progress | N
         finally:
             for config in group:
                 config.session = None
+                config.call = _idle
             gc.collect()
         finished += len(group)
     return [_record(c, request, device, tools, macs[c.model]) for c in configs]
 
 
-def run_host(request: BenchRequest, progress: Progress | None = None) -> list[BenchRecord]:
+def run_host(request: BenchRequest, progress: Progress = silent) -> list[BenchRecord]:
     """Validate, export what is missing, and benchmark on this machine."""
     validate_request(request)
-    targets = parse_targets(request.targets, HOST_TARGETS, "the host (Core ML needs macOS or an iPhone)")
+    targets = parse_targets(request.targets, DeviceKind.HOST, "the host (Core ML needs macOS or an iPhone)")
     configs = plan(request, targets, progress)
     return measure(configs, request, progress)

@@ -10,26 +10,11 @@ import os
 import platform
 import resource
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from affdeploy.bench.schema import DeviceInfo
 
-TOOL_PACKAGES = ("affdeploy", "torch", "executorch", "onnx", "onnxruntime", "onnxscript", "numpy")
 _CPU_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "neon", "asimd")
-
-
-def installed_version(package: str) -> str:
-    """Version of an installed distribution, ``"missing"`` when it is not installed."""
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "missing"
-
-
-def tool_versions(packages: tuple[str, ...] = TOOL_PACKAGES) -> dict[str, str]:
-    """Python's version and each package's, as recorded with every result."""
-    return {"python": platform.python_version(), **{name: installed_version(name) for name in packages}}
 
 
 def _cpuinfo() -> dict[str, str]:

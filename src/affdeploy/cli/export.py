@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json, progress
+from affdeploy.export.parity import PASSED
+from affdeploy.export.registry import target_names
 from affdeploy.models import MODELS
+from affdeploy.progress import Progress as Steps
 from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE
 
 MODEL_HELP = f"AFFNet variant: {', '.join(MODELS)}."
 
 
 @contextmanager
-def step_reporter(enabled: bool) -> Iterator[Callable[[str], None]]:
+def step_reporter(enabled: bool) -> Iterator[Steps]:
     """A rich spinner on stderr whose text follows the pipeline's progress messages.
 
     It starts with the first message, so options rejected up front print their error line alone.
@@ -27,7 +29,7 @@ def step_reporter(enabled: bool) -> Iterator[Callable[[str], None]]:
     with ExitStack() as stack:
         task: list[tuple[Progress, TaskID]] = []
 
-        def report(message: str) -> None:
+        def report(message: str, fraction: float | None = None) -> None:
             if not task:
                 bar = stack.enter_context(progress(enabled))
                 task.append((bar, bar.add_task(message, total=None)))
@@ -41,15 +43,15 @@ def human_size(size: int) -> str:
     return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
 
 
-def parity_text(parity: dict[str, Any]) -> str:
-    colour = {"passed": "green", "failed": "red"}.get(parity["status"], "yellow")
-    return f"[{colour}]{parity['status']}[/]"
+def parity_text(status: str) -> str:
+    colour = {"passed": "green", "failed": "red"}.get(status, "yellow")
+    return f"[{colour}]{status}[/]"
 
 
 @app.command()
 def export(
     model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP),
-    target: str = typer.Option(..., "--target", "-t", help="onnx, coreml, executorch, or all (the three)."),
+    target: str = typer.Option(..., "--target", "-t", help=f"{', '.join(target_names())}, a comma list, or all."),
     fft: str = typer.Option(
         "auto", "--fft",
         help="How FFTs are exported: dft (real DFT-matrix products every backend runs), native (rfft2/irfft2 "
@@ -78,14 +80,13 @@ def export(
 
     Artifacts are written atomically into --out and recorded in --out/manifest.json (one entry per artifact; exporting again replaces that entry and keeps the others).
     """
-    from affdeploy.export import export_model
+    from affdeploy.export import export_artifacts, plan_exports
 
+    requests = plan_exports(model, target, backend=backend, precision=precision, input_kind=coreml_input,
+                            require_full_delegation=require_full_delegation, ort_format=ort, fft=fft,
+                            weights=weights, image_size=image_size, out=out)
     with step_reporter(not as_json) as report:
-        entries = export_model(
-            model, target, out_dir=out, fft=fft, weights=weights, image_size=image_size, precision=precision,
-            backend=backend, require_full_delegation=require_full_delegation, ort_format=ort,
-            coreml_input=coreml_input, on_progress=report,
-        )
+        entries = export_artifacts(requests, report)
     if as_json:
         print_json([e.to_dict() for e in entries])
         return
@@ -96,10 +97,10 @@ def export(
         table.add_column(column, no_wrap=True)
     for entry in entries:
         table.add_row(f"{entry.target} ({entry.backend} {entry.precision})", entry.path, human_size(entry.size_bytes),
-                      entry.fft, parity_text(entry.parity), f"{entry.export_seconds:.0f} s")
+                      entry.fft, parity_text(entry.parity.status), f"{entry.export_seconds:.0f} s")
         for extra in entry.companions:
-            table.add_row("", extra["path"], human_size(extra["size_bytes"]), entry.fft, parity_text(extra["parity"]), "")
+            table.add_row("", extra.path, human_size(extra.size_bytes), entry.fft, parity_text(extra.parity.status), "")
     console.print(table)
     for entry in entries:
-        if entry.parity["status"] != "passed":
-            console.print(f"{entry.path}: parity {entry.parity['status']}: {entry.parity['reason']}", highlight=False)
+        if entry.parity.status != PASSED:
+            console.print(f"{entry.path}: parity {entry.parity.status}: {entry.parity.reason}", highlight=False)

@@ -33,7 +33,7 @@ def verify(
         table.add_row("model", f"{result['model']} ({result['target']}, {result['backend']}, {result['precision']}, "
                                f"fft {result['fft']})")
         table.add_row("file unchanged since export", "yes" if result["sha256_matches_manifest"] else "[red]no[/]")
-        table.add_row("parity", parity_text(parity))
+        table.add_row("parity", parity_text(parity["status"]))
         table.add_row("details", parity["reason"])
         console.print(table)
     if parity["status"] == "failed":

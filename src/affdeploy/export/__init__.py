@@ -1,14 +1,14 @@
 """Exporters: AFFNet to ONNX, Core ML and ExecuTorch, each artifact checked against PyTorch.
 
-``export_model`` is the Python API the CLI, the benchmarks and the Android/iOS helpers share;
-``TARGETS`` names the export targets; ``ArtifactEntry`` is one manifest record.
+``ExportRequest`` (built once, passed whole) -> ``export_artifacts`` writes and records artifacts;
+``ensure_artifact`` reuses what was exported before; ``registry`` knows every target's capabilities.
 """
 
 from __future__ import annotations
 
-from affdeploy.export.base import TARGET_NAMES as TARGETS
 from affdeploy.export.manifest import MANIFEST_NAME, ArtifactEntry, read_manifest
-from affdeploy.export.pipeline import export_model, inspect_artifact, verify_artifact
+from affdeploy.export.pipeline import export_artifacts, inspect_artifact, verify_artifact
+from affdeploy.export.request import ExportRequest, plan_exports
 
-__all__ = ["MANIFEST_NAME", "TARGETS", "ArtifactEntry", "export_model", "inspect_artifact", "read_manifest",
-           "verify_artifact"]
+__all__ = ["MANIFEST_NAME", "ArtifactEntry", "ExportRequest", "export_artifacts", "inspect_artifact", "plan_exports",
+           "read_manifest", "verify_artifact"]

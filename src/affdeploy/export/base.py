@@ -1,29 +1,41 @@
-"""The interface every export target implements, and the registry of targets.
+"""What every export target is: its capabilities as data, and the four steps it implements.
 
-One small class per target (Hugging Face optimum style): ``export`` lowers an ExportedProgram to a
-file, ``runner`` says how to execute that file here (or why it cannot), ``inspect`` reports its ops.
-Parity, the manifest and the pipeline are shared (``parity.py``, ``manifest.py``, ``pipeline.py``).
+One small class per target (Hugging Face optimum's exporter configs): the class variables state
+what the target can do (suffix, backends, precisions, FFT support rows with their sources, parity
+tolerances, where it runs, which optional packages it needs); ``export`` lowers an ExportedProgram
+to a file, ``open`` loads that file in its runtime (parity in ``export`` and timing in ``bench``
+use this same :class:`Session`), ``inspect`` reports its ops. Each target module registers its
+class once with :func:`affdeploy.export.registry.register_target`; every list of target names,
+suffixes or FFT rows elsewhere is derived from the registry. Target modules keep their heavy
+imports inside methods, so reading capabilities stays cheap.
 """
 
 from __future__ import annotations
 
-import importlib
+import importlib.util
 from abc import ABC, abstractmethod
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from torch.export import ExportedProgram
 
-from affdeploy.errors import UsageError
-from affdeploy.export.manifest import FAILED
-from affdeploy.export.parity import Runner, not_verified, run_parity, unmeasured
-from affdeploy.preprocessing import InputSpec
+from affdeploy.export.parity import FAILED, ParityResult, Tolerance, run_parity
+from affdeploy.fft.policy import FFTSupport, choose_fft
+from affdeploy.vocab import Backend, DeviceKind, FFTMode, InputKind, Precision, Target
 
-TARGET_NAMES = ("onnx", "coreml", "executorch")
+if TYPE_CHECKING:
+    from affdeploy.export.opreport import OpReport
+    from affdeploy.export.request import ExportRequest
+    from affdeploy.preprocessing import InputSpec
+
+DEFAULT_TOLERANCES: Mapping[Precision, Tolerance] = {
+    Precision.FP32: Tolerance(max_abs_err=1e-4),
+    Precision.FP16: Tolerance(min_cosine=0.999),
+}
+"""fp32 must reproduce the logits; fp16 cannot, so it must agree on top-1 and point the same way."""
 
 
 def first_line(exc: BaseException) -> str:
@@ -36,18 +48,23 @@ class NotRunnable(Exception):
     """This machine cannot execute the artifact; the message says why (goes into the manifest)."""
 
 
-@dataclass(frozen=True)
-class ExportOptions:
-    """What the user chose beyond the model: resolved to concrete values before lowering."""
+@dataclass
+class Session:
+    """One artifact (or eager model) loaded in its runtime: parity feeds it inputs, ``bench`` times it.
 
-    model: str
-    image_size: int
-    fft: str
-    precision: str
-    backend: str
-    input_kind: str = "tensor"
-    require_full_delegation: bool = False
-    ort_format: bool = False
+    ``prepare`` converts an NCHW float32 input once, so a timed call is ``infer`` alone.
+    ``activate`` re-applies process-wide settings (thread counts) before a timed chunk.
+    """
+
+    infer: Callable[[Any], Any]
+    prepare: Callable[[np.ndarray], Any]
+    scores: Callable[[Any], np.ndarray]  # infer's output -> flat score vector
+    backend: Backend
+    activate: Callable[[], None] = lambda: None
+    notes: list[str] = field(default_factory=list)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.scores(self.infer(self.prepare(x)))
 
 
 @dataclass
@@ -55,120 +72,111 @@ class Lowered:
     """What a target's ``export`` produced: the main file, extra files, and the op report."""
 
     path: Path
-    report: dict[str, Any]
+    report: OpReport
     companions: list[Path] = field(default_factory=list)
 
 
-def op_report(
-    ops: Mapping[str, int],
-    *,
-    fft_ops: int,
-    complex_values: int,
-    delegated: int | None,
-    non_delegated: int | None,
-    delegate_calls: int | None,
-    backends: Mapping[str, str],
-    per_op: Mapping[str, Mapping[str, int]] | None = None,
-) -> dict[str, Any]:
-    """The op-coverage report shape shared by the manifest and ``affdeploy inspect``.
+class ExportTarget(ABC):
+    """One export format. Subclasses set the class variables and implement the four steps."""
 
-    ``delegated``/``non_delegated`` are None for formats without partitioning (ONNX, Core ML).
-    """
-    total = int(sum(ops.values()))
-    share = None
-    if delegated is not None and non_delegated is not None:
-        share = round(delegated / (delegated + non_delegated), 4) if delegated + non_delegated else 0.0
-    return {
-        "total": total,
-        "ops": dict(Counter(ops).most_common()),
-        "fft_ops_left": fft_ops,
-        "complex_values": complex_values,
-        "delegated_ops": delegated,
-        "non_delegated_ops": non_delegated,
-        "delegated_share": share,
-        "delegate_calls": delegate_calls,
-        "delegation": {k: dict(v) for k, v in (per_op or {}).items()},
-        "backends": dict(backends),
-    }
-
-
-class Target(ABC):
-    """One export format. Subclasses set the class variables and implement the three steps."""
-
-    name: ClassVar[str]
+    name: ClassVar[Target]
+    display: ClassVar[str]  # the runtime's name in messages ("ONNX Runtime")
     suffix: ClassVar[str]
     extra_suffixes: ClassVar[tuple[str, ...]] = ()  # other files the same target writes (.ort)
     is_dir: ClassVar[bool] = False
-    backends: ClassVar[tuple[str, ...]]  # first one is the default
-    precisions: ClassVar[tuple[str, ...]]  # first one is the default
-    input_kinds: ClassVar[tuple[str, ...]] = ("tensor",)
+    backends: ClassVar[tuple[Backend, ...]]  # first one is the default
+    precisions: ClassVar[tuple[Precision, ...]]  # first one is the default
+    input_kinds: ClassVar[tuple[InputKind, ...]] = (InputKind.TENSOR,)
+    fft_support: ClassVar[Mapping[Backend, FFTSupport]]  # per runtime backend; the first row is the default's
+    tolerances: ClassVar[Mapping[Precision, Tolerance]] = DEFAULT_TOLERANCES
+    runs_on: ClassVar[frozenset[DeviceKind]]  # where ``bench`` can measure it
+    host_backends: ClassVar[frozenset[Backend] | None] = None  # backends this machine's runtime executes (None: all)
+    delegate_friendly: ClassVar[bool] = True  # rewrite GroupNorm, softshrink... first (ONNX Runtime gains too:
+    # benchmarks/results/fft_onnx.md, 14.5 -> 7.8 ms on AFFNet-ET)
+    requires: ClassVar[tuple[str, ...]] = ()  # importable modules beyond the core dependencies
+    extra: ClassVar[str | None] = None  # the pip extra that installs ``requires``
 
-    def check_options(self, backend: str | None, precision: str | None, input_kind: str | None) -> tuple[str, str, str]:
-        """Resolve defaults and reject combinations this target cannot produce (one clear line)."""
-        backend = backend or self.backends[0]
-        precision = precision or self.precisions[0]
-        input_kind = input_kind or self.input_kinds[0]
-        for what, value, allowed in (("--backend", backend, self.backends), ("--precision", precision, self.precisions),
-                                     ("--coreml-input", input_kind, self.input_kinds)):
-            if value not in allowed:
-                raise UsageError(f"{what} {value} is not available for --target {self.name}; choose: {', '.join(allowed)}")
-        return backend, precision, input_kind
+    # ---- capabilities
 
-    def artifact_name(self, opts: ExportOptions) -> str:
+    def unavailable(self) -> str | None:
+        """Why this target cannot be used in this installation, or None when it can."""
+        missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
+        if not missing:
+            return None
+        return f"unavailable: pip install -e \".[{self.extra}]\" (missing {', '.join(missing)})"
+
+    def default_precision(self, backend: Backend) -> Precision:
+        return self.allowed_precisions(backend)[0]
+
+    def allowed_precisions(self, backend: Backend) -> tuple[Precision, ...]:
+        """Precisions the lowering for ``backend`` produces (first: the default)."""
+        return self.precisions
+
+    def runtime_backend(self, backend: Backend) -> Backend:
+        """What executes an artifact lowered for ``backend`` (the ``backend`` of a bench record)."""
+        return backend
+
+    def fft_row(self, backend: Backend) -> FFTSupport:
+        """The FFT support row that decides ``--fft auto`` for an export lowered for ``backend``."""
+        return self.fft_support.get(self.runtime_backend(backend)) or next(iter(self.fft_support.values()))
+
+    def runtime_name(self, backend: Backend) -> str:
+        return self.display if len(self.backends) == 1 else f"{self.display} with the {backend} backend"
+
+    def resolve_fft(self, mode: FFTMode, backend: Backend) -> FFTMode:
+        """``dft`` or ``native`` for an export lowered for ``backend`` (``native`` refused where it cannot run)."""
+        return choose_fft(mode, self.fft_row(backend), self.runtime_name(backend))
+
+    def tolerance(self, precision: Precision) -> Tolerance:
+        return self.tolerances[precision]
+
+    def artifact_name(self, request: ExportRequest) -> str:
         """File name that encodes the manifest key, so different choices never overwrite each other."""
-        parts = [opts.model, str(opts.image_size)]
+        parts = [request.model, str(request.image_size)]
         if len(self.backends) > 1:
-            parts.append(opts.backend)
-        parts += [opts.precision, opts.fft]
-        if opts.input_kind != "tensor":
-            parts.append(opts.input_kind)
+            parts.append(request.backend)
+        parts += [request.precision, request.fft]
+        if request.input_kind != InputKind.TENSOR:
+            parts.append(request.input_kind)
         return "-".join(parts) + self.suffix
 
+    def owns(self, path: Path) -> bool:
+        """Whether ``path`` is an artifact of this target, judged by its suffix."""
+        return Path(path).suffix in (self.suffix, *self.extra_suffixes)
+
+    # ---- the steps
+
     @abstractmethod
-    def export(self, ep: ExportedProgram, spec: InputSpec, dest: Path, opts: ExportOptions) -> Lowered:
+    def export(self, ep: ExportedProgram, spec: InputSpec, dest: Path, request: ExportRequest) -> Lowered:
         """Lower ``ep`` and write the artifact at ``dest`` (a temporary path)."""
 
-    @abstractmethod
-    def runner(self, path: Path, opts: ExportOptions) -> Runner:
-        """A function that runs the artifact here; raises NotRunnable with the reason if it cannot."""
+    def preload(self) -> None:
+        """Import the runtime's modules ahead of time, so a measured load time is the model's, not imports'."""
 
     @abstractmethod
-    def inspect(self, path: Path) -> dict[str, Any]:
-        """Op-coverage report (see :func:`op_report`) read back from the artifact file."""
+    def open(self, path: Path, request: ExportRequest, threads: int | None = None) -> Session:
+        """Load the artifact in its runtime here; raises NotRunnable with the reason if this machine cannot.
 
-    def reference_transform(self, opts: ExportOptions) -> Callable[[np.ndarray], np.ndarray] | None:
+        ``threads`` None: a default sane for a shared machine (parity); a count: exactly that (timing).
+        """
+
+    @abstractmethod
+    def inspect(self, path: Path) -> OpReport:
+        """Op-coverage report read back from the artifact file."""
+
+    def reference_transform(self, request: ExportRequest) -> Callable[[np.ndarray], np.ndarray] | None:
         """How to map PyTorch logits onto what the artifact outputs (identity by default)."""
         return None
 
-    def validate(self, path: Path, opts: ExportOptions, references: Sequence[np.ndarray],
-                 inputs: Sequence[np.ndarray]) -> dict[str, Any]:
-        """Parity record of the artifact at ``path`` against the PyTorch ``references``."""
+    def validate(self, path: Path, request: ExportRequest, references: Sequence[np.ndarray],
+                 inputs: Sequence[np.ndarray]) -> ParityResult:
+        """Parity of the artifact at ``path`` against the PyTorch ``references``."""
         try:
-            run = self.runner(path, opts)
-            return run_parity(run, references, inputs, opts.precision, self.reference_transform(opts))
+            session = self.open(path, request)
+            return run_parity(session.predict, references, inputs, self.tolerance(request.precision),
+                              self.reference_transform(request))
         except NotRunnable as exc:
-            return not_verified(str(exc))
+            return ParityResult.not_verified(str(exc))
         except Exception as exc:  # the runtime rejected the file: as much a parity failure as wrong numbers
-            return unmeasured(FAILED, f"the runtime could not run it: {type(exc).__name__}: {first_line(exc)}")
+            return ParityResult.unmeasured(FAILED, f"the runtime could not run it: {type(exc).__name__}: {first_line(exc)}")
 
-
-_MODULES = {"onnx": "affdeploy.export.onnx", "coreml": "affdeploy.export.coreml",
-            "executorch": "affdeploy.export.executorch"}
-
-
-def get_target(name: str) -> Target:
-    """The target called ``name``; modules import lazily because each pulls a heavy library."""
-    if name not in _MODULES:
-        raise UsageError(f"unknown target '{name}'; choose one of: {', '.join(TARGET_NAMES)}, all")
-    module = importlib.import_module(_MODULES[name])
-    return module.TARGET
-
-
-def target_for_path(path: Path) -> Target:
-    """The target whose artifacts end like ``path`` (.onnx/.ort, .mlpackage, .pte)."""
-    suffix = Path(path).suffix
-    for name in TARGET_NAMES:
-        target = get_target(name)
-        if suffix in (target.suffix, *target.extra_suffixes):
-            return target
-    raise UsageError(f"{path} is not an .onnx, .ort, .mlpackage or .pte artifact")

@@ -19,16 +19,23 @@ import platform
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch.export import ExportedProgram
 from torch.export.graph_signature import OutputKind
 
-from affdeploy.export.base import ExportOptions, Lowered, NotRunnable, Target, op_report
-from affdeploy.export.parity import Runner, log_softmax
+from affdeploy.export.base import ExportTarget, Lowered, NotRunnable, Session
+from affdeploy.export.opreport import OpReport
+from affdeploy.export.parity import log_softmax
+from affdeploy.export.registry import register_target
+from affdeploy.fft.policy import CHECKED, FFTSupport
 from affdeploy.preprocessing import InputSpec, imagenet_labels
+from affdeploy.vocab import Backend, DeviceKind, InputKind, Precision, Target
+
+if TYPE_CHECKING:
+    from affdeploy.export.request import ExportRequest
 
 AUTHOR = "affdeploy (model: AFFNet, Huang et al., arXiv 2307.14008)"
 LICENSE = "MIT (official AFFNet code and weights: see microsoft/TokenMixers)"
@@ -62,39 +69,47 @@ def _mil_ops(operations: Any) -> Iterator[str]:
             yield from _mil_ops(block.operations)
 
 
-class CoreMLTarget(Target):
-    name = "coreml"
+@register_target
+class CoreMLTarget(ExportTarget):
+    name = Target.COREML
+    display = "Core ML"
     suffix = ".mlpackage"
     is_dir = True
-    backends = ("coreml",)
-    precisions = ("fp16", "fp32")
-    input_kinds = ("image", "tensor")
+    backends = (Backend.COREML,)
+    precisions = (Precision.FP16, Precision.FP32)
+    input_kinds = (InputKind.IMAGE, InputKind.TENSOR)
+    runs_on = frozenset({DeviceKind.IOS})
+    fft_support = {
+        Backend.COREML: FFTSupport(
+            False, False, f"coremltools 9 has no converter for fft_rfft2/fft_irfft2 and no complex I/O ({CHECKED})"
+        ),
+    }
 
-    def export(self, ep: ExportedProgram, spec: InputSpec, dest: Path, opts: ExportOptions) -> Lowered:
+    def export(self, ep: ExportedProgram, spec: InputSpec, dest: Path, request: ExportRequest) -> Lowered:
         import coremltools as ct
 
         from affdeploy import __version__
 
-        precision = ct.precision.FLOAT16 if opts.precision == "fp16" else ct.precision.FLOAT32
+        precision = ct.precision.FLOAT16 if request.precision == Precision.FP16 else ct.precision.FLOAT32
         common = {"minimum_deployment_target": ct.target.iOS16, "compute_precision": precision,
                   "convert_to": "mlprogram"}
-        model = self._convert(ct, ep, spec, opts, common)
+        model = self._convert(ct, ep, spec, request, common)
         model.short_description = (
-            f"AFFNet ({opts.model}) ImageNet-1k classifier, {spec.height}x{spec.width} RGB input scaled to [0, 1] "
-            f"(no mean/std), FFTs lowered to real DFT matrix products ({opts.fft}), {opts.precision}."
+            f"AFFNet ({request.model}) ImageNet-1k classifier, {spec.height}x{spec.width} RGB input scaled to [0, 1] "
+            f"(no mean/std), FFTs lowered to real DFT matrix products ({request.fft}), {request.precision}."
         )
         model.author = AUTHOR
         model.license = LICENSE
         model.version = __version__
-        model.user_defined_metadata.update({"affdeploy.model": opts.model, "affdeploy.fft": opts.fft,
-                                            "affdeploy.input_kind": opts.input_kind})
+        model.user_defined_metadata.update({"affdeploy.model": request.model, "affdeploy.fft": str(request.fft),
+                                            "affdeploy.input_kind": str(request.input_kind)})
         model.save(str(dest))
         return Lowered(dest, self.inspect(dest))
 
     @staticmethod
-    def _convert(ct: Any, ep: ExportedProgram, spec: InputSpec, opts: ExportOptions, common: dict[str, Any]) -> Any:
+    def _convert(ct: Any, ep: ExportedProgram, spec: InputSpec, request: ExportRequest, common: dict[str, Any]) -> Any:
         """Image input: softmax appended and labels embedded (a classifier); tensor input: plain logits."""
-        if opts.input_kind == "tensor":
+        if request.input_kind == InputKind.TENSOR:
             return ct.convert(ep, inputs=[ct.TensorType(name=spec.name, shape=spec.shape)],
                               outputs=[ct.TensorType(name=spec.output_name)], **common)
         return ct.convert(
@@ -104,30 +119,34 @@ class CoreMLTarget(Target):
             **common,
         )
 
-    def runner(self, path: Path, opts: ExportOptions) -> Runner:
+    def open(self, path: Path, request: ExportRequest, threads: int | None = None) -> Session:
         if platform.system() != "Darwin":
             raise NotRunnable("the Core ML runtime exists only on macOS/iOS; coremltools on Linux can convert but not predict")
         import coremltools as ct
 
         model = ct.models.MLModel(str(path))
-        if opts.input_kind == "tensor":
-            return lambda x: np.asarray(model.predict({"image": x})["logits"]).reshape(-1)
+        if request.input_kind == InputKind.TENSOR:
+            return Session(infer=model.predict, prepare=lambda x: {"image": x},
+                           scores=lambda out: np.asarray(out["logits"]).reshape(-1), backend=Backend.COREML)
         from PIL import Image
 
         labels = imagenet_labels()
 
-        def run(x: np.ndarray) -> np.ndarray:
+        def prepare(x: np.ndarray) -> dict[str, Any]:
             pixels = np.round(x[0].transpose(1, 2, 0) * 255).astype(np.uint8)
-            probs = model.predict({"image": Image.fromarray(pixels, "RGB")})["classLabel_probs"]
+            return {"image": Image.fromarray(pixels, "RGB")}
+
+        def scores(out: dict[str, Any]) -> np.ndarray:
+            probs = out["classLabel_probs"]
             return np.log(np.maximum([probs[label] for label in labels], 1e-30))
 
-        return run
+        return Session(infer=model.predict, prepare=prepare, scores=scores, backend=Backend.COREML)
 
-    def reference_transform(self, opts: ExportOptions) -> Callable[[np.ndarray], np.ndarray] | None:
+    def reference_transform(self, request: ExportRequest) -> Callable[[np.ndarray], np.ndarray] | None:
         """The image variant reports probabilities: compare log-probabilities with log-softmax of the logits."""
-        return log_softmax if opts.input_kind == "image" else None
+        return log_softmax if request.input_kind == InputKind.IMAGE else None
 
-    def inspect(self, path: Path) -> dict[str, Any]:
+    def inspect(self, path: Path) -> OpReport:
         import coremltools as ct
 
         spec = ct.utils.load_spec(str(path))
@@ -139,8 +158,5 @@ class CoreMLTarget(Target):
         complex_values = sum(c for name, c in ops.items() if "complex" in name.lower())
         total = sum(ops.values())
         backends = {"Core ML (iOS 16+ / macOS 13+)": "all ops (one Core ML program; CPU, GPU or Neural Engine per op)"}
-        return op_report(ops, fft_ops=fft_ops, complex_values=complex_values, delegated=total, non_delegated=0,
-                         delegate_calls=1, backends=backends)
-
-
-TARGET = CoreMLTarget()
+        return OpReport.build(ops, fft_ops=fft_ops, complex_values=complex_values, delegated=total, non_delegated=0,
+                              delegate_calls=1, backends=backends)

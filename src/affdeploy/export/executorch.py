@@ -8,40 +8,48 @@ outside into an error, because every such op is a round trip out of the accelera
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch.export import ExportedProgram
 
-from affdeploy.errors import ExportError, UsageError
-from affdeploy.etruntime import load_forward
-from affdeploy.export.base import ExportOptions, Lowered, NotRunnable, Target, op_report
-from affdeploy.export.parity import Runner
+from affdeploy.errors import ExportError
+from affdeploy.etruntime import open_forward
+from affdeploy.export.base import ExportTarget, Lowered, NotRunnable, Session
+from affdeploy.export.opreport import Delegation, OpReport
+from affdeploy.export.registry import register_target
+from affdeploy.fft.policy import CHECKED, FFTSupport
 from affdeploy.graph import is_fft_op
-from affdeploy.preprocessing import InputSpec
+from affdeploy.runtime_guard import native_stderr_captured
+from affdeploy.vocab import Backend, DeviceKind, Precision, Target
+
+if TYPE_CHECKING:
+    from affdeploy.export.request import ExportRequest
+    from affdeploy.preprocessing import InputSpec
 
 STRUCTURAL_OPS = frozenset({"getitem", "executorch_call_delegate"})
 """Graph plumbing that the delegation report lists but that is no computation left outside."""
 
-RUNNABLE_BACKENDS = frozenset({"xnnpack", "portable"})
+_ET = "ExecuTorch 1.5.1 sources: _fft_r2c/_fft_c2r exist only as optimized (pocketfft) CPU kernels, "
 
 
-def _partitioners(backend: str, precision: str) -> list[Any]:
-    if backend == "xnnpack":
+def _partitioners(backend: Backend, precision: Precision) -> list[Any]:
+    if backend == Backend.XNNPACK:
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 
         return [XnnpackPartitioner()]
-    if backend == "coreml":
+    if backend == Backend.COREML:
         import coremltools as ct
         from executorch.backends.apple.coreml.compiler import CoreMLBackend
         from executorch.backends.apple.coreml.partition import CoreMLPartitioner
 
         specs = CoreMLBackend.generate_compile_specs(  # same deployment floor and precision as --target coreml
             minimum_deployment_target=ct.target.iOS16,
-            compute_precision=ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32,
+            compute_precision=ct.precision.FLOAT16 if precision == Precision.FP16 else ct.precision.FLOAT32,
         )
         return [CoreMLPartitioner(compile_specs=specs)]
     return []
@@ -56,79 +64,97 @@ def _short(op_type: str) -> str:
     return name
 
 
-def _delegation_report(edge: Any, backend: str) -> dict[str, Any]:
+def _delegation_report(edge: Any, backend: Backend) -> OpReport:
     from executorch.devtools.backend_debug import get_delegation_info
 
     info = get_delegation_info(edge.exported_program().graph_module)
-    per_op: dict[str, dict[str, int]] = {}
+    per_op: dict[str, Delegation] = {}
     for op_type, row in info.delegation_by_operator.items():
         if op_type in STRUCTURAL_OPS:
             continue
-        slot = per_op.setdefault(_short(op_type), {"delegated": 0, "non_delegated": 0})
-        slot["delegated"] += row.delegated
-        slot["non_delegated"] += row.non_delegated
-    delegated = sum(v["delegated"] for v in per_op.values())
-    outside = sum(v["non_delegated"] for v in per_op.values())
-    ops = {name: v["delegated"] + v["non_delegated"] for name, v in per_op.items()}
+        slot = per_op.get(_short(op_type), Delegation())
+        per_op[_short(op_type)] = Delegation(slot.delegated + row.delegated, slot.non_delegated + row.non_delegated)
+    delegated = sum(v.delegated for v in per_op.values())
+    outside = sum(v.non_delegated for v in per_op.values())
+    ops = {name: v.delegated + v.non_delegated for name, v in per_op.items()}
     fft_ops = sum(c for name, c in ops.items() if is_fft_op(name))
-    return op_report(ops, fft_ops=fft_ops, complex_values=0, delegated=delegated, non_delegated=outside,
-                     delegate_calls=info.num_delegated_subgraphs, backends=_backend_support(backend, outside, fft_ops),
-                     per_op=per_op)
+    return OpReport.build(ops, fft_ops=fft_ops, complex_values=0, delegated=delegated, non_delegated=outside,
+                          delegate_calls=info.num_delegated_subgraphs,
+                          backends=_backend_support(backend, outside, fft_ops), per_op=per_op)
 
 
-def _backend_support(backend: str, outside: int, fft_ops: int) -> dict[str, str]:
-    delegate = {"xnnpack": "XNNPACK delegate", "coreml": "Core ML delegate", "portable": "no delegate"}[backend]
+def _backend_support(backend: Backend, outside: int, fft_ops: int) -> dict[str, str]:
+    delegate = {Backend.XNNPACK: "XNNPACK delegate", Backend.COREML: "Core ML delegate",
+                Backend.PORTABLE: "no delegate"}[backend]
     kernels = "portable or optimized CPU kernels"
     if fft_ops:
         kernels = "optimized CPU kernels (pocketfft); a portable-only runtime fails with OperatorMissing"
     rest = f"{outside} ops outside the delegate need {kernels}" if outside else "nothing outside the delegate"
-    where = "Apple devices only" if backend == "coreml" else "any ExecuTorch runtime with it linked in"
+    where = "Apple devices only" if backend == Backend.COREML else "any ExecuTorch runtime with it linked in"
     return {delegate: f"{where}; {rest}"}
 
 
-class ExecuTorchTarget(Target):
-    name = "executorch"
+@register_target
+class ExecuTorchTarget(ExportTarget):
+    name = Target.EXECUTORCH
+    display = "ExecuTorch"
     suffix = ".pte"
-    backends = ("xnnpack", "coreml", "portable")
-    precisions = ("fp32",)
-    coreml_precisions = ("fp16", "fp32")  # the Core ML delegate computes in fp16 unless told otherwise
+    backends = (Backend.XNNPACK, Backend.COREML, Backend.PORTABLE)
+    precisions = (Precision.FP32,)
+    coreml_precisions = (Precision.FP16, Precision.FP32)  # the Core ML delegate computes in fp16 unless told otherwise
+    runs_on = frozenset({DeviceKind.HOST, DeviceKind.ANDROID, DeviceKind.IOS})
+    host_backends = frozenset({Backend.XNNPACK, Backend.PORTABLE})  # the pip runtime links no Core ML delegate
+    fft_support = {
+        Backend.PORTABLE: FFTSupport(
+            False, False, _ET + f"a portable-only runtime fails at load with OperatorMissing ({CHECKED})"
+        ),
+        **{
+            delegate: FFTSupport(
+                False, False,
+                _ET + f"the {delegate} delegate takes no FFT and complex dtypes break edge IR checks ({CHECKED})",
+            )
+            for delegate in (Backend.XNNPACK, Backend.COREML, Backend.VULKAN, Backend.QNN, Backend.MPS)
+        },
+    }
 
-    def check_options(self, backend: str | None, precision: str | None, input_kind: str | None) -> tuple[str, str, str]:
+    def allowed_precisions(self, backend: Backend) -> tuple[Precision, ...]:
         """XNNPACK and portable lowerings here are fp32; the Core ML delegate also offers fp16 (its default)."""
-        allowed = self.coreml_precisions if backend == "coreml" else self.precisions
-        if precision is not None and precision not in allowed:
-            raise UsageError(f"--precision {precision} is not available for --target executorch --backend "
-                             f"{backend or self.backends[0]}; choose: {', '.join(allowed)}")
-        resolved_backend, _, kind = super().check_options(backend, None, input_kind)
-        return resolved_backend, precision or allowed[0], kind
+        return self.coreml_precisions if backend == Backend.COREML else self.precisions
 
-    def export(self, ep: ExportedProgram, spec: InputSpec, dest: Path, opts: ExportOptions) -> Lowered:
+    def export(self, ep: ExportedProgram, spec: InputSpec, dest: Path, request: ExportRequest) -> Lowered:
         from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
 
-        edge = to_edge_transform_and_lower(ep, partitioner=_partitioners(opts.backend, opts.precision),
+        edge = to_edge_transform_and_lower(ep, partitioner=_partitioners(request.backend, request.precision),
                                            compile_config=EdgeCompileConfig(_check_ir_validity=True))
-        report = _delegation_report(edge, opts.backend)
-        if opts.require_full_delegation and report["non_delegated_ops"]:
-            left = {k: v["non_delegated"] for k, v in report["delegation"].items() if v["non_delegated"]}
+        report = _delegation_report(edge, request.backend)
+        if request.require_full_delegation and report.non_delegated_ops:
+            left = {k: v.non_delegated for k, v in report.delegation.items() if v.non_delegated}
             shown = ", ".join(f"{k} x{v}" for k, v in sorted(left.items(), key=lambda kv: -kv[1])[:6])
             raise ExportError(
-                f"{report['non_delegated_ops']} ops stay outside the {opts.backend} delegate: {shown}",
+                f"{report.non_delegated_ops} ops stay outside the {request.backend} delegate: {shown}",
                 hint="drop --require-full-delegation to export anyway",
             )
         dest.write_bytes(edge.to_executorch().buffer)
         return Lowered(dest, report)
 
-    def runner(self, path: Path, opts: ExportOptions) -> Runner:
-        if opts.backend not in RUNNABLE_BACKENDS:
+    def preload(self) -> None:
+        with native_stderr_captured(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import executorch.runtime  # noqa: F401
+            from executorch.extension.pybindings import portable_lib  # noqa: F401
+
+    def open(self, path: Path, request: ExportRequest, threads: int | None = None) -> Session:
+        if self.host_backends is not None and request.backend not in self.host_backends:
             raise NotRunnable("the ExecuTorch Core ML delegate runs only on macOS/iOS; this runtime cannot execute it")
-        forward = load_forward(path)
+        forward = open_forward(path, threads)
+        return Session(
+            infer=forward,
+            prepare=lambda x: [torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))],
+            scores=lambda out: out[0].numpy().reshape(-1),
+            backend=self.runtime_backend(request.backend),
+        )
 
-        def run(x: np.ndarray) -> np.ndarray:
-            return forward([torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))])[0].numpy().reshape(-1)
-
-        return run
-
-    def inspect(self, path: Path) -> dict[str, Any]:
+    def inspect(self, path: Path) -> OpReport:
         """Kernel and delegate calls read from the program's flatbuffer (what the runtime will execute)."""
         from executorch.exir._serialize._program import deserialize_pte_binary
         from executorch.exir.schema import Tensor
@@ -151,8 +177,5 @@ class ExecuTorchTarget(Target):
             "; FFT kernels exist only in the optimized (pocketfft) library" if fft_ops else "")
         ops = dict(kernels)
         ops.update({f"delegate:{bid}": n for bid, n in delegate_calls.items()})
-        return op_report(ops, fft_ops=fft_ops, complex_values=complex_values, delegated=None, non_delegated=None,
-                         delegate_calls=sum(delegate_calls.values()), backends=backends)
-
-
-TARGET = ExecuTorchTarget()
+        return OpReport.build(ops, fft_ops=fft_ops, complex_values=complex_values,
+                              delegate_calls=sum(delegate_calls.values()), backends=backends)

@@ -14,14 +14,26 @@ from pathlib import Path
 from typing import Any
 
 from affdeploy.errors import AffdeployError
+from affdeploy.export.opreport import OpReport
+from affdeploy.export.parity import ParityResult
 from affdeploy.fsutil import atomic_write_text
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_ID = "affdeploy.manifest/v1"
 
-NOT_VERIFIED = "not verified"
-PASSED = "passed"
-FAILED = "failed"
+
+@dataclass
+class Companion:
+    """Another file the same export wrote next to the artifact (the ``.ort`` beside an ``.onnx``)."""
+
+    path: str
+    sha256: str
+    size_bytes: int
+    parity: ParityResult
+
+    def __post_init__(self) -> None:
+        if isinstance(self.parity, dict):
+            self.parity = ParityResult.from_dict(self.parity)
 
 
 @dataclass
@@ -39,14 +51,23 @@ class ArtifactEntry:
     image_size: int
     input: dict[str, Any]
     tool_versions: dict[str, str]
-    op_counts: dict[str, Any]
-    parity: dict[str, Any]
+    op_counts: OpReport
+    parity: ParityResult
     export_seconds: float
     created: str  # ISO 8601, UTC
     input_kind: str = "tensor"  # tensor | image (Core ML image input + classifier)
     weights: str | None = None  # absolute path of the checkpoint, None for random init
     weights_sha256: str | None = None
-    companions: list[dict[str, Any]] = field(default_factory=list)  # e.g. the .ort file beside an .onnx
+    companions: list[Companion] = field(default_factory=list)  # e.g. the .ort file beside an .onnx
+    code_sha256: str | None = None  # affdeploy's export code that wrote it (see export.cache.code_fingerprint)
+
+    def __post_init__(self) -> None:
+        """Typed fields from their JSON form (a manifest read back, or a test's literal)."""
+        if isinstance(self.op_counts, dict):
+            self.op_counts = OpReport.from_dict(self.op_counts)
+        if isinstance(self.parity, dict):
+            self.parity = ParityResult.from_dict(self.parity)
+        self.companions = [Companion(**c) if isinstance(c, dict) else c for c in self.companions]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,7 +122,7 @@ def find_entry(artifact: Path) -> tuple[Path, ArtifactEntry]:
     for entry in read_manifest(folder):
         if entry.resolve(folder) == artifact:
             return folder, entry
-        if any((folder / c["path"]).resolve() == artifact for c in entry.companions):
+        if any((folder / c.path).resolve() == artifact for c in entry.companions):
             return folder, entry
     raise AffdeployError(
         f"no entry for {artifact.name} in {manifest_path(folder)}",

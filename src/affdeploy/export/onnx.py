@@ -10,29 +10,39 @@ from __future__ import annotations
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 import torch
 from torch.export import ExportedProgram
 
-from affdeploy.export.base import ExportOptions, Lowered, Target, op_report
-from affdeploy.export.parity import Runner
-from affdeploy.preprocessing import InputSpec
+from affdeploy.export.base import ExportTarget, Lowered, Session
+from affdeploy.export.opreport import OpReport
+from affdeploy.export.registry import register_target
+from affdeploy.fft.policy import CHECKED, FFTSupport
+from affdeploy.vocab import Backend, DeviceKind, Precision, Target
+
+if TYPE_CHECKING:
+    import onnx
+    import onnxruntime as ort
+
+    from affdeploy.export.request import ExportRequest
+    from affdeploy.preprocessing import InputSpec
 
 OPSET = 18
 FFT_OP_TYPES = ("DFT", "STFT")
 ORT_SUFFIX = ".ort"
-_COMPLEX_TYPES = {onnx.TensorProto.COMPLEX64, onnx.TensorProto.COMPLEX128}
 
 
-def session_options(optimized_path: Path | None = None) -> ort.SessionOptions:
-    """Thread counts sane for small boxes shared with other work."""
+def session_options(threads: int | None = None, optimized_path: Path | None = None) -> ort.SessionOptions:
+    """``threads`` intra-op threads (default: a count sane for small boxes shared with other work),
+    one inter-op thread, sequential execution, quiet logs."""
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
-    options.intra_op_num_threads = min(4, os.cpu_count() or 1)
+    options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
     options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
     if optimized_path is not None:
         options.optimized_model_filepath = str(optimized_path)
@@ -46,39 +56,70 @@ def _write_ort(onnx_path: Path, dest: Path) -> None:
     ONNX Runtime writes it itself when ``optimized_model_filepath`` ends in ``.ort``; basic
     (platform-independent) optimizations keep the file runnable on every mobile build.
     """
-    options = session_options(dest)
+    import onnxruntime as ort
+
+    options = session_options(optimized_path=dest)
     options.add_session_config_entry("session.save_model_format", "ORT")
     ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
 
 
-class OnnxTarget(Target):
-    name = "onnx"
+@register_target
+class OnnxTarget(ExportTarget):
+    name = Target.ONNX
+    display = "ONNX Runtime"
     suffix = ".onnx"
     extra_suffixes = (ORT_SUFFIX,)
-    backends = ("onnxruntime",)
-    precisions = ("fp32",)
+    backends = (Backend.ONNXRUNTIME,)
+    precisions = (Precision.FP32,)
+    runs_on = frozenset({DeviceKind.HOST, DeviceKind.ANDROID})
+    fft_support = {
+        Backend.ORT_CPU: FFTSupport(
+            True, False,
+            f"torch.onnx (dynamo) emits ONNX DFT (opset 17+) which the ORT CPU EP runs ({CHECKED}); measured "
+            "(benchmarks/results/fft_onnx.md): AFFNet-ET 256, ORT 1.32, 1 thread: native DFT 26.9 ms, lowered matmuls 14.5 ms",
+        ),
+        Backend.ORT_NNAPI: FFTSupport(False, False, f"ORT NNAPI EP has no DFT kernel: the graph splits back to CPU ({CHECKED})"),
+        Backend.ORT_COREML: FFTSupport(False, False, f"ORT Core ML EP has no DFT kernel: the graph splits back to CPU ({CHECKED})"),
+    }
 
-    def export(self, ep: ExportedProgram, spec: InputSpec, dest: Path, opts: ExportOptions) -> Lowered:
+    def runtime_backend(self, backend: Backend) -> Backend:
+        return Backend.ORT_CPU  # what ``open`` runs it with, here and in onnxruntime_perf_test on a phone
+
+    def export(self, ep: ExportedProgram, spec: InputSpec, dest: Path, request: ExportRequest) -> Lowered:
+        import onnx
+
         example = (torch.zeros(spec.shape),)
         program = torch.onnx.export(ep, example, dynamo=True, opset_version=OPSET, input_names=[spec.name],
                                     output_names=[spec.output_name], external_data=False, verbose=False)
         program.save(str(dest), external_data=False)
         model = onnx.load(str(dest))
         onnx.checker.check_model(model, full_check=True)  # raises ValidationError, reported by the pipeline
-        _set_metadata(model, dest, opts)
+        _set_metadata(model, dest, request)
         companions = []
-        if opts.ort_format:
+        if request.ort_format:
             ort_path = dest.with_suffix(ORT_SUFFIX)
             _write_ort(dest, ort_path)
             companions.append(ort_path)
         return Lowered(dest, self.inspect(dest), companions)
 
-    def runner(self, path: Path, opts: ExportOptions) -> Runner:
-        session = ort.InferenceSession(str(path), session_options(), providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-        return lambda x: np.asarray(session.run(None, {name: x.astype(np.float32)})[0]).reshape(-1)
+    def preload(self) -> None:
+        import onnxruntime  # noqa: F401
 
-    def inspect(self, path: Path) -> dict[str, Any]:
+    def open(self, path: Path, request: ExportRequest, threads: int | None = None) -> Session:
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        return Session(
+            infer=lambda feed: session.run(None, feed),
+            prepare=lambda x: {name: np.ascontiguousarray(x, dtype=np.float32)},
+            scores=lambda out: np.asarray(out[0]).reshape(-1),
+            backend=self.runtime_backend(request.backend),
+        )
+
+    def inspect(self, path: Path) -> OpReport:
+        import onnx
+
         if path.suffix == ORT_SUFFIX:
             path = path.with_suffix(self.suffix)  # the .ort flatbuffer holds the same graph as its .onnx
         model = onnx.load(str(path))
@@ -86,27 +127,27 @@ class OnnxTarget(Target):
         fft_ops = sum(ops[t] for t in FFT_OP_TYPES)
         inferred = onnx.shape_inference.infer_shapes(model)
         values = [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]
-        complex_values = sum(v.type.tensor_type.elem_type in _COMPLEX_TYPES for v in values)
+        complex_types = {onnx.TensorProto.COMPLEX64, onnx.TensorProto.COMPLEX128}
+        complex_values = sum(v.type.tensor_type.elem_type in complex_types for v in values)
         mobile = ("no DFT; which other ops they take is decided per op when the session loads" if not fft_ops
                   else f"partly: {fft_ops} DFT ops have no kernel there, the graph splits back to CPU around each")
         backends = {
             "onnxruntime CPU EP": "all ops",
             "onnxruntime NNAPI / Core ML EP": mobile,
         }
-        return op_report(ops, fft_ops=fft_ops, complex_values=complex_values, delegated=None, non_delegated=None,
-                         delegate_calls=None, backends=backends)
+        return OpReport.build(ops, fft_ops=fft_ops, complex_values=complex_values, backends=backends)
 
 
-def _set_metadata(model: onnx.ModelProto, dest: Path, opts: ExportOptions) -> None:
+def _set_metadata(model: onnx.ModelProto, dest: Path, request: ExportRequest) -> None:
     """Record what the file is (model, FFT mode) inside it, for people who find it without a manifest."""
     from affdeploy import __version__
 
-    for key, value in {"affdeploy.model": opts.model, "affdeploy.fft": opts.fft,
-                       "affdeploy.image_size": str(opts.image_size)}.items():
+    import onnx
+
+    for key, value in {"affdeploy.model": request.model, "affdeploy.fft": str(request.fft),
+                       "affdeploy.image_size": str(request.image_size)}.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     model.producer_name, model.producer_version = "affdeploy", __version__
     onnx.save(model, str(dest))
 
-
-TARGET = OnnxTarget()

@@ -1,25 +1,69 @@
 """Numeric parity of an artifact against the PyTorch model: the one rule every target obeys.
 
-fp32 artifacts must reproduce the logits (max abs error <= 1e-4); fp16 artifacts cannot, so they
-must agree on the top-1 class and point the same way (cosine >= 0.999) on every input.
+Each target states its :class:`Tolerance` per precision (``ExportTarget.tolerances``): fp32
+artifacts must reproduce the logits (max abs error <= 1e-4); reduced precisions cannot, so they
+must agree on the top-1 class and point the same way (cosine >= a floor) on every input.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
-from affdeploy.export.manifest import FAILED, NOT_VERIFIED, PASSED
 from affdeploy.graph import example_input
 
 PARITY_SEEDS = (0, 1, 2)
-FP32_MAX_ABS_ERR = 1e-4
-FP16_MIN_COSINE = 0.999
+NOT_VERIFIED = "not verified"
+PASSED = "passed"
+FAILED = "failed"
 
-Runner = Callable[[np.ndarray], np.ndarray]
+Predict = Callable[[np.ndarray], np.ndarray]
 """Runs an artifact on one NCHW float32 input and returns a flat score vector."""
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Set ``max_abs_err`` to demand the same logits, or ``min_cosine`` to demand top-1 and direction."""
+
+    max_abs_err: float | None = None
+    min_cosine: float | None = None
+
+
+@dataclass(frozen=True)
+class ParityResult:
+    """The outcome of one parity check, as stored in the manifest's ``parity`` field."""
+
+    status: str  # passed | failed | not verified
+    reason: str = ""
+    max_abs_err: float | None = None
+    cosine: float | None = None
+    top1_agree: bool | None = None
+    inputs: int = 0
+
+    @classmethod
+    def unmeasured(cls, status: str, reason: str) -> ParityResult:
+        """No numbers: the artifact could not run here ("not verified") or at all ("failed")."""
+        return cls(status, reason)
+
+    @classmethod
+    def not_verified(cls, reason: str) -> ParityResult:
+        """For an artifact this machine cannot run: never a pass."""
+        return cls(NOT_VERIFIED, reason)
+
+    @property
+    def failed(self) -> bool:
+        return self.status == FAILED
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ParityResult:
+        return cls(**{k: data[k] for k in ("status", "reason", "max_abs_err", "cosine", "top1_agree", "inputs") if k in data})
 
 
 def parity_inputs(image_size: int) -> list[np.ndarray]:
@@ -35,18 +79,8 @@ def reference_outputs(model: torch.nn.Module, inputs: Sequence[np.ndarray]) -> l
         return [model(torch.from_numpy(x)).numpy().reshape(-1) for x in inputs]
 
 
-def unmeasured(status: str, reason: str) -> dict[str, object]:
-    """A parity record without numbers: the artifact could not run here ("not verified") or at all ("failed")."""
-    return {"status": status, "reason": reason, "max_abs_err": None, "cosine": None, "top1_agree": None, "inputs": 0}
-
-
-def not_verified(reason: str) -> dict[str, object]:
-    """For an artifact this machine cannot run: never a pass."""
-    return unmeasured(NOT_VERIFIED, reason)
-
-
-def compare(references: Sequence[np.ndarray], outputs: Sequence[np.ndarray], precision: str) -> dict[str, object]:
-    """Parity record of ``outputs`` against ``references`` under the rule for ``precision``."""
+def compare(references: Sequence[np.ndarray], outputs: Sequence[np.ndarray], tolerance: Tolerance) -> ParityResult:
+    """Parity of ``outputs`` against ``references`` under ``tolerance``."""
     max_err = 0.0
     min_cos = 1.0
     top1 = True
@@ -55,33 +89,34 @@ def compare(references: Sequence[np.ndarray], outputs: Sequence[np.ndarray], pre
         ref = ref.astype(np.float64).reshape(-1)
         out = out.astype(np.float64).reshape(-1)
         if ref.shape != out.shape or not np.all(np.isfinite(out)):
-            return unmeasured(FAILED, f"output shape {out.shape} or values unusable (expected {ref.shape})")
+            return ParityResult.unmeasured(FAILED, f"output shape {out.shape} or values unusable (expected {ref.shape})")
         max_err = max(max_err, float(np.max(np.abs(ref - out))))
         denom = float(np.linalg.norm(ref) * np.linalg.norm(out)) or 1.0
         min_cos = min(min_cos, float(ref @ out) / denom)
         top1 = top1 and int(np.argmax(ref)) == int(np.argmax(out))
         ref_scale = max(ref_scale, float(np.max(np.abs(ref))))
-    if precision == "fp32":
-        ok = max_err <= FP32_MAX_ABS_ERR
-        rule = f"max abs error {max_err:.2e} {'<=' if ok else '>'} {FP32_MAX_ABS_ERR:.0e}"
+    if tolerance.max_abs_err is not None:
+        ok = max_err <= tolerance.max_abs_err
+        rule = f"max abs error {max_err:.2e} {'<=' if ok else '>'} {tolerance.max_abs_err:.0e}"
     else:
-        ok = top1 and min_cos >= FP16_MIN_COSINE
-        rule = f"top-1 {'agrees' if top1 else 'differs'}, min cosine {min_cos:.5f} (need >= {FP16_MIN_COSINE})"
-    return {
-        "status": PASSED if ok else FAILED,
-        "reason": f"{rule} on {len(references)} inputs (max |logit| {ref_scale:.3f})",
-        "max_abs_err": max_err,
-        "cosine": min_cos,
-        "top1_agree": top1,
-        "inputs": len(references),
-    }
+        floor = tolerance.min_cosine if tolerance.min_cosine is not None else 1.0
+        ok = top1 and min_cos >= floor
+        rule = f"top-1 {'agrees' if top1 else 'differs'}, min cosine {min_cos:.5f} (need >= {floor})"
+    return ParityResult(
+        status=PASSED if ok else FAILED,
+        reason=f"{rule} on {len(references)} inputs (max |logit| {ref_scale:.3f})",
+        max_abs_err=max_err,
+        cosine=min_cos,
+        top1_agree=top1,
+        inputs=len(references),
+    )
 
 
-def run_parity(runner: Runner, references: Sequence[np.ndarray], inputs: Sequence[np.ndarray], precision: str,
-               reference_transform: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[str, object]:
-    """Run ``runner`` on every input and compare with the (optionally transformed) references."""
+def run_parity(predict: Predict, references: Sequence[np.ndarray], inputs: Sequence[np.ndarray], tolerance: Tolerance,
+               reference_transform: Callable[[np.ndarray], np.ndarray] | None = None) -> ParityResult:
+    """Run ``predict`` on every input and compare with the (optionally transformed) references."""
     transform = reference_transform or (lambda v: v)
-    return compare([transform(r) for r in references], [runner(x) for x in inputs], precision)
+    return compare([transform(r) for r in references], [predict(x) for x in inputs], tolerance)
 
 
 def log_softmax(v: np.ndarray) -> np.ndarray:

@@ -1,13 +1,20 @@
-"""``--fft auto|dft|native``: where a native FFT may stay, as data with the source of each fact."""
+"""``--fft auto|dft|native``: the rule that picks a mode from one runtime's FFT support row.
+
+The rows themselves (whether a runtime runs rfft2/irfft2, whether that beats the DFT matmuls,
+and the source of each fact) live on the export targets (``ExportTarget.fft_support``), so a
+target's capabilities are stated once, next to its exporter; ``registry.fft_support_table()``
+gathers them for docs and tests.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from affdeploy.errors import UsageError
+from affdeploy.vocab import FFTMode
 
-FFT_MODES = ("auto", "dft", "native")
-DEFAULT_BACKEND = {"onnx": "cpu", "coreml": "mlprogram", "executorch": "xnnpack"}
+CHECKED = "backend sources, checked 2026"
+"""How each row's fact was established (cited in every ``source``)."""
 
 
 @dataclass(frozen=True)
@@ -19,53 +26,12 @@ class FFTSupport:
     source: str
 
 
-_ET = "ExecuTorch 1.5.1 sources: _fft_r2c/_fft_c2r exist only as optimized (pocketfft) CPU kernels, "
-FFT_SUPPORT: dict[tuple[str, str], FFTSupport] = {
-    ("onnx", "cpu"): FFTSupport(
-        True, False,
-        "torch.onnx (dynamo) emits ONNX DFT (opset 17+) which the ORT CPU EP runs (backend sources, checked 2026); measured "
-        "(benchmarks/results/fft_onnx.md): AFFNet-ET 256, ORT 1.32, 1 thread: native DFT 26.9 ms, lowered matmuls 14.5 ms",
-    ),
-    ("onnx", "nnapi"): FFTSupport(False, False, "ORT NNAPI EP has no DFT kernel: the graph splits back to CPU (backend sources, checked 2026)"),
-    ("onnx", "coreml"): FFTSupport(False, False, "ORT Core ML EP has no DFT kernel: the graph splits back to CPU (backend sources, checked 2026)"),
-    ("coreml", "mlprogram"): FFTSupport(
-        False, False, "coremltools 9 has no converter for fft_rfft2/fft_irfft2 and no complex I/O (backend sources, checked 2026)"
-    ),
-    ("executorch", "portable"): FFTSupport(
-        False, False, _ET + "a portable-only runtime fails at load with OperatorMissing (backend sources, checked 2026)"
-    ),
-    **{
-        ("executorch", delegate): FFTSupport(
-            False, False, _ET + f"the {delegate} delegate takes no FFT and complex dtypes break edge IR checks (backend sources, checked 2026)"
-        )
-        for delegate in ("xnnpack", "coreml", "vulkan", "qnn", "mps")
-    },
-}
-
-
-def resolve_fft(mode: str, target: str, backend: str | None = None) -> str:
-    """``dft`` or ``native`` for an export of ``target`` run by ``backend``."""
-    if mode not in FFT_MODES:
-        raise UsageError(f"--fft must be one of {', '.join(FFT_MODES)}, got {mode!r}")
-    if mode == "dft":
-        return "dft"
-    if target not in DEFAULT_BACKEND:
-        raise UsageError(f"unknown target {target!r} for --fft (known: {', '.join(DEFAULT_BACKEND)})")
-    backend = backend or DEFAULT_BACKEND[target]
-    support = FFT_SUPPORT.get((target, backend))
-    if support is None:
-        known = ", ".join(b for t, b in FFT_SUPPORT if t == target)
-        raise UsageError(f"unknown {target} backend {backend!r} for --fft (known: {known})")
-    if mode == "native":
+def choose_fft(mode: FFTMode, support: FFTSupport, runtime: str) -> FFTMode:
+    """``dft`` or ``native`` for ``mode`` on a runtime with ``support`` (``runtime`` names it in errors)."""
+    if mode is FFTMode.DFT:
+        return FFTMode.DFT
+    if mode is FFTMode.NATIVE:
         if not support.native_runs:
-            raise UsageError(
-                f"{_runtime_name(target, backend)} cannot run rfft2/irfft2 ({support.source}); use --fft dft or auto"
-            )
-        return "native"
-    return "native" if support.native_runs and support.native_faster else "dft"
-
-
-def _runtime_name(target: str, backend: str) -> str:
-    if target == "coreml":
-        return "Core ML"
-    return f"{'ExecuTorch' if target == 'executorch' else 'ONNX Runtime'} with the {backend} backend"
+            raise UsageError(f"{runtime} cannot run rfft2/irfft2 ({support.source}); use --fft dft or auto")
+        return FFTMode.NATIVE
+    return FFTMode.NATIVE if support.native_runs and support.native_faster else FFTMode.DFT

@@ -1,0 +1,116 @@
+"""Artifacts on demand: what ``export`` already wrote, else a cached export, else a fresh one.
+
+A benchmark must never measure a stale file, nor wait for an export the user already ran. For an
+:class:`ExportRequest`, :func:`ensure_artifact` therefore looks in this order:
+
+1. ``<models_dir>/manifest.json`` (what ``affdeploy export`` wrote): an entry with the same request
+   fields, the same weights sha256, the same tool versions and export code (as far as the entry
+   records them), whose file still has its recorded sha256;
+2. ``<models_dir>/cache/<key>/``, where the key hashes the same facts; the folder appears
+   atomically with its manifest and cache-key.json (what the key covers, for humans);
+3. a fresh export into a new cache folder.
+
+Devices (Android, iOS) use the same function to get the files they push.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import affdeploy
+from affdeploy.errors import AffdeployError
+from affdeploy.export.manifest import ArtifactEntry, read_manifest
+from affdeploy.export.request import ExportRequest
+from affdeploy.fsutil import atomic_path, atomic_write_text, sha256_path
+from affdeploy.progress import Progress, silent
+from affdeploy.versions import tool_versions
+
+CACHE_DIR = "cache"
+CACHE_RECORD = "cache-key.json"  # what the key covers; written last, so its presence marks a complete export
+_CODE_PARTS = ("export", "fft", "passes", "models", "graph.py", "preprocessing.py", "vocab.py")
+"""affdeploy sources whose changes change exported artifacts."""
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """sha256 over affdeploy's export-related sources, so editing an exporter invalidates old artifacts."""
+    root = Path(affdeploy.__file__).parent
+    digest = hashlib.sha256()
+    for part in _CODE_PARTS:
+        path = root / part
+        files = sorted(path.rglob("*.py")) if path.is_dir() else [path] if path.exists() else []
+        for file in files:
+            digest.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
+
+
+def cache_inputs(request: ExportRequest) -> dict[str, Any]:
+    """Everything that shapes the artifact's bytes, as JSON (the cache key's preimage)."""
+    return {
+        **request.identity(),
+        "weights_sha256": sha256_path(request.weights) if request.weights is not None else None,
+        "tools": tool_versions(),
+        "code": code_fingerprint(),
+    }
+
+
+def cache_key(inputs: dict[str, Any]) -> str:
+    """Short stable hash of :func:`cache_inputs` (24 hex digits; collisions are not a concern)."""
+    blob = json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:24]
+
+
+def matches(entry: ArtifactEntry, inputs: dict[str, Any]) -> bool:
+    """Whether a manifest entry was exported from exactly these inputs (fields it lacks are not held against it)."""
+    identity = {k: v for k, v in inputs.items() if k not in ("weights_sha256", "tools", "code", "ort_format")}
+    recorded = {k: getattr(entry, k) for k in identity}
+    return (
+        recorded == identity
+        and entry.weights_sha256 == inputs["weights_sha256"]
+        and all(inputs["tools"].get(tool) == ver for tool, ver in entry.tool_versions.items())
+        and entry.code_sha256 in (None, inputs["code"])
+    )
+
+
+def _intact(folder: Path, entry: ArtifactEntry) -> tuple[Path, ArtifactEntry] | None:
+    path = entry.resolve(folder)
+    if path.exists() and sha256_path(path) == entry.sha256:
+        return path, entry
+    return None
+
+
+def find_exported(folder: Path, inputs: dict[str, Any]) -> tuple[Path, ArtifactEntry] | None:
+    """An intact artifact in ``folder``'s manifest exported from ``inputs``, or None."""
+    for entry in read_manifest(folder):
+        if matches(entry, inputs):
+            hit = _intact(folder, entry)
+            if hit is not None:
+                return hit
+    return None
+
+
+def ensure_artifact(request: ExportRequest, models_dir: Path, on_progress: Progress = silent) -> tuple[Path, ArtifactEntry]:
+    """Path and manifest entry of the artifact for ``request``: reused when exported before, else exported."""
+    from affdeploy.export.pipeline import export_artifacts
+
+    models_dir = Path(models_dir)
+    inputs = cache_inputs(request)
+    hit = find_exported(models_dir, inputs)
+    if hit is not None:
+        return hit
+    folder = models_dir / CACHE_DIR / cache_key(inputs)
+    if (folder / CACHE_RECORD).is_file():
+        hit = find_exported(folder, inputs)
+        if hit is not None:
+            return hit
+    with atomic_path(folder, is_dir=True) as tmp:
+        entries = export_artifacts([dataclasses.replace(request, out=tmp)], on_progress)
+        if not entries:
+            raise AffdeployError(f"the {request.target} exporter produced no artifact")
+        atomic_write_text(tmp / CACHE_RECORD, json.dumps({"key": folder.name, "inputs": inputs}, indent=2) + "\n")
+    return entries[0].resolve(folder), entries[0]

@@ -1,0 +1,102 @@
+"""``ExportRequest``: one artifact to produce, resolved and validated in one place, then passed whole.
+
+The CLI builds requests once (:meth:`ExportRequest.create` / :func:`plan_exports`) and hands
+them to the export pipeline, the export cache and the device routes; nothing downstream
+re-parses options or receives them as loose arguments. A request holds concrete choices only:
+defaults are filled in and ``--fft auto`` is resolved to ``dft`` or ``native`` for its target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from affdeploy.errors import UsageError
+from affdeploy.vocab import Backend, FFTMode, InputKind, Precision, Target, parse
+
+DEFAULT_OUT = Path("models")
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """Everything that decides one artifact's bytes, plus where it goes."""
+
+    model: str
+    target: Target
+    backend: Backend
+    fft: FFTMode  # dft | native (auto is resolved by create)
+    precision: Precision
+    image_size: int
+    input_kind: InputKind = InputKind.TENSOR
+    weights: Path | None = None
+    out: Path = DEFAULT_OUT
+    require_full_delegation: bool = False
+    ort_format: bool = False  # ONNX only: also write the .ort flatbuffer
+
+    @classmethod
+    def create(cls, model: str, target: str, *, backend: str | None = None, fft: str = "auto",
+               precision: str | None = None, image_size: int = 256, input_kind: str | None = None,
+               weights: Path | None = None, out: Path = DEFAULT_OUT, require_full_delegation: bool = False,
+               ort_format: bool = False) -> ExportRequest:
+        """Resolve defaults from the target's capabilities and validate every choice (one clear line each)."""
+        from affdeploy.export.registry import get_target
+        from affdeploy.graph import check_image_size
+        from affdeploy.models import model_info
+
+        model_info(model)
+        check_image_size(image_size)
+        tgt = get_target(target)
+        chosen_backend = _pick(Backend, backend, tgt.backends, "--backend", tgt.name)
+        chosen_precision = _pick(Precision, precision, tgt.allowed_precisions(chosen_backend), "--precision",
+                                 f"{tgt.name} --backend {chosen_backend}" if len(tgt.backends) > 1 else tgt.name)
+        kind = _pick(InputKind, input_kind, tgt.input_kinds, "--coreml-input", tgt.name)
+        if require_full_delegation and chosen_backend == Backend.PORTABLE:
+            raise UsageError("--require-full-delegation needs a delegate; --backend portable has none")
+        if weights is not None and not Path(weights).is_file():
+            raise UsageError(f"weights file {weights} does not exist")
+        mode = tgt.resolve_fft(parse(FFTMode, fft, "--fft"), chosen_backend)
+        return cls(model, tgt.name, chosen_backend, mode, chosen_precision, image_size, kind,
+                   Path(weights) if weights is not None else None, Path(out), require_full_delegation, ort_format)
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that shape the artifact's bytes (JSON-able): what a cached artifact must match."""
+        fields = asdict(self)
+        for where in ("weights", "out", "require_full_delegation"):
+            del fields[where]
+        return {k: str(v) if not isinstance(v, (int, bool)) else v for k, v in fields.items()}
+
+
+def _pick(enum: Any, value: str | None, allowed: tuple[Any, ...], option: str, where: str) -> Any:
+    if value is None:
+        return allowed[0]
+    member = parse(enum, value, option)
+    if member not in allowed:
+        raise UsageError(f"{option} {member} is not available for --target {where}; choose: "
+                         f"{', '.join(allowed)}")
+    return member
+
+
+def plan_exports(model: str, targets: str, *, backend: str | None = None, precision: str | None = None,
+                 input_kind: str | None = None, require_full_delegation: bool = False, ort_format: bool = False,
+                 **common: Any) -> list[ExportRequest]:
+    """Requests for ``targets`` ("all", one name or a comma list), every choice checked before slow work.
+
+    Options that concern one target only (``--coreml-input``, ``--require-full-delegation``,
+    ``--ort``) apply to that target and are ignored by the others under ``all``.
+    """
+    from affdeploy.export.registry import target_names
+
+    names = [n.strip() for n in targets.split(",") if n.strip()]
+    chosen = list(target_names()) if names == ["all"] else list(dict.fromkeys(names))
+    if not chosen:
+        raise UsageError("no --target given")
+    return [
+        ExportRequest.create(
+            model, name, backend=backend, precision=precision,
+            input_kind=input_kind if name == Target.COREML else None,
+            require_full_delegation=require_full_delegation and name == Target.EXECUTORCH,
+            ort_format=ort_format and name == Target.ONNX, **common,
+        )
+        for name in chosen
+    ]
