@@ -1,0 +1,104 @@
+"""The GEMM yardstick's thread pinning and the executed-MAC count of lowered programs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from affdeploy.etruntime import set_threads as set_executorch_threads
+from affdeploy.bench.yardstick import (
+    ThreadSetting,
+    check_threads,
+    gemm_calls,
+    gmacs_per_s,
+    pin_threads,
+    thread_setting,
+    yardstick,
+)
+from affdeploy.errors import AffdeployError
+from affdeploy.fft import lower_fft
+from affdeploy.models.affnet import AdaptiveFrequencyFilter
+from affdeploy.models.executed import executed_macs
+from affdeploy.passes import delegate_friendly
+
+
+@pytest.fixture
+def restore_threads() -> Iterator[None]:
+    """Tests here change process-wide pools; put torch's count back for the rest of the session."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_pin_threads_sets_every_pool(restore_threads: None) -> None:
+    setting = pin_threads(1)
+    assert setting.torch == 1 == torch.get_num_threads()
+    assert setting.native_pools and set(setting.native_pools.values()) == {1}
+    assert thread_setting().native_pools == setting.native_pools
+
+
+def test_executorch_pool_is_read_back_and_a_mismatch_is_an_error(restore_threads: None) -> None:
+    set_executorch_threads(1)
+    assert thread_setting().executorch == 1
+    # The GEMM timed at 2 threads next to a model whose pool has 1 thread is the broken yardstick.
+    with pytest.raises(AffdeployError, match="executorch=1"):
+        pin_threads(2)
+    set_executorch_threads(2)
+    assert pin_threads(2).counts() == dict.fromkeys(pin_threads(2).counts(), 2)
+
+
+def test_check_threads_names_every_wrong_pool() -> None:
+    setting = ThreadSetting(torch=2, native_pools={"openmp:libgomp": 1}, executorch=3)
+    with pytest.raises(AffdeployError, match=r"at 1 thread\(s\): executorch=3, torch=2"):
+        check_threads(setting, 1)
+    check_threads(ThreadSetting(torch=1, native_pools={}, executorch=None), 1)
+
+
+def test_gemm_calls_compute_the_product_and_the_faster_median_is_the_yardstick() -> None:
+    calls = gemm_calls(size=64)
+    results = [np.asarray(call()) for call in calls.values()]
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-4, atol=1e-4)
+    name, gmacs = yardstick({"gemm-torch": 0.02, "gemm-numpy": 0.01}, size=1000)
+    assert name == "gemm-numpy" and gmacs == pytest.approx(100.0)
+    assert gmacs_per_s(10**9, float("inf")) == 0.0
+
+
+class _Contractions(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.grouped = nn.Conv2d(8, 8, 1, groups=4)
+        self.fc = nn.Linear(8, 5)
+        self.register_buffer("m", torch.randn(6, 6))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.grouped(self.conv(x))  # (1, 8, 6, 6)
+        return self.fc((y @ self.m).mean((2, 3)))
+
+
+def test_executed_macs_count_every_contraction_exactly() -> None:
+    counts = executed_macs(export_program_of(_Contractions(), torch.rand(1, 3, 6, 6)))
+    conv = 8 * 36 * 3 * 9
+    grouped = 8 * 36 * 2
+    assert sum(counts.values()) == conv + grouped + 8 * 6 * 6 * 6 + 5 * 8
+
+
+def export_program_of(module: nn.Module, x: torch.Tensor) -> torch.export.ExportedProgram:
+    with torch.no_grad():
+        return torch.export.export(module.eval(), (x,), strict=False).run_decompositions({})
+
+
+def test_executed_macs_of_a_lowered_aff_filter_exceed_its_nominal_count() -> None:
+    c, h, w = 64, 8, 8
+    module = AdaptiveFrequencyFilter(c)
+    counts = executed_macs(delegate_friendly(lower_fft(export_program_of(module, torch.rand(1, c, h, w)))))
+    bins = c * h * (w // 2 + 1)
+    assert counts["convolution"] == 8 * bins * module.group_size  # the complex group-linear MLP, 8 real products
+    # DFT matrix products cost more than the radix-2 FFTs they replace: the artifact does more work.
+    dft = sum(counts.values()) - counts["convolution"]
+    assert dft > 2 * c * h * w * math.log2(h * w)
