@@ -76,8 +76,8 @@ def avg_pool(x: np.ndarray, kernel_sizes: np.ndarray, strides: np.ndarray | None
 
 @register("l2_pool")
 def l2_pool(x: np.ndarray, kernel_sizes: np.ndarray, strides: np.ndarray | None = None, pad_type: str = "valid",
-            pad: np.ndarray | None = None) -> np.ndarray:
+            pad: np.ndarray | None = None, ceil_mode: bool = False) -> np.ndarray:
     kernel, s, pads = _setup(x, kernel_sizes, strides, pad_type, pad)
     w = wide(x)
-    out = _windows(w * w, kernel, s, pads, False, 0.0, np.add)
+    out = _windows(w * w, kernel, s, pads, bool(scalar(ceil_mode)), 0.0, np.add)
     return narrow(np.sqrt(out), x)

@@ -43,9 +43,9 @@ for _name, _fn in _REDUCERS.items():
 
 
 def _arg(pick: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
-    def op(x: np.ndarray, axis: int = -1, keep_dims: bool = False) -> np.ndarray:
+    def op(x: np.ndarray, axis: int = -1, keep_dims: bool = False, output_dtype: str = "int32") -> np.ndarray:
         out = pick(np.asarray(x), axis=int(scalar(axis)), keepdims=bool(scalar(keep_dims)))
-        return out.astype(np.int32)
+        return out.astype(np.uint16 if output_dtype == "uint16" else np.int32)
 
     return op
 

@@ -13,11 +13,12 @@ from affdeploy.coreml_reference.registry import register
 
 @register("reshape")
 def reshape(x: np.ndarray, shape: np.ndarray) -> np.ndarray:
-    """0 copies the matching input dim (by position, or from the right when the ranks differ); -1 is inferred."""
+    """0 copies the input dim aligned from the right (iOS 17; the same as by position when the ranks agree),
+    or 1 where there is none; -1 is inferred."""
     x = np.asarray(x)
     target = ints(shape)
-    k, rank = len(target), x.ndim
-    dims = [(x.shape[i] if k == rank else x.shape[rank - k + i]) if d == 0 else d for i, d in enumerate(target)]
+    offset = x.ndim - len(target)
+    dims = [(x.shape[i + offset] if i + offset >= 0 else 1) if d == 0 else d for i, d in enumerate(target)]
     try:
         return x.reshape(dims)
     except ValueError as exc:
