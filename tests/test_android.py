@@ -11,19 +11,25 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from affdeploy.bench.request import BenchRequest
-from affdeploy.bench.schema import BenchRecord, load_results
+from affdeploy.bench.schema import load_results
 from affdeploy.devices import resolve_device
-from affdeploy.devices.adb import Adb
-from affdeploy.devices.android import DEVICE_DIR, AndroidSession, RunnerPaths, run_bench
-from affdeploy.errors import DeviceError, ToolMissingError
+from affdeploy.devices.android import AndroidDevice
+from affdeploy.devices.android.adb import Adb
+from affdeploy.devices.android.bench import run_bench
+from affdeploy.devices.android.probes import Cluster
+from affdeploy.devices.android.runners import RunnerPaths
+from affdeploy.devices.android.session import DEVICE_DIR, AndroidSession
+from affdeploy.errors import DeviceError, ToolMissingError, UsageError
 from cli_helpers import cli
-from loopback_adb.device import LoopbackDevice
+from loopback_adb.device import DeviceConfig, LoopbackDevice
 
 RUNNERS = Path(__file__).parent / "runners"
 IMAGE_SIZE = 64
@@ -31,8 +37,8 @@ IMAGE_SIZE = 64
 
 @pytest.fixture(scope="module")
 def pte(affnet_et_64_models: Path) -> Path:
-    """The session's affnet-et .pte (XNNPACK, DFT) at 64x64, as the export cache holds it."""
-    (path,) = affnet_et_64_models.glob("cache/*/*.pte")
+    """The session's affnet-et .pte (XNNPACK, DFT) at 64x64, as `affdeploy export` wrote it."""
+    (path,) = affnet_et_64_models.glob("*.pte")
     return path
 
 
@@ -45,9 +51,23 @@ def host_binary(folder: Path, name: str, body: str) -> Path:
     return path
 
 
-def stand_in(folder: Path, name: str) -> Path:
+def stand_in(folder: Path, name: str, env: str = "") -> Path:
     """The tests/runners stand-in for ``name`` (executor_runner, onnxruntime_perf_test) as a pushable binary."""
-    return host_binary(folder, name, f'exec {sys.executable} {RUNNERS / (name + ".py")} "$@"')
+    return host_binary(folder, name, f'{env} exec {sys.executable} {RUNNERS / (name + ".py")} "$@"'.strip())
+
+
+def executorch_runner(folder: Path, env: str = "") -> RunnerPaths:
+    return RunnerPaths({"executorch": stand_in(folder, "executor_runner", env)})
+
+
+def phone(selector: str = "pixel7") -> AndroidDevice:
+    device = resolve_device(selector)
+    assert isinstance(device, AndroidDevice)
+    return device
+
+
+def session_on(device: AndroidDevice) -> AndroidSession:
+    return AndroidSession(device.id, [Cluster.from_dict(c) for c in device.info.extra["clusters"]])
 
 
 @pytest.fixture
@@ -101,6 +121,7 @@ def test_adb_missing_is_one_clear_line(on_phone: LoopbackDevice, monkeypatch: py
     assert "adb is not installed" in err and "apt-get install adb" in err and "Traceback" not in err
     with pytest.raises(ToolMissingError, match="adb is not installed"):
         resolve_device("pixel7")
+    assert resolve_device(None).kind == "host"  # no ANDROID_SERIAL: this machine, adb is not needed
 
 
 # ----------------------------------------------------------------------------- device selection
@@ -112,7 +133,22 @@ def test_profile_and_serial_select_the_phone(on_phone: LoopbackDevice) -> None:
     assert by_profile.profile is not None and by_profile.profile.name == "pixel7"
     assert by_profile.info.name == "pixel7" and by_profile.info.extra["clusters"][-1]["cpus"] == [6, 7]
     assert resolve_device(on_phone.serial).id == on_phone.serial
-    assert resolve_device(None).id == on_phone.serial  # the only attached device
+    assert resolve_device("android").id == on_phone.serial  # the only attached device
+    assert resolve_device(None).kind == "host"  # without ANDROID_SERIAL, bench stays on this machine
+
+
+def test_android_serial_picks_the_phone(on_phone: LoopbackDevice, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANDROID_SERIAL", on_phone.serial)
+    assert (resolve_device(None).kind, resolve_device(None).id) == ("android", on_phone.serial)
+    monkeypatch.setenv("ANDROID_SERIAL", "127.0.0.1:1")
+    with pytest.raises(DeviceError, match="ANDROID_SERIAL=127.0.0.1:1 is not attached"):
+        resolve_device(None)
+
+
+@pytest.mark.parametrize("loopback_device", [DeviceConfig(model="SM-S911U1", manufacturer="samsung")], indirect=True)
+def test_regional_model_number_matches_its_profile(on_phone: LoopbackDevice) -> None:
+    device = phone("galaxy-s23")  # a US-unlocked Galaxy S23 reports SM-S911U1
+    assert device.id == on_phone.serial and device.info.name == "galaxy-s23"
 
 
 def test_unknown_or_missing_device_lists_what_is_attached(on_phone: LoopbackDevice) -> None:
@@ -160,12 +196,13 @@ def test_push_and_pull_round_trip(on_phone: LoopbackDevice, tmp_path: Path) -> N
 
 def test_bench_cli_end_to_end_with_native_runners(on_phone: LoopbackDevice, affnet_et_64_models: Path, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("AFFDEPLOY_EXECUTOR_RUNNER", str(stand_in(tmp_path / "bin", "executor_runner")))
-    monkeypatch.setenv("AFFDEPLOY_ORT_PERF_TEST", str(stand_in(tmp_path / "bin", "onnxruntime_perf_test")))
+    monkeypatch.setenv("ANDROID_SERIAL", on_phone.serial)  # no --device: the README says bench takes this phone
     out_json = tmp_path / "results.json"
-    code, out, err = cli(capsys, "bench", "--device", "pixel7", "--model", "affnet-et", "--target", "executorch,onnx",
-                         "--image-size", str(IMAGE_SIZE), "--threads", "2", "--warmup", "2", "--iters", "4",
-                         "--models-dir", str(affnet_et_64_models), "--json", str(out_json))
+    code, out, err = cli(capsys, "bench", "--model", "affnet-et", "--target", "all", "--image-size", str(IMAGE_SIZE),
+                         "--threads", "2", "--warmup", "2", "--iters", "4", "--models-dir", str(affnet_et_64_models),
+                         "--executor-runner", str(stand_in(tmp_path / "bin", "executor_runner")),
+                         "--ort-perf-test", str(stand_in(tmp_path / "bin", "onnxruntime_perf_test")),
+                         "--json", str(out_json))
     assert code == 0, err
     assert "affnet-et" in out and "pixel7" in out  # the results table
     records = {(r.runner, r.threads): r for r in load_results(out_json)}
@@ -188,32 +225,29 @@ def test_bench_cli_end_to_end_with_native_runners(on_phone: LoopbackDevice, affn
 
 
 def test_device_killed_mid_run_keeps_collected_records(on_phone: LoopbackDevice, pte: Path, tmp_path: Path) -> None:
-    runner = stand_in(tmp_path / "bin", "executor_runner")
     partial = tmp_path / "partial.json"
-    seen: list[BenchRecord] = []
 
-    def unplug_after_first(record: BenchRecord) -> None:
-        seen.append(record)
-        on_phone.kill()
+    def unplug_before_second(message: str, fraction: float | None = None) -> None:
+        if fraction:  # one of two configurations is done
+            on_phone.kill()
 
     with pytest.raises(DeviceError) as err:
-        run_bench(request_for(pte, threads=[1, 2]), resolve_device("pixel7"), on_record=unplug_after_first,
-                  runners=RunnerPaths(executor_runner=runner), partial_path=partial)
+        run_bench(request_for(pte, threads=[1, 2]), phone(), progress=unplug_before_second,
+                  runners=executorch_runner(tmp_path / "bin"), partial_path=partial)
     assert "disconnected" in err.value.message and str(partial) in err.value.message
     kept = load_results(partial)
-    assert len(kept) == 1 and kept[0].threads == 1 and kept[0].samples_ms == seen[0].samples_ms
+    assert len(kept) == 1 and kept[0].threads == 1 and len(kept[0].samples_ms) == 3
 
 
 def test_full_disk_fails_before_pushing_and_same_files_are_not_pushed_again(on_phone: LoopbackDevice, pte: Path,
                                                                            tmp_path: Path) -> None:
     on_phone.set_free_bytes(1_000_000)
     with pytest.raises(DeviceError, match="not enough free space") as err:
-        run_bench(request_for(pte), resolve_device("pixel7"),
-                  runners=RunnerPaths(executor_runner=stand_in(tmp_path / "bin", "executor_runner")))
+        run_bench(request_for(pte), phone(), runners=executorch_runner(tmp_path / "bin"))
     assert "MiB free" in err.value.message
     assert not on_phone.device_path(f"{DEVICE_DIR}/{pte.name}").exists()
     on_phone.set_free_bytes(10**9)
-    session = AndroidSession(resolve_device("pixel7"), request_for(pte), RunnerPaths(), Adb())
+    session = session_on(phone())
     files = [(pte, f"{DEVICE_DIR}/{pte.name}")]
     assert session.sync(files) == [f"pushed {pte.name}"]
     assert on_phone.device_path(f"{DEVICE_DIR}/{pte.name}").read_bytes() == pte.read_bytes()
@@ -226,17 +260,46 @@ def test_failing_runner_reports_its_stderr(on_phone: LoopbackDevice, pte: Path, 
     broken = host_binary(tmp_path / "bin", "executor_runner",
                          'echo "E 00:00:00.000311 executorch:executor_runner.cpp:469] Failed to parse model file $1" >&2\nexit 3')
     with pytest.raises(DeviceError, match="executor_runner exited with code 3") as err:
-        run_bench(request_for(pte), resolve_device("pixel7"), runners=RunnerPaths(executor_runner=broken))
+        run_bench(request_for(pte), phone(), runners=RunnerPaths({"executorch": broken}))
     assert "Failed to parse model file --model_path=/data/local/tmp/affdeploy/" in err.value.message
 
 
+def test_release_built_runner_fails_at_once_naming_the_logging_flag(
+    on_phone: LoopbackDevice, affnet_et_64_models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A Release executor_runner prints no ET_LOG line: the first process ends the run with the cause and the fix."""
+    monkeypatch.setenv("AFFDEPLOY_EXECUTOR_RUNNER", str(stand_in(tmp_path / "bin", "executor_runner", "FAKE_ET_LOGGING=off")))
+    code, _, err = cli(capsys, "bench", "--device", "pixel7", "--model", "affnet-et", "--target", "executorch",
+                       "--image-size", str(IMAGE_SIZE), "--warmup", "1", "--iters", "50",
+                       "--models-dir", str(affnet_et_64_models))
+    assert code == 1
+    (line,) = err.strip().splitlines()
+    assert "without printing a single ET_LOG line" in line and "Debug builds" in line
+    assert "-DEXECUTORCH_ENABLE_LOGGING=ON" in line
+    assert len([e for e in on_phone.taskset_log() if e["command"]]) == 1  # no retry, no process per sample
+
+
 def test_no_runner_configured_says_how_to_get_one(on_phone: LoopbackDevice, pte: Path) -> None:
-    with pytest.raises(ToolMissingError, match="AFFDEPLOY_EXECUTOR_RUNNER"):
-        run_bench(request_for(pte), resolve_device("pixel7"), runners=RunnerPaths())
+    with pytest.raises(ToolMissingError, match="--executor-runner / AFFDEPLOY_EXECUTOR_RUNNER") as err:
+        run_bench(request_for(pte), phone(), runners=RunnerPaths())
+    assert "--runner-path" not in str(err.value)
+
+
+def test_runner_paths_from_options_then_environment(tmp_path: Path) -> None:
+    given, from_env = stand_in(tmp_path / "a", "executor_runner"), stand_in(tmp_path / "b", "onnxruntime_perf_test")
+    env = {"AFFDEPLOY_EXECUTOR_RUNNER": str(tmp_path / "elsewhere"), "AFFDEPLOY_ORT_PERF_TEST": str(from_env)}
+    paths = RunnerPaths.resolve({"executorch": given}, env)
+    assert paths.paths == {"executorch": given, "onnx": from_env} and paths.choice == "auto"
+    with pytest.raises(UsageError, match=r"onnxruntime_perf_test .*missing does not exist \(check --ort-perf-test"):
+        RunnerPaths.resolve({"onnx": tmp_path / "missing"}, {})
+    with pytest.raises(UsageError, match="AFFDEPLOY_ANDROID_RUNNER must be one of auto, native, app"):
+        RunnerPaths.resolve({}, {"AFFDEPLOY_ANDROID_RUNNER": "fast"})
+    assert RunnerPaths.resolve({"executorch": given}, {"AFFDEPLOY_ANDROID_RUNNER": "app"}).native("executorch") is None
 
 
 def test_cool_down_waits_then_reports_a_still_hot_phone(on_phone: LoopbackDevice, pte: Path) -> None:
-    session = AndroidSession(resolve_device("pixel7"), request_for(pte), RunnerPaths(), Adb())
+    session = session_on(phone())
     assert session.cool_down(5.0) == []  # 32 °C: nothing to wait for
     on_phone.set_temperatures(60.0, battery=41.0)
     (note,) = session.cool_down(1.0)
@@ -253,36 +316,61 @@ import json, os, sys
 from affdeploy.bench.schema import BenchRecord, DeviceInfo, dump_results
 from affdeploy.bench.stats import compute_stats
 extras = json.loads(os.environ["LOOPBACK_INTENT"])["extras"]
+os.makedirs("files", exist_ok=True)
+if extras["image_size"] != 64:  # the app feeds the model an input of this size: a wrong one fails in the runtime
+    with open("files/benchmark_error.txt", "w") as f:
+        f.write(f"IllegalStateException: input 1x3x{extras['image_size']}x{extras['image_size']} does not fit the model\\n")
+    sys.exit(0)
 samples = [12.0 + 0.5 * i for i in range(extras["iterations"])]
 record = BenchRecord(model=extras["model_name"], target="executorch", backend=extras["backend"], fft=extras["fft"],
-    threads=extras["threads"], precision="fp32", image_size=64, device=DeviceInfo(kind="android", name="app"),
-    runner="android-app", samples_ms=samples, stats=compute_stats(samples), warmup=extras["warmup"], load_ms=40.0,
-    first_inference_ms=30.0, tools={"executorch-android": "1.0.0"}, notes=["from the app"])
-os.makedirs("files", exist_ok=True)
+    threads=extras["threads"], precision=extras["precision"], image_size=extras["image_size"],
+    device=DeviceInfo(kind="android", name="app"), runner="android-app", samples_ms=samples,
+    stats=compute_stats(samples), warmup=extras["warmup"], load_ms=40.0, first_inference_ms=30.0,
+    tools={"executorch-android": "1.0.0"}, notes=["from the app"])
 with open("files/benchmark_results.json.tmp", "w") as f:
     json.dump(dump_results([record]), f)
 os.replace("files/benchmark_results.json.tmp", "files/benchmark_results.json")
 """
+JAVA_ARGS = Path(__file__).parents[1] / "android_app/benchcore/src/main/java/org/affdeploy/bench/core/BenchmarkArgs.java"
 
 
-def test_benchmark_app_route(on_phone: LoopbackDevice, pte: Path, tmp_path: Path) -> None:
+def java_extra_keys() -> set[str]:
+    """BenchmarkArgs.KEYS, read from the Java source: every extra the app understands."""
+    source = JAVA_ARGS.read_text()
+    names = re.search(r"KEYS\s*=\s*Arrays\.asList\(([^)]*)\)", source).group(1)
+    constants = dict(re.findall(r'static final String (\w+) = "([^"]+)"', source))
+    return {constants[n.strip()] for n in names.split(",")}
+
+
+@pytest.fixture
+def app_installed(on_phone: LoopbackDevice, tmp_path: Path) -> LoopbackDevice:
+    """The benchmark app installed on the phone, played by APP_HANDLER."""
     apk = tmp_path / "app.apk"
-    import zipfile
-
     with zipfile.ZipFile(apk, "w") as zf:
         zf.writestr("AndroidManifest.xml", '<manifest package="org.affdeploy.bench"/>')
     assert "Success" in on_phone.adb("install", str(apk)).stdout
     handler = tmp_path / "app.py"
     handler.write_text(APP_HANDLER)
     on_phone.set_intent_handler("org.affdeploy.bench/.BenchmarkActivity", [sys.executable, str(handler)])
-    (record,) = run_bench(request_for(pte, warmup=2, iters=6, threads=[2]), resolve_device("pixel7"),
-                          runners=RunnerPaths(choice="app"))
+    return on_phone
+
+
+def test_benchmark_app_route_passes_every_field_the_app_takes(app_installed: LoopbackDevice, pte: Path) -> None:
+    (record,) = run_bench(request_for(pte, warmup=2, iters=6, threads=[2]), phone(), runners=RunnerPaths(choice="app"))
     assert record.runner == "android-app" and record.device.name == "pixel7" and record.device.kind == "android"
     assert record.samples_ms == [12.0 + 0.5 * i for i in range(6)] and record.stats.count == 6
     assert record.tools == {"executorch-android": "1.0.0"} and "from the app" in record.notes
-    (intent,) = [i for i in on_phone.intent_log() if i["command"] == "start"]
+    (intent,) = [i for i in app_installed.intent_log() if i["command"] == "start"]
     assert intent["component"] == "org.affdeploy.bench/org.affdeploy.bench.BenchmarkActivity"
-    assert intent["extras"] == {"model_path": f"{DEVICE_DIR}/{pte.name}", "backend": "xnnpack", "warmup": 2,
-                                "iterations": 6, "threads": 2, "model_name": "affnet-et", "fft": "dft"}
+    extras = intent["extras"]
+    assert set(extras) == java_extra_keys()
+    assert extras == {"model_path": f"{DEVICE_DIR}/{pte.name}", "backend": "xnnpack", "warmup": 2, "iterations": 6,
+                      "threads": 2, "model_name": "affnet-et", "fft": "dft", "image_size": IMAGE_SIZE,
+                      "precision": "fp32", "macs": record.macs}
     assert "-W" in intent["flags"]
-    assert not (on_phone.root / "data/data/org.affdeploy.bench/files/benchmark_results.json").exists()
+    assert not (app_installed.root / "data/data/org.affdeploy.bench/files/benchmark_results.json").exists()
+
+
+def test_benchmark_app_error_ends_the_run_with_its_message(app_installed: LoopbackDevice, pte: Path) -> None:
+    with pytest.raises(DeviceError, match=r"the benchmark app failed on .*: IllegalStateException: input 1x3x128x128"):
+        run_bench(request_for(pte, image_size=128), phone(), runners=RunnerPaths(choice="app"))

@@ -1,4 +1,4 @@
-"""Parsers of the native runners' real output formats, command lines, and core pinning (no device needed)."""
+"""Parsers of the native runners' real output formats, command lines, core pinning, profiles (no device needed)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import shlex
 
 import pytest
 
-from affdeploy.devices import runners as rn
-from affdeploy.devices.android import Cluster, big_core_mask
+from affdeploy.devices.android import parsing as rn
+from affdeploy.devices.android.probes import Cluster
+from affdeploy.devices.android.runners import executor_runner_command, ort_perf_test_command
+from affdeploy.devices.android.session import big_core_mask, runner_timeout
+from affdeploy.devices.profiles import PROFILES, profile_for_model
 from affdeploy.errors import DeviceError
 
 # executor_runner logs (posix PAL format) as a 2025+ build prints them.
@@ -72,6 +75,13 @@ def test_executor_runner_without_total_is_an_error() -> None:
         rn.parse_executor_runner(ET_LOG.replace("Model executed successfully", "Model ran"), warmup=0)
 
 
+def test_release_build_without_logging_names_the_cause_and_the_flag() -> None:
+    silent = "OutputX 0: tensor(sizes=[1, 1000], [0.1, 0.2, ...])\n"  # all a Release build prints
+    with pytest.raises(DeviceError, match="without printing a single ET_LOG line") as err:
+        rn.parse_executor_runner(silent, warmup=0)
+    assert "Debug builds" in err.value.message and "-DEXECUTORCH_ENABLE_LOGGING=ON" in str(err.value)
+
+
 def test_executor_runner_iteration_count_mismatch_is_an_error() -> None:
     broken = "\n".join(line for line in ET_LOG.splitlines() if "Iteration 3" not in line)
     with pytest.raises(DeviceError, match="3 iterations but reported 4"):
@@ -99,9 +109,9 @@ def test_ort_perf_test_empty_result_file_is_an_error() -> None:
 
 
 def test_command_lines_use_the_real_flags() -> None:
-    et = shlex.split(rn.executor_runner_command("./executor_runner", "/d/m.pte", executions=7, threads=2))
+    et = shlex.split(executor_runner_command("./executor_runner", "/d/m.pte", executions=7, threads=2))
     assert et == ["./executor_runner", "--model_path=/d/m.pte", "--num_executions=7", "--cpu_threads=2"]
-    ort = shlex.split(rn.ort_perf_test_command("./onnxruntime_perf_test", "/d/m.onnx", "/d/r.csv", runs=5, threads=1, provider="cpu"))
+    ort = shlex.split(ort_perf_test_command("./onnxruntime_perf_test", "/d/m.onnx", "/d/r.csv", runs=5, threads=1, provider="cpu"))
     assert ort == ["./onnxruntime_perf_test", "-m", "times", "-r", "5", "-x", "1", "-e", "cpu", "-I", "/d/m.onnx", "/d/r.csv"]
 
 
@@ -112,3 +122,29 @@ def test_command_lines_use_the_real_flags() -> None:
 def test_big_core_mask_widens_from_the_big_cluster(threads: int, mask: int, cpus: list[int]) -> None:
     clusters = [Cluster((0, 1, 2, 3), 1803000), Cluster((4, 5), 2348000), Cluster((6, 7), 2850000)]
     assert big_core_mask(clusters, threads) == (mask, cpus)
+
+
+def test_runner_timeout_grows_with_the_executions() -> None:
+    assert runner_timeout(0) < runner_timeout(1) < runner_timeout(100)
+    assert runner_timeout(35) - runner_timeout(5) == pytest.approx(30 * (runner_timeout(1) - runner_timeout(0)))
+
+
+@pytest.mark.parametrize(
+    ("model", "name"),
+    [
+        # Galaxy S23/S24 in every region: international, US carriers, US unlocked, Canada, Korea, China/HK
+        *((m, "galaxy-s23") for m in ("SM-S911B", "SM-S911U", "SM-S911U1", "SM-S911W", "SM-S911N", "SM-S9110")),
+        *((m, "galaxy-s24") for m in ("SM-S921B", "SM-S921U", "SM-S921U1", "SM-S921W", "SM-S921N", "SM-S9210")),
+        *((m, "oneplus11") for m in ("CPH2447", "CPH2449", "CPH2451", "PHB110")),
+        ("Pixel 7", "pixel7"), ("Pixel_7_Pro", "pixel7pro"), ("pixel 8", "pixel8"), ("iPhone16,1", "iphone15pro"),
+    ],
+)
+def test_profiles_match_every_regional_model_number(model: str, name: str) -> None:
+    prof = profile_for_model(model)
+    assert prof is not None and prof.name == name
+
+
+def test_profiles_do_not_match_neighbours() -> None:
+    for model in ("SM-S916B", "SM-S918U1", "Pixel 7a", "Pixel 8a", "iPhone16,2", ""):  # S23+, S23 Ultra, ...
+        assert profile_for_model(model) is None, model
+    assert all(p.match for p in PROFILES.values())

@@ -7,6 +7,7 @@ real affdeploy.bench.schema loader.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import sys
@@ -17,15 +18,17 @@ import pytest
 from affdeploy.bench.request import BenchRequest
 from affdeploy.bench.schema import dump_results, load_results
 from affdeploy.devices import ios
+from affdeploy.devices.ios import app, discovery, xcode, xcresult
 from affdeploy.errors import DeviceError, ToolMissingError, UsageError
 from affdeploy.fsutil import atomic_write_text
+from cli_helpers import cli
 
 DATA = Path(__file__).parent / "data" / "ios"
 UDID = "00008130-001A2B3C4D5E6F70"
 
 
 def _devices() -> list:
-    return ios.parse_devicectl_devices(json.loads((DATA / "devicectl_devices.json").read_text()))
+    return discovery.parse_devicectl_devices(json.loads((DATA / "devicectl_devices.json").read_text()))
 
 
 @pytest.fixture
@@ -54,28 +57,28 @@ def _calls(log: Path) -> list[dict]:
 
 def test_app_arguments_carry_the_request() -> None:
     request = BenchRequest(models=["affnet-t", "affnet-et"], targets=["onnx", "coreml"], warmup=3, iters=40, cooldown_s=2.5)
-    assert ios.app_arguments(request) == [
+    assert app.app_arguments(request) == [
         "--benchmark", "--iterations", "40", "--warmup", "3", "--cooldown-s", "2.5",
         "--models", "affnet-t,affnet-et", "--targets", "coreml",
     ]  # fmt: skip
-    assert ios.test_runner_env(request) == {"TEST_RUNNER_AFFDEPLOY_ARGS": " ".join(ios.app_arguments(request))}
+    assert app.test_runner_env(request) == {"TEST_RUNNER_AFFDEPLOY_ARGS": " ".join(app.app_arguments(request))}
 
 
 def test_app_arguments_defaults_and_bad_counts() -> None:
     timed = BenchRequest(targets=["torch"], iters=None, min_s=5.0, warmup=None)
-    args = ios.app_arguments(timed)
-    assert args[args.index("--iterations") + 1] == str(ios.DEFAULT_ITERATIONS)
+    args = app.app_arguments(timed)
+    assert args[args.index("--iterations") + 1] == str(app.DEFAULT_ITERATIONS)
     assert args[args.index("--warmup") + 1] == "0"
     assert args[args.index("--targets") + 1] == "coreml,executorch"  # nothing iOS-runnable asked: both
     with pytest.raises(UsageError, match="--iters"):
-        ios.app_arguments(BenchRequest(iters=0))
+        app.app_arguments(BenchRequest(iters=0))
 
 
 # --- command lines ------------------------------------------------------------------------------
 
 
 def test_xcodebuild_command_line() -> None:
-    cmd = ios.xcodebuild_test_command(Path("ios_app/AFFBench.xcodeproj"), UDID, Path("/tmp/r.xcresult"), team="ABCDE12345")
+    cmd = xcode.xcodebuild_test_command(Path("ios_app/AFFBench.xcodeproj"), UDID, Path("/tmp/r.xcresult"), team="ABCDE12345")
     assert cmd[:4] == ["xcodebuild", "test", "-project", "ios_app/AFFBench.xcodeproj"]
     assert cmd[cmd.index("-scheme") + 1] == "AFFBench"
     assert cmd[cmd.index("-destination") + 1] == f"id={UDID}"
@@ -83,23 +86,23 @@ def test_xcodebuild_command_line() -> None:
     assert "-only-testing:AFFBenchTests/BenchmarkTests/testBenchmarkAllModels" in cmd
     assert "-only-testing:AFFBenchTests/MetricTests" in cmd
     assert cmd[-1] == "DEVELOPMENT_TEAM=ABCDE12345"
-    ws = ios.xcodebuild_test_command(Path("A.xcworkspace"), UDID, Path("r.xcresult"), derived_data=Path("dd"))
+    ws = xcode.xcodebuild_test_command(Path("A.xcworkspace"), UDID, Path("r.xcresult"), derived_data=Path("dd"))
     assert ws[2:4] == ["-workspace", "A.xcworkspace"] and ws[-2:] == ["-derivedDataPath", "dd"]
     assert not any(a.startswith("DEVELOPMENT_TEAM") for a in ws)
 
 
 def test_xcrun_command_lines() -> None:
     bundle, out = Path("b.xcresult"), Path("out")
-    assert ios.devicectl_list_command(Path("d.json")) == ["xcrun", "devicectl", "list", "devices", "--json-output", "d.json"]
-    assert ios.export_attachments_command(bundle, out) == [
+    assert xcode.devicectl_list_command(Path("d.json")) == ["xcrun", "devicectl", "list", "devices", "--json-output", "d.json"]
+    assert xcode.export_attachments_command(bundle, out) == [
         "xcrun", "xcresulttool", "export", "attachments", "--path", "b.xcresult", "--output-path", "out"]  # fmt: skip
-    assert ios.metrics_command(bundle) == ["xcrun", "xcresulttool", "get", "test-results", "metrics", "--path", "b.xcresult"]
-    assert ios.legacy_get_command(bundle) == ["xcrun", "xcresulttool", "get", "--format", "json", "--path", "b.xcresult"]
-    assert ios.legacy_get_command(bundle, "0~x")[-2:] == ["--id", "0~x"]
-    assert ios.legacy_export_command(bundle, "0~p", Path("f.json"))[-4:] == ["--id", "0~p", "--output-path", "f.json"]
-    assert ios.xcodegen_command(Path("ios_app")) == ["xcodegen", "generate", "--spec", "ios_app/project.yml", "--project", "ios_app"]
-    assert ios.parse_xcresulttool_version("xcresulttool version 23500, format version 3.53 (current)") == 23500
-    assert ios.parse_xcresulttool_version("garbage") == 0
+    assert xcode.metrics_command(bundle) == ["xcrun", "xcresulttool", "get", "test-results", "metrics", "--path", "b.xcresult"]
+    assert xcode.legacy_get_command(bundle) == ["xcrun", "xcresulttool", "get", "--format", "json", "--path", "b.xcresult"]
+    assert xcode.legacy_get_command(bundle, "0~x")[-2:] == ["--id", "0~x"]
+    assert xcode.legacy_export_command(bundle, "0~p", Path("f.json"))[-4:] == ["--id", "0~p", "--output-path", "f.json"]
+    assert xcode.xcodegen_command(Path("ios_app")) == ["xcodegen", "generate", "--spec", "ios_app/project.yml", "--project", "ios_app"]
+    assert xcresult.parse_xcresulttool_version("xcresulttool version 23500, format version 3.53 (current)") == 23500
+    assert xcresult.parse_xcresulttool_version("garbage") == 0
 
 
 # --- devices ------------------------------------------------------------------------------------
@@ -118,19 +121,19 @@ def test_devicectl_listing_is_parsed() -> None:
 
 def test_select_device_by_profile_and_udid() -> None:
     devices = _devices()
-    assert ios.select_device(devices, "iphone15pro").id == UDID
-    assert ios.select_device(devices, "IPHONE13").id == "00008110-000E1D2C3B4A5968"
-    assert ios.select_device(devices, UDID.replace("-", "").lower()).id == UDID
+    assert discovery.select_device(devices, "iphone15pro").id == UDID
+    assert discovery.select_device(devices, "IPHONE13").id == "00008110-000E1D2C3B4A5968"
+    assert discovery.select_device(devices, UDID.replace("-", "").lower()).id == UDID
     with pytest.raises(UsageError, match="android profile"):
-        ios.select_device(devices, "pixel7")
+        discovery.select_device(devices, "pixel7")
     with pytest.raises(DeviceError, match=r"no iPhone 16 Pro .*attached; attached: iPhone16,1"):
-        ios.select_device(devices, "iphone16pro")
+        discovery.select_device(devices, "iphone16pro")
     with pytest.raises(DeviceError, match="no iOS device matches 'nope'"):
-        ios.select_device(devices, "nope")
+        discovery.select_device(devices, "nope")
     with pytest.raises(DeviceError, match="several iPhone 15 Pros"):
-        ios.select_device(devices + devices[:1], "iphone15pro")
+        discovery.select_device(devices + devices[:1], "iphone15pro")
     with pytest.raises(DeviceError, match="no iOS device attached"):
-        ios.select_device([], "iphone15pro")
+        discovery.select_device([], "iphone15pro")
 
 
 def test_list_devices_through_devicectl(fake_xcode: Path) -> None:
@@ -169,7 +172,7 @@ def test_xcresult_of_xcode16(fake_xcode: Path, tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("FAKE_XCRESULTTOOL_VERSION", "23500")
     bundle = tmp_path / "r.xcresult"
     bundle.mkdir()
-    records, metrics = ios.read_xcresult(bundle, tmp_path)
+    records, metrics = xcode.read_xcresult(bundle, tmp_path)
     assert len(records) == 5 and all(r.runner == "ios-xctest" for r in records)
     assert {(m.test, m.name) for m in metrics} >= {("MetricTests/testPredict_coreml_ane()", "Memory Physical")}
     tools = [c["args"][1:3] for c in _calls(fake_xcode)]
@@ -180,7 +183,7 @@ def test_xcresult_of_xcode15_legacy_graph(fake_xcode: Path, tmp_path: Path, monk
     monkeypatch.setenv("FAKE_XCRESULTTOOL_VERSION", "22608")
     bundle = tmp_path / "r.xcresult"
     bundle.mkdir()
-    records, metrics = ios.read_xcresult(bundle, tmp_path)
+    records, metrics = xcode.read_xcresult(bundle, tmp_path)
     new_records = load_results(DATA / "xcresult16" / "attachments" / "6F1E0B7A-3C2D-4E5F-8A9B-0C1D2E3F4A5B.json")
     assert records == new_records
     assert {m.test for m in metrics} == {"MetricTests/testLoad_coreml_ane()", "MetricTests/testPredict_coreml_ane()"}
@@ -188,23 +191,23 @@ def test_xcresult_of_xcode15_legacy_graph(fake_xcode: Path, tmp_path: Path, monk
 
 
 def test_both_metric_formats_parse_alike() -> None:
-    new = ios.metrics_from_test_results(json.loads((DATA / "xcresult16" / "metrics.json").read_text()))
+    new = xcresult.metrics_from_test_results(json.loads((DATA / "xcresult16" / "metrics.json").read_text()))
     legacy = []
     for name in ("summary_load_ane.json", "summary_predict_ane.json", "summary_predict_gpu.json"):
-        legacy += ios.legacy_metrics(json.loads((DATA / "xcresult15" / name).read_text()))
+        legacy += xcresult.legacy_metrics(json.loads((DATA / "xcresult15" / name).read_text()))
     wanted = lambda ms: sorted((m.test, m.identifier, m.unit, tuple(m.measurements)) for m in ms if "xnnpack" not in m.test)  # noqa: E731
     assert wanted(new) == wanted(legacy)
     plan = json.loads((DATA / "xcresult15" / "tests.json").read_text())
-    assert ios.legacy_tests_refs(json.loads((DATA / "xcresult15" / "root.json").read_text())) == ["0~TsPlanRunSummaries_7Qk2"]
-    assert ("BenchmarkTests/testBenchmarkAllModels()", "0~Sum_bench") in ios.legacy_summary_refs(plan)
-    assert ios.legacy_attachments(json.loads((DATA / "xcresult15" / "summary_bench.json").read_text())) == [
+    assert xcresult.legacy_tests_refs(json.loads((DATA / "xcresult15" / "root.json").read_text())) == ["0~TsPlanRunSummaries_7Qk2"]
+    assert ("BenchmarkTests/testBenchmarkAllModels()", "0~Sum_bench") in xcresult.legacy_summary_refs(plan)
+    assert xcresult.legacy_attachments(json.loads((DATA / "xcresult15" / "summary_bench.json").read_text())) == [
         ("0~Payload_results_91x", "benchmark_results_1_6F1E0B7A-3C2D-4E5F-8A9B-0C1D2E3F4A5B.json")]  # fmt: skip
 
 
 def test_metrics_fill_what_the_app_left_empty() -> None:
     records = load_results(DATA / "app_results.json")
-    metrics = ios.metrics_from_test_results(json.loads((DATA / "xcresult16" / "metrics.json").read_text()))
-    merged = {r.backend: r for r in ios.merge_metrics(records, metrics, "affnet-t")}
+    metrics = xcresult.metrics_from_test_results(json.loads((DATA / "xcresult16" / "metrics.json").read_text()))
+    merged = {r.backend: r for r in xcresult.merge_metrics(records, metrics, "affnet-t")}
     ane = merged["coreml-ane"]
     assert ane.load_ms == pytest.approx(97.7)  # median of the load test's clock, s -> ms
     assert ane.peak_rss_growth_bytes == int(32.768 * 1024)
@@ -212,7 +215,7 @@ def test_metrics_fill_what_the_app_left_empty() -> None:
     assert merged["xnnpack"].load_ms == 35.1  # the app's own value wins
     assert any("XCTClockMetric predict: median 19.000 ms" in n for n in merged["xnnpack"].notes)
     assert merged["coreml-cpu"].notes == records[0].notes
-    untouched = ios.merge_metrics(records, metrics, "affnet")  # metrics were measured on affnet-t only
+    untouched = xcresult.merge_metrics(records, metrics, "affnet")  # metrics were measured on affnet-t only
     assert [r.notes for r in untouched] == [r.notes for r in records]
 
 
@@ -233,8 +236,7 @@ def test_run_bench_on_macos(fake_xcode: Path, tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("AFFDEPLOY_IOS_APP_DIR", str(_app_dir(tmp_path)))
     monkeypatch.setenv("AFFDEPLOY_TEAM_ID", "ABCDE12345")
     request = BenchRequest(models=["affnet-t"], targets=["coreml", "executorch"], warmup=2, iters=12)
-    device = ios.find_device(UDID)
-    records = ios.run_bench(request, device)
+    records = ios.find_device(UDID).run(request)
     assert len(records) == 5
     assert all(r.device.serial == UDID and r.device.name == "iphone15pro" and r.device.soc == "Apple A17 Pro" for r in records)
     assert next(r for r in records if r.backend == "coreml-ane").load_ms == pytest.approx(97.7)
@@ -247,7 +249,7 @@ def test_run_bench_on_macos(fake_xcode: Path, tmp_path: Path, monkeypatch: pytes
 def test_run_bench_needs_models_in_the_app(fake_xcode: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AFFDEPLOY_IOS_APP_DIR", str(_app_dir(tmp_path, with_models=False)))
     with pytest.raises(Exception, match="the iOS app has no models yet .*affdeploy ios-assets"):
-        ios.run_bench(BenchRequest(), ios.find_device(UDID))
+        ios.find_device(UDID).run(BenchRequest(targets=["all"]))
     assert not any(c["tool"] == "xcodebuild" for c in _calls(fake_xcode))
 
 
@@ -255,5 +257,53 @@ def test_xcodebuild_failure_is_one_line_with_a_hint(fake_xcode: Path, tmp_path: 
     monkeypatch.setenv("AFFDEPLOY_IOS_APP_DIR", str(_app_dir(tmp_path)))
     monkeypatch.setenv("FAKE_XCODEBUILD_SIGNING_ERROR", "1")
     with pytest.raises(DeviceError, match=r"xcodebuild test failed \(exit 65\): .*requires a development team") as err:
-        ios.run_bench(BenchRequest(), ios.find_device(UDID))
+        ios.find_device(UDID).run(BenchRequest(targets=["all"]))
     assert "AFFDEPLOY_TEAM_ID" in str(err.value)
+
+
+# --- what an iPhone cannot honour -----------------------------------------------------------------
+
+
+def test_iphone_refuses_what_the_app_cannot_honour(fake_xcode: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("AFFDEPLOY_IOS_APP_DIR", str(_app_dir(tmp_path)))
+    code, _, err = cli(capsys, "bench", "--device", "iphone15pro", "--threads", "2", "--fft", "dft", "--image-size", "224",
+                       "--min-s", "1", "--weights", str(DATA / "app_results.json"))
+    assert code == 2
+    (line,) = err.strip().splitlines()
+    for flag in ("--threads", "--fft", "--image-size", "--min-s", "--weights"):
+        assert flag in line
+    assert "ios device iphone15pro cannot honour" in line and "--iters" not in line.split("cannot honour")[0]
+    code, _, err = cli(capsys, "bench", "--device", "iphone15pro", "--artifact", str(DATA / "app_results.json"))
+    assert code == 2 and "--artifact (the app runs the models `affdeploy ios-assets` bundled" in err
+    code, _, err = cli(capsys, "bench", "--device", "iphone15pro", "--executor-runner", str(DATA / "app_results.json"))
+    assert code == 2 and "--executor-runner names an Android runner binary" in err
+    code, _, err = cli(capsys, "bench", "--device", "iphone15pro", "--target", "onnx")
+    assert code == 2 and "target 'onnx' cannot run on ios devices" in err
+    assert not any(c["tool"] == "xcodebuild" for c in _calls(fake_xcode))
+    device = ios.find_device(UDID)
+    assert {"models", "targets", "warmup", "iters", "cooldown_s"} <= device.honours
+    assert not {"threads", "fft", "image_size", "artifacts", "weights", "min_s"} & device.honours
+
+
+class _RefusingProcessControlService:
+    """The processcontrol channel of a phone that will not launch the app: it answers PID 0."""
+
+    async def launch_suspended_process_with_device_path_bundle_identifier_environment_arguments_options_(
+        self, device_path: str, bundle_id: str, environment: dict, arguments: list, options: dict
+    ) -> int:
+        return 0
+
+
+def test_refused_launch_is_a_clear_error() -> None:
+    """pymobiledevice3's own ProcessControl.launch asserts on a zero PID; that becomes one line with a hint."""
+    from pymobiledevice3.services.dvt.instruments.process_control import ProcessControl
+
+    from affdeploy.devices.ios import pmd3
+
+    process = ProcessControl(None, service=_RefusingProcessControlService())  # type: ignore[arg-type]
+    with pytest.raises(AssertionError):  # what the library does by itself
+        asyncio.run(process.launch(app.BUNDLE_ID))
+    with pytest.raises(DeviceError, match="the iPhone refused to launch org.affdeploy.AFFBench") as err:
+        asyncio.run(pmd3.launch(process, ["--benchmark"]))
+    assert "Developer" in str(err.value) or "VPN & Device Management" in str(err.value)

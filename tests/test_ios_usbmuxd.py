@@ -21,6 +21,7 @@ import pytest
 
 from affdeploy.bench.request import BenchRequest
 from affdeploy.devices import ios
+from affdeploy.devices.ios import app
 from affdeploy.errors import DeviceError
 
 SOCKET = Path("/var/run/usbmuxd")
@@ -107,11 +108,11 @@ def test_usbmuxd_running_without_a_phone(usbmuxd: Path) -> None:
 def test_bench_needs_an_app_when_asked_for_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AFFDEPLOY_IOS_APP", str(tmp_path / "AFFBench.ipa"))
     with pytest.raises(Exception, match="AFFDEPLOY_IOS_APP=.*does not exist"):
-        ios.installable_app()
+        app.installable_app()
     monkeypatch.delenv("AFFDEPLOY_IOS_APP")
     monkeypatch.setenv("AFFDEPLOY_IOS_APP_DIR", str(tmp_path))
-    assert ios.installable_app() is None  # nothing built: the app must already be installed
+    assert app.installable_app() is None  # nothing built: the app must already be installed
     (tmp_path / "build").mkdir()
     (tmp_path / "build" / "AFFBench.ipa").write_bytes(b"PK\x03\x04")
-    assert ios.installable_app() == tmp_path / "build" / "AFFBench.ipa"
-    assert ios.ios_targets(BenchRequest(targets=["executorch", "onnx"])) == ["executorch"]
+    assert app.installable_app() == tmp_path / "build" / "AFFBench.ipa"
+    assert app.ios_targets(BenchRequest(targets=["executorch", "onnx"])) == ["executorch"]

@@ -7,7 +7,11 @@ in the posix PAL format, one ``Iteration i of N: X ms`` line per execution, the
 ``Model executed successfully N time(s) in X ms.`` total and ``OutputX`` lines on stdout. It really
 runs the .pte with the ExecuTorch Python runtime, on all-ones inputs like the real runner, so the
 numbers it reports are real measurements. With ``--legacy_log`` (not a real flag: for tests only)
-it omits the per-iteration lines, as executor_runner builds before 2025 do.
+it omits the load and per-iteration lines, as executor_runner builds before ExecuTorch 1.3 do.
+
+``FAKE_ET_LOGGING=off`` in its environment makes it a Release build: ExecuTorch's CMake preset
+turns EXECUTORCH_ENABLE_LOGGING on only for Debug builds, and without it every ET_LOG call compiles
+to nothing, so the real runner then prints only its ``OutputX`` lines and exits 0.
 """
 
 from __future__ import annotations
@@ -28,8 +32,13 @@ _FLAGS = {
 _BOOL_FLAGS = {"legacy_log"}
 
 
+_LOGGING = os.environ.get("FAKE_ET_LOGGING", "on") != "off"
+
+
 def et_log(level: str, line: int, message: str) -> None:
-    """One ET_LOG line exactly as runtime/platform/default/posix.cpp formats it."""
+    """One ET_LOG line exactly as runtime/platform/default/posix.cpp formats it (nothing in a Release build)."""
+    if not _LOGGING:
+        return
     us = int((time.monotonic() - _START) * 1e6)
     sec, us = divmod(us, 1_000_000)
     minute, sec = divmod(sec, 60)
@@ -78,7 +87,8 @@ def main(argv: list[str]) -> int:
     name = flags["method_name"] or sorted(program.method_names)[0]
     et_log("I", 481, f"Using method {name}")
     method = program.load_method(name)
-    et_log("I", 620, f"Model loaded in {(time.perf_counter() - before) * 1000:f} ms.")
+    if flags["legacy_log"] != "true":
+        et_log("I", 620, f"Model loaded in {(time.perf_counter() - before) * 1000:f} ms.")
     meta = method.metadata
     inputs = [torch.ones(tuple(meta.input_tensor_meta(i).sizes())) for i in range(meta.num_inputs())]
     executions = int(flags["num_executions"])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -41,13 +43,38 @@ app = typer.Typer(
 )
 
 
+class _StderrHandler(logging.Handler):
+    """Writes to whatever sys.stderr is at the time (tests swap it), one plain line per record."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sys.stderr.write(self.format(record) + "\n")
+
+
+_VERBOSE_HANDLER = _StderrHandler()
+_VERBOSE_HANDLER.setFormatter(logging.Formatter("%(relativeCreated)8.0f ms %(name)s: %(message)s"))
+
+
+def _set_verbose(verbose: bool) -> None:
+    """--verbose: affdeploy's debug log on stderr, e.g. every adb/xcrun/pymobiledevice3 call with its duration."""
+    logger = logging.getLogger("affdeploy")
+    logger.setLevel(logging.DEBUG if verbose else logging.NOTSET)
+    if verbose and _VERBOSE_HANDLER not in logger.handlers:
+        logger.addHandler(_VERBOSE_HANDLER)
+    elif not verbose:
+        logger.removeHandler(_VERBOSE_HANDLER)
+
+
 @app.callback()
 def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
     ),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Log what happens on stderr, including every adb, xcrun and pymobiledevice3 call with its duration."
+    ),
 ) -> None:
     """AFFNet deployment toolchain."""
+    _set_verbose(verbose)
 
 
 JSON_OPTION_HELP = "Print the result as JSON on stdout (for scripts and CI) instead of tables."

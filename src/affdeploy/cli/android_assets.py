@@ -20,12 +20,13 @@ from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json
 from affdeploy.errors import AffdeployError, UsageError
 from affdeploy.export.manifest import ArtifactEntry, manifest_path, read_manifest
 from affdeploy.appassets import checked_sources, install, remove_stale, write_labels
+from affdeploy.export.registry import target_names
 from affdeploy.fsutil import atomic_write_text, ensure_writable_dir, path_size
 from affdeploy.models import MODELS
+from affdeploy.vocab import DeviceKind
 
 ASSETS_SCHEMA = "affdeploy.android-assets/v1"  # ModelManifest.SCHEMA in android_app/benchcore
 MANIFEST_NAME = "manifest.json"
-ANDROID_TARGETS = ("executorch", "onnx")
 INPUT_KEYS = ("height", "width", "color_order", "scale", "mean", "std")  # what the app's InputSpec reads
 
 
@@ -60,7 +61,7 @@ def android_entries(models_dir: Path, models: list[str]) -> list[ArtifactEntry]:
     unknown = sorted(set(models) - set(MODELS))
     if unknown:
         raise UsageError(f"unknown model {', '.join(unknown)}; choose from {', '.join(MODELS)}")
-    entries = [e for e in read_manifest(models_dir) if e.target in ANDROID_TARGETS]
+    entries = [e for e in read_manifest(models_dir) if e.target in target_names(DeviceKind.ANDROID)]
     if not entries:
         raise AffdeployError(
             f"no ExecuTorch or ONNX model is exported in {manifest_path(models_dir)}",

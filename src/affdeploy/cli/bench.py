@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
-from affdeploy.bench.engine import HOST_TARGETS, parse_targets, run_host, validate_request
+from affdeploy.bench.engine import validate_request
 from affdeploy.bench.output import print_table, results_table, to_json, write_csv, write_results
 from affdeploy.bench.request import NOISY_CV, BenchRequest
-from affdeploy.bench.schema import BenchRecord
 from affdeploy.cli._common import app, console, err_console, progress
-from affdeploy.errors import AffdeployError, UsageError
+from affdeploy.devices import resolve_device
+from affdeploy.errors import UsageError
+from affdeploy.export.registry import bench_targets
 from affdeploy.models import MODELS
 from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE
+from affdeploy.vocab import DeviceKind, Target
 
-# What "--target all" means where; the phone runners get the list already expanded.
-DEVICE_TARGETS = {"android": ("onnx", "executorch"), "ios": ("coreml", "executorch")}
 _DEFAULTS = BenchRequest()
 
 
@@ -42,33 +41,13 @@ def _exclusive(count: int | None, seconds: float | None, names: str) -> None:
         raise UsageError(f"give either {names}, not both")
 
 
-def _run_on_device(request: BenchRequest, device: str, report: Callable[[str, float], None]) -> list[BenchRecord]:
-    """Dispatch to the phone runners, which live in affdeploy.devices and are imported lazily."""
-    try:
-        from affdeploy.devices import resolve_device
-    except ImportError:
-        raise AffdeployError(f"device '{device}' needs Android/iOS support, which this installation lacks") from None
-    resolved = resolve_device(device)
-    if resolved.kind == "host":
-        return run_host(request, report)
-    if resolved.kind not in DEVICE_TARGETS:
-        raise AffdeployError(f"device '{device}' is of unsupported kind '{resolved.kind}'")
-    request.targets = parse_targets(request.targets, DEVICE_TARGETS[resolved.kind], f"{resolved.kind} devices")
-    try:
-        if resolved.kind == "android":
-            from affdeploy.devices.android import run_bench
-        else:
-            from affdeploy.devices.ios import run_bench
-    except ImportError:
-        raise AffdeployError(f"benchmarking on {resolved.kind} devices is not available in this installation") from None
-    return run_bench(request, resolved)
-
-
 @app.command()
 def bench(
-    device: str = typer.Option("host", "--device", "-d", help="Where to run: host (this machine), a phone profile such as pixel7 or iphone15pro, or an adb serial / iOS UDID."),
+    device: str | None = typer.Option(None, "--device", "-d", help="Where to run: host (this machine), android (ANDROID_SERIAL's phone, else the only attached one), a phone profile such as pixel7 or iphone15pro, or an adb serial / iOS UDID. Default: the phone ANDROID_SERIAL names when it is set, else host."),
+    executor_runner: Path | None = typer.Option(None, "--executor-runner", help="Android: ExecuTorch's executor_runner built for the phone (docs/android.md); default $AFFDEPLOY_EXECUTOR_RUNNER."),
+    ort_perf_test: Path | None = typer.Option(None, "--ort-perf-test", help="Android: ONNX Runtime's onnxruntime_perf_test built for the phone; default $AFFDEPLOY_ORT_PERF_TEST."),
     models: list[str] = typer.Option(["affnet-t"], "--model", "-m", help=f"Model(s) to measure, repeatable or comma-separated: {', '.join(MODELS)}."),
-    targets: list[str] = typer.Option(["all"], "--target", "-t", help=f"Runtime(s): {', '.join(HOST_TARGETS)} on the host (coreml on iPhones), or all. Repeatable or comma-separated."),
+    targets: list[str] = typer.Option(["all"], "--target", "-t", help=f"Runtime(s): {', '.join(bench_targets(DeviceKind.HOST))} on the host ({', '.join(bench_targets(DeviceKind.IOS))} on iPhones), or all. Repeatable or comma-separated."),
     fft: str = typer.Option("auto", "--fft", help="FFT handling: auto (per-backend choice), dft (real DFT-matrix products), native (the runtime's FFT). torch with auto/native is eager PyTorch with torch.fft, the baseline."),
     threads: str = typer.Option("1", "--threads", help="Thread counts to sweep, comma-separated, e.g. 1,2."),
     warmup: int | None = typer.Option(None, "--warmup", help=f"Warm-up iterations after the first inference (default {_DEFAULTS.warmup})."),
@@ -115,10 +94,8 @@ def bench(
         def report(text: str, fraction: float) -> None:
             bar.update(task, description=text, completed=fraction)
 
-        if device.lower() in ("host", "localhost"):
-            records = run_host(request, report)
-        else:
-            records = _run_on_device(request, device, report)
+        runners = {t: p for t, p in ((Target.EXECUTORCH, executor_runner), (Target.ONNX, ort_perf_test)) if p is not None}
+        records = resolve_device(device, runners=runners).run(request, report)
     if json_out == "-":
         sys.stdout.write(to_json(records))
     else:

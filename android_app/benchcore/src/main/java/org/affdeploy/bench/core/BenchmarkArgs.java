@@ -33,7 +33,8 @@ public final class BenchmarkArgs {
   /** Backends the app can run: ExecuTorch (XNNPACK-delegated or portable .pte) and ONNX Runtime. */
   public static final List<String> BACKENDS = Arrays.asList("xnnpack", "portable", "ort", "ort-nnapi");
 
-  public static final List<String> FFT_MODES = Arrays.asList("dft", "native");
+  /** How the model's FFTs were exported; "unknown" for a file benchmarked without its export manifest. */
+  public static final List<String> FFT_MODES = Arrays.asList("dft", "native", "unknown");
   public static final List<String> PRECISIONS = Arrays.asList("fp32", "fp16");
 
   public static final int DEFAULT_WARMUP = 5;

@@ -55,6 +55,7 @@ public class BenchmarkArgsTest {
     assertEquals("fp16", args.precision);
     assertEquals(360_000_000L, args.macs);
     assertEquals("ort-cpu", BenchmarkArgs.parse(extras("model_path", "a.onnx", "backend", "ort")).recordBackend());
+    assertEquals("unknown", BenchmarkArgs.parse(extras("model_path", "given.pte", "fft", "unknown")).fft);
   }
 
   @Test
@@ -68,7 +69,7 @@ public class BenchmarkArgsTest {
     assertEquals("warmup must be >= 0, got -1", error("model_path", "m.pte", "warmup", "-1"));
     assertEquals("threads must be between 1 and 64, got 65", error("model_path", "m.pte", "threads", "65"));
     assertTrue(error("model_path", "m.pte", "image_size", "100").contains("multiple of 32"));
-    assertTrue(error("model_path", "m.pte", "fft", "fast").contains("fft must be one of [dft, native]"));
+    assertTrue(error("model_path", "m.pte", "fft", "fast").contains("fft must be one of [dft, native, unknown]"));
     assertEquals("model_name must not be empty", error("model_path", "m.pte", "model_name", " "));
     assertTrue(error("model_path", "m.pte", "iters", "5").startsWith("unknown extra(s) [iters]"));
   }

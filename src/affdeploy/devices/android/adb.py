@@ -8,6 +8,7 @@ Failures become DeviceError / ToolMissingError with one clear line, never a trac
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -15,10 +16,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from affdeploy.devices.calls import run_tool
 from affdeploy.errors import DeviceError, ToolMissingError
 
-DEFAULT_TIMEOUT_S = 30.0
-STATE_TIMEOUT_S = 10.0
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_S = 30.0  # one adb command that does not run a benchmark
+STATE_TIMEOUT_S = 10.0  # `adb get-state`, asked when something failed
+TRANSFER_TIMEOUT_S = 300.0  # one push or pull (a model is tens of MB; USB 2 moves ~30 MB/s)
 INSTALL_HINT = "install it with `sudo apt-get install adb` (Debian/Ubuntu) or Android SDK platform-tools"
 CONNECT_HINT = (
     "enable Developer options and USB debugging on the phone, plug it in, accept the RSA prompt, "
@@ -84,12 +89,17 @@ class Adb:
     @property
     def default_serial(self) -> str | None:
         """``ANDROID_SERIAL`` if set: adb's own convention for "the device I mean"."""
-        return self.env.get("ANDROID_SERIAL") or None
+        return self.serial_from_env(self.env)
+
+    @staticmethod
+    def serial_from_env(env: Mapping[str, str] | None = None) -> str | None:
+        """``ANDROID_SERIAL`` of ``env`` (default: this process's environment), if set."""
+        return (os.environ if env is None else env).get("ANDROID_SERIAL") or None
 
     def _run(self, args: Sequence[str], *, timeout: float) -> subprocess.CompletedProcess[bytes]:
         cmd = [self.exe, *(["-s", self.serial] if self.serial else []), *args]
         try:
-            return subprocess.run(cmd, capture_output=True, timeout=timeout, env=self.env, check=False)
+            return run_tool(cmd, timeout=timeout, env=self.env)
         except subprocess.TimeoutExpired:
             self._raise_if_gone(f"`adb {' '.join(args[:2])}`")
             raise DeviceError(
@@ -120,10 +130,7 @@ class Adb:
     def state(self) -> str:
         """``device`` when the bound device answers, otherwise what adb says (``offline``, ``missing``)."""
         try:
-            proc = subprocess.run(
-                [self.exe, "-s", self.serial or "", "get-state"],
-                capture_output=True, timeout=STATE_TIMEOUT_S, env=self.env, check=False,
-            )
+            proc = run_tool([self.exe, "-s", self.serial or "", "get-state"], timeout=STATE_TIMEOUT_S, env=self.env)
         except (subprocess.TimeoutExpired, OSError):
             return "unresponsive"
         return _decode(proc.stdout).strip() if proc.returncode == 0 else "missing"
@@ -133,6 +140,7 @@ class Adb:
         if self.serial is None:
             return
         state = self.state()
+        log.debug("%s failed; adb state of %s: %s", action, self.serial, state)
         if state != "device":
             raise DeviceError(
                 f"device {self.serial} disconnected during {action} (adb state: {state})",
@@ -149,11 +157,11 @@ class Adb:
                 raise DeviceError(f"`{command[:80]}` failed on {self.serial} (exit {result.exit_code}): {result.tail()}")
         return result
 
-    def push(self, local: Path, remote: str, *, timeout: float = 300.0) -> None:
+    def push(self, local: Path, remote: str, *, timeout: float = TRANSFER_TIMEOUT_S) -> None:
         """Copy a host file to the device."""
         self._transfer("push", str(local), remote, timeout)
 
-    def pull(self, remote: str, local: Path, *, timeout: float = 300.0) -> None:
+    def pull(self, remote: str, local: Path, *, timeout: float = TRANSFER_TIMEOUT_S) -> None:
         """Copy a device file to the host."""
         self._transfer("pull", remote, str(local), timeout)
 

@@ -1,35 +1,37 @@
-"""Command lines for, and parsers of, the native Android benchmark runners users build themselves.
+"""Parsers of what the native Android runners print, from their public sources.
 
-Both formats were read from the runners' public sources:
+ExecuTorch ``executor_runner`` (examples/portable/executor_runner/executor_runner.cpp) logs through
+ET_LOG, whose default (posix) PAL prints to stderr as ``I 00:00:01.234567
+executorch:executor_runner.cpp:123] <message>``. Since 0.6 it logs the total, ``Model executed
+successfully N time(s) in X ms.``; since 1.3 also ``Model loaded in X ms.`` and one ``Iteration i
+of N: X ms`` line per execution. ET_LOG compiles to nothing when EXECUTORCH_ENABLE_LOGGING is off,
+which ExecuTorch's CMake preset makes the default for every build type but Debug: such a build
+exits 0 having printed only its ``OutputX`` lines, and is reported as such.
 
-ExecuTorch ``executor_runner`` (examples/portable/executor_runner/executor_runner.cpp) takes gflags
-``--model_path``, ``--num_executions`` and ``--cpu_threads`` and logs through ET_LOG, whose default
-(posix) PAL prints to stderr as ``I 00:00:01.234567 executorch:executor_runner.cpp:123] <message>``.
-Recent builds log ``Model loaded in X ms.`` and one ``Iteration i of N: X ms`` line per execution;
-every build since 0.1 logs the total: ``Model executed successfully N time(s) in X ms.``
-
-ONNX Runtime ``onnxruntime_perf_test`` (onnxruntime/test/perftest/) takes ``-m times -r N -x T -I
--e cpu <model> [result_file]``. It always runs one warm-up inference of its own, prints
-``Session creation time cost: X s``, ``First inference time cost: N ms``, ``Average inference time
-cost[ total]: X ms`` and ``Peak working set size: N bytes`` on stdout, and appends one CSV line per
-measured run to ``result_file``: ``model_name,seconds,peak_working_set,cpu_usage,run_index``.
+ONNX Runtime ``onnxruntime_perf_test`` (onnxruntime/test/perftest/) always runs one warm-up
+inference of its own, prints ``Session creation time cost: X s``, ``First inference time cost: N
+ms``, ``Average inference time cost[ total]: X ms`` and ``Peak working set size: N bytes`` on
+stdout, and appends one CSV line per measured run to its result file:
+``model_name,seconds,peak_working_set,cpu_usage,run_index``.
 """
 
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass, field
 
 from affdeploy.errors import DeviceError
 
-EXECUTOR_RUNNER = "executor_runner"
-ORT_PERF_TEST = "onnxruntime_perf_test"
+LOGGING_HINT = (
+    "rebuild executor_runner with -DEXECUTORCH_ENABLE_LOGGING=ON and the posix PAL "
+    "(-DEXECUTORCH_PAL_DEFAULT=posix), as docs/android.md shows"
+)
 
 _NUM = r"([0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)"
 _ET_ITERATION = re.compile(rf"\] Iteration (\d+) of (\d+): {_NUM} ms")
 _ET_TOTAL = re.compile(rf"\] Model executed successfully (\d+) time\(s\) in {_NUM} ms\.")
 _ET_LOAD = re.compile(rf"\] Model loaded in {_NUM} ms\.")
+_ET_ANY = re.compile(r"^[DIEWF] \d\d:\d\d:\d\d\.\d{6} executorch:", re.M)
 _ORT_SESSION = re.compile(rf"^Session creation time cost: {_NUM} s", re.M)
 _ORT_FIRST = re.compile(rf"^First inference time cost: {_NUM} ms", re.M)
 _ORT_AVERAGE = re.compile(rf"^Average inference time cost(?: total)?: {_NUM} ms", re.M)
@@ -48,22 +50,20 @@ class RunnerOutput:
     notes: list[str] = field(default_factory=list)
 
 
-def executor_runner_command(binary: str, model: str, *, executions: int, threads: int) -> str:
-    """The device shell command line of one executor_runner process (flags every build accepts)."""
-    return " ".join(
-        shlex.quote(a)
-        for a in (binary, f"--model_path={model}", f"--num_executions={executions}", f"--cpu_threads={threads}")
-    )
-
-
 def parse_executor_runner(log: str, *, warmup: int) -> RunnerOutput:
     """Samples from one executor_runner log; the first ``warmup`` iterations are dropped.
 
-    Builds that log each iteration give one sample per iteration. Older builds log only the
+    Builds that log each iteration give one sample per iteration. Builds before 1.3 log only the
     total; then the whole process is one sample (total / executions) and ``warmup`` must be 0,
     because the caller runs one process per sample (see docs/android.md).
     """
     total = _ET_TOTAL.search(log)
+    if total is None and _ET_ANY.search(log) is None:
+        raise DeviceError(
+            "executor_runner exited 0 without printing a single ET_LOG line, so there are no timings to read: "
+            "it was built without logging (ExecuTorch turns EXECUTORCH_ENABLE_LOGGING on only for Debug builds)",
+            hint=LOGGING_HINT,
+        )
     if total is None:
         raise DeviceError("executor_runner did not report 'Model executed successfully' (see its log above)")
     load = _ET_LOAD.search(log)
@@ -81,14 +81,8 @@ def parse_executor_runner(log: str, *, warmup: int) -> RunnerOutput:
 
 
 def logs_iterations(log: str) -> bool:
-    """True when this executor_runner build logs every iteration (recent builds do)."""
+    """True when this executor_runner build logs every iteration (1.3 and later)."""
     return _ET_ITERATION.search(log) is not None
-
-
-def ort_perf_test_command(binary: str, model: str, result_file: str, *, runs: int, threads: int, provider: str) -> str:
-    """The device shell command line of one onnxruntime_perf_test run in 'times' mode with generated inputs."""
-    args = (binary, "-m", "times", "-r", str(runs), "-x", str(threads), "-e", provider, "-I", model, result_file)
-    return " ".join(shlex.quote(a) for a in args)
 
 
 def parse_ort_perf_test(stdout: str, result_csv: str) -> RunnerOutput:

@@ -1,0 +1,182 @@
+"""The on-phone benchmark flow: for each model x target x threads, push, cool down, run, record.
+
+Each configuration is measured by the native runner of its target (runners.py) when one is
+configured, else by the benchmark app (app.py) when it is installed. Free space is checked and only
+files whose sha256 differs are pushed; the phone cools down first; temporary files are removed
+after. If the phone disappears mid-run, the records measured so far are written to a partial
+results file that the error names.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shlex
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from affdeploy.bench.request import BenchRequest
+from affdeploy.bench.schema import BenchRecord, dump_results
+from affdeploy.devices.android.app import APP_PACKAGE, app_extras, app_installed, run_app
+from affdeploy.devices.android.probes import Cluster
+from affdeploy.devices.android.runners import RUNNERS, Job, Measured, RunnerPaths
+from affdeploy.devices.android.session import AndroidSession
+from affdeploy.errors import DeviceError, ToolMissingError
+from affdeploy.export.cache import ensure_artifact
+from affdeploy.export.registry import target_for_path
+from affdeploy.export.request import ExportRequest
+from affdeploy.fsutil import atomic_write_text, sha256_path
+from affdeploy.progress import Progress, silent
+from affdeploy.vocab import DeviceKind, FFTMode
+
+if TYPE_CHECKING:
+    from affdeploy.devices.android.device import AndroidDevice
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WARMUP = 5
+DEFAULT_ITERS = 30
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _macs(export: ExportRequest, cache: dict[tuple[str, int], int]) -> int:
+    key = (export.model, export.image_size)
+    if key not in cache:
+        from affdeploy.models import build_model
+        from affdeploy.models.profile import profile_model
+
+        cache[key] = profile_model(build_model(export.model), export.image_size).macs
+    return cache[key]
+
+
+class PhoneBench:
+    """One ``run_bench`` call: the session on the phone, the request, and how each target is run."""
+
+    def __init__(self, device: AndroidDevice, request: BenchRequest, runners: RunnerPaths) -> None:
+        self.device = device
+        self.request = request
+        self.runners = runners
+        clusters = [Cluster.from_dict(c) for c in device.info.extra.get("clusters", [])]
+        self.session = AndroidSession(device.id, clusters)
+        self.app_ok: bool | None = None
+        self.macs_cache: dict[tuple[str, int], int] = {}
+
+    def _app_available(self) -> bool:
+        if self.app_ok is None:
+            self.app_ok = app_installed(self.session)
+        return self.app_ok
+
+    def measure(self, job: Job) -> Measured:
+        """Push, cool down, run the chosen runner for one job and clean up."""
+        runner = RUNNERS[job.target]
+        native = self.runners.native(job.target)
+        files = [(job.artifact, job.remote_artifact)]
+        if native is None and (self.runners.choice == "native" or not self._app_available()):
+            raise ToolMissingError(
+                f"no Android runner for {job.target}: neither {runner.option} / {runner.env} names "
+                f"{runner.name} nor is the app {APP_PACKAGE} installed on {self.session.serial}",
+                hint=f"build {runner.name} (docs/android.md) and pass {runner.option} PATH, or install android_app",
+            )
+        binary = None
+        if native is not None:
+            binary, runner_files = runner.device_files(native)
+            files += runner_files
+        notes = self.session.sync(files)
+        if binary is not None:
+            self.session.adb.shell(f"chmod 755 {shlex.quote(binary)}")
+        notes += self.session.cool_down(self.request.cooldown_s)
+        try:
+            if binary is None:
+                extras = app_extras(job, macs=_macs(job.export, self.macs_cache))
+                measured = run_app(self.session, job, extras)
+            else:
+                measured = runner.measure(self.session, job, binary)
+                measured.tools = {runner.name: sha256_path(native)[:16]}
+        finally:
+            self.session.cleanup()
+        measured.notes = notes + measured.notes
+        return measured
+
+    def record(self, job: Job, measured: Measured) -> BenchRecord:
+        from affdeploy.bench.stats import compute_stats
+
+        stats = compute_stats(measured.output.samples_ms)
+        notes = list(measured.notes)
+        if measured.output.peak_memory_bytes is not None:
+            notes.append(f"runner peak working set {measured.output.peak_memory_bytes} bytes")
+        macs = _macs(job.export, self.macs_cache)
+        info = self.device.info
+        return BenchRecord(
+            model=job.export.model, target=job.target, backend=RUNNERS[job.target].backend, fft=job.fft,
+            threads=job.threads, precision=job.export.precision, image_size=job.export.image_size,
+            device=replace(info, extra=dict(info.extra)), runner=measured.runner, samples_ms=measured.output.samples_ms,
+            stats=stats, warmup=job.warmup, load_ms=measured.output.load_ms,
+            first_inference_ms=measured.output.first_inference_ms,
+            macs=macs, gmacs_per_s=macs / (stats.p50 * 1e6) if stats.p50 > 0 else None,
+            artifact_sha256=sha256_path(job.artifact), artifact_path=str(job.artifact),
+            tools=measured.tools, timestamp=_now(), notes=notes,
+        )  # fmt: skip
+
+
+def _jobs(request: BenchRequest, warmup: int, iters: int) -> Iterator[Job]:
+    """What to measure: the given --artifact files, else each model x target exported (or found exported)."""
+    for path in map(Path, request.artifacts):
+        target = target_for_path(path, DeviceKind.ANDROID)
+        export = ExportRequest.create(request.models[0], target.name, image_size=request.image_size,
+                                      precision=request.precision)
+        fft = request.fft if request.fft != FFTMode.AUTO else "unknown"
+        yield from (Job(export, path, fft, threads, warmup, iters) for threads in request.threads)
+    if request.artifacts:
+        return
+    for model in request.models:
+        for target in request.targets:
+            export = ExportRequest.create(model, target, fft=request.fft, image_size=request.image_size,
+                                          precision=request.precision, weights=request.weights)
+            artifact, entry = ensure_artifact(export, request.models_dir)  # the host bench's cache keys
+            yield from (Job(export, artifact, entry.fft, threads, warmup, iters) for threads in request.threads)
+
+
+def _partial_path(request: BenchRequest, serial: str) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", serial)
+    return Path(request.models_dir).parent / "results" / f"android-partial-{safe}-{stamp}.json"
+
+
+def run_bench(
+    request: BenchRequest,
+    device: AndroidDevice,
+    *,
+    runners: RunnerPaths | None = None,
+    progress: Progress = silent,
+    partial_path: Path | None = None,
+) -> list[BenchRecord]:
+    """Benchmark every configuration of ``request`` (targets already checked for Android) on ``device``.
+
+    If the device disappears mid-run, the records measured so far are written to ``partial_path``
+    (default results/android-partial-<serial>-<time>.json) and the DeviceError says where.
+    """
+    bench = PhoneBench(device, request, runners or RunnerPaths.resolve())
+    warmup = request.warmup if request.warmup is not None else DEFAULT_WARMUP
+    iters = request.iters if request.iters is not None else DEFAULT_ITERS
+    total = (len(request.artifacts) or len(request.models) * len(request.targets)) * len(request.threads)
+    records: list[BenchRecord] = []
+    try:
+        for job in _jobs(request, warmup, iters):
+            progress(f"{job.export.model} {job.target} {job.threads}t on {device.id}", len(records) / total)
+            log.debug("measuring %s", job)
+            records.append(bench.record(job, bench.measure(job)))
+    except DeviceError as exc:
+        if not records:
+            raise
+        path = partial_path or _partial_path(request, device.id)
+        atomic_write_text(path, json.dumps(dump_results(records), indent=2) + "\n")
+        raise DeviceError(f"{exc.message}; the {len(records)} record(s) measured before were saved to {path}",
+                          hint=exc.hint) from None
+    return records

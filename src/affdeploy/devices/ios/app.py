@@ -1,0 +1,100 @@
+"""What the AFFBench app is asked to do, where it is, and what it writes (shared by both transports).
+
+``affdeploy bench`` passes the same words to the app (launch arguments on Linux) and to its XCTest
+benchmark (TEST_RUNNER_AFFDEPLOY_ARGS on macOS); BenchCore's BenchmarkOptions parses them. The app
+runs the models ``affdeploy ios-assets`` bundled into it, so the request fields that shape an
+artifact cannot be honoured here (IosDevice refuses them).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from affdeploy.bench.request import BenchRequest
+from affdeploy.bench.schema import BenchRecord
+from affdeploy.errors import AffdeployError, UsageError
+from affdeploy.export.registry import bench_targets
+from affdeploy.vocab import DeviceKind
+
+if TYPE_CHECKING:
+    from affdeploy.devices.ios.device import IosDevice
+
+BUNDLE_ID = "org.affdeploy.AFFBench"
+RESULTS_NAME = "benchmark_results.json"  # Documents/<this> in the app, and the XCTest attachment name
+CONTAINER_RESULTS = f"/Documents/{RESULTS_NAME}"
+CONTAINER_ERROR = "/Documents/benchmark_error.txt"  # the app writes this instead when benchmark mode fails
+DEFAULT_ITERATIONS = 30
+ASSETS_HINT = "run 'affdeploy export --target coreml,executorch' then 'affdeploy ios-assets'"
+
+
+def ios_targets(request: BenchRequest) -> list[str]:
+    """The requested targets an iPhone can run (Core ML, ExecuTorch); both when none of them was asked."""
+    runnable = bench_targets(DeviceKind.IOS)
+    wanted = [t for t in request.targets if t in runnable]
+    return wanted or list(runnable)
+
+
+def app_arguments(request: BenchRequest) -> list[str]:
+    """Launch arguments of the app's benchmark mode, parsed by BenchCore's BenchmarkOptions."""
+    iterations = request.iters if request.iters is not None else DEFAULT_ITERATIONS
+    warmup = request.warmup if request.warmup is not None else 0
+    if iterations < 1:
+        raise UsageError(f"--iters must be at least 1, got {iterations}")
+    if warmup < 0:
+        raise UsageError(f"--warmup must be >= 0, got {warmup}")
+    return [
+        "--benchmark",
+        "--iterations", str(iterations),
+        "--warmup", str(warmup),
+        "--cooldown-s", f"{request.cooldown_s:g}",
+        "--models", ",".join(request.models),
+        "--targets", ",".join(ios_targets(request)),
+    ]  # fmt: skip
+
+
+def test_runner_env(request: BenchRequest) -> dict[str, str]:
+    """Environment for ``xcodebuild test``: TEST_RUNNER_-prefixed variables reach the test process."""
+    return {"TEST_RUNNER_AFFDEPLOY_ARGS": " ".join(app_arguments(request))}
+
+
+def app_dir() -> Path:
+    """Where ios_app/ is: $AFFDEPLOY_IOS_APP_DIR, else ./ios_app."""
+    return Path(os.environ.get("AFFDEPLOY_IOS_APP_DIR", "ios_app"))
+
+
+def installable_app() -> Path | None:
+    """The built app to install: $AFFDEPLOY_IOS_APP, else ios_app/build/AFFBench.ipa if it exists."""
+    explicit = os.environ.get("AFFDEPLOY_IOS_APP")
+    if explicit:
+        path = Path(explicit)
+        if not path.exists():
+            raise AffdeployError(f"AFFDEPLOY_IOS_APP={path} does not exist", hint="point it at the built AFFBench.ipa or AFFBench.app")
+        return path
+    default = app_dir() / "build" / "AFFBench.ipa"
+    return default if default.exists() else None
+
+
+def stamp_records(records: list[BenchRecord], device: IosDevice) -> list[BenchRecord]:
+    """Records with the host's view of the device filled in where the app left fields empty."""
+    stamped = []
+    for rec in records:
+        info = rec.device
+        host = device.info
+        merged = replace(
+            info,
+            kind="ios",
+            name=host.name,
+            serial=host.serial or info.serial,
+            model=info.model or host.model,
+            soc=info.soc or host.soc,
+            os=info.os or host.os,
+            cores=info.cores or host.cores,
+            extra={**host.extra, **info.extra},
+        )
+        stamped.append(replace(rec, device=merged))
+    return stamped
+
+
