@@ -106,6 +106,7 @@ class RunnerPaths:
         choice = env.get(RUNNER_CHOICE_ENV, "auto")
         if choice not in RUNNER_CHOICES:
             raise UsageError(f"{RUNNER_CHOICE_ENV} must be one of {', '.join(RUNNER_CHOICES)}, not {choice!r}")
+        log.debug("native runners %s, %s=%s", {t: str(p) for t, p in paths.items()} or "none", RUNNER_CHOICE_ENV, choice)
         return cls(paths, choice)
 
     def native(self, target: str) -> Path | None:

@@ -67,6 +67,7 @@ def parse_devicectl_devices(doc: dict[str, Any]) -> list[IosDevice]:
 def select_device(devices: list[IosDevice], selector: str) -> IosDevice:
     """The one attached iPhone that ``selector`` (an iOS profile name or a UDID) names."""
     attached = ", ".join(f"{d.info.model} {d.id}" for d in devices) or "none"
+    log.debug("selecting %r among attached iPhones: %s", selector, attached)
     prof = profile(selector)
     if prof is not None and prof.platform != "ios":
         raise UsageError(f"{selector} is an {prof.platform} profile, not an iPhone", hint="use an iOS profile or a UDID")

@@ -144,6 +144,8 @@ def list_devices() -> list[IosDevice]:
 
 async def _service_provider(lockdown: Any, udid: str) -> Any:
     """What DVT services go through: lockdown before iOS 17, a tunneld RSD tunnel from iOS 17 on."""
+    log.debug("iOS %s: developer services through %s", lockdown.product_version,
+              "lockdown" if int(lockdown.product_version.split(".")[0]) < 17 else "a tunneld tunnel")
     if int(lockdown.product_version.split(".")[0]) < 17:
         return lockdown
     rsd = await step("tunneld lookup", get_tunneld_device_by_udid(udid))

@@ -142,7 +142,9 @@ def _check_assets(folder: Path) -> None:
 
 def read_xcresult(bundle: Path, work: Path) -> tuple[list[BenchRecord], list[XcMetric]]:
     """The results JSON attached by the benchmark test and the XCTest metrics of a result bundle."""
-    new_api = parse_xcresulttool_version(_run(xcresulttool_version_command(), what="xcresulttool version")) >= NEW_XCRESULTTOOL
+    version = parse_xcresulttool_version(_run(xcresulttool_version_command(), what="xcresulttool version"))
+    new_api = version >= NEW_XCRESULTTOOL
+    log.debug("xcresulttool %d: reading %s with the %s commands", version, bundle.name, "Xcode 16" if new_api else "legacy")
     records: list[BenchRecord] = []
     metrics: list[XcMetric] = []
     if new_api:
