@@ -19,7 +19,7 @@ def verify(
 ) -> None:
     """Re-run the parity check of an exported artifact against the PyTorch model it came from.
 
-    The model, image size, precision and checkpoint are taken from the artifact's entry in the manifest.json next to it. Exits with 1 when parity fails; an artifact this machine cannot run (Core ML on Linux) is reported as "not verified" with the reason.
+    The model, image size, precision and checkpoint are taken from the artifact's entry in the manifest.json next to it. Exits with 1 when parity fails; an artifact this machine cannot run is reported as "not verified" with the reason. Core ML packages are checked everywhere by executing the saved program op by op (engine mil-reference: the program's math, not the Core ML runtime or GPU/Neural Engine precision), and on macOS also by the Core ML runtime (coreml-runtime); both results are shown.
     """
     from affdeploy.export import verify_artifact
 
@@ -33,8 +33,12 @@ def verify(
         table.add_row("model", f"{result['model']} ({result['target']}, {result['backend']}, {result['precision']}, "
                                f"fft {result['fft']})")
         table.add_row("file unchanged since export", "yes" if result["sha256_matches_manifest"] else "[red]no[/]")
-        table.add_row("parity", parity_text(parity["status"]))
-        table.add_row("details", parity["reason"])
+        for check in (parity, *parity.get("also", ())):
+            engine = f" ({check['engine']})" if check.get("engine") else ""
+            table.add_row(f"parity{engine}", parity_text(check["status"]))
+            table.add_row("details", check["reason"])
+            if check.get("tolerance"):
+                table.add_row("tolerance", check["tolerance"])
         console.print(table)
     if parity["status"] == "failed":
         raise ParityError(f"{path} does not match PyTorch: {parity['reason']}")

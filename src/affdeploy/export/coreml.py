@@ -9,15 +9,19 @@ Two input kinds, one artifact each (the manifest key includes it):
 
 fp16 by default (Apple's recommendation for the Neural Engine), fp32 on request; iOS 16 / macOS 13
 minimum. coremltools has no converter for rfft2/irfft2, so Core ML always needs ``--fft dft``.
-Core ML runs only on Apple systems: on Linux parity is "not verified", never a pass.
+The Core ML runtime exists only on Apple systems; everywhere, parity is checked by executing the
+saved program op by op with :mod:`affdeploy.coreml_reference` (engine ``mil-reference``: the
+program's math, not the runtime or GPU/Neural Engine precision). On macOS the runtime
+(``coreml-runtime``) is checked too, and both results are recorded.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import platform
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +32,7 @@ from torch.export.graph_signature import OutputKind
 
 from affdeploy.export.base import ExportTarget, Lowered, NotRunnable, Session
 from affdeploy.export.opreport import OpReport
-from affdeploy.export.parity import log_softmax
+from affdeploy.export.parity import FAILED, NOT_VERIFIED, ParityResult, log_softmax, run_parity
 from affdeploy.export.registry import register_target
 from affdeploy.fft.policy import CHECKED, FFTSupport
 from affdeploy.preprocessing import InputSpec, imagenet_labels
@@ -37,6 +41,7 @@ from affdeploy.vocab import Backend, DeviceKind, InputKind, Precision, Target
 if TYPE_CHECKING:
     from affdeploy.export.request import ExportRequest
 
+RUNTIME_ENGINE = "coreml-runtime"
 AUTHOR = "affdeploy (model: AFFNet, Huang et al., arXiv 2307.14008)"
 LICENSE = "MIT (official AFFNet code and weights: see microsoft/TokenMixers)"
 
@@ -59,6 +64,11 @@ def _with_softmax(ep: ExportedProgram) -> ExportedProgram:
             out_spec.arg.name = probs.name
     ep.graph_module.recompile()
     return ep
+
+
+def _pixels(x: np.ndarray) -> np.ndarray:
+    """The HxWx3 uint8 RGB image of an NCHW input in [0, 1] (parity inputs lie on the 1/255 grid)."""
+    return np.round(x[0].transpose(1, 2, 0) * 255).astype(np.uint8)
 
 
 def _mil_ops(operations: Any) -> Iterator[str]:
@@ -133,14 +143,49 @@ class CoreMLTarget(ExportTarget):
         labels = imagenet_labels()
 
         def prepare(x: np.ndarray) -> dict[str, Any]:
-            pixels = np.round(x[0].transpose(1, 2, 0) * 255).astype(np.uint8)
-            return {"image": Image.fromarray(pixels, "RGB")}
+            return {"image": Image.fromarray(_pixels(x), "RGB")}
 
         def scores(out: dict[str, Any]) -> np.ndarray:
             probs = out["classLabel_probs"]
             return np.log(np.maximum([probs[label] for label in labels], 1e-30))
 
         return Session(infer=model.predict, prepare=prepare, scores=scores, backend=Backend.COREML)
+
+    def validate(self, path: Path, request: ExportRequest, references: Sequence[np.ndarray],
+                 inputs: Sequence[np.ndarray]) -> ParityResult:
+        """The reference interpreter everywhere, and the Core ML runtime where it exists; either failing fails."""
+        runtime = dataclasses.replace(super().validate(path, request, references, inputs), engine=RUNTIME_ENGINE)
+        reference = self.reference_parity(path, request, references, inputs)
+        if runtime.status == NOT_VERIFIED:
+            return dataclasses.replace(reference, reason=f"{reference.reason}; Core ML runtime: {runtime.reason}")
+        if reference.failed and not runtime.failed:
+            return dataclasses.replace(reference, also=(runtime,))
+        return dataclasses.replace(runtime, also=(reference,))
+
+    def reference_parity(self, path: Path, request: ExportRequest, references: Sequence[np.ndarray],
+                         inputs: Sequence[np.ndarray]) -> ParityResult:
+        """Parity of the saved ML Program executed by affdeploy.coreml_reference (any OS)."""
+        from affdeploy.coreml_reference import ENGINE, MilReferenceError, ReferenceModel, UnsupportedOpError
+
+        try:
+            model = ReferenceModel(path)
+            if request.input_kind == InputKind.TENSOR:
+                output = model.description.output[0].name
+
+                def predict(x: np.ndarray) -> np.ndarray:
+                    return np.asarray(model.predict({"image": x})[output]).reshape(-1)
+            else:
+
+                def predict(x: np.ndarray) -> np.ndarray:
+                    return np.log(np.maximum(model.class_probabilities({"image": _pixels(x)}), 1e-30))
+
+            return run_parity(predict, references, inputs, self.tolerance(request.precision),
+                              self.reference_transform(request), engine=ENGINE)
+        except UnsupportedOpError as exc:
+            return dataclasses.replace(ParityResult.not_verified(str(exc)), engine=ENGINE)
+        except MilReferenceError as exc:
+            return dataclasses.replace(ParityResult.unmeasured(FAILED, f"the reference interpreter rejected the "
+                                                                       f"program: {exc}"), engine=ENGINE)
 
     def reference_transform(self, request: ExportRequest) -> Callable[[np.ndarray], np.ndarray] | None:
         """The image variant reports probabilities: compare log-probabilities with log-softmax of the logits."""

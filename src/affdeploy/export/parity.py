@@ -8,7 +8,7 @@ must agree on the top-1 class and point the same way (cosine >= a floor) on ever
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,12 @@ class Tolerance:
     max_abs_err: float | None = None
     min_cosine: float | None = None
 
+    def describe(self) -> str:
+        """The rule in words, as parity records state it."""
+        if self.max_abs_err is not None:
+            return f"max abs logit error <= {self.max_abs_err:.0e}"
+        return f"same top-1 and cosine >= {self.min_cosine if self.min_cosine is not None else 1.0}"
+
 
 @dataclass(frozen=True)
 class ParityResult:
@@ -43,6 +49,9 @@ class ParityResult:
     cosine: float | None = None
     top1_agree: bool | None = None
     inputs: int = 0
+    engine: str | None = None  # what computed the outputs (Core ML: "coreml-runtime" or "mil-reference")
+    tolerance: str | None = None  # the rule applied (Tolerance.describe)
+    also: tuple[ParityResult, ...] = ()  # the same artifact checked by other engines (Core ML on macOS)
 
     @classmethod
     def unmeasured(cls, status: str, reason: str) -> ParityResult:
@@ -63,7 +72,9 @@ class ParityResult:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ParityResult:
-        return cls(**{k: data[k] for k in ("status", "reason", "max_abs_err", "cosine", "top1_agree", "inputs") if k in data})
+        fields = ("status", "reason", "max_abs_err", "cosine", "top1_agree", "inputs", "engine", "tolerance")
+        also = tuple(cls.from_dict(d) for d in data.get("also", ()))
+        return cls(**{k: data[k] for k in fields if k in data}, also=also)
 
 
 def parity_inputs(image_size: int) -> list[np.ndarray]:
@@ -109,14 +120,17 @@ def compare(references: Sequence[np.ndarray], outputs: Sequence[np.ndarray], tol
         cosine=min_cos,
         top1_agree=top1,
         inputs=len(references),
+        tolerance=tolerance.describe(),
     )
 
 
 def run_parity(predict: Predict, references: Sequence[np.ndarray], inputs: Sequence[np.ndarray], tolerance: Tolerance,
-               reference_transform: Callable[[np.ndarray], np.ndarray] | None = None) -> ParityResult:
+               reference_transform: Callable[[np.ndarray], np.ndarray] | None = None,
+               engine: str | None = None) -> ParityResult:
     """Run ``predict`` on every input and compare with the (optionally transformed) references."""
     transform = reference_transform or (lambda v: v)
-    return compare([transform(r) for r in references], [predict(x) for x in inputs], tolerance)
+    result = compare([transform(r) for r in references], [predict(x) for x in inputs], tolerance)
+    return replace(result, engine=engine)
 
 
 def log_softmax(v: np.ndarray) -> np.ndarray:
