@@ -10,6 +10,7 @@ from torch.export import ExportedProgram
 from affdeploy.errors import UsageError
 
 FFT_OP_PREFIXES = ("_fft_", "fft_")
+SHORT_TIME_FFT_OPS = frozenset({"stft", "istft"})
 
 
 def check_image_size(image_size: int) -> int:
@@ -44,7 +45,7 @@ def op_counts(ep: ExportedProgram) -> Counter[str]:
 
 
 def is_fft_op(name: str) -> bool:
-    return name.startswith(FFT_OP_PREFIXES)
+    return name.startswith(FFT_OP_PREFIXES) or name in SHORT_TIME_FFT_OPS
 
 
 def fft_op_count(ep: ExportedProgram) -> int:

@@ -177,7 +177,8 @@ class _LoweredModule(nn.Module):
         if not hasattr(self, name):
             if self._frozen:
                 raise ExportError(f"constant {name} was not prepared before export")
-            self.register_buffer(name, build(), persistent=False)
+            # persistent: XNNPACK's conv1d-to-conv2d pass moves conv weights into the state dict
+            self.register_buffer(name, build(), persistent=True)
         return getattr(self, name)
 
     def freeze(self) -> None:
