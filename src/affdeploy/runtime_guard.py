@@ -16,12 +16,12 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partialmethod
 from types import FrameType
-from typing import IO
+from typing import IO, Any
 
 from affdeploy.errors import Interrupted
 from affdeploy.fsutil import run_scope
@@ -88,8 +88,12 @@ def signals_raise() -> Iterator[None]:
 
 @dataclass
 class NativeLog:
-    """What native code wrote to descriptor 2 during a :func:`native_stderr_captured` block."""
+    """What native code and libraries wrote to stderr during :func:`native_stderr_captured`.
 
+    ``terminal`` is where affdeploy's own messages go meanwhile (the user's real stderr).
+    """
+
+    terminal: IO[str]
     text: str = ""
 
     def lines(self) -> list[str]:
@@ -105,30 +109,34 @@ def _on_fd2(stream: IO[str]) -> bool:
 
 @contextmanager
 def native_stderr_captured(enabled: bool = True) -> Iterator[NativeLog]:
-    """Send descriptor 2 into a temporary file for the block; ``sys.stderr`` keeps the terminal.
+    """Send descriptor 2 and ``sys.stderr`` into a temporary file for the block.
 
-    A file, not a pipe, because child processes (an adb server) inherit the descriptor and may
-    outlive the block: they must never block on a full pipe. With ``enabled`` False (--verbose)
-    nothing is redirected and native lines reach the terminal as they happen.
+    Both, because C++ logs reach the terminal both ways: XNNPACK and cpuinfo write to descriptor 2,
+    ExecuTorch's Python bindings print their ``ET_LOG`` lines through ``sys.stderr``. affdeploy's own
+    messages go to ``NativeLog.terminal`` meanwhile. A file, not a pipe, because child processes (an
+    adb server) inherit the descriptor and may outlive the block: they must never block on a full
+    pipe. With ``enabled`` False (--verbose) nothing is redirected.
     """
-    log = NativeLog()
+    python_stderr = sys.stderr
     if not enabled:
-        yield log
+        yield NativeLog(python_stderr)
         return
-    sys.stderr.flush()
+    python_stderr.flush()
     saved = os.dup(2)
     buffer = tempfile.TemporaryFile()
     os.dup2(buffer.fileno(), 2)
-    python_stderr = sys.stderr
-    if _on_fd2(python_stderr):
-        sys.stderr = open(os.dup(saved), "w", buffering=1, encoding=python_stderr.encoding or "utf-8",  # noqa: SIM115
-                          errors="backslashreplace")
+    encoding = getattr(python_stderr, "encoding", None) or "utf-8"
+    terminal = (open(os.dup(saved), "w", buffering=1, encoding=encoding, errors="backslashreplace")  # noqa: SIM115
+                if _on_fd2(python_stderr) else python_stderr)
+    sys.stderr = open(os.dup(buffer.fileno()), "w", buffering=1, encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+    log = NativeLog(terminal)
     try:
         yield log
     finally:
-        if sys.stderr is not python_stderr:
-            sys.stderr.close()
-            sys.stderr = python_stderr
+        sys.stderr.close()
+        sys.stderr = python_stderr
+        if terminal is not python_stderr:
+            terminal.close()
         os.dup2(saved, 2)
         os.close(saved)
         buffer.seek(0)
@@ -149,9 +157,28 @@ def quiet_progress_bars() -> None:
         tqdm.tqdm._affdeploy_quiet = True  # type: ignore[attr-defined]
 
 
+def unexpected_error_line(exc: Exception) -> str:
+    """One line for an exception nobody anticipated: a disk fault in plain words, anything else as a bug."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    text = str(exc).strip()
+    detail = f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else type(exc).__name__
+    return f"unexpected {detail} (a bug in affdeploy: rerun with --verbose for the traceback and report it)"
+
+
 @contextmanager
-def guarded_run(verbose: bool = False) -> Iterator[NativeLog]:
-    """Everything a CLI command runs inside: quiet bars, captured native log, signals, run cleanup."""
+def guarded_run(verbose: bool = False, consoles: Sequence[Any] = ()) -> Iterator[NativeLog]:
+    """Everything a CLI command runs inside: quiet bars, captured native log, signals, run cleanup.
+
+    ``consoles`` (rich consoles on stderr) are pointed at the real terminal for the run.
+    """
     quiet_progress_bars()
     with native_stderr_captured(not verbose) as log, signals_raise(), run_scope():
-        yield log
+        for console in consoles:
+            console.file = log.terminal
+        try:
+            yield log
+        finally:
+            for console in consoles:
+                console.file = None  # back to following sys.stderr

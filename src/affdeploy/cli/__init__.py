@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 import warnings
 
 import typer
 from typer._click import exceptions as click_exc  # typer vendors its own click
 
 from affdeploy.cli._common import app, err_console
-from affdeploy.errors import AffdeployError
+from affdeploy.errors import AffdeployError, Interrupted
+from affdeploy.runtime_guard import guarded_run, unexpected_error_line
 
 # Command modules register themselves on ``app`` when imported; this order is the order of --help.
 from affdeploy.cli import info as _info  # noqa: E402,F401
@@ -41,8 +43,14 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI and map errors to one line and an exit code."""
     args = sys.argv[1:] if argv is None else argv
     _quiet_libraries()
+    verbose = "--verbose" in args or "-v" in args
     try:
-        code = app(args=args, prog_name="affdeploy", standalone_mode=False)
+        with guarded_run(verbose, consoles=[err_console]):
+            code = app(args=args, prog_name="affdeploy", standalone_mode=False)
+    except Interrupted as exc:
+        err_console.print(f"[bold red]error:[/] interrupted by {exc.signal_name}; removed the unfinished files of this run",
+                          highlight=False)
+        raise SystemExit(exc.exit_code) from None
     except AffdeployError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise SystemExit(exc.exit_code) from None
@@ -61,6 +69,11 @@ def main(argv: list[str] | None = None) -> None:
     except click_exc.ClickException as exc:
         err_console.print(f"[bold red]error:[/] {exc.format_message()}", highlight=False, soft_wrap=True)
         raise SystemExit(exc.exit_code) from None
+    except Exception as exc:  # a bug or an unforeseen fault: still one line, the traceback only with --verbose
+        if verbose:
+            traceback.print_exc()
+        err_console.print(f"[bold red]error:[/] {unexpected_error_line(exc)}", highlight=False, soft_wrap=True)
+        raise SystemExit(1) from None
     raise SystemExit(code if isinstance(code, int) else 0)
 
 
