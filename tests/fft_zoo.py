@@ -247,3 +247,14 @@ def build(name: str) -> tuple[nn.Module, tuple[torch.Tensor, ...], Any]:
         torch.manual_seed(0)
         model = entry.build().eval()
     return model, entry.inputs(), entry.dynamic() if entry.dynamic else None
+
+
+def multi_input() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    """``fft_zoo:multi_input`` for ``--model``: two inputs, two outputs."""
+    model, args, _ = build("multi-input")
+    return model, args
+
+
+def dynamic_batch() -> tuple[nn.Module, tuple[torch.Tensor, ...], Any]:
+    """``fft_zoo:dynamic_batch`` for ``--model``: with its dynamic batch dim."""
+    return build("dynamic-batch")

@@ -1,0 +1,202 @@
+"""What ``--model`` names: an AFFNet variant, a ``.pt2`` file, or a ``package.module:factory``.
+
+Every command resolves the string once into a :class:`ModelSource`: the eager module (the parity
+reference), its example inputs (shapes and dtypes), its dynamic shapes, the exported program,
+and its identity (name for file names, sha256 of the file it came from for manifests/results).
+
+- ``.pt2``: written by ``torch.export.save``; the example inputs stored in it give the shapes and
+  its range constraints the dynamic dims (kept as recorded). The reference is the program itself.
+- ``package.module:factory``: a callable returning ``(module, example_inputs)`` or
+  ``(module, example_inputs, dynamic_shapes)``; imported from the current directory too, like
+  ``python -m`` does. The sha256 is that of the module's source file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.export import ExportedProgram
+
+from affdeploy.errors import UsageError
+from affdeploy.fsutil import sha256_path
+
+AFFNET, PT2, FACTORY = "affnet", "pt2", "factory"
+_FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+FRESH_SEEDS = (101, 102)
+"""Parity inputs beyond the example inputs: fresh random tensors of the same shapes (fixed seeds)."""
+
+
+def model_kind(model: str) -> str:
+    """Which of the three forms ``model`` is (checked without loading anything)."""
+    from affdeploy.models import MODELS
+
+    if model in MODELS:
+        return AFFNET
+    if model.endswith(".pt2"):
+        if not Path(model).is_file():
+            raise UsageError(f"model file {model} does not exist")
+        return PT2
+    if _FACTORY.match(model):
+        return FACTORY
+    raise UsageError(f"unknown model '{model}'; choose an AFFNet variant ({', '.join(MODELS)}), "
+                     "a .pt2 file written by torch.export.save, or package.module:factory")
+
+
+def is_user_model(model: str) -> bool:
+    return model_kind(model) != AFFNET
+
+
+def model_slug(model: str) -> str:
+    """A file-name-safe name: the variant, the .pt2 file's stem, or ``module-factory``."""
+    kind = model_kind(model)
+    if kind == PT2:
+        return re.sub(r"[^\w.-]", "_", Path(model).stem)
+    return model.replace(":", "-") if kind == FACTORY else model
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One model input as the artifact takes it: name, shape (dynamic dims as their symbol), dtype."""
+
+    name: str
+    shape: tuple[int | str, ...]
+    dtype: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+
+@dataclass
+class ModelSource:
+    """A resolved ``--model``: everything the pipeline needs to export it and check parity."""
+
+    ref: str  # what the user passed (a .pt2 path made absolute)
+    kind: str
+    name: str
+    sha256: str | None
+    module: torch.nn.Module
+    example_inputs: tuple[torch.Tensor, ...]
+    dynamic_shapes: Any = None
+    recorded: ExportedProgram | None = field(default=None, repr=False)
+
+    def program(self) -> ExportedProgram:
+        """The ATen program (decomposed to core ATen ops, dynamic dims kept)."""
+        ep = self.recorded
+        if ep is None:
+            with torch.no_grad():
+                try:
+                    ep = torch.export.export(self.module, self.example_inputs, dynamic_shapes=self.dynamic_shapes)
+                except Exception as exc:  # torch.export raises many types; one line for the user
+                    raise UsageError(f"torch.export of {self.ref} failed: {type(exc).__name__}: "
+                                     f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}") from None
+        return ep.run_decompositions({})
+
+    def input_specs(self) -> list[TensorSpec]:
+        """Names and shapes of the program's user inputs (dynamic dims by symbol name)."""
+        ep = self.recorded or self.program()
+        user = list(ep.graph_signature.user_inputs)
+        vals = {n.name: n.meta.get("val") for n in ep.graph.nodes if n.op == "placeholder"}
+        return [TensorSpec(name, tuple(d if isinstance(d, int) else str(d) for d in vals[name].shape),
+                           str(vals[name].dtype).removeprefix("torch.")) for name in user]
+
+    def parity_inputs(self) -> list[tuple[np.ndarray, ...]]:
+        """The example inputs, then fresh random inputs of the same shapes and dtypes."""
+        sets = [tuple(t.detach().numpy() for t in self.example_inputs)]
+        for seed in FRESH_SEEDS:
+            gen = torch.Generator().manual_seed(seed)
+            sets.append(tuple(_like(t, gen).numpy() for t in self.example_inputs))
+        return sets
+
+    def reference_outputs(self, inputs: Sequence[tuple[np.ndarray, ...]]) -> list[np.ndarray]:
+        """Eager outputs for each input set, every output flattened and concatenated in order."""
+        with torch.no_grad():
+            return [flat_outputs(self.module(*(torch.from_numpy(a) for a in arrays))) for arrays in inputs]
+
+    def describe(self) -> dict[str, Any]:
+        """What manifests and results record about the model."""
+        return {"model": self.ref, "kind": self.kind, "sha256": self.sha256,
+                "inputs": [s.to_dict() for s in self.input_specs()]}
+
+
+def _like(t: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    if t.is_floating_point():
+        return torch.randn(t.shape, generator=gen, dtype=t.dtype)
+    if t.dtype == torch.bool:
+        return torch.randint(0, 2, t.shape, generator=gen).bool()
+    low, high = (int(t.min()), int(t.max()) + 1) if t.numel() else (0, 1)
+    return torch.randint(low, high, t.shape, generator=gen, dtype=t.dtype)
+
+
+def as_arrays(x: np.ndarray | Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """One input set as a tuple of arrays (AFFNet's single image array included)."""
+    return (x,) if isinstance(x, np.ndarray) else tuple(x)
+
+
+def flat_outputs(outputs: Any) -> np.ndarray:
+    """Every output tensor flattened and concatenated: what parity compares for several outputs."""
+    leaves = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    return np.concatenate([np.asarray(o.detach().numpy() if isinstance(o, torch.Tensor) else o,
+                                      dtype=np.float64).reshape(-1) for o in leaves])
+
+
+def _inputs_tuple(inputs: Any, where: str) -> tuple[torch.Tensor, ...]:
+    inputs = (inputs,) if isinstance(inputs, torch.Tensor) else inputs
+    if not isinstance(inputs, (tuple, list)) or not inputs or not all(isinstance(t, torch.Tensor) for t in inputs):
+        raise UsageError(f"{where}: example inputs must be a tensor or a tuple of tensors")
+    return tuple(inputs)
+
+
+def _load_pt2(path: Path) -> ModelSource:
+    try:
+        ep = torch.export.load(str(path))
+    except Exception as exc:  # a damaged or foreign file: zipfile, pickle and torch errors alike
+        raise UsageError(f"{path} is not a torch.export.save file ({type(exc).__name__})") from None
+    example = getattr(ep, "example_inputs", None)
+    if not example or example[1]:
+        raise UsageError(f"{path} holds no positional example inputs; save a program made by "
+                         "torch.export.export(model, args) with torch.export.save")
+    inputs = _inputs_tuple(example[0], str(path))
+    return ModelSource(str(path), PT2, model_slug(str(path)), sha256_path(path), ep.module(), inputs, recorded=ep)
+
+
+def _import_factory(ref: str) -> ModelSource:
+    module_name, attr = ref.split(":")
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UsageError(f"cannot import {module_name} for --model {ref}: {exc}") from None
+    finally:
+        if added:
+            sys.path.remove(cwd)
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise UsageError(f"{module_name} has no callable {attr} (--model {ref})")
+    made = factory()
+    if not isinstance(made, tuple) or len(made) not in (2, 3) or not isinstance(made[0], torch.nn.Module):
+        raise UsageError(f"{ref} must return (module, example_inputs) or (module, example_inputs, dynamic_shapes)")
+    source = getattr(module, "__file__", None)
+    return ModelSource(ref, FACTORY, model_slug(ref), sha256_path(Path(source)) if source else None,
+                       made[0].eval(), _inputs_tuple(made[1], ref), made[2] if len(made) == 3 else None)
+
+
+def resolve_model(model: str) -> ModelSource:
+    """Load a user model (``.pt2`` or factory); AFFNet variants go through :func:`affdeploy.models.build_model`."""
+    kind = model_kind(model)
+    if kind == PT2:
+        return _load_pt2(Path(model).resolve())
+    if kind == FACTORY:
+        return _import_factory(model)
+    raise UsageError(f"{model} is an AFFNet variant, not a user model")
