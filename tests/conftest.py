@@ -2,11 +2,38 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, NoReturn
 
 import pytest
+
+# ======================================================================================
+# system tools the tests need (owner: export/bench; used by the adb, JDK and usbmuxd tests)
+# ======================================================================================
+APT_HINT = "CI installs it in .ci/run; Debian/Ubuntu: sudo apt-get install adb default-jdk-headless junit4 libhamcrest-java usbmuxd"
+
+
+def missing(what: str, hint: str = APT_HINT) -> NoReturn:
+    """A test's system prerequisite is absent: a skip with the reason here, a failure when CI=true."""
+    reason = f"{what} ({hint})"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def require_tool(name: str, hint: str = APT_HINT) -> str:
+    """Path of the program ``name`` on PATH, or :func:`missing`."""
+    path = shutil.which(name)
+    if path is None:
+        missing(f"{name} is not installed", hint)
+    return path
+
+
+# ---------------------------------------------------------------- end of system tools
+
 
 # ======================================================================================
 # loopback adb device (owner: tests/loopback_adb; API documented in loopback_adb/__init__.py)
@@ -17,8 +44,7 @@ from loopback_adb.device import LoopbackDevice, kill_adb_server, make_adb_env, s
 @pytest.fixture
 def adb_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """Environment for a private adb server (own port), started now and killed after the test."""
-    if shutil.which("adb") is None:
-        pytest.fail("the adb client is required (Debian/Ubuntu: apt-get install adb)")
+    require_tool("adb", "Debian/Ubuntu: apt-get install adb")
     env = make_adb_env(tmp_path_factory.mktemp("adb-home"))
     start_adb_server(env)
     try:
@@ -48,21 +74,39 @@ def loopback_device(
 
 
 # ======================================================================================
-# exported AFFNet-ET artifacts (owner: Android device flow, tests/test_android.py)
+# exported AFFNet-ET artifacts (owner: export/bench; shared by export, bench, Android and iOS tests)
 # ======================================================================================
 @pytest.fixture(scope="session")
-def affnet_et_64_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A models dir whose export cache holds affnet-et at 64x64 for onnx and executorch (fft auto, fp32).
+def affnet_et_64_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
+    """ONE `affdeploy export --model affnet-et --target all --image-size 64 --ort` for the whole session.
 
-    The cache keys are those `affdeploy bench --model affnet-et --image-size 64 --models-dir <this>`
-    computes, so every test passing this folder as --models-dir reuses one export per session.
+    Returns the models folder (artifacts + manifest.json) and the entries the CLI printed with --json.
+    Tests that only need an artifact use this instead of exporting their own; keep 256 px exports for
+    tests that are about 256 px.
     """
-    from affdeploy.bench.artifacts import ensure_artifact
+    import io
+    import json
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from affdeploy.cli import main
 
     folder = tmp_path_factory.mktemp("affnet-et-64-models")
-    for target in ("executorch", "onnx"):
-        ensure_artifact("affnet-et", target, fft="auto", image_size=64, precision="fp32", models_dir=folder)
-    return folder
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as exit_info:
+        main(["export", "--model", "affnet-et", "--target", "all", "--image-size", "64", "--ort", "--out", str(folder),
+              "--json"])
+    assert exit_info.value.code in (0, None), err.getvalue()
+    return folder, json.loads(out.getvalue())
+
+
+@pytest.fixture(scope="session")
+def affnet_et_64_models(affnet_et_64_export: tuple[Path, list[dict[str, Any]]]) -> Path:
+    """A models dir holding affnet-et at 64x64 for every target (fft auto), as `affdeploy export` wrote it.
+
+    `affdeploy bench --model affnet-et --image-size 64 --models-dir <this>` finds these artifacts in
+    its manifest.json and exports nothing.
+    """
+    return affnet_et_64_export[0]
 
 
 # ---------------------------------------------------------------- end of exported AFFNet-ET artifacts

@@ -26,6 +26,7 @@ from affdeploy.cli.android_assets import ASSETS_SCHEMA
 from affdeploy.export.manifest import ArtifactEntry, write_manifest
 from affdeploy.fsutil import sha256_path
 from affdeploy.preprocessing import input_spec
+from conftest import missing, require_tool
 
 REPO = Path(__file__).resolve().parents[1]
 ANDROID = REPO / "android_app"
@@ -37,10 +38,7 @@ JAVA_HINT = "install a JDK and JUnit 4: apt-get install default-jdk-headless jun
 
 
 def _java_tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} is required for the Android core tests ({JAVA_HINT})")
-    return path
+    return require_tool(name, JAVA_HINT)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +47,7 @@ def classpath(tmp_path_factory: pytest.TempPathFactory) -> str:
     jars = [JAVA_JARS / "junit4.jar", JAVA_JARS / "hamcrest-core.jar"]
     for jar in jars:
         if not jar.is_file():
-            pytest.fail(f"{jar} is missing ({JAVA_HINT})")
+            missing(f"{jar} is missing", JAVA_HINT)
     out = tmp_path_factory.mktemp("benchcore-classes")
     sources = sorted(str(p) for p in CORE.rglob("*.java"))
     cp = ":".join(str(j) for j in jars)

@@ -10,7 +10,7 @@ import pytest
 
 from affdeploy.bench.engine import Config, _interleaved_rounds, run_host
 from affdeploy.bench.request import BenchRequest
-from affdeploy.export import ExportRequest
+from affdeploy.export import ExportRequest, read_manifest
 from affdeploy.export.base import Session
 from affdeploy.export.cache import CACHE_DIR, cache_inputs, cache_key
 from affdeploy.bench.schema import load_results
@@ -106,7 +106,7 @@ def test_min_seconds_mode_runs_until_the_time_is_spent() -> None:
 
 @pytest.fixture(scope="module")
 def host_run(tmp_path_factory: pytest.TempPathFactory, affnet_et_64_models: Path) -> tuple[Path, Path]:
-    """One real end-to-end run of all three targets on the session's affnet-et 64 artifacts (exported on first use)."""
+    """One real end-to-end run of all three runtimes on the artifacts the session's `affdeploy export` wrote."""
     root = tmp_path_factory.mktemp("bench")
     results = root / "results.json"
     with pytest.raises(SystemExit) as exit_info:
@@ -128,26 +128,17 @@ def test_real_host_run_records_all_three_runtimes(host_run: tuple[Path, Path]) -
     assert by_target["executorch"].backend == "xnnpack"
     for r in records:
         assert len(r.samples_ms) == 5 and r.stats.p50 > 0 and r.image_size == 64
-    for r in (by_target["onnx"], by_target["executorch"]):
-        path = Path(r.artifact_path)
-        assert path.is_file() and path.is_relative_to(models.resolve() / "cache")
-        assert len(r.artifact_sha256) == 64
-        assert (path.parent / CACHE_RECORD).is_file()
+    exported = {e.target: e for e in read_manifest(models)}
+    for r in (by_target["onnx"], by_target["executorch"]):  # bench used what export wrote: no re-export
+        assert Path(r.artifact_path) == exported[r.target].resolve(models)
+        assert r.artifact_sha256 == exported[r.target].sha256
+    assert not (models / CACHE_DIR).exists()
     assert len((results.parent / "results.csv").read_text().splitlines()) == 4
 
 
-def test_cached_artifacts_are_reused_and_run_directly(host_run: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_exported_artifact_runs_directly(host_run: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     results, models = host_run
     onnx = next(r for r in load_results(results) if r.target == "onnx")
-    before = sorted(p.name for p in (models / "cache").iterdir())
-    status, out, _err = cli(
-        capsys, "bench", "-m", "affnet-et", "--image-size", "64", "-t", "onnx", "--iters", "2", "--warmup", "0",
-        "--models-dir", str(models), "--json", "-",
-    )  # fmt: skip
-    assert status == 0
-    (again,) = json.loads(out)["records"]
-    assert again["artifact_sha256"] == onnx.artifact_sha256
-    assert sorted(p.name for p in (models / "cache").iterdir()) == before
     status, out, _err = cli(
         capsys, "bench", "-m", "affnet-et", "--image-size", "64", "--artifact", onnx.artifact_path,
         "--iters", "2", "--threads", "1,2", "--json", "-",

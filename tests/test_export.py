@@ -21,7 +21,8 @@ import torch
 from onnx import numpy_helper
 
 from affdeploy.cli import main
-from affdeploy.export import MANIFEST_NAME, ArtifactEntry, read_manifest
+from affdeploy.export import MANIFEST_NAME, ArtifactEntry, ExportRequest, read_manifest
+from affdeploy.export.cache import cache_inputs, find_exported
 from affdeploy.export.manifest import upsert_entries
 from affdeploy.fsutil import sha256_path
 from affdeploy.models import build_model
@@ -47,12 +48,9 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory, checkpoint: Path) -> tuple[Path, list[dict[str, Any]]]:
-    out = tmp_path_factory.mktemp("models")
-    code, stdout, stderr = run("export", "--model", "affnet-et", "--target", "all", "--image-size", SIZE,
-                               "--weights", str(checkpoint), "--ort", "--out", str(out), "--json")
-    assert code == 0, stderr
-    return out, json.loads(stdout)
+def exported(affnet_et_64_export: tuple[Path, list[dict[str, Any]]]) -> tuple[Path, list[dict[str, Any]]]:
+    """The session's one `export --target all --image-size 64 --ort` (tests/conftest.py)."""
+    return affnet_et_64_export
 
 
 def by_target(entries: list[dict[str, Any]], target: str) -> dict[str, Any]:
@@ -69,9 +67,9 @@ def test_all_writes_three_artifacts_recorded_in_the_manifest(exported: tuple[Pat
         assert artifact.exists()
         assert entry.sha256 == sha256_path(artifact)
         assert entry.fft == "dft" and entry.image_size == 64 and entry.input["shape"] == [1, 3, 64, 64]
-        assert entry.op_counts["fft_ops_left"] == 0 and entry.op_counts["complex_values"] == 0
-        assert entry.tool_versions["torch"].startswith("2.")
-        assert entry.weights_sha256 == sha256_path(Path(entry.weights))
+        assert entry.op_counts.fft_ops_left == 0 and entry.op_counts.complex_values == 0
+        assert entry.tool_versions["torch"].startswith("2.") and entry.code_sha256
+        assert entry.weights is None and entry.weights_sha256 is None  # fixed-seed init
     assert not [p for p in out.iterdir() if p.name.startswith(".affdeploy-tmp-")]
 
 
@@ -96,13 +94,14 @@ def test_onnx_is_one_checked_file_with_an_ort_companion(exported: tuple[Path, li
     assert ort_file["parity"]["status"] == "passed"
 
 
-def test_coreml_is_an_image_classifier_not_verified_on_linux(exported: tuple[Path, list[dict[str, Any]]]) -> None:
+def test_coreml_is_an_image_classifier_checked_by_the_reference_interpreter(
+        exported: tuple[Path, list[dict[str, Any]]]) -> None:
     import coremltools as ct
 
     out, entries = exported
     entry = by_target(entries, "coreml")
     assert entry["precision"] == "fp16" and entry["input_kind"] == "image"
-    assert entry["parity"]["status"] == "not verified" and "macOS" in entry["parity"]["reason"]
+    assert entry["parity"]["status"] == "passed" and entry["parity"]["engine"] == "mil-reference"
     spec = ct.utils.load_spec(str(out / entry["path"]))
     assert spec.specificationVersion >= 7  # iOS 16
     assert spec.description.input[0].type.WhichOneof("Type") == "imageType"
@@ -143,7 +142,8 @@ def test_inspect_reads_the_op_report_from_the_file(exported: tuple[Path, list[di
         assert "DFT" not in report["ops"] and "Conv" in report["ops"]
 
 
-def test_verify_reruns_parity_and_reports_not_verified_for_coreml(exported: tuple[Path, list[dict[str, Any]]]) -> None:
+def test_verify_reruns_parity_and_checks_coreml_with_the_reference_interpreter(
+        exported: tuple[Path, list[dict[str, Any]]]) -> None:
     out, entries = exported
     code, stdout, stderr = run("verify", str(out / by_target(entries, "onnx")["path"]), "--json")
     assert code == 0, stderr
@@ -151,7 +151,8 @@ def test_verify_reruns_parity_and_reports_not_verified_for_coreml(exported: tupl
     assert result["parity"]["status"] == "passed" and result["sha256_matches_manifest"]
     code, stdout, stderr = run("verify", str(out / by_target(entries, "coreml")["path"]), "--json")
     assert code == 0, stderr
-    assert json.loads(stdout)["parity"]["status"] == "not verified"
+    parity = json.loads(stdout)["parity"]
+    assert parity["status"] == "passed" and parity["engine"] == "mil-reference" and parity["tolerance"]
 
 
 def test_verify_fails_on_a_perturbed_artifact(exported: tuple[Path, list[dict[str, Any]]], tmp_path: Path) -> None:
@@ -177,3 +178,32 @@ def test_upsert_replaces_one_entry_and_keeps_the_others(exported: tuple[Path, li
     assert len(after) == len(before)
     assert after[changed.path].sha256 == "0" * 64
     assert all(after[e.path] == e for e in before[1:])
+
+
+def test_weights_are_recorded_and_verify_rebuilds_from_them(checkpoint: Path, tmp_path: Path) -> None:
+    """Parity against a checkpoint unlike the default init passes only if export and verify both load it."""
+    code, stdout, stderr = run("export", "--model", "affnet-et", "--target", "onnx", "--fft", "native",
+                               "--image-size", SIZE, "--weights", str(checkpoint), "--out", str(tmp_path), "--json")
+    assert code == 0, stderr
+    (entry,) = json.loads(stdout)
+    assert entry["weights_sha256"] == sha256_path(checkpoint) and entry["parity"]["status"] == "passed"
+    code, stdout, stderr = run("verify", str(tmp_path / entry["path"]), "--json")
+    assert code == 0, stderr
+    assert json.loads(stdout)["parity"]["status"] == "passed"
+
+
+def test_bench_reuses_an_exported_artifact_only_while_it_still_matches(exported: tuple[Path, list[dict[str, Any]]],
+                                                                         tmp_path: Path) -> None:
+    out, entries = exported
+    onnx_entry = by_target(entries, "onnx")
+    shutil.copy(out / MANIFEST_NAME, tmp_path / MANIFEST_NAME)
+    shutil.copy(out / onnx_entry["path"], tmp_path / onnx_entry["path"])
+    inputs = cache_inputs(ExportRequest.create("affnet-et", "onnx", image_size=64))
+    hit = find_exported(tmp_path, inputs)
+    assert hit is not None and hit[0] == (tmp_path / onnx_entry["path"]).resolve()
+    assert find_exported(tmp_path, cache_inputs(ExportRequest.create("affnet-et", "onnx", image_size=96))) is None
+    assert find_exported(tmp_path, {**inputs, "tools": {**inputs["tools"], "onnx": "0.0"}}) is None
+    assert find_exported(tmp_path, {**inputs, "code": "another export code"}) is None
+    with (tmp_path / onnx_entry["path"]).open("ab") as artifact:
+        artifact.write(b"\0")  # the file changed since export: never measured as if it were the export
+    assert find_exported(tmp_path, inputs) is None

@@ -9,7 +9,6 @@ points the "not running" test at a socket path that does not exist.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from affdeploy.bench.request import BenchRequest
 from affdeploy.devices import ios
 from affdeploy.devices.ios import app
 from affdeploy.errors import DeviceError
+from conftest import require_tool
 
 SOCKET = Path("/var/run/usbmuxd")
 PIDFILE = Path("/var/run/usbmuxd.pid")
@@ -47,8 +47,7 @@ def linux_transport(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def usbmuxd(linux_transport: None) -> Iterator[Path]:
     """The real usbmuxd daemon on /var/run/usbmuxd (hotplug off, so it never claims USB devices)."""
-    if shutil.which("usbmuxd") is None:
-        pytest.fail("usbmuxd is required (Debian/Ubuntu: apt-get install usbmuxd)")
+    require_tool("usbmuxd", "Debian/Ubuntu: apt-get install usbmuxd")
     if _answers(SOCKET):
         yield SOCKET  # a system daemon is already serving; use it as it is
         return

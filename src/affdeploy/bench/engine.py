@@ -20,15 +20,14 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 
 from affdeploy.bench.host import host_device_info
 from affdeploy.bench.memory import PeakRssMeter
-from affdeploy.bench.request import NOISY_CV, BenchRequest
+from affdeploy.bench.records import Subject, Timing, build_record
+from affdeploy.bench.request import BenchRequest
 from affdeploy.bench.runtimes import open_artifact, open_torch
 from affdeploy.bench.schema import BenchRecord, DeviceInfo
-from affdeploy.bench.stats import compute_stats
 from affdeploy.errors import AffdeployError, UsageError
 from affdeploy.export.base import Session
 from affdeploy.export.cache import ensure_artifact
@@ -141,8 +140,8 @@ def _artifact_config_base(path: Path, request: BenchRequest) -> Config:
         backend = "unknown" if len(target.backends) > 1 else ""
         return Config(model, target.name, fft, 0, backend, path, sha256_path(path), export)
     export = entry_request(entry, folder)
-    backend = target.runtime_backend(export.backend) if len(target.backends) > 1 else ""
-    return Config(model, target.name, entry.fft, 0, backend, path, sha256_path(path), export)
+    return Config(model, target.name, entry.fft, 0, target.runtime_backend(export.backend), path, sha256_path(path),
+                  export)
 
 
 def plan(request: BenchRequest, targets: list[str], progress: Progress = silent) -> list[Config]:
@@ -157,13 +156,12 @@ def plan(request: BenchRequest, targets: list[str], progress: Progress = silent)
             if target != BASELINE:
                 export = ExportRequest.create(model, target, fft=request.fft, image_size=request.image_size,
                                               precision=request.precision, weights=request.weights)
-                what = f"exporting {model} to {target} (cached under {request.models_dir}/cache)"
+                what = f"exporting {model} to {target} (kept under {request.models_dir}/cache)"
                 artifact, entry = ensure_artifact(
                     export, request.models_dir,
                     lambda step, fraction=None, what=what: progress(f"{what}: {step}", 0.0),
                 )
-                tgt = get_target(target)
-                backend = tgt.runtime_backend(export.backend) if len(tgt.backends) > 1 else ""
+                backend = get_target(target).runtime_backend(export.backend)
                 base = Config(model, target, entry.fft, 0, backend, artifact, entry.sha256, export)
             configs += _per_thread(base, request.threads)
     return configs
@@ -267,48 +265,18 @@ def _interleaved_rounds(configs: list[Config], request: BenchRequest, report: Ca
         report(f"timed round {round_no}")
 
 
-def _record(config: Config, request: BenchRequest, device: DeviceInfo, tools: dict[str, str], macs: int) -> BenchRecord:
-    samples = [ns / 1e6 for ns in config.samples_ns]
-    stats = compute_stats(samples, cv_threshold=NOISY_CV)
-    return BenchRecord(
-        model=config.model,
-        target=config.target,
-        backend=config.backend,
-        fft=config.fft,
-        threads=config.threads,
-        precision=request.precision,
-        image_size=request.image_size,
-        device=device,
-        runner=RUNNER,
-        samples_ms=samples,
-        stats=stats,
-        warmup=config.warmup_done,
-        load_ms=config.load_ms,
-        first_inference_ms=config.first_ms,
-        peak_rss_growth_bytes=config.rss_growth,
-        macs=macs,
-        gmacs_per_s=macs / (stats.p50 / 1e3) / 1e9 if stats.p50 > 0 else None,
-        artifact_sha256=config.artifact_sha256,
-        artifact_path=str(config.artifact) if config.artifact else "",
-        tools=tools,
-        timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        notes=config.notes,
-    )
-
-
-def model_macs(model: str, image_size: int) -> int:
-    """MACs of one batch-1 forward pass (FFTs by their radix-2 estimate), for GMAC/s."""
-    from affdeploy.models import build_model
-    from affdeploy.models.profile import profile_model
-
-    return profile_model(build_model(model), image_size).macs
+def _record(config: Config, request: BenchRequest, device: DeviceInfo, tools: dict[str, str]) -> BenchRecord:
+    subject = Subject(config.model, config.target, config.backend, config.fft, config.threads, request.precision,
+                      request.image_size, config.artifact, config.artifact_sha256)
+    timing = Timing([ns / 1e6 for ns in config.samples_ns], config.warmup_done, config.load_ms, config.first_ms,
+                    config.rss_growth, config.notes)
+    return build_record(subject, timing, device, RUNNER, tools)
 
 
 def measure(configs: list[Config], request: BenchRequest, progress: Progress = silent) -> list[BenchRecord]:
     """Measure planned configurations on this machine and return one record each, in plan order."""
     device = host_device_info()
     tools = tool_versions()
-    macs = {m: model_macs(m, request.image_size) for m in {c.model for c in configs}}
     groups: dict[int, list[Config]] = {}
     for config in configs:
         groups.setdefault(config.threads, []).append(config)
@@ -334,7 +302,7 @@ def measure(configs: list[Config], request: BenchRequest, progress: Progress = s
                 config.call = _idle
             gc.collect()
         finished += len(group)
-    return [_record(c, request, device, tools, macs[c.model]) for c in configs]
+    return [_record(c, request, device, tools) for c in configs]
 
 
 def run_host(request: BenchRequest, progress: Progress = silent) -> list[BenchRecord]:

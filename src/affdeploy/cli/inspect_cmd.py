@@ -23,26 +23,27 @@ def inspect(
     """
     from affdeploy.export import inspect_artifact
 
-    report = inspect_artifact(path)
+    inspection = inspect_artifact(path)
     if as_json:
-        print_json(report)
+        print_json(inspection.to_dict())
         return
-    summary = Table(title=f"{path} ({report['target']})", show_header=False)
-    summary.add_row("ops (total)", str(report["total"]))
-    summary.add_row("FFT ops left", str(report["fft_ops_left"]))
-    summary.add_row("complex values", str(report["complex_values"]))
-    if report["delegate_calls"] is not None:
-        summary.add_row("delegate calls", str(report["delegate_calls"]))
-    if report["delegated_share"] is not None:
-        summary.add_row("delegated share", f"{100 * report['delegated_share']:.1f}%")
-    for backend, support in report["backends"].items():
+    report = inspection.report
+    summary = Table(title=f"{path} ({inspection.target})", show_header=False)
+    summary.add_row("ops (total)", str(report.total))
+    summary.add_row("FFT ops left", str(report.fft_ops_left))
+    summary.add_row("complex values", str(report.complex_values))
+    if report.delegate_calls is not None:
+        summary.add_row("delegate calls", str(report.delegate_calls))
+    if report.delegated_share is not None:
+        summary.add_row("delegated share", f"{100 * report.delegated_share:.1f}%")
+    for backend, support in report.backends.items():
         summary.add_row(f"runs on: {backend}", support)
     console.print(summary)
     ops = Table(title="ops")
     ops.add_column("op")
     ops.add_column("count", justify="right")
-    for name, count in list(report["ops"].items())[:SHOWN_OPS]:
+    for name, count in list(report.ops.items())[:SHOWN_OPS]:
         ops.add_row(name, str(count))
-    if len(report["ops"]) > SHOWN_OPS:
-        ops.add_row(f"... {len(report['ops']) - SHOWN_OPS} more (see --json)", "")
+    if len(report.ops) > SHOWN_OPS:
+        ops.add_row(f"... {len(report.ops) - SHOWN_OPS} more (see --json)", "")
     console.print(ops)

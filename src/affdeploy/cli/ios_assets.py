@@ -22,8 +22,7 @@ from affdeploy.export.manifest import ArtifactEntry, manifest_path, read_manifes
 from affdeploy.export.registry import bench_targets
 from affdeploy.appassets import LABELS_NAME, checked_sources, install, remove_stale, write_labels
 from affdeploy.fsutil import atomic_write_text, ensure_writable_dir, path_size
-from affdeploy.models import build_model
-from affdeploy.models.profile import profile_model
+from affdeploy.models.profile import model_macs
 from affdeploy.vocab import DeviceKind
 
 CATALOG_SCHEMA = "affdeploy.ios-assets/v1"  # BenchCore's catalogSchemaID
@@ -83,7 +82,7 @@ def copy_ios_assets(models_dir: Path, app_dir: Path) -> tuple[list[CopiedAsset],
         status = install(source, folder / name, entry.sha256)
         key = (entry.model, entry.image_size)
         if key not in macs:
-            macs[key] = profile_model(build_model(entry.model), entry.image_size).macs
+            macs[key] = model_macs(entry.model, entry.image_size)
         copied.append(CopiedAsset(name, entry.model, entry.target, entry.precision, path_size(folder / name), status))
         catalog.append({**{k: getattr(entry, k) for k in ENTRY_FIELDS}, "file": name, "macs": macs[key]})
     labels = write_labels(folder)

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json
 from affdeploy.cli.export import parity_text, step_reporter
-from affdeploy.errors import ParityError
+from affdeploy.errors import AffdeployError, ParityError
 
 
 @app.command()
@@ -25,20 +25,22 @@ def verify(
 
     with step_reporter(not as_json) as report:
         result = verify_artifact(path, on_progress=report)
-    parity = result["parity"]
+    parity = result.parity
     if as_json:
-        print_json(result)
+        print_json(result.to_dict())
     else:
         table = Table(title=f"parity of {path}", show_header=False)
-        table.add_row("model", f"{result['model']} ({result['target']}, {result['backend']}, {result['precision']}, "
-                               f"fft {result['fft']})")
-        table.add_row("file unchanged since export", "yes" if result["sha256_matches_manifest"] else "[red]no[/]")
-        for check in (parity, *parity.get("also", ())):
-            engine = f" ({check['engine']})" if check.get("engine") else ""
-            table.add_row(f"parity{engine}", parity_text(check["status"]))
-            table.add_row("details", check["reason"])
-            if check.get("tolerance"):
-                table.add_row("tolerance", check["tolerance"])
+        table.add_row("model", f"{result.model} ({result.target}, {result.backend}, {result.precision}, fft {result.fft})")
+        table.add_row("file unchanged since export", "yes" if result.sha256_matches_manifest else "[red]no[/]")
+        for check in (parity, *parity.also):
+            engine = f" ({check.engine})" if check.engine else ""
+            table.add_row(f"parity{engine}", parity_text(check.status))
+            table.add_row("details", check.reason)
+            if check.tolerance:
+                table.add_row("tolerance", check.tolerance)
         console.print(table)
-    if parity["status"] == "failed":
-        raise ParityError(f"{path} does not match PyTorch: {parity['reason']}")
+    if not result.sha256_matches_manifest:
+        raise AffdeployError(f"{path} changed since export (its sha256 differs from the manifest's; parity "
+                             f"{parity.status})", hint="export it again")
+    if parity.failed:
+        raise ParityError(f"{path} does not match PyTorch: {parity.reason}")

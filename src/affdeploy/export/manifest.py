@@ -16,7 +16,7 @@ from typing import Any
 from affdeploy.errors import AffdeployError
 from affdeploy.export.opreport import OpReport
 from affdeploy.export.parity import ParityResult
-from affdeploy.fsutil import atomic_write_text
+from affdeploy.fsutil import atomic_write_text, locked_dir
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_ID = "affdeploy.manifest/v1"
@@ -94,8 +94,12 @@ def read_manifest(folder: Path) -> list[ArtifactEntry]:
         return []
     try:
         data = json.loads(path.read_text("utf-8"))
+        schema = data.get("schema") if isinstance(data, dict) else None
+        if schema != SCHEMA_ID:
+            raise AffdeployError(f"{path} has schema {schema!r}; this affdeploy reads {SCHEMA_ID}",
+                                 hint="export again into another folder, or use the affdeploy that wrote it")
         return [ArtifactEntry.from_dict(item) for item in data["artifacts"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise AffdeployError(
             f"{path} is not a readable affdeploy manifest ({type(exc).__name__}: {exc})",
             hint="move it away and export again",
@@ -111,8 +115,9 @@ def write_manifest(folder: Path, entries: list[ArtifactEntry]) -> Path:
 def upsert_entries(folder: Path, new: list[ArtifactEntry]) -> Path:
     """Add or replace ``new`` entries (matched by path), keeping every other entry."""
     replaced = {e.path for e in new}
-    kept = [e for e in read_manifest(folder) if e.path not in replaced]
-    return write_manifest(folder, kept + new)
+    with locked_dir(folder):  # two exports into one folder must not drop each other's entries
+        kept = [e for e in read_manifest(folder) if e.path not in replaced]
+        return write_manifest(folder, kept + new)
 
 
 def find_entry(artifact: Path) -> tuple[Path, ArtifactEntry]:

@@ -11,6 +11,7 @@ import copy
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from torch.export import ExportedProgram
 
 from affdeploy.errors import AffdeployError, ExportError, ParityError, UsageError
 from affdeploy.export.base import ExportTarget, Lowered, first_line
-from affdeploy.export.manifest import ArtifactEntry, Companion, find_entry, upsert_entries
+from affdeploy.export.manifest import ArtifactEntry, Companion, find_entry, read_manifest, upsert_entries
 from affdeploy.export.parity import ParityResult, parity_inputs, reference_outputs
 from affdeploy.export.registry import get_target, target_for_path
 from affdeploy.export.request import ExportRequest
@@ -90,6 +91,7 @@ def export_artifacts(requests: Sequence[ExportRequest], on_progress: Progress = 
         raise UsageError("one export run takes one model, weights file and image size")
     for request in requests:
         ensure_writable_dir(request.out)
+        read_manifest(request.out)  # a damaged manifest fails now, not after minutes of lowering
     on_progress(f"building {first.model}")
     net = _build(first.model, first.weights)
     weights_path, weights_sha = weights_record(first.weights)
@@ -172,9 +174,38 @@ def _recorded_sha(entry: ArtifactEntry, name: str) -> str | None:
     return next((c.sha256 for c in entry.companions if c.path == name), None)
 
 
-def verify_artifact(path: Path, on_progress: Progress = silent) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Verification:
+    """``affdeploy verify``: parity re-run against the model the manifest entry names."""
+
+    path: str
+    model: str
+    target: str
+    backend: str
+    precision: str
+    fft: str
+    sha256_matches_manifest: bool
+    parity: ParityResult
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """``affdeploy inspect``: the op report read back from an artifact file."""
+
+    path: str
+    target: str
+    size_bytes: int
+    report: OpReport
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "target": self.target, "size_bytes": self.size_bytes, **self.report.to_dict()}
+
+
+def verify_artifact(path: Path, on_progress: Progress = silent) -> Verification:
     """Re-run the parity check of an exported artifact, rebuilding the model its manifest entry names."""
-    progress = on_progress
     path = Path(path)
     if not path.exists():
         raise UsageError(f"{path} does not exist")
@@ -187,25 +218,17 @@ def verify_artifact(path: Path, on_progress: Progress = silent) -> dict[str, Any
                                  hint="export again with --weights")
         if sha256_path(weights) != entry.weights_sha256:
             raise AffdeployError(f"the checkpoint {weights} changed since export", hint="export again with --weights")
-    progress(f"building {entry.model}")
+    on_progress(f"building {entry.model}")
     net = _build(entry.model, entry.weights)
     inputs = parity_inputs(entry.image_size)
     references = reference_outputs(net, inputs)
-    progress(f"{tgt.name}: checking parity against PyTorch")
+    on_progress(f"{tgt.name}: checking parity against PyTorch")
     parity = tgt.validate(path, entry_request(entry, folder), references, inputs)
-    return {
-        "path": str(path),
-        "model": entry.model,
-        "target": entry.target,
-        "backend": entry.backend,
-        "precision": entry.precision,
-        "fft": entry.fft,
-        "sha256_matches_manifest": sha256_path(path) == _recorded_sha(entry, path.name),
-        "parity": parity.to_dict(),
-    }
+    return Verification(str(path), entry.model, entry.target, entry.backend, entry.precision, entry.fft,
+                        sha256_path(path) == _recorded_sha(entry, path.name), parity)
 
 
-def inspect_artifact(path: Path) -> dict[str, Any]:
+def inspect_artifact(path: Path) -> Inspection:
     """Op-coverage report of an artifact file, read from the file itself (no manifest needed)."""
     path = Path(path)
     if not path.exists():
@@ -215,5 +238,4 @@ def inspect_artifact(path: Path) -> dict[str, Any]:
         report = tgt.inspect(path)
     except Exception as exc:  # protobuf/flatbuffer parsers raise assorted types on a damaged file
         raise AffdeployError(f"{path} is not a readable {tgt.suffix} artifact ({type(exc).__name__}: {first_line(exc)})") from None
-    return {"path": str(path), "target": tgt.name, "size_bytes": path_size(path), **report.to_dict()}
-
+    return Inspection(str(path), tgt.name, path_size(path), report)

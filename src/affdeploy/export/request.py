@@ -70,11 +70,11 @@ class ExportRequest:
 def _pick(enum: Any, value: str | None, allowed: tuple[Any, ...], option: str, where: str) -> Any:
     if value is None:
         return allowed[0]
-    member = parse(enum, value, option)
+    member = value.strip().lower()
     if member not in allowed:
         raise UsageError(f"{option} {member} is not available for --target {where}; choose: "
                          f"{', '.join(allowed)}")
-    return member
+    return enum(member)
 
 
 def plan_exports(model: str, targets: str, *, backend: str | None = None, precision: str | None = None,

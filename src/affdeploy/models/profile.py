@@ -9,6 +9,7 @@ backend runs them (native FFT vs DFT matrix products).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -71,3 +72,18 @@ def profile_model(model: nn.Module, image_size: int = 256) -> Profile:
     params = sum(p.numel() for p in model.parameters())
     macs = totals["dense"] + totals["filter"] + totals["fft"]
     return Profile(params=params, macs=macs, fft_macs=totals["fft"], filter_macs=totals["filter"])
+
+
+@functools.cache
+def model_macs(name: str, image_size: int) -> int:
+    """MACs of one batch-1 forward pass of the registered model ``name``: the one count every record uses."""
+    from affdeploy.models import build_model
+
+    return profile_model(build_model(name), image_size).macs
+
+
+def gmacs_per_s(macs: int | None, p50_ms: float) -> float | None:
+    """Throughput at the median latency (GMAC/s), None when either is unknown: the one formula for every record."""
+    if not macs or p50_ms <= 0:
+        return None
+    return macs / (p50_ms / 1e3) / 1e9
