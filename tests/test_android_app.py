@@ -22,7 +22,7 @@ import pytest
 from affdeploy.bench.schema import load_results
 from affdeploy.bench.stats import compute_stats
 from affdeploy.cli import main
-from affdeploy.cli.android_assets import ASSETS_SCHEMA
+from affdeploy.devices.android.assets import ASSETS_SCHEMA
 from affdeploy.export.manifest import ArtifactEntry, write_manifest
 from affdeploy.fsutil import sha256_path
 from affdeploy.preprocessing import input_spec

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from affdeploy import appassets
-from affdeploy.cli import ios_assets as cmd
 from affdeploy.cli import main
+from affdeploy.devices import appassets
+from affdeploy.devices.ios import assets as cmd
 from affdeploy.export.manifest import ArtifactEntry, write_manifest
 from affdeploy.fsutil import TMP_MARKER, sha256_path
 from affdeploy.models import build_model

@@ -21,7 +21,7 @@ from tree_sitter import Language, Node, Parser
 
 from affdeploy.bench.request import BenchRequest
 from affdeploy.bench.schema import SCHEMA_ID, BenchRecord, DeviceInfo, Stats
-from affdeploy.cli import ios_assets
+from affdeploy.devices.ios import assets as ios_assets
 from affdeploy.devices.ios import app as ios
 
 APP = Path(__file__).parent.parent / "ios_app"

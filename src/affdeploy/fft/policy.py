@@ -28,9 +28,9 @@ class FFTSupport:
 
 def choose_fft(mode: FFTMode, support: FFTSupport, runtime: str) -> FFTMode:
     """``dft`` or ``native`` for ``mode`` on a runtime with ``support`` (``runtime`` names it in errors)."""
-    if mode is FFTMode.DFT:
+    if mode == FFTMode.DFT:
         return FFTMode.DFT
-    if mode is FFTMode.NATIVE:
+    if mode == FFTMode.NATIVE:
         if not support.native_runs:
             raise UsageError(f"{runtime} cannot run rfft2/irfft2 ({support.source}); use --fft dft or auto")
         return FFTMode.NATIVE
