@@ -113,6 +113,16 @@ def test_devices_table_and_empty_listing(on_phone: LoopbackDevice, capsys: pytes
     assert "USB debugging" in err or "USB debugging" in out
 
 
+def test_verbose_logs_every_adb_call_with_its_duration(on_phone: LoopbackDevice, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "--verbose", "devices", "--json")
+    assert code == 0 and json.loads(out)["devices"]
+    calls = [line for line in err.splitlines() if "affdeploy.devices.calls: $ " in line]
+    assert any(re.search(r"adb devices -l -> exit 0 \(\d+\.\d{3} s\)$", line) for line in calls)
+    assert any(f"-s {on_phone.serial} shell getprop -> exit 0" in line for line in calls)
+    code, _, err = cli(capsys, "devices", "--json")
+    assert code == 0 and "affdeploy.devices.calls" not in err  # quiet again without --verbose
+
+
 def test_adb_missing_is_one_clear_line(on_phone: LoopbackDevice, monkeypatch: pytest.MonkeyPatch,
                                        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no adb anywhere

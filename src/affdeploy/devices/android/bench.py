@@ -14,11 +14,11 @@ import logging
 import re
 import shlex
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from affdeploy.bench.records import Subject, Timing, build_record
 from affdeploy.bench.request import BenchRequest
 from affdeploy.bench.schema import BenchRecord, dump_results
 from affdeploy.devices.android.app import APP_PACKAGE, app_extras, app_installed, run_app
@@ -30,6 +30,7 @@ from affdeploy.export.cache import ensure_artifact
 from affdeploy.export.registry import target_for_path
 from affdeploy.export.request import ExportRequest
 from affdeploy.fsutil import atomic_write_text, sha256_path
+from affdeploy.models.profile import model_macs
 from affdeploy.progress import Progress, silent
 from affdeploy.vocab import DeviceKind, FFTMode
 
@@ -42,20 +43,6 @@ DEFAULT_WARMUP = 5
 DEFAULT_ITERS = 30
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _macs(export: ExportRequest, cache: dict[tuple[str, int], int]) -> int:
-    key = (export.model, export.image_size)
-    if key not in cache:
-        from affdeploy.models import build_model
-        from affdeploy.models.profile import profile_model
-
-        cache[key] = profile_model(build_model(export.model), export.image_size).macs
-    return cache[key]
-
-
 class PhoneBench:
     """One ``run_bench`` call: the session on the phone, the request, and how each target is run."""
 
@@ -66,7 +53,6 @@ class PhoneBench:
         clusters = [Cluster.from_dict(c) for c in device.info.extra.get("clusters", [])]
         self.session = AndroidSession(device.id, clusters)
         self.app_ok: bool | None = None
-        self.macs_cache: dict[tuple[str, int], int] = {}
 
     def _app_available(self) -> bool:
         if self.app_ok is None:
@@ -94,7 +80,7 @@ class PhoneBench:
         notes += self.session.cool_down(self.request.cooldown_s)
         try:
             if binary is None:
-                extras = app_extras(job, macs=_macs(job.export, self.macs_cache))
+                extras = app_extras(job, macs=model_macs(job.export.model, job.export.image_size))
                 measured = run_app(self.session, job, extras)
             else:
                 measured = runner.measure(self.session, job, binary)
@@ -105,24 +91,14 @@ class PhoneBench:
         return measured
 
     def record(self, job: Job, measured: Measured) -> BenchRecord:
-        from affdeploy.bench.stats import compute_stats
-
-        stats = compute_stats(measured.output.samples_ms)
         notes = list(measured.notes)
         if measured.output.peak_memory_bytes is not None:
             notes.append(f"runner peak working set {measured.output.peak_memory_bytes} bytes")
-        macs = _macs(job.export, self.macs_cache)
-        info = self.device.info
-        return BenchRecord(
-            model=job.export.model, target=job.target, backend=RUNNERS[job.target].backend, fft=job.fft,
-            threads=job.threads, precision=job.export.precision, image_size=job.export.image_size,
-            device=replace(info, extra=dict(info.extra)), runner=measured.runner, samples_ms=measured.output.samples_ms,
-            stats=stats, warmup=job.warmup, load_ms=measured.output.load_ms,
-            first_inference_ms=measured.output.first_inference_ms,
-            macs=macs, gmacs_per_s=macs / (stats.p50 * 1e6) if stats.p50 > 0 else None,
-            artifact_sha256=sha256_path(job.artifact), artifact_path=str(job.artifact),
-            tools=measured.tools, timestamp=_now(), notes=notes,
-        )  # fmt: skip
+        subject = Subject(job.export.model, job.target, RUNNERS[job.target].backend, job.fft, job.threads,
+                          job.export.precision, job.export.image_size, job.artifact, sha256_path(job.artifact))
+        timing = Timing(measured.output.samples_ms, job.warmup, measured.output.load_ms,
+                        measured.output.first_inference_ms, notes=notes)
+        return build_record(subject, timing, self.device.info, measured.runner, measured.tools)
 
 
 def _jobs(request: BenchRequest, warmup: int, iters: int) -> Iterator[Job]:

@@ -27,6 +27,8 @@ RESULTS_NAME = "benchmark_results.json"  # Documents/<this> in the app, and the 
 CONTAINER_RESULTS = f"/Documents/{RESULTS_NAME}"
 CONTAINER_ERROR = "/Documents/benchmark_error.txt"  # the app writes this instead when benchmark mode fails
 DEFAULT_ITERATIONS = 30
+STEP_TIMEOUT_S = 120.0  # one device service, devicectl or xcresulttool call
+RUN_TIMEOUT_S = 3600.0  # the app's whole benchmark (building and installing it included): all models x compute units
 ASSETS_HINT = "run 'affdeploy export --target coreml,executorch' then 'affdeploy ios-assets'"
 
 

@@ -34,6 +34,8 @@ from affdeploy.devices.ios.app import (
     CONTAINER_ERROR,
     CONTAINER_RESULTS,
     RESULTS_NAME,
+    RUN_TIMEOUT_S,
+    STEP_TIMEOUT_S,
     app_arguments,
     installable_app,
     stamp_records,
@@ -45,9 +47,7 @@ from affdeploy.fsutil import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
-STEP_TIMEOUT_S = 120.0  # one device service call
 INSTALL_TIMEOUT_S = 600.0  # installing the app (hundreds of MB with its models)
-RUN_TIMEOUT_S = 3600.0  # the app's whole benchmark (all models x compute units)
 POLL_S = 2.0
 USBMUXD_HINT = "install and start it: sudo apt-get install usbmuxd && sudo usbmuxd; udev also starts it when an iPhone is plugged in"
 DEV_MODE_HINT = "on the iPhone: Settings > Privacy & Security > Developer Mode > On, restart, confirm"

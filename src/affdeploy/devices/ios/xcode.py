@@ -18,7 +18,15 @@ from pathlib import Path
 from affdeploy.bench.request import BenchRequest
 from affdeploy.bench.schema import BenchRecord, load_results
 from affdeploy.devices.calls import run_tool
-from affdeploy.devices.ios.app import ASSETS_HINT, RESULTS_NAME, app_dir, stamp_records, test_runner_env
+from affdeploy.devices.ios.app import (
+    ASSETS_HINT,
+    RESULTS_NAME,
+    RUN_TIMEOUT_S,
+    STEP_TIMEOUT_S,
+    app_dir,
+    stamp_records,
+    test_runner_env,
+)
 from affdeploy.devices.ios.device import IosDevice
 from affdeploy.devices.ios.discovery import parse_devicectl_devices
 from affdeploy.devices.ios.xcresult import (
@@ -39,8 +47,6 @@ log = logging.getLogger(__name__)
 SCHEME = "AFFBench"
 BENCH_TEST = "AFFBenchTests/BenchmarkTests/testBenchmarkAllModels"
 METRIC_TESTS = "AFFBenchTests/MetricTests"
-STEP_TIMEOUT_S = 120.0  # one devicectl or xcresulttool call
-RUN_TIMEOUT_S = 3600.0  # a whole `xcodebuild test` (build, install, all models x compute units)
 NEW_XCRESULTTOOL = 23000  # xcresulttool of Xcode 16: "get test-results", "export attachments"
 XCODE_HINT = "install Xcode from the App Store, open it once, then run: sudo xcode-select -s /Applications/Xcode.app"
 SIGNING_HINT = "signing errors: set AFFDEPLOY_TEAM_ID to your team id; the full log is in Xcode's report navigator"
