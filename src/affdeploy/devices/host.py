@@ -12,8 +12,6 @@ from affdeploy.bench.schema import BenchRecord
 from affdeploy.devices.base import DeviceBase
 from affdeploy.progress import Progress, silent
 from affdeploy.vocab import DeviceKind
-from affdeploy.export.registry import bench_targets
-from affdeploy.vocab import DeviceKind
 
 
 @dataclass
