@@ -157,11 +157,12 @@ async def _service_provider(lockdown: Any, udid: str) -> Any:
 async def _pull_results(lockdown: Any, deadline: float) -> bytes:
     """Wait until the app has written its results file, then read it from the app container."""
     while True:
-        async with await HouseArrestService.create(lockdown, BUNDLE_ID) as container:
-            if await container.exists(CONTAINER_RESULTS):
+        async with await step("house_arrest open", HouseArrestService.create(lockdown, BUNDLE_ID)) as container:
+            if await step("house_arrest exists results", container.exists(CONTAINER_RESULTS)):
                 return await step("house_arrest read results", container.get_file_contents(CONTAINER_RESULTS))
-            if await container.exists(CONTAINER_ERROR):
-                message = (await container.get_file_contents(CONTAINER_ERROR)).decode("utf-8", "replace").strip()
+            if await step("house_arrest exists error", container.exists(CONTAINER_ERROR)):
+                error = await step("house_arrest read error", container.get_file_contents(CONTAINER_ERROR))
+                message = error.decode("utf-8", "replace").strip()
                 raise DeviceError(f"the app's benchmark failed on the iPhone: {message}", hint=ASSETS_HINT)
         if time.monotonic() > deadline:
             raise DeviceError(f"the app wrote no {CONTAINER_RESULTS} within {RUN_TIMEOUT_S:.0f} s", hint="open AFFBench on the phone to see its error")
@@ -171,14 +172,14 @@ async def _pull_results(lockdown: Any, deadline: float) -> bytes:
 async def _bench(request: BenchRequest, udid: str, app: Path | None) -> bytes:
     lockdown = await _lockdown(udid)
     try:
-        if lockdown.has_developer_mode and not await lockdown.get_developer_mode_status():
+        if lockdown.has_developer_mode and not await step("developer mode status", lockdown.get_developer_mode_status()):
             raise DeviceError("developer mode is off on the iPhone", hint=DEV_MODE_HINT)
         if app is not None:
             async with InstallationProxyService(lockdown=lockdown) as installer:
                 await step(f"install {app.name}", installer.install_from_local(app), INSTALL_TIMEOUT_S)
-        async with await HouseArrestService.create(lockdown, BUNDLE_ID) as container:
+        async with await step("house_arrest open", HouseArrestService.create(lockdown, BUNDLE_ID)) as container:
             for stale in (CONTAINER_RESULTS, CONTAINER_ERROR):  # so an old run is never read back
-                await container.rm_single(stale, force=True)
+                await step(f"house_arrest rm {stale}", container.rm_single(stale, force=True))
         provider = await _service_provider(lockdown, udid)
         async with DvtProvider(provider) as dvt, ProcessControl(dvt) as process:
             await launch(process, app_arguments(request))
