@@ -25,7 +25,7 @@ from affdeploy.devices.android.app import APP_PACKAGE, app_extras, app_installed
 from affdeploy.devices.android.probes import Cluster
 from affdeploy.devices.android.runners import RUNNERS, Job, Measured, RunnerPaths
 from affdeploy.devices.android.session import AndroidSession
-from affdeploy.errors import DeviceError, ToolMissingError
+from affdeploy.errors import DeviceError, ToolMissingError, UsageError
 from affdeploy.export.cache import ensure_artifact
 from affdeploy.export.registry import target_for_path
 from affdeploy.export.request import ExportRequest
@@ -61,7 +61,9 @@ class PhoneBench:
 
     def measure(self, job: Job) -> Measured:
         """Push, cool down, run the chosen runner for one job and clean up."""
-        runner = RUNNERS[job.target]
+        runner = RUNNERS.get(job.target)
+        if runner is None:
+            raise UsageError(f"no Android runner is registered for {job.target} (affdeploy.devices.android.runners)")
         native = self.runners.native(job.target)
         files = [(job.artifact, job.remote_artifact)]
         if native is None and (self.runners.choice == "native" or not self._app_available()):
