@@ -18,7 +18,15 @@ from affdeploy.passes.folding import FoldConstants
 from affdeploy.passes.layout import DropNoOpExpand, ReshapeToView, SelectToSlice, StackToCat
 from affdeploy.passes.normalization import GroupNormToMoments
 from affdeploy.passes.reduction import MeanToGlobalPool
-from affdeploy.passes.spectral import Atan2ToPolynomial, IndexSelectToSlices, Log1pToLog
+from affdeploy.passes.spectral import (
+    Atan2ToPolynomial,
+    IndexSelectToSlices,
+    Log1pToLog,
+    ReflectPadToLinear,
+    ScatterToCat,
+    SplitToSlices,
+    SquareToMul,
+)
 
 PIPELINE: tuple[Rewrite, ...] = (
     GroupNormToMoments(),
@@ -29,6 +37,10 @@ PIPELINE: tuple[Rewrite, ...] = (
     Log1pToLog(),
     Atan2ToPolynomial(),
     IndexSelectToSlices(),
+    ReflectPadToLinear(),
+    SquareToMul(),
+    ScatterToCat(),
+    SplitToSlices(),
     SelectToSlice(),
     StackToCat(),
     ReshapeToView(),

@@ -11,11 +11,18 @@ island; each has an equivalent in ops the delegate takes:
   (fitted once in float64, error below 1e-7 rad) and branch selection by saturated clamps, which
   blend only where both branches agree (|y| = |x|, x = 0).
 - ``index_select`` with a constant index made of a few ascending runs -> slices + cat.
+- ``pad(mode="reflect")`` on the last axis (``torch.stft(center=True)``) -> the two mirrored edges
+  as slices times a constant anti-identity (a linear) and a cat, instead of gather indices.
+- ``slice_scatter`` (``out[..., a:b] = y`` into a zero spectrum, FNO) -> slices + cat; a functional
+  ``copy`` of a same-shaped source -> the source; ``split``/``chunk`` -> slices.
+- ``pow(x, 2.0)`` -> ``x * x`` (XNNPACK takes only an int exponent 2), and ``pow(sqrt(y), 2)`` -> ``y``
+  (the power spectrum of a magnitude).
 """
 
 from __future__ import annotations
 
 import math
+import operator
 from functools import lru_cache
 from typing import Any
 
@@ -24,7 +31,7 @@ import torch
 from torch.export import ExportedProgram
 from torch.fx import Node
 
-from affdeploy.passes._graph import aten, constant_nodes, emit, replace
+from affdeploy.passes._graph import aten, constant_nodes, emit, has_static_shape, replace, shape
 from affdeploy.passes.base import Rewrite
 
 _BIG = 1e30
@@ -49,7 +56,7 @@ class Log1pToLog(Rewrite):
             if node.target != aten.log1p.default:
                 continue
             with ep.graph.inserting_before(node):
-                shifted = emit(ep.graph, aten.add.Scalar, (node.args[0], 1.0), node)
+                shifted = emit(ep.graph, aten.add.Tensor, (node.args[0], 1.0), node)
                 replace(node, emit(ep.graph, aten.log.default, (shifted,), node))
             count += 1
         return count
@@ -76,24 +83,24 @@ class Atan2ToPolynomial(Rewrite):
 
         ax, ay = op(aten.abs.default, x), op(aten.abs.default, y)
         low, high = op(aten.minimum.default, ax, ay), op(aten.maximum.default, ax, ay)
-        ratio = op(aten.div.Tensor, low, op(aten.add.Scalar, high, float(torch.finfo(torch.float32).tiny)))
+        ratio = op(aten.div.Tensor, low, op(aten.add.Tensor, high, float(torch.finfo(torch.float32).tiny)))
         square = op(aten.mul.Tensor, ratio, ratio)
         *rest, last = atan_coefficients()
-        poly = op(aten.mul.Scalar, square, last)
+        poly = op(aten.mul.Tensor, square, last)
         for c in reversed(rest[1:]):
-            poly = op(aten.mul.Tensor, op(aten.add.Scalar, poly, c), square)
-        angle = op(aten.mul.Tensor, op(aten.add.Scalar, poly, rest[0]), ratio)  # atan(low/high) in [0, pi/4]
+            poly = op(aten.mul.Tensor, op(aten.add.Tensor, poly, c), square)
+        angle = op(aten.mul.Tensor, op(aten.add.Tensor, poly, rest[0]), ratio)  # atan(low/high) in [0, pi/4]
 
         def reflect(value: Node, step: Node, about: float) -> Node:
             """value + step * (about - 2 value): picks ``about - value`` where step is 1."""
-            delta = op(aten.add.Scalar, op(aten.mul.Scalar, value, -2.0), about)
+            delta = op(aten.add.Tensor, op(aten.mul.Tensor, value, -2.0), about)
             return op(aten.add.Tensor, value, op(aten.mul.Tensor, step, delta))
 
-        steep = op(aten.clamp.default, op(aten.mul.Scalar, op(aten.sub.Tensor, ay, ax), _BIG), 0.0, 1.0)
+        steep = op(aten.clamp.default, op(aten.mul.Tensor, op(aten.sub.Tensor, ay, ax), _BIG), 0.0, 1.0)
         angle = reflect(angle, steep, math.pi / 2)  # |y| > |x|: pi/2 - atan(|x|/|y|)
-        left = op(aten.clamp.default, op(aten.mul.Scalar, x, -_BIG), 0.0, 1.0)
+        left = op(aten.clamp.default, op(aten.mul.Tensor, x, -_BIG), 0.0, 1.0)
         angle = reflect(angle, left, math.pi)  # x < 0: pi - angle
-        sign = op(aten.clamp.default, op(aten.add.Scalar, op(aten.mul.Scalar, y, 2 * _BIG), 1.0), -1.0, 1.0)
+        sign = op(aten.clamp.default, op(aten.add.Tensor, op(aten.mul.Tensor, y, 2 * _BIG), 1.0), -1.0, 1.0)
         return op(aten.mul.Tensor, angle, sign)  # y >= 0: +, y < 0: -
 
 
@@ -142,5 +149,121 @@ class IndexSelectToSlices(Rewrite):
                 pieces = [emit(ep.graph, aten.slice.Tensor, (x, dim, start, end), node) for start, end in runs]
                 new = pieces[0] if len(pieces) == 1 else emit(ep.graph, aten.cat.default, (pieces, dim), node)
             replace(node, new)
+            count += 1
+        return count
+
+
+class ReflectPadToLinear(Rewrite):
+    """``pad(x, [l, r], mode="reflect")`` on the last axis -> cat(edge @ J, x, edge @ J)."""
+
+    def apply(self, ep: ExportedProgram) -> int:
+        count = 0
+        for node in list(ep.graph.nodes):
+            pads = _reflect_pads(node)
+            if pads is None or not has_static_shape(node.args[0]):
+                continue
+            x, (left, right) = node.args[0], pads
+            size = shape(x)[-1]
+            with ep.graph.inserting_before(node):
+                pieces = [self._mirror(ep.graph, node, x, 1, left)] if left else []
+                pieces.append(x)
+                if right:
+                    pieces.append(self._mirror(ep.graph, node, x, size - 1 - right, right))
+                replace(node, emit(ep.graph, aten.cat.default, (pieces, -1), node))
+            count += 1
+        return count
+
+    @staticmethod
+    def _mirror(graph: Any, like: Node, x: Node, start: int, width: int) -> Node:
+        """x[..., start:start + width] reversed, as a linear against a folded anti-identity."""
+        edge = emit(graph, aten.slice.Tensor, (x, -1, start, start + width), like)
+        eye = emit(graph, aten.eye.default, (width,), like, dtype=x.meta["val"].dtype)
+        flipped = emit(graph, aten.flip.default, (eye, [0]), like)
+        return emit(graph, aten.linear.default, (edge, flipped), like)
+
+
+def _reflect_pads(node: Node) -> tuple[int, int] | None:
+    if node.target == aten.pad.default:
+        mode = node.args[2] if len(node.args) > 2 else node.kwargs.get("mode", "constant")
+        pads = node.args[1]
+        return (pads[0], pads[1]) if mode == "reflect" and len(pads) == 2 else None
+    if node.target == aten.reflection_pad1d.default:
+        return node.args[1][0], node.args[1][1]
+    return None
+
+
+class SquareToMul(Rewrite):
+    """``pow(x, 2)`` -> ``x * x``; ``pow(sqrt(y), 2)`` -> ``y``."""
+
+    def apply(self, ep: ExportedProgram) -> int:
+        count = 0
+        for node in list(ep.graph.nodes):
+            if node.target != aten.pow.Tensor_Scalar or node.args[1] != 2:
+                continue
+            base = node.args[0]
+            if isinstance(base, Node) and base.target == aten.sqrt.default:
+                node.replace_all_uses_with(base.args[0])
+                ep.graph.erase_node(node)
+            else:
+                with ep.graph.inserting_before(node):
+                    replace(node, emit(ep.graph, aten.mul.Tensor, (base, base), node))
+            count += 1
+        return count
+
+
+class ScatterToCat(Rewrite):
+    """``slice_scatter(dest, src, dim, a, b)`` (step 1) -> cat(dest[a0:a], src, dest[b:]); ``copy(d, s)`` -> s."""
+
+    def apply(self, ep: ExportedProgram) -> int:
+        count = 0
+        for node in list(ep.graph.nodes):
+            if node.target == aten.copy.default:
+                dest, src = node.args[:2]
+                same = isinstance(src, Node) and has_static_shape(src) and has_static_shape(dest)
+                if same and shape(src) == shape(dest) and src.meta["val"].dtype == dest.meta["val"].dtype:
+                    node.replace_all_uses_with(src)
+                    ep.graph.erase_node(node)
+                    count += 1
+                continue
+            if node.target != aten.slice_scatter.default or not has_static_shape(node.args[0]):
+                continue
+            dest, src, dim, start, end, step = [*node.args, *(None,) * 6][:6]
+            if step not in (None, 1):
+                continue
+            size = shape(dest)[dim]
+            start, end = slice(start, end).indices(size)[:2]
+            with ep.graph.inserting_before(node):
+                pieces = [emit(ep.graph, aten.slice.Tensor, (dest, dim, 0, start), node)] if start > 0 else []
+                pieces.append(src)
+                if end < size:
+                    pieces.append(emit(ep.graph, aten.slice.Tensor, (dest, dim, end, size), node))
+                new = pieces[0] if len(pieces) == 1 else emit(ep.graph, aten.cat.default, (pieces, dim), node)
+            replace(node, new)
+            count += 1
+        return count
+
+
+class SplitToSlices(Rewrite):
+    """``split``/``split_with_sizes`` (torch.chunk) -> one slice per piece taken out with getitem."""
+
+    def apply(self, ep: ExportedProgram) -> int:
+        count = 0
+        for node in list(ep.graph.nodes):
+            if node.target not in (aten.split.Tensor, aten.split_with_sizes.default) or not has_static_shape(node.args[0]):
+                continue
+            x, sizes = node.args[:2]
+            dim = node.args[2] if len(node.args) > 2 else node.kwargs.get("dim", 0)
+            total = shape(x)[dim]
+            if isinstance(sizes, int):
+                sizes = [min(sizes, total - i) for i in range(0, total, sizes)]
+            starts = [sum(sizes[:i]) for i in range(len(sizes))]
+            users = list(node.users)
+            if not all(u.target is operator.getitem for u in users):
+                continue
+            for user in users:
+                i = user.args[1]
+                with ep.graph.inserting_before(user):
+                    replace(user, emit(ep.graph, aten.slice.Tensor, (x, dim, starts[i], starts[i] + sizes[i]), user))
+            ep.graph.erase_node(node)
             count += 1
         return count
