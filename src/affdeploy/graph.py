@@ -8,15 +8,17 @@ import torch
 from torch.export import ExportedProgram
 
 from affdeploy.errors import UsageError
+from affdeploy.limits import check_image_fits
 
 FFT_OP_PREFIXES = ("_fft_", "fft_")
 SHORT_TIME_FFT_OPS = frozenset({"stft", "istft"})
 
 
 def check_image_size(image_size: int) -> int:
-    """AFFNet downsamples by 32: height and width must be positive multiples of 32."""
+    """AFFNet downsamples by 32: height and width must be positive multiples of 32, and fit in memory."""
     if image_size <= 0 or image_size % 32:
         raise UsageError(f"--image-size must be a positive multiple of 32, got {image_size}")
+    check_image_fits(image_size)
     return image_size
 
 
