@@ -12,12 +12,17 @@ from rich.table import Table
 
 from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json, progress
 from affdeploy.export.parity import PASSED
-from affdeploy.export.registry import target_names
+from affdeploy.export.registry import all_targets, target_names
 from affdeploy.models import MODELS
 from affdeploy.progress import Progress as Steps
 from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE
 
 MODEL_HELP = f"AFFNet variant: {', '.join(MODELS)}."
+
+
+def _per_target(capability: str) -> str:
+    """``onnx: fp32; coreml: fp16, fp32; ...``: one capability of every registered target, for --help."""
+    return "; ".join(f"{t.name}: {', '.join(getattr(t, capability))}" for t in all_targets())
 
 
 @contextmanager
@@ -61,9 +66,11 @@ def export(
                                         "default: random init with a fixed seed."),
     image_size: int = typer.Option(DEFAULT_IMAGE_SIZE, "--image-size", help="Input height and width (multiple of 32)."),
     precision: str | None = typer.Option(None, "--precision",
-                                         help="fp32 or fp16 (Core ML only; its default is fp16, elsewhere fp32)."),
+                                         help=f"Per target, first is the default: {_per_target('precisions')} "
+                                              "(executorch --backend coreml: fp16, fp32)."),
     backend: str | None = typer.Option(None, "--backend",
-                                       help="ExecuTorch delegate: xnnpack (default), coreml, or portable (none)."),
+                                       help=f"What to lower for, per target, first is the default: {_per_target('backends')} "
+                                            "(portable: no delegate)."),
     coreml_input: str | None = typer.Option(
         None, "--coreml-input",
         help="Core ML input: image (default; RGB image, labels embedded as a classifier) or tensor (float NCHW, logits).",
