@@ -61,7 +61,7 @@ def android_entries(models_dir: Path, models: list[str]) -> list[ArtifactEntry]:
     if not entries:
         raise AffdeployError(
             f"no ExecuTorch or ONNX model is exported in {manifest_path(models_dir)}",
-            hint=f"run `affdeploy export --target executorch --out {models_dir}` first",
+            hint=f"run `affdeploy export --model affnet-t --target executorch --out {models_dir}` first",
         )
     missing = sorted(set(models) - {e.model for e in entries})
     if missing:
