@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from affdeploy import __version__
 
@@ -85,9 +86,42 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
 
 
+class _LineProgress(Progress):
+    """Outside a terminal (CI logs) rich draws nothing: each new step becomes one plain line instead.
+
+    The first description (the task's name) is not printed, so a run refused before any step keeps
+    its error as the only line.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(console=err_console, disable=True)
+        self._started = time.monotonic()
+        self._last = ""
+
+    def update(self, task_id: TaskID, *, description: str | None = None, **kwargs: Any) -> None:
+        if description and description != self._last:
+            self._last = description
+            self.console.print(f"[{time.monotonic() - self._started:6.1f} s] {description}", markup=False,
+                               highlight=False, soft_wrap=True)
+        super().update(task_id, description=description, **kwargs)
+
+
+def _is_log_file(console_: Console) -> bool:
+    """A real file or pipe that is no terminal (a CI log), not a test's in-memory capture."""
+    try:
+        console_.file.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    return not console_.is_terminal
+
+
 @contextmanager
 def progress(enabled: bool = True) -> Iterator[Progress]:
-    """A rich progress display on stderr for slow steps; silent when ``enabled`` is False."""
+    """A rich progress display on stderr for slow steps (plain lines in a CI log); silent when ``enabled`` is False."""
+    if enabled and _is_log_file(err_console):
+        with _LineProgress() as lines:
+            yield lines
+        return
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err_console, transient=True, disable=not enabled) as bar:
         yield bar
