@@ -5,7 +5,8 @@ from __future__ import annotations
 import platform
 from importlib.metadata import PackageNotFoundError, version
 
-TOOL_PACKAGES = ("affdeploy", "torch", "executorch", "coremltools", "onnx", "onnxruntime", "onnxscript", "numpy")
+TOOL_PACKAGES = ("affdeploy", "torch", "executorch", "coremltools", "onnx", "onnxruntime", "onnxscript", "numpy",
+                 "litert-torch", "ai-edge-litert")  # "missing" without the tflite extra
 
 
 def installed_version(package: str) -> str:

@@ -1,0 +1,228 @@
+"""LiteRT (TFLite) target: a ``.tflite`` converted with litert-torch, run by LiteRT's XNNPACK delegate.
+
+litert-torch 0.10 cannot take AFFNet as written (``rfft2(norm="ortho")`` and ``irfft2`` have no
+lowering), so this target always converts the DFT-lowered, delegate-friendly program, which is
+plain convolutions, matmuls and elementwise ops. fp16 is TFLite's float16 weight format: weights
+stored in half precision behind DEQUANTIZE ops (ai-edge-quantizer's FLOAT_CASTING), which
+XNNPACK folds into fp32 weights on CPU and a GPU delegate runs in fp16. ``inspect`` reads the op
+codes from the flatbuffer and asks the interpreter which nodes its XNNPACK delegate took.
+
+Everything heavy (litert-torch, ai-edge-litert) is imported inside methods: it is the optional
+``tflite`` extra, and a missing extra makes the target "unavailable" with the pip line to fix it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import weakref
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch.export import ExportedProgram
+
+from affdeploy.export.base import ExportTarget, Lowered, Session
+from affdeploy.export.opreport import Delegation, OpReport
+from affdeploy.export.registry import register_target
+from affdeploy.fft.policy import CHECKED, FFTSupport
+from affdeploy.runtime_guard import native_stderr_captured
+from affdeploy.vocab import Backend, DeviceKind, Precision, Target
+
+if TYPE_CHECKING:
+    from affdeploy.export.request import ExportRequest
+    from affdeploy.preprocessing import InputSpec
+
+FFT_BUILTINS = frozenset({"RFFT2D"})
+FFT_CUSTOM_CODES = frozenset({"IRFFT2D", "FlexRFFT", "FlexIRFFT", "FlexFFT", "FlexIFFT"})
+DELEGATE_NODE = "DELEGATE"  # the op name of a delegate kernel node that replaced a partition
+DELEGATE_NAME = "XNNPACK delegate"
+
+_LITERT_TORCH = (
+    "litert-torch 0.10.0 (backend/lowerings/_fft.py) lowers aten._fft_r2c only for a 1-D transform over the "
+    "last dim with normalization 0 (no 'ortho'), and has no _fft_c2r lowering: AFFNet's rfft2/irfft2 do not convert"
+)
+FFT_ROWS: Mapping[Backend, FFTSupport] = {
+    Backend.XNNPACK: FFTSupport(
+        False, False, f"the XNNPACK delegate (delegates/xnnpack/xnnpack_delegate.cc) takes no RFFT2D; {_LITERT_TORCH} "
+        f"({CHECKED})"),
+    Backend.LITERT_CPU: FFTSupport(
+        False, False, "RFFT2D is a builtin CPU kernel (kernels/rfft2d.cc) and IRFFT2D only a custom op outside "
+        f"BuiltinOpResolver (kernels/irfft2d.cc); {_LITERT_TORCH} ({CHECKED})"),
+    Backend.LITERT_GPU: FFTSupport(
+        False, False, f"the GPU delegate has no RFFT2D/IRFFT2D operation parser (delegates/gpu/common) ({CHECKED})"),
+}
+
+
+@contextmanager
+def _quiet_conversion() -> Iterator[None]:
+    """litert-torch prints a progress tree and logs warnings; the MLIR converter logs to descriptor 2."""
+    saved = os.environ.get("LITERT_TORCH_SHOW_PROGRESS")
+    os.environ["LITERT_TORCH_SHOW_PROGRESS"] = "n"
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with native_stderr_captured():
+            yield
+    finally:
+        root.setLevel(level)
+        if saved is None:
+            os.environ.pop("LITERT_TORCH_SHOW_PROGRESS", None)
+        else:
+            os.environ["LITERT_TORCH_SHOW_PROGRESS"] = saved
+
+
+_FLOAT_MODELS: weakref.WeakKeyDictionary[ExportedProgram, bytes] = weakref.WeakKeyDictionary()
+"""The fp32 flatbuffer per program, so fp32 and fp16 of one export run convert once."""
+
+
+def convert(ep: ExportedProgram, shape: tuple[int, ...]) -> bytes:
+    """The fp32 ``.tflite`` bytes of ``ep`` (litert-torch re-exports its module, then lowers through MLIR)."""
+    cached = _FLOAT_MODELS.get(ep)
+    if cached is not None:
+        return cached
+    import litert_torch
+
+    module = ep.module()
+    with _quiet_conversion():
+        model = litert_torch.convert(module, (torch.zeros(shape),))
+        data = bytes(model.model_content())
+    _FLOAT_MODELS[ep] = data
+    return data
+
+
+def to_fp16_weights(model: bytes) -> bytes:
+    """TFLite's float16 format: conv/fully-connected weights in half precision behind DEQUANTIZE ops."""
+    from ai_edge_quantizer import algorithm_manager, qtyping, quantizer
+
+    q = quantizer.Quantizer(bytearray(model))
+    q.add_weight_only_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED, num_bits=16,
+                             algorithm_key=algorithm_manager.AlgorithmName.FLOAT_CASTING)
+    with native_stderr_captured():
+        result = q.quantize(enable_progress_bar=False, enable_progress_report=False)
+    return bytes(result.quantized_model)
+
+
+PRECISION_STEPS: Mapping[Precision, Callable[[bytes], bytes]] = {
+    Precision.FP32: lambda model: model,
+    Precision.FP16: to_fp16_weights,
+}
+"""fp32 flatbuffer -> the artifact's bytes, per precision (int8 joins here with its calibrated step)."""
+
+
+def interpreter(path: Path, threads: int, *, xnnpack: bool = True) -> Any:
+    """An allocated LiteRT interpreter; ``xnnpack`` applies the default XNNPACK delegate with ``threads``."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    with native_stderr_captured():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+        runner = Interpreter(model_path=str(path), num_threads=threads, experimental_op_resolver_type=resolver)
+        runner.allocate_tensors()
+    return runner
+
+
+def read_op_codes(path: Path) -> tuple[Counter[str], int]:
+    """Operator counts (builtin names, custom codes) and complex tensors of every subgraph, from the flatbuffer."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(path.read_bytes(), 0)
+    builtin_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    complex_types = {schema.TensorType.COMPLEX64, schema.TensorType.COMPLEX128}
+    names = []
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        custom = code.CustomCode()
+        names.append(custom.decode() if custom else builtin_names.get(builtin, f"BUILTIN_{builtin}"))
+    ops: Counter[str] = Counter()
+    complex_values = 0
+    for s in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(s)
+        ops.update(names[graph.Operators(i).OpcodeIndex()] for i in range(graph.OperatorsLength()))
+        complex_values += sum(graph.Tensors(i).Type() in complex_types for i in range(graph.TensorsLength()))
+    return ops, complex_values
+
+
+def delegated_nodes(details: list[dict[str, Any]]) -> tuple[set[int], int]:
+    """Indices of the original nodes that delegate kernels replaced, and how many delegate kernels there are.
+
+    A delegate kernel node's inputs are exactly the tensors its partition consumes from outside, so
+    walking producers back from its outputs, and stopping at those inputs, visits its partition.
+    """
+    delegates = [d for d in details if d["op_name"] == DELEGATE_NODE]
+    producer = {t: d["index"] for d in details if d["op_name"] != DELEGATE_NODE for t in d["outputs"]}
+    by_index = {d["index"]: d for d in details}
+    taken: set[int] = set()
+    for node in delegates:
+        boundary = set(node["inputs"])
+        stack = [t for t in node["outputs"] if t in producer]
+        while stack:
+            index = producer[stack.pop()]
+            if index in taken:
+                continue
+            taken.add(index)
+            stack.extend(t for t in by_index[index]["inputs"] if t >= 0 and t not in boundary and t in producer)
+    return taken, len(delegates)
+
+
+@register_target
+class TFLiteTarget(ExportTarget):
+    name = Target.TFLITE
+    display = "LiteRT"
+    suffix = ".tflite"
+    backends = (Backend.XNNPACK,)
+    precisions = (Precision.FP32, Precision.FP16)
+    runs_on = frozenset({DeviceKind.HOST, DeviceKind.ANDROID})
+    fft_support = FFT_ROWS
+    requires = ("litert_torch", "ai_edge_litert", "ai_edge_quantizer")
+    extra = "tflite"
+
+    def export(self, ep: ExportedProgram, spec: InputSpec, dest: Path, request: ExportRequest) -> Lowered:
+        dest.write_bytes(PRECISION_STEPS[request.precision](convert(ep, tuple(spec.shape))))
+        return Lowered(dest, self.inspect(dest))
+
+    def preload(self) -> None:
+        from ai_edge_litert import interpreter as _  # noqa: F401
+
+    def open(self, path: Path, request: ExportRequest, threads: int | None = None) -> Session:
+        runner = interpreter(path, threads or min(4, os.cpu_count() or 1))
+        source = runner.get_input_details()[0]["index"]
+        sink = runner.get_output_details()[0]["index"]
+
+        def infer(x: np.ndarray) -> np.ndarray:
+            runner.set_tensor(source, x)
+            runner.invoke()
+            return runner.get_tensor(sink)
+
+        return Session(
+            infer=infer,
+            prepare=lambda x: np.ascontiguousarray(x, dtype=np.float32),
+            scores=lambda out: np.asarray(out).reshape(-1),
+            backend=self.runtime_backend(request.backend),
+        )
+
+    def inspect(self, path: Path) -> OpReport:
+        """Ops from the flatbuffer; which of them LiteRT's XNNPACK delegate takes, from the loaded interpreter."""
+        ops, complex_values = read_op_codes(path)
+        fft_ops = sum(n for name, n in ops.items() if name in FFT_BUILTINS or name in FFT_CUSTOM_CODES)
+        details = interpreter(path, 1)._get_ops_details()
+        taken, kernels = delegated_nodes(details)
+        per_op: dict[str, Delegation] = {}
+        for node in details:
+            if node["op_name"] == DELEGATE_NODE:
+                continue
+            slot = per_op.get(node["op_name"], Delegation())
+            inside = node["index"] in taken
+            per_op[node["op_name"]] = Delegation(slot.delegated + inside, slot.non_delegated + (not inside))
+        outside = sum(v.non_delegated for v in per_op.values())
+        rest = f"{outside} ops stay on LiteRT's builtin CPU kernels" if outside else "nothing outside the delegate"
+        backends = {DELEGATE_NAME: f"{kernels} delegate kernel(s); {rest}"}
+        if fft_ops:
+            backends["LiteRT CPU kernels"] = f"{fft_ops} FFT ops: RFFT2D is CPU-only, IRFFT2D a custom op"
+        return OpReport.build(ops, fft_ops=fft_ops, complex_values=complex_values, delegated=len(taken),
+                              non_delegated=outside, delegate_calls=kernels, backends=backends, per_op=per_op)
