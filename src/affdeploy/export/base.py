@@ -132,7 +132,9 @@ class ExportTarget(ABC):
 
     def artifact_name(self, request: ExportRequest) -> str:
         """File name that encodes the manifest key, so different choices never overwrite each other."""
-        parts = [request.model, str(request.image_size)]
+        from affdeploy.models.source import is_user_model, model_slug
+
+        parts = [model_slug(request.model)] + ([] if is_user_model(request.model) else [str(request.image_size)])
         if len(self.backends) > 1:
             parts.append(request.backend)
         parts += [request.precision, request.fft]

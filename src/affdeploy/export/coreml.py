@@ -35,6 +35,7 @@ from affdeploy.export.opreport import OpReport
 from affdeploy.export.parity import FAILED, NOT_VERIFIED, ParityResult, log_softmax, run_parity
 from affdeploy.export.registry import register_target
 from affdeploy.fft.policy import CHECKED, FFTSupport
+from affdeploy.models.source import TensorInputs, as_arrays, flat_outputs
 from affdeploy.preprocessing import InputSpec, imagenet_labels
 from affdeploy.vocab import Backend, DeviceKind, InputKind, Precision, Target
 
@@ -104,10 +105,14 @@ class CoreMLTarget(ExportTarget):
         common = {"minimum_deployment_target": ct.target.iOS16, "compute_precision": precision,
                   "convert_to": "mlprogram"}
         model = self._convert(ct, ep, spec, request, common)
-        model.short_description = (
-            f"AFFNet ({request.model}) ImageNet-1k classifier, {spec.height}x{spec.width} RGB input scaled to [0, 1] "
-            f"(no mean/std), FFTs lowered to real DFT matrix products ({request.fft}), {request.precision}."
-        )
+        if isinstance(spec, TensorInputs):
+            model.short_description = (f"{request.model}: tensor inputs, FFTs lowered to real DFT matrix products "
+                                       f"({request.fft}), {request.precision}.")
+        else:
+            model.short_description = (
+                f"AFFNet ({request.model}) ImageNet-1k classifier, {spec.height}x{spec.width} RGB input scaled to "
+                f"[0, 1] (no mean/std), FFTs lowered to real DFT matrix products ({request.fft}), {request.precision}."
+            )
         model.author = AUTHOR
         model.license = LICENSE
         model.version = __version__
@@ -119,6 +124,8 @@ class CoreMLTarget(ExportTarget):
     @staticmethod
     def _convert(ct: Any, ep: ExportedProgram, spec: InputSpec, request: ExportRequest, common: dict[str, Any]) -> Any:
         """Image input: softmax appended and labels embedded (a classifier); tensor input: plain logits."""
+        if isinstance(spec, TensorInputs):  # a user model: inputs and outputs as its program names them
+            return ct.convert(ep, **common)
         if request.input_kind == InputKind.TENSOR:
             return ct.convert(ep, inputs=[ct.TensorType(name=spec.name, shape=spec.shape)],
                               outputs=[ct.TensorType(name=spec.output_name)], **common)
@@ -136,8 +143,10 @@ class CoreMLTarget(ExportTarget):
 
         model = ct.models.MLModel(str(path))
         if request.input_kind == InputKind.TENSOR:
-            return Session(infer=model.predict, prepare=lambda x: {"image": x},
-                           scores=lambda out: np.asarray(out["logits"]).reshape(-1), backend=Backend.COREML)
+            feeds = [i.name for i in model.get_spec().description.input]
+            fetches = [o.name for o in model.get_spec().description.output]
+            return Session(infer=model.predict, prepare=lambda x: dict(zip(feeds, as_arrays(x), strict=True)),
+                           scores=lambda out: flat_outputs([out[name] for name in fetches]), backend=Backend.COREML)
         from PIL import Image
 
         labels = imagenet_labels()
@@ -170,10 +179,12 @@ class CoreMLTarget(ExportTarget):
         try:
             model = ReferenceModel(path)
             if request.input_kind == InputKind.TENSOR:
-                output = model.description.output[0].name
+                feeds = [i.name for i in model.description.input]
+                fetches = [o.name for o in model.description.output]
 
                 def predict(x: np.ndarray) -> np.ndarray:
-                    return np.asarray(model.predict({"image": x})[output]).reshape(-1)
+                    out = model.predict(dict(zip(feeds, as_arrays(x), strict=True)))
+                    return flat_outputs([out[name] for name in fetches])
             else:
 
                 def predict(x: np.ndarray) -> np.ndarray:

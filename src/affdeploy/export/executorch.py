@@ -146,11 +146,13 @@ class ExecuTorchTarget(ExportTarget):
     def open(self, path: Path, request: ExportRequest, threads: int | None = None) -> Session:
         if self.host_backends is not None and request.backend not in self.host_backends:
             raise NotRunnable("the ExecuTorch Core ML delegate runs only on macOS/iOS; this runtime cannot execute it")
+        from affdeploy.models.source import as_arrays, flat_outputs
+
         forward = open_forward(path, threads)
         return Session(
             infer=forward,
-            prepare=lambda x: [torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))],
-            scores=lambda out: out[0].numpy().reshape(-1),
+            prepare=lambda x: [torch.from_numpy(np.ascontiguousarray(a)) for a in as_arrays(x)],
+            scores=flat_outputs,
             backend=self.runtime_backend(request.backend),
         )
 

@@ -88,9 +88,14 @@ class OnnxTarget(ExportTarget):
     def export(self, ep: ExportedProgram, spec: InputSpec, dest: Path, request: ExportRequest) -> Lowered:
         import onnx
 
-        example = (torch.zeros(spec.shape),)
-        program = torch.onnx.export(ep, example, dynamo=True, opset_version=OPSET, input_names=[spec.name],
-                                    output_names=[spec.output_name], external_data=False, verbose=False)
+        from affdeploy.models.source import TensorInputs
+
+        if isinstance(spec, TensorInputs):  # a user model: its program's inputs, names and dynamic dims as they are
+            program = torch.onnx.export(ep, (), dynamo=True, opset_version=OPSET, external_data=False, verbose=False)
+        else:
+            program = torch.onnx.export(ep, (torch.zeros(spec.shape),), dynamo=True, opset_version=OPSET,
+                                        input_names=[spec.name], output_names=[spec.output_name],
+                                        external_data=False, verbose=False)
         program.save(str(dest), external_data=False)
         model = onnx.load(str(dest))
         onnx.checker.check_model(model, full_check=True)  # raises ValidationError, reported by the pipeline
@@ -108,12 +113,14 @@ class OnnxTarget(ExportTarget):
     def open(self, path: Path, request: ExportRequest, threads: int | None = None) -> Session:
         import onnxruntime as ort
 
+        from affdeploy.models.source import as_arrays, flat_outputs
+
         session = ort.InferenceSession(str(path), session_options(threads), providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
+        names = [i.name for i in session.get_inputs()]
         return Session(
             infer=lambda feed: session.run(None, feed),
-            prepare=lambda x: {name: np.ascontiguousarray(x, dtype=np.float32)},
-            scores=lambda out: np.asarray(out[0]).reshape(-1),
+            prepare=lambda x: {n: np.ascontiguousarray(a) for n, a in zip(names, as_arrays(x), strict=True)},
+            scores=flat_outputs,
             backend=self.runtime_backend(request.backend),
         )
 

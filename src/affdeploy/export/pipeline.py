@@ -29,6 +29,7 @@ from affdeploy.export.request import ExportRequest
 from affdeploy.fsutil import atomic_path, ensure_writable_dir, path_size, sha256_path
 from affdeploy.graph import export_program
 from affdeploy.models import build_model
+from affdeploy.models.source import TensorInputs, is_user_model, resolve_model
 from affdeploy.preprocessing import InputSpec, input_spec
 from affdeploy.progress import Progress, silent
 from affdeploy.versions import tool_versions
@@ -40,9 +41,10 @@ INIT_SEED = 0
 class _Programs:
     """Exported programs per (FFT mode, delegate-friendly), derived once and shared by targets."""
 
-    def __init__(self, base: ExportedProgram, progress: Progress) -> None:
+    def __init__(self, base: ExportedProgram, progress: Progress, target: str | None = None) -> None:
         self._base = base
         self._progress = progress
+        self._target = target  # the one target being exported, for hints in FFT-pass errors
         self._cache: dict[tuple[str, bool], ExportedProgram] = {("native", False): base}
 
     def get(self, fft: str, friendly: bool) -> ExportedProgram:
@@ -58,7 +60,7 @@ class _Programs:
                 self._progress("lowering FFTs to DFT matrix products")
                 from affdeploy.fft import lower_fft
 
-                self._cache[key] = lower_fft(copy.deepcopy(self._base))
+                self._cache[key] = lower_fft(copy.deepcopy(self._base), target=self._target)
         return self._cache[key]
 
 
@@ -93,13 +95,23 @@ def export_artifacts(requests: Sequence[ExportRequest], on_progress: Progress = 
         ensure_writable_dir(request.out)
         read_manifest(request.out)  # a damaged manifest fails now, not after minutes of lowering
     on_progress(f"building {first.model}")
-    net = _build(first.model, first.weights)
-    weights_path, weights_sha = weights_record(first.weights)
-    spec = input_spec(first.image_size)
-    inputs = parity_inputs(first.image_size)
-    references = reference_outputs(net, inputs)
-    on_progress("torch.export")
-    programs = _Programs(export_program(net, first.image_size), on_progress)
+    if is_user_model(first.model):  # a .pt2 or factory: its own inputs; recorded by file/factory and sha256
+        source = resolve_model(first.model)
+        weights_path, weights_sha = source.origin, source.sha256
+        spec: InputSpec | TensorInputs = TensorInputs(source.describe())
+        inputs: list[Any] = source.parity_inputs()
+        references = source.reference_outputs(inputs)
+        on_progress("torch.export")
+        base = source.program()
+    else:
+        net = _build(first.model, first.weights)
+        weights_path, weights_sha = weights_record(first.weights)
+        spec = input_spec(first.image_size)
+        inputs = parity_inputs(first.image_size)
+        references = reference_outputs(net, inputs)
+        on_progress("torch.export")
+        base = export_program(net, first.image_size)
+    programs = _Programs(base, on_progress, str(first.target) if len(requests) == 1 else None)
     from affdeploy.export.cache import code_fingerprint
 
     code = code_fingerprint()
@@ -107,7 +119,7 @@ def export_artifacts(requests: Sequence[ExportRequest], on_progress: Progress = 
     for request in requests:
         started = time.perf_counter()
         tgt = get_target(request.target)
-        program = programs.get(request.fft, tgt.delegate_friendly)
+        program = copy.deepcopy(programs.get(request.fft, tgt.delegate_friendly))  # lowerings consume constants
         entry = _export_one(tgt, request, program, spec, references, inputs, on_progress)
         entry.weights, entry.weights_sha256, entry.code_sha256 = weights_path, weights_sha, code
         entry.export_seconds = round(time.perf_counter() - started, 2)
@@ -116,7 +128,7 @@ def export_artifacts(requests: Sequence[ExportRequest], on_progress: Progress = 
     return entries
 
 
-def _export_one(tgt: ExportTarget, request: ExportRequest, program: ExportedProgram, spec: InputSpec,
+def _export_one(tgt: ExportTarget, request: ExportRequest, program: ExportedProgram, spec: InputSpec | TensorInputs,
                 references: list[np.ndarray], inputs: list[np.ndarray], progress: Progress) -> ArtifactEntry:
     out_dir = Path(request.out)
     final = out_dir / tgt.artifact_name(request)
@@ -144,7 +156,7 @@ def _export_one(tgt: ExportTarget, request: ExportRequest, program: ExportedProg
     return entry
 
 
-def _lower(tgt: ExportTarget, program: ExportedProgram, spec: InputSpec, dest: Path, request: ExportRequest) -> Lowered:
+def _lower(tgt: ExportTarget, program: ExportedProgram, spec: InputSpec | TensorInputs, dest: Path, request: ExportRequest) -> Lowered:
     """Run the target's lowering; an unexpected library exception becomes one ExportError line."""
     try:
         return tgt.export(program, spec, dest, request)
@@ -219,9 +231,14 @@ def verify_artifact(path: Path, on_progress: Progress = silent) -> Verification:
         if sha256_path(weights) != entry.weights_sha256:
             raise AffdeployError(f"the checkpoint {weights} changed since export", hint="export again with --weights")
     on_progress(f"building {entry.model}")
-    net = _build(entry.model, entry.weights)
-    inputs = parity_inputs(entry.image_size)
-    references = reference_outputs(net, inputs)
+    if is_user_model(entry.model):
+        source = resolve_model(entry.model)
+        inputs: list[Any] = source.parity_inputs()
+        references = source.reference_outputs(inputs)
+    else:
+        net = _build(entry.model, entry.weights)
+        inputs = parity_inputs(entry.image_size)
+        references = reference_outputs(net, inputs)
     on_progress(f"{tgt.name}: checking parity against PyTorch")
     parity = tgt.validate(path, entry_request(entry, folder), references, inputs)
     return Verification(str(path), entry.model, entry.target, entry.backend, entry.precision, entry.fft,

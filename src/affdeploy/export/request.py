@@ -43,8 +43,19 @@ class ExportRequest:
         from affdeploy.export.registry import get_target
         from affdeploy.graph import check_image_size
         from affdeploy.models import model_info
+        from affdeploy.models.source import AFFNET, PT2, model_kind
 
-        model_info(model)
+        kind_of_model = model_kind(model)
+        user_model = kind_of_model != AFFNET
+        if user_model:  # a .pt2 or a factory carries its own weights and input shapes
+            if weights is not None:
+                raise UsageError("--weights loads AFFNet checkpoints; a .pt2 or factory model carries its own weights")
+            if input_kind == InputKind.IMAGE:
+                raise UsageError("--coreml-input image needs AFFNet's image preprocessing; user models take tensors")
+            input_kind = input_kind or InputKind.TENSOR
+            model = str(Path(model).resolve()) if kind_of_model == PT2 else model
+        else:
+            model_info(model)
         check_image_size(image_size)
         tgt = get_target(target)
         chosen_backend = _pick(Backend, backend, tgt.backends, "--backend", tgt.name)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch.export import ExportedProgram
 
-from affdeploy.errors import UsageError
+from affdeploy.errors import ExportError, UsageError
 from affdeploy.fsutil import sha256_path
 
 AFFNET, PT2, FACTORY = "affnet", "pt2", "factory"
@@ -75,6 +75,29 @@ class TensorSpec:
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
 
 
+@dataclass(frozen=True)
+class TensorInputs:
+    """A user model's inputs, where AFFNet has its image ``InputSpec``: targets take plain tensors."""
+
+    description: dict[str, Any]
+
+    @property
+    def tensors(self) -> list[dict[str, Any]]:
+        return list(self.description["inputs"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.description)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The one input's static shape, for targets that take a single input of a fixed size."""
+        tensors = self.tensors
+        if len(tensors) != 1 or not all(isinstance(d, int) for d in tensors[0]["shape"]):
+            raise ExportError("this target takes one input of a static shape; the model has "
+                              + ", ".join(f"{t['name']} {t['shape']}" for t in tensors))
+        return tuple(tensors[0]["shape"])
+
+
 @dataclass
 class ModelSource:
     """A resolved ``--model``: everything the pipeline needs to export it and check parity."""
@@ -87,6 +110,7 @@ class ModelSource:
     example_inputs: tuple[torch.Tensor, ...]
     dynamic_shapes: Any = None
     recorded: ExportedProgram | None = field(default=None, repr=False)
+    origin: str | None = None  # the file ``sha256`` is of (the .pt2, or the factory's module source)
 
     def program(self) -> ExportedProgram:
         """The ATen program (decomposed to core ATen ops, dynamic dims kept)."""
@@ -165,7 +189,8 @@ def _load_pt2(path: Path) -> ModelSource:
         raise UsageError(f"{path} holds no positional example inputs; save a program made by "
                          "torch.export.export(model, args) with torch.export.save")
     inputs = _inputs_tuple(example[0], str(path))
-    return ModelSource(str(path), PT2, model_slug(str(path)), sha256_path(path), ep.module(), inputs, recorded=ep)
+    return ModelSource(str(path), PT2, model_slug(str(path)), sha256_path(path), ep.module(), inputs, recorded=ep,
+                       origin=str(path))
 
 
 def _import_factory(ref: str) -> ModelSource:
@@ -189,7 +214,8 @@ def _import_factory(ref: str) -> ModelSource:
         raise UsageError(f"{ref} must return (module, example_inputs) or (module, example_inputs, dynamic_shapes)")
     source = getattr(module, "__file__", None)
     return ModelSource(ref, FACTORY, model_slug(ref), sha256_path(Path(source)) if source else None,
-                       made[0].eval(), _inputs_tuple(made[1], ref), made[2] if len(made) == 3 else None)
+                       made[0].eval(), _inputs_tuple(made[1], ref), made[2] if len(made) == 3 else None,
+                       origin=str(Path(source).resolve()) if source else None)
 
 
 def resolve_model(model: str) -> ModelSource:
