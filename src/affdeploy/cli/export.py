@@ -13,11 +13,10 @@ from rich.table import Table
 from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json, progress
 from affdeploy.export.parity import PASSED
 from affdeploy.export.registry import all_targets, target_names
-from affdeploy.models import MODELS
+from affdeploy.models.source import MODEL_HELP
 from affdeploy.progress import Progress as Steps
 from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE
 
-MODEL_HELP = f"AFFNet variant: {', '.join(MODELS)}."
 
 
 def _per_target(capability: str) -> str:
@@ -81,7 +80,7 @@ def export(
     out: Path = typer.Option(Path("models"), "--out", "-o", help="Output folder; manifest.json there lists every artifact."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
-    """Export an AFFNet variant to ONNX, Core ML (.mlpackage) and/or ExecuTorch (.pte).
+    """Export an AFFNet variant or your own model (.pt2, package.module:factory) to ONNX, Core ML and/or ExecuTorch.
 
     Each artifact is run right after export on fixed inputs and compared with PyTorch (fp32: max abs logit error <= 1e-4; fp16: same top-1 and cosine >= 0.999). Beyond tolerance the export fails and nothing is written. Core ML cannot run on Linux, so its parity is recorded as "not verified".
 

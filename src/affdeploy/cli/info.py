@@ -9,11 +9,11 @@ from rich.table import Table
 from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json
 from affdeploy.fft import lower_fft
 from affdeploy.graph import check_image_size, complex_value_count, export_program, fft_op_count, op_counts
-from affdeploy.models import MODELS, build_model, model_info
+from affdeploy.models import build_model, model_info
 from affdeploy.models.profile import profile_model
+from affdeploy.models.source import MODEL_HELP, is_user_model, resolve_model
 from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE, input_spec
 
-MODEL_HELP = f"AFFNet variant: {', '.join(MODELS)}."
 
 
 @app.command()
@@ -32,6 +32,9 @@ def info(
 
     With the FFT pass (default) the graph is also reported after lowering FFTs and complex values to real DFT-matrix products, the form exported for Core ML and ExecuTorch (docs/fft.md).
     """
+    if is_user_model(model):
+        _user_info(model, fft_pass, as_json)
+        return
     entry = model_info(model)
     check_image_size(image_size)
     net = build_model(model)
@@ -64,6 +67,31 @@ def info(
     table.add_row("input", f"{spec.name} {list(spec.shape)} {spec.dtype} {spec.layout}")
     table.add_row("preprocessing", f"{spec.color_order}, pixels x {spec.scale:.6f} -> [0, 1], no mean/std")
     table.add_row("output", f"{spec.output_name} [1, 1000] ({spec.labels})")
+    table.add_row("FFT ops in exported graph", str(data["graph"]["fft_ops"]))
+    table.add_row("complex-valued graph values", str(data["graph"]["complex_values"]))
+    if fft_pass:
+        after = data["graph_after_fft_pass"]
+        table.add_row("after FFT pass: FFT ops / complex values", f"{after['fft_ops']} / {after['complex_values']}")
+        table.add_row("after FFT pass: DFT matmuls / matrices", f"{after['dft_matmuls']} / {after['dft_matrices']}")
+    console.print(table)
+
+
+def _user_info(model: str, fft_pass: bool, as_json: bool) -> None:
+    """A .pt2 or factory model: its identity, tensor inputs and FFT ops (AFFNet's MACs/labels do not apply)."""
+    source = resolve_model(model)
+    ep = source.program()
+    data = {**source.describe(), "params": sum(p.numel() for p in source.module.parameters()),
+            "graph": _graph_summary(ep)}
+    if fft_pass:
+        data["graph_after_fft_pass"] = _graph_summary(lower_fft(ep))
+    if as_json:
+        print_json(data)
+        return
+    table = Table(title=f"{source.name} ({source.kind})", show_header=False)
+    table.add_row("source", f"{source.ref} (sha256 {(source.sha256 or 'unknown')[:12]})")
+    table.add_row("parameters", f"{data['params']:,}")
+    for spec in source.input_specs():
+        table.add_row(f"input {spec.name}", f"{list(spec.shape)} {spec.dtype}")
     table.add_row("FFT ops in exported graph", str(data["graph"]["fft_ops"]))
     table.add_row("complex-valued graph values", str(data["graph"]["complex_values"]))
     if fft_pass:

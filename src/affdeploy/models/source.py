@@ -28,8 +28,11 @@ from torch.export import ExportedProgram
 
 from affdeploy.errors import ExportError, UsageError
 from affdeploy.fsutil import sha256_path
+from affdeploy.models import MODELS
 
 AFFNET, PT2, FACTORY = "affnet", "pt2", "factory"
+MODEL_HELP = (f"AFFNet variant ({', '.join(MODELS)}), a .pt2 file written by torch.export.save, "
+              "or package.module:factory returning (module, example_inputs[, dynamic_shapes]).")
 _FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 FRESH_SEEDS = (101, 102)
 """Parity inputs beyond the example inputs: fresh random tensors of the same shapes (fixed seeds)."""
@@ -37,8 +40,6 @@ FRESH_SEEDS = (101, 102)
 
 def model_kind(model: str) -> str:
     """Which of the three forms ``model`` is (checked without loading anything)."""
-    from affdeploy.models import MODELS
-
     if model in MODELS:
         return AFFNET
     if model.endswith(".pt2"):
@@ -209,7 +210,10 @@ def _import_factory(ref: str) -> ModelSource:
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise UsageError(f"{module_name} has no callable {attr} (--model {ref})")
-    made = factory()
+    try:
+        made = factory()
+    except Exception as exc:  # the user's code: any error is theirs to fix, in one line
+        raise UsageError(f"{ref}() failed: {type(exc).__name__}: {str(exc).strip()[:200]}") from None
     if not isinstance(made, tuple) or len(made) not in (2, 3) or not isinstance(made[0], torch.nn.Module):
         raise UsageError(f"{ref} must return (module, example_inputs) or (module, example_inputs, dynamic_shapes)")
     source = getattr(module, "__file__", None)

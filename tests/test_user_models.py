@@ -1,0 +1,119 @@
+"""User models in the CLI: ``--model`` as a torch.export.save .pt2 file or a package.module:factory.
+
+Zoo models (tests/fft_zoo.py) go through ``affdeploy export`` to ONNX, Core ML and ExecuTorch with
+parity against eager PyTorch on their example inputs and fresh random ones; manifests name them by
+file/factory and sha256; ``info`` and ``verify`` take them; bad references are one clear line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+import fft_zoo
+from affdeploy.cli import main
+from cli_helpers import cli
+from fft_zoo import build
+
+TARGETS = "onnx,coreml,executorch"
+
+
+@pytest.fixture(scope="module")
+def pt2_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The log-mel (stft) zoo model saved with torch.export.save, as a user would hand it over."""
+    model, args, _ = build("stft-log-mel")
+    path = tmp_path_factory.mktemp("user") / "log_mel.pt2"
+    torch.export.save(torch.export.export(model, args), str(path))
+    return path
+
+
+def _export(capsys: pytest.CaptureFixture[str], model: str, out: Path) -> list[dict]:
+    code, stdout, stderr = cli(capsys, "export", "--model", model, "--target", TARGETS, "--out", str(out), "--json")
+    assert code == 0, stderr
+    return json.loads(stdout)
+
+
+@pytest.fixture(scope="module")
+def pt2_export(pt2_file: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], Path]:
+    """One export shared by the tests below (capsys is per test, so this reads the manifest instead)."""
+    out = tmp_path_factory.mktemp("pt2_out")
+    with pytest.raises(SystemExit) as done:
+        main(["export", "--model", str(pt2_file), "--target", TARGETS, "--out", str(out)])
+    assert done.value.code in (0, None)
+    return json.loads((out / "manifest.json").read_text())["artifacts"], out
+
+
+def _by_target(entries: list[dict]) -> dict[str, dict]:
+    return {e["target"]: e for e in entries}
+
+
+def test_pt2_exports_to_all_three_targets_with_parity(pt2_file: Path, pt2_export: tuple[list[dict], Path]) -> None:
+    entries, out = pt2_export
+    by_target = _by_target(entries)
+    assert set(by_target) == {"onnx", "coreml", "executorch"}
+    sha = hashlib.sha256(pt2_file.read_bytes()).hexdigest()
+    for target, entry in by_target.items():
+        assert entry["path"].startswith("log_mel-") and (out / entry["path"]).exists()
+        assert entry["weights"] == str(pt2_file.resolve()) and entry["weights_sha256"] == sha
+        assert entry["input"]["kind"] == "pt2" and entry["input"]["inputs"] == [
+            {"name": "wave", "shape": [2, 400], "dtype": "float32"}]
+        assert entry["parity"]["status"] == "passed", (target, entry["parity"])
+        assert entry["parity"]["inputs"] == 3  # the example inputs and two fresh random ones
+        assert entry["op_counts"]["fft_ops_left"] == 0
+    assert by_target["onnx"]["parity"]["max_abs_err"] <= 1e-4
+    assert by_target["executorch"]["parity"]["max_abs_err"] <= 1e-4
+    assert by_target["executorch"]["op_counts"]["delegate_calls"] == 1
+    assert by_target["coreml"]["input_kind"] == "tensor"  # no image preprocessing for a user model
+
+
+def test_verify_rechecks_a_user_model_artifact(capsys: pytest.CaptureFixture[str],
+                                               pt2_export: tuple[list[dict], Path]) -> None:
+    entries, out = pt2_export
+    pte = out / _by_target(entries)["executorch"]["path"]
+    code, stdout, stderr = cli(capsys, "verify", str(pte), "--json")
+    assert code == 0, stderr
+    result = json.loads(stdout)
+    assert result["parity"]["status"] == "passed" and result["sha256_matches_manifest"]
+
+
+def test_factory_with_two_inputs_and_outputs_exports_everywhere(capsys: pytest.CaptureFixture[str],
+                                                                 tmp_path: Path) -> None:
+    entries = _by_target(_export(capsys, "fft_zoo:multi_input", tmp_path))
+    source = Path(fft_zoo.__file__).resolve()
+    for target, entry in entries.items():
+        assert entry["path"].startswith("fft_zoo-multi_input-")
+        assert entry["weights"] == str(source)
+        assert entry["weights_sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
+        assert [i["name"] for i in entry["input"]["inputs"]] == ["a", "b"]
+        assert entry["parity"]["status"] == "passed", (target, entry["parity"])
+
+
+def test_info_reports_a_user_model(capsys: pytest.CaptureFixture[str], pt2_file: Path) -> None:
+    code, stdout, stderr = cli(capsys, "info", "--model", str(pt2_file), "--json")
+    assert code == 0, stderr
+    data = json.loads(stdout)
+    assert data["kind"] == "pt2" and data["graph"]["fft_ops"] == 1
+    assert data["graph_after_fft_pass"]["fft_ops"] == 0 and data["graph_after_fft_pass"]["complex_values"] == 0
+    assert "macs" not in data and "imagenet_top1" not in data
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--model", "missing.pt2"], "model file missing.pt2 does not exist"),
+    (["--model", "no_such_module:make"], "cannot import no_such_module"),
+    (["--model", "fft_zoo:ZOO"], "has no callable ZOO"),
+    (["--model", "fft_zoo:build"], "missing 1 required positional argument|must return"),
+    (["--model", "resnet"], "unknown model 'resnet'"),
+    (["--model", "fft_zoo:multi_input", "--weights", __file__], "--weights loads AFFNet checkpoints"),
+    (["--model", "fft_zoo:multi_input", "--coreml-input", "image"], "needs AFFNet's image preprocessing"),
+])
+def test_bad_user_model_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str],
+                                    message: str) -> None:
+    code, _, stderr = cli(capsys, "export", *args, "--target", "coreml", "--out", str(tmp_path))
+    assert code != 0
+    assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
+    assert re.search(message, stderr), stderr
