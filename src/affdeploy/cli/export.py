@@ -13,7 +13,7 @@ from rich.table import Table
 from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json, progress
 from affdeploy.export.parity import PASSED
 from affdeploy.export.registry import all_targets, target_names
-from affdeploy.models.source import MODEL_HELP
+from affdeploy.models.source import MODEL_HELP, is_user_model
 from affdeploy.progress import Progress as Steps
 from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE
 
@@ -96,7 +96,8 @@ def export(
     if as_json:
         print_json([e.to_dict() for e in entries])
         return
-    table = Table(title=f"{model} at {image_size}x{image_size} -> {out}")
+    shape = "" if is_user_model(model) else f" at {image_size}x{image_size}"
+    table = Table(title=f"{model}{shape} -> {out}")
     table.add_column("target")
     table.add_column("path", overflow="fold")
     for column in ("size", "fft", "parity", "time"):

@@ -133,18 +133,22 @@ class ModelSource:
         return [TensorSpec(name, tuple(d if isinstance(d, int) else str(d) for d in vals[name].shape),
                            str(vals[name].dtype).removeprefix("torch.")) for name in user]
 
-    def parity_inputs(self) -> list[tuple[np.ndarray, ...]]:
-        """The example inputs, then fresh random inputs of the same shapes and dtypes."""
+    def parity_inputs(self) -> list[np.ndarray | tuple[np.ndarray, ...]]:
+        """The example inputs, then fresh random inputs of the same shapes and dtypes.
+
+        A single-input model's sets are bare arrays (the form every target session takes),
+        several inputs' sets are tuples.
+        """
         sets = [tuple(t.detach().numpy() for t in self.example_inputs)]
         for seed in FRESH_SEEDS:
             gen = torch.Generator().manual_seed(seed)
             sets.append(tuple(_like(t, gen).numpy() for t in self.example_inputs))
-        return sets
+        return [arrays[0] for arrays in sets] if len(self.example_inputs) == 1 else list(sets)
 
-    def reference_outputs(self, inputs: Sequence[tuple[np.ndarray, ...]]) -> list[np.ndarray]:
+    def reference_outputs(self, inputs: Sequence[np.ndarray | tuple[np.ndarray, ...]]) -> list[np.ndarray]:
         """Eager outputs for each input set, every output flattened and concatenated in order."""
         with torch.no_grad():
-            return [flat_outputs(self.module(*(torch.from_numpy(a) for a in arrays))) for arrays in inputs]
+            return [flat_outputs(self.module(*(torch.from_numpy(a) for a in as_arrays(x)))) for x in inputs]
 
     def describe(self) -> dict[str, Any]:
         """What manifests and results record about the model."""
