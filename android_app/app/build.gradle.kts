@@ -6,6 +6,8 @@ plugins {
 // (pyproject.toml pins executorch==1.5.1; Maven Central has executorch-android 1.5.1).
 val executorchVersion = "1.5.1"
 val onnxruntimeVersion = "1.31.0"
+// LiteRT (the TFLite runtime) of the same release as the ai-edge-litert 2.3.0 that checks parity on the host.
+val litertVersion = "2.3.0"
 
 android {
     namespace = "org.affdeploy.bench"
@@ -23,6 +25,7 @@ android {
         }
         buildConfigField("String", "EXECUTORCH_VERSION", "\"$executorchVersion\"")
         buildConfigField("String", "ONNXRUNTIME_VERSION", "\"$onnxruntimeVersion\"")
+        buildConfigField("String", "LITERT_VERSION", "\"$litertVersion\"")
     }
 
     buildTypes {
@@ -45,7 +48,7 @@ android {
 
     androidResources {
         // model files are copied out of the APK at first use; storing them uncompressed keeps that fast
-        noCompress += listOf("pte", "onnx")
+        noCompress += listOf("pte", "onnx", "tflite")
     }
 }
 
@@ -53,4 +56,5 @@ dependencies {
     implementation(project(":benchcore"))
     implementation("org.pytorch:executorch-android:$executorchVersion")
     implementation("com.microsoft.onnxruntime:onnxruntime-android:$onnxruntimeVersion")
+    implementation("com.google.ai.edge.litert:litert:$litertVersion")
 }

@@ -95,6 +95,7 @@ class ExportTarget(ABC):
     # benchmarks/results/fft_onnx.md, 14.5 -> 7.8 ms on AFFNet-ET)
     requires: ClassVar[tuple[str, ...]] = ()  # importable modules beyond the core dependencies
     extra: ClassVar[str | None] = None  # the pip extra that installs ``requires``
+    requirements: ClassVar[str | None] = None  # or the requirements file, when pip cannot resolve them as an extra
 
     # ---- capabilities
 
@@ -103,7 +104,8 @@ class ExportTarget(ABC):
         missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
         if not missing:
             return None
-        return f"unavailable: pip install -e \".[{self.extra}]\" (missing {', '.join(missing)})"
+        how = f"-r {self.requirements}" if self.requirements else f"-e \".[{self.extra}]\""
+        return f"unavailable: pip install {how} (missing {', '.join(missing)})"
 
     def default_precision(self, backend: Backend) -> Precision:
         return self.allowed_precisions(backend)[0]

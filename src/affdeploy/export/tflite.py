@@ -7,8 +7,9 @@ stored in half precision behind DEQUANTIZE ops (ai-edge-quantizer's FLOAT_CASTIN
 XNNPACK folds into fp32 weights on CPU and a GPU delegate runs in fp16. ``inspect`` reads the op
 codes from the flatbuffer and asks the interpreter which nodes its XNNPACK delegate took.
 
-Everything heavy (litert-torch, ai-edge-litert) is imported inside methods: it is the optional
-``tflite`` extra, and a missing extra makes the target "unavailable" with the pip line to fix it.
+Everything heavy (litert-torch, ai-edge-litert) is imported inside methods: those packages are
+optional (requirements-tflite.txt), and without them the target is "unavailable" with the pip line
+that installs them.
 """
 
 from __future__ import annotations
@@ -81,8 +82,8 @@ _FLOAT_MODELS: weakref.WeakKeyDictionary[ExportedProgram, bytes] = weakref.WeakK
 """The fp32 flatbuffer per program, so fp32 and fp16 of one export run convert once."""
 
 
-def convert(ep: ExportedProgram, shape: tuple[int, ...]) -> bytes:
-    """The fp32 ``.tflite`` bytes of ``ep`` (litert-torch re-exports its module, then lowers through MLIR)."""
+def convert(ep: ExportedProgram, example: tuple[torch.Tensor, ...]) -> bytes:
+    """The fp32 ``.tflite`` bytes of ``ep`` (litert-torch re-exports its module at the shapes of ``example``)."""
     cached = _FLOAT_MODELS.get(ep)
     if cached is not None:
         return cached
@@ -90,7 +91,7 @@ def convert(ep: ExportedProgram, shape: tuple[int, ...]) -> bytes:
 
     module = ep.module()
     with _quiet_conversion():
-        model = litert_torch.convert(module, (torch.zeros(shape),))
+        model = litert_torch.convert(module, example)
         data = bytes(model.model_content())
     _FLOAT_MODELS[ep] = data
     return data
@@ -180,10 +181,10 @@ class TFLiteTarget(ExportTarget):
     runs_on = frozenset({DeviceKind.HOST, DeviceKind.ANDROID})
     fft_support = FFT_ROWS
     requires = ("litert_torch", "ai_edge_litert", "ai_edge_quantizer")
-    extra = "tflite"
+    requirements = "requirements-tflite.txt"  # not an extra: see that file
 
     def export(self, ep: ExportedProgram, spec: InputSpec, dest: Path, request: ExportRequest) -> Lowered:
-        dest.write_bytes(PRECISION_STEPS[request.precision](convert(ep, tuple(spec.shape))))
+        dest.write_bytes(PRECISION_STEPS[request.precision](convert(ep, (torch.zeros(spec.shape),))))
         return Lowered(dest, self.inspect(dest))
 
     def preload(self) -> None:

@@ -187,3 +187,7 @@ register(NativeRunner(
     target="onnx", name="onnxruntime_perf_test", backend="ort-cpu", option="--ort-perf-test",
     env="AFFDEPLOY_ORT_PERF_TEST", measure=measure_ort_perf_test, libraries=("libonnxruntime.so",),
 ))  # fmt: skip
+
+
+# Runners that live in their own module register themselves when imported here.
+from affdeploy.devices.android import tflite_runner  # noqa: E402,F401  (LiteRT's benchmark_model)

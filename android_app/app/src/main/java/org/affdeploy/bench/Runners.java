@@ -16,6 +16,8 @@ final class Runners {
         return new OrtRunner(false);
       case "ort-nnapi":
         return new OrtRunner(true);
+      case "litert":
+        return new LiteRtRunner();
       default:
         throw new IllegalArgumentException("no runner for backend '" + backend + "'");
     }

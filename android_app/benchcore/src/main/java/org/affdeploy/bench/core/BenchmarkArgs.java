@@ -30,8 +30,8 @@ public final class BenchmarkArgs {
   public static final List<String> KEYS =
       Arrays.asList(MODEL_PATH, MODEL_NAME, BACKEND, WARMUP, ITERATIONS, THREADS, FFT, IMAGE_SIZE, PRECISION, MACS);
 
-  /** Backends the app can run: ExecuTorch (XNNPACK-delegated or portable .pte) and ONNX Runtime. */
-  public static final List<String> BACKENDS = Arrays.asList("xnnpack", "portable", "ort", "ort-nnapi");
+  /** Backends the app can run: ExecuTorch (XNNPACK-delegated or portable .pte), ONNX Runtime, LiteRT (.tflite). */
+  public static final List<String> BACKENDS = Arrays.asList("xnnpack", "portable", "ort", "ort-nnapi", "litert");
 
   /** How the model's FFTs were exported; "unknown" for a file benchmarked without its export manifest. */
   public static final List<String> FFT_MODES = Arrays.asList("dft", "native", "unknown");
@@ -58,7 +58,7 @@ public final class BenchmarkArgs {
   private BenchmarkArgs(Map<String, String> extras) {
     modelPath = required(extras, MODEL_PATH);
     backend = choice(extras, BACKEND, BACKENDS, "xnnpack");
-    String expected = isOnnxRuntime() ? ".onnx" : ".pte";
+    String expected = isOnnxRuntime() ? ".onnx" : isLiteRt() ? ".tflite" : ".pte";
     if (!modelPath.toLowerCase(Locale.ROOT).endsWith(expected)) {
       throw new IllegalArgumentException(
           "backend '" + backend + "' runs " + expected + " files, but " + MODEL_PATH + " is '" + modelPath + "'");
@@ -88,12 +88,16 @@ public final class BenchmarkArgs {
 
   /** The result schema's "target": which runtime format the backend executes. */
   public String target() {
-    return isOnnxRuntime() ? "onnx" : "executorch";
+    return isOnnxRuntime() ? "onnx" : isLiteRt() ? "tflite" : "executorch";
   }
 
-  /** The result schema's "backend" name (host runs call ONNX Runtime's CPU provider "ort-cpu"). */
+  /** The result schema's "backend" name (host runs call ONNX Runtime's CPU provider "ort-cpu", LiteRT's "xnnpack"). */
   public String recordBackend() {
-    return backend.equals("ort") ? "ort-cpu" : backend;
+    return backend.equals("ort") ? "ort-cpu" : isLiteRt() ? "xnnpack" : backend;
+  }
+
+  public boolean isLiteRt() {
+    return backend.equals("litert");
   }
 
   public boolean isOnnxRuntime() {

@@ -56,14 +56,18 @@ public class BenchmarkArgsTest {
     assertEquals(360_000_000L, args.macs);
     assertEquals("ort-cpu", BenchmarkArgs.parse(extras("model_path", "a.onnx", "backend", "ort")).recordBackend());
     assertEquals("unknown", BenchmarkArgs.parse(extras("model_path", "given.pte", "fft", "unknown")).fft);
+    BenchmarkArgs litert = BenchmarkArgs.parse(extras("model_path", "m.tflite", "backend", "litert"));
+    assertEquals("tflite", litert.target());
+    assertEquals("xnnpack", litert.recordBackend());
   }
 
   @Test
   public void invalidExtrasNameTheProblem() {
     assertTrue(error("backend", "xnnpack").startsWith("missing extra model_path"));
-    assertTrue(error("model_path", "m.pte", "backend", "vulkan").contains("backend must be one of [xnnpack, portable, ort, ort-nnapi]"));
+    assertTrue(error("model_path", "m.pte", "backend", "vulkan").contains("backend must be one of [xnnpack, portable, ort, ort-nnapi, litert]"));
     assertTrue(error("model_path", "m.pte", "backend", "ort").contains("runs .onnx files"));
     assertTrue(error("model_path", "m.onnx").contains("runs .pte files"));
+    assertTrue(error("model_path", "m.pte", "backend", "litert").contains("runs .tflite files"));
     assertEquals("iterations must be an integer, got 'ten'", error("model_path", "m.pte", "iterations", "ten"));
     assertEquals("iterations must be >= 1, got 0", error("model_path", "m.pte", "iterations", "0"));
     assertEquals("warmup must be >= 0, got -1", error("model_path", "m.pte", "warmup", "-1"));

@@ -1,0 +1,126 @@
+"""A host stand-in for LiteRT's ``benchmark_model``, pushed to the loopback phone like the real binary.
+
+It takes the real tool's ``--flag=value`` command line (benchmark_model.cc, benchmark_tflite_model.cc,
+xnnpack_delegate_provider.cc), really runs the model with ai-edge-litert's interpreter (XNNPACK,
+``--num_threads``) on random inputs, and prints what the real tool prints on stdout: ``INFO: `` lines
+with the set parameters, ``Loaded model``, the delegation line, one tsl::StatWithPercentiles line
+per phase (microseconds, doubles with 6 significant digits) followed by an empty ``INFO:`` line,
+``Inference timings in us: ...`` and the memory lines. Unknown flags are an error, as in the real tool.
+
+``FAKE_BENCHMARK_MODEL=old`` prints like an older or stripped build: statistics without percentiles,
+no memory lines (mallinfo unsupported), WARN lines in between, partial delegation.
+``FAKE_BENCHMARK_MODEL=silent`` exits 0 having printed only its start line.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import sys
+import time
+
+FLAGS = {"graph": str, "num_threads": int, "num_runs": int, "min_secs": float, "max_secs": float, "warmup_runs": int,
+         "warmup_min_secs": float, "use_xnnpack": str, "report_peak_memory_footprint": str}
+LABELS = {"num_runs": "Min num runs", "min_secs": "Min runs duration (seconds)", "max_secs": "Max runs duration (seconds)",
+          "num_threads": "Num threads", "warmup_runs": "Min warmup runs",
+          "warmup_min_secs": "Min warmup runs duration (seconds)", "report_peak_memory_footprint":
+          "Report the peak memory footprint", "graph": "Graph", "use_xnnpack": "Use xnnpack"}
+
+
+def g(value: float) -> str:
+    """A C++ double streamed with the default precision (6 significant digits)."""
+    return f"{value:g}"
+
+
+def stat_line(values: list[int], percentiles: bool) -> str:
+    """tsl::StatWithPercentiles::OutputToStream."""
+    if not values:
+        text = "count=0"
+    elif min(values) == max(values):
+        text = f"count={len(values)} curr={values[-1]}" + ("(all same)" if len(values) > 1 else "")
+    else:
+        text = (f"count={len(values)} first={values[0]} curr={values[-1]} min={min(values)} max={max(values)} "
+                f"avg={g(statistics.fmean(values))} std={int(statistics.pstdev(values))}")
+    if percentiles and values:
+        ranked = sorted(values)
+        text += " " + " ".join(f"{k}={ranked[len(ranked) * p // 100]}" for k, p in (("p5", 5), ("median", 50), ("p95", 95)))
+    return text
+
+
+def main(argv: list[str]) -> int:
+    style = os.environ.get("FAKE_BENCHMARK_MODEL", "")
+    print("INFO: STARTING!")
+    if style == "silent":
+        return 0
+    params: dict[str, object] = {"num_runs": 50, "min_secs": 1.0, "max_secs": 150.0, "num_threads": -1, "warmup_runs": 1,
+                                 "warmup_min_secs": 0.5, "graph": "", "use_xnnpack": "false"}
+    for arg in argv:
+        name, _, value = arg.removeprefix("--").partition("=")
+        if not arg.startswith("--") or name not in FLAGS:
+            print(f"ERROR: Unconsumed cmdline flags: {arg}", file=sys.stderr)
+            return 1
+        params[name] = FLAGS[name](value)
+    print("INFO: Log parameter values verbosely: [0]")
+    for arg in argv:
+        name = arg.removeprefix("--").partition("=")[0]
+        shown = {"true": 1, "false": 0}.get(str(params[name]), params[name])
+        print(f"INFO: {LABELS[name]}: [{shown}]")
+    if not params["graph"]:
+        print("ERROR: Please specify the name of your TF Lite input file with --graph", file=sys.stderr)
+        return 1
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    started = time.perf_counter()
+    runner = Interpreter(model_path=str(params["graph"]), num_threads=max(1, int(params["num_threads"])))  # type: ignore[arg-type]
+    print(f"INFO: Loaded model {params['graph']}")
+    runner.allocate_tensors()
+    kernels = sum(node["op_name"] == "DELEGATE" for node in runner._get_ops_details())
+    print("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.")
+    if style == "old":
+        print("WARN: No input shape specified; using the model's.")
+        kernels += 2
+    if kernels == 1:
+        print("INFO: Explicitly applied XNNPACK delegate, and the model graph will be completely executed by the delegate.")
+    elif kernels:
+        print(f"INFO: Explicitly applied XNNPACK delegate, and the model graph will be partially executed by the "
+              f"delegate w/ {kernels} delegate kernels.")
+    init_us = int((time.perf_counter() - started) * 1e6)
+    print(f"INFO: The input model file size (MB): {g(os.path.getsize(str(params['graph'])) / 1e6)}")
+    print(f"INFO: Initialized session in {g(init_us / 1e3)}ms.")
+    detail = runner.get_input_details()[0]
+    feed = np.random.default_rng(0).random(detail["shape"], dtype=np.float32)
+    phases = []
+    for runs, min_secs in ((params["warmup_runs"], params["warmup_min_secs"]), (params["num_runs"], params["min_secs"])):
+        print(f"INFO: Running benchmark for at least {runs} iterations and at least {g(float(min_secs))} seconds but "  # type: ignore[arg-type]
+              f"terminate if exceeding {g(float(params['max_secs']))} seconds.")  # type: ignore[arg-type]
+        values: list[int] = []
+        begin = time.perf_counter()
+        while len(values) < runs or time.perf_counter() - begin < min_secs:  # type: ignore[operator]
+            start = time.perf_counter()
+            runner.set_tensor(detail["index"], feed)
+            runner.invoke()
+            values.append(int((time.perf_counter() - start) * 1e6))
+        print(f"INFO: {stat_line(values, percentiles=style != 'old')}\n")
+        if style == "old":
+            print("WARN: The benchmark tool itself affects the timings of the first runs.")
+        phases.append(values)
+    warmup, measured = phases
+    first = warmup[0] if warmup else 0
+    warmup_avg = g(statistics.fmean(warmup)) if warmup else "nan"
+    print(f"INFO: Inference timings in us: Init: {init_us}, First inference: {first}, Warmup (avg): {warmup_avg}, "
+          f"Inference (avg): {g(statistics.fmean(measured)) if measured else 'nan'}")
+    if style == "old":
+        return 0
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("INFO: Note: as the benchmark tool itself affects memory footprint, the following is only APPROXIMATE to the "
+          "actual memory footprint of the model at runtime. Take the information at your discretion.")
+    print(f"INFO: Memory footprint delta from the start of the tool (MB): init={g(rss_mb / 2)} overall={g(rss_mb)}")
+    if params.get("report_peak_memory_footprint") == "true":
+        print(f"INFO: Overall peak memory footprint (MB) via periodic monitoring: {g(rss_mb)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
