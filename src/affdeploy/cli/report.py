@@ -11,6 +11,7 @@ from affdeploy.bench.output import print_table
 from affdeploy.bench.report import KEY_FIELDS, compare_records, render_report
 from affdeploy.bench.schema import BenchRecord, load_results
 from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json
+from affdeploy.errors import UsageError
 
 
 def _load_all(paths: list[Path]) -> list[BenchRecord]:
@@ -28,6 +29,8 @@ def report(
 
     Plots: latency per configuration (p50 with p10-p90 whiskers), native FFT vs DFT lowering (when both were measured), and the speedup of every configuration over eager PyTorch with the native FFT (when that baseline was measured on the same device). All files are written atomically.
     """
+    if not stem or stem in (".", "..") or Path(stem).name != stem:
+        raise UsageError(f"--name takes a plain file name stem such as 'report', got '{stem}'")
     records = _load_all(results)
     written = render_report(records, out, stem)
     if as_json:

@@ -1,0 +1,390 @@
+"""The bad-input suite (issue 12): a hostile user against every command.
+
+Each case asserts the exit code, that stderr is one clear 'error:' line naming the problem (no
+traceback, no native log line), and that the output folder holds exactly what it held before. All
+run the real CLI in-process on the session's 64 px export; nothing here exports a model. Signals,
+two exports at once and a killed run are in test_bad_input_signals.py (real subprocesses).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from affdeploy.bench.schema import SCHEMA_ID
+from affdeploy.limits import max_threads
+from affdeploy.models import build_model
+from bad_input_helpers import assert_one_clear_line, snapshot
+from cli_helpers import cli
+
+Setup = Callable[[Path], list[str]]  # builds files under a scratch folder, returns the CLI arguments
+
+
+class _RunsCode:
+    """A pickle that would create ``marker`` when unpickled: proof that loading stays weights-only."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.fixture(scope="module")
+def models(affnet_et_64_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the session's 64 px export (cases damage their own copies of it)."""
+    folder = tmp_path_factory.mktemp("bad-input-models") / "models"
+    shutil.copytree(affnet_et_64_models, folder)
+    return folder
+
+
+def artifact(models: Path, suffix: str) -> Path:
+    (path,) = models.glob(f"*{suffix}")
+    return path
+
+
+def copy_export(models: Path, scratch: Path) -> Path:
+    folder = scratch / "copy"
+    shutil.copytree(models, folder)
+    return folder
+
+
+def results_doc(models: Path) -> dict[str, Any]:
+    """A valid results document with one record (made from the schema's own example values)."""
+    from affdeploy.bench.host import host_device_info
+    from affdeploy.bench.schema import BenchRecord, dump_results
+    from affdeploy.bench.stats import compute_stats
+
+    samples = [5.0, 5.1, 4.9, 5.2, 5.0]
+    record = BenchRecord(model="affnet-et", target="onnx", backend="ort-cpu", fft="dft", threads=1, precision="fp32",
+                         image_size=64, device=host_device_info(), runner="affdeploy-host", samples_ms=samples,
+                         stats=compute_stats(samples), warmup=1)
+    return dump_results([record])
+
+
+def write_json(path: Path, data: Any) -> Path:
+    path.write_text(json.dumps(data))
+    return path
+
+
+def seeded_out(scratch: Path) -> Path:
+    """An --out folder that already holds a manifest and a file, which a failed run must leave alone."""
+    out = scratch / "out"
+    out.mkdir()
+    (out / "manifest.json").write_text(json.dumps({"schema": "affdeploy.manifest/v1", "artifacts": []}) + "\n")
+    (out / "keep.txt").write_text("the user's own file\n")
+    return out
+
+
+def export_args(scratch: Path, *extra: str, model: str = "affnet-et") -> list[str]:
+    return ["export", "--model", model, "--target", "onnx", "--image-size", "64", *extra, "--out",
+            str(seeded_out(scratch))]
+
+
+def weights_file(scratch: Path, name: str, data: bytes) -> str:
+    path = scratch / name
+    path.write_bytes(data)
+    return str(path)
+
+
+def _pickled(obj: object) -> bytes:
+    return pickle.dumps(obj, protocol=2)
+
+
+def _zip_without_pickle(scratch: Path) -> str:
+    path = scratch / "archive.pt"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("notes/readme.txt", "hello")
+    return str(path)
+
+
+def _damaged(models: Path, scratch: Path, suffix: str, damage: Callable[[Path], None]) -> list[str]:
+    folder = copy_export(models, scratch)
+    target = artifact(folder, suffix)
+    damage(target)
+    return [str(target)]
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:4000])
+
+
+def _flip_a_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _touch_package(path: Path) -> None:
+    (path / "Manifest.json").write_text((path / "Manifest.json").read_text() + " ")
+
+
+def _manifest(models: Path, scratch: Path, text: str, suffix: str = ".pte") -> list[str]:
+    folder = copy_export(models, scratch)
+    (folder / "manifest.json").write_text(text)
+    return [str(artifact(folder, suffix))]
+
+
+def _results(models: Path, scratch: Path, change: Callable[[dict[str, Any]], None], name: str = "results.json") -> str:
+    doc = results_doc(models)
+    change(doc)
+    return str(write_json(scratch / name, doc))
+
+
+def _record(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def change(doc: dict[str, Any]) -> None:
+        record = doc["records"][0]
+        if value is _DELETE:
+            del record[key]
+        else:
+            record[key] = value
+
+    return change
+
+
+_DELETE = object()
+BIG = "100000"
+
+# (id, setup(models, scratch) -> argv, exit code, what the line must say)
+CASES: list[tuple[str, Callable[[Path, Path], list[str]], int, str]] = [
+    # --- names and sizes -------------------------------------------------------------------------
+    ("info-unknown-model", lambda m, s: ["info", "-m", "resnet50"], 2, "resnet50"),
+    ("info-size-not-multiple", lambda m, s: ["info", "-m", "affnet-et", "--image-size", "100"], 2, "multiple of 32"),
+    ("info-size-zero", lambda m, s: ["info", "-m", "affnet-et", "--image-size", "0"], 2, "multiple of 32"),
+    ("info-size-negative", lambda m, s: ["info", "-m", "affnet-et", "--image-size", "-64"], 2, "multiple of 32"),
+    ("info-size-huge", lambda m, s: ["info", "-m", "affnet-t", "--image-size", BIG], 2, "at most --image-size"),
+    ("info-size-text", lambda m, s: ["info", "-m", "affnet-et", "--image-size", "big"], 2, "--image-size"),
+    ("info-no-model", lambda m, s: ["info"], 2, "--model"),
+    ("unknown-command", lambda m, s: ["deploy"], 2, "deploy"),
+    ("unknown-option", lambda m, s: ["export", "--model", "affnet-et", "--target", "onnx", "--turbo"], 2, "--turbo"),
+    ("export-unknown-model", lambda m, s: export_args(s, model="resnet50"), 2, "resnet50"),
+    ("export-unknown-target", lambda m, s: export_args(s, "--target", "banana"), 2, "banana"),
+    ("export-unknown-fft", lambda m, s: export_args(s, "--fft", "fast"), 2, "fast"),
+    ("export-unknown-precision", lambda m, s: export_args(s, "--precision", "fp8"), 2, "fp8"),
+    ("export-unknown-backend", lambda m, s: export_args(s, "--target", "executorch", "--backend", "cuda"), 2, "cuda"),
+    ("export-coreml-native-fft", lambda m, s: export_args(s, "--target", "coreml", "--fft", "native"), 2, "--fft dft"),
+    ("export-size-huge", lambda m, s: export_args(s, "--image-size", BIG), 2, "at most --image-size"),
+    ("export-size-odd", lambda m, s: export_args(s, "--image-size", "33"), 2, "multiple of 32"),
+    ("export-bad-coreml-input", lambda m, s: export_args(s, "--target", "coreml", "--coreml-input", "jpeg"), 2, "jpeg"),
+    # --- checkpoints (weights_only stays on: the malicious one must not run) ----------------------
+    ("weights-missing", lambda m, s: export_args(s, "--weights", str(s / "nope.pt")), 2, "nope.pt does not exist"),
+    ("weights-folder", lambda m, s: export_args(s, "--weights", str(s)), 2, "does not exist"),
+    ("weights-random-bytes", lambda m, s: export_args(s, "--weights", weights_file(s, "r.pt", os.urandom(512))), 1,
+     "binary data"),
+    ("weights-text", lambda m, s: export_args(s, "--weights", weights_file(s, "t.pt", b"epoch 3 loss 0.1\n")), 1,
+     "is a text file"),
+    ("weights-plain-pickle", lambda m, s: export_args(s, "--weights", weights_file(s, "p.pt", pickle.dumps({"a": 1}))),
+     1, "plain Python pickle"),
+    ("weights-malicious-pickle",
+     lambda m, s: export_args(s, "--weights", weights_file(s, "evil.pt", _pickled(_RunsCode(s / "pwned")))), 1,
+     "would run code on loading (posix.system)"),
+    ("weights-empty", lambda m, s: export_args(s, "--weights", weights_file(s, "e.pt", b"")), 1, "is empty"),
+    ("weights-zip-not-torch", lambda m, s: export_args(s, "--weights", _zip_without_pickle(s)), 1, "zip archive"),
+    ("weights-safetensors",
+     lambda m, s: export_args(s, "--weights", weights_file(s, "w.safetensors", (2).to_bytes(8, "little") + b"{}")), 1,
+     "safetensors"),
+    # --- output paths -----------------------------------------------------------------------------
+    ("out-is-a-file", lambda m, s: [*export_args(s)[:-1], weights_file(s, "file.txt", b"x")], 1, "file.txt"),
+    ("out-under-a-file", lambda m, s: [*export_args(s)[:-1], weights_file(s, "f.txt", b"x") + "/sub"], 1,
+     "cannot create output folder"),
+    ("out-corrupt-manifest", lambda m, s: _with_manifest(s, '{"schema": '), 1, "not a readable affdeploy manifest"),
+    ("out-manifest-unknown-schema",
+     lambda m, s: _with_manifest(s, json.dumps({"schema": "affdeploy.manifest/v9", "artifacts": []})), 1,
+     "has schema 'affdeploy.manifest/v9'"),
+    ("out-manifest-is-a-list", lambda m, s: _with_manifest(s, "[]"), 1, "manifest"),
+    ("report-name-escapes", lambda m, s: ["report", _results(m, s, lambda d: None), "--out", str(s / "out"),
+                                          "--name", "../escaped"], 2, "plain file name"),
+    ("report-out-is-a-file", lambda m, s: ["report", _results(m, s, lambda d: None), "--out",
+                                           weights_file(s, "out", b"x")], 1, "output folder"),
+    # --- artifacts: corrupt, truncated, changed ---------------------------------------------------
+    ("verify-missing", lambda m, s: ["verify", str(s / "gone.pte")], 2, "does not exist"),
+    ("verify-not-an-artifact", lambda m, s: ["verify", weights_file(s, "notes.txt", b"hi")], 2, "notes.txt"),
+    ("verify-no-manifest", lambda m, s: ["verify", str(shutil.copy(artifact(m, ".pte"), s))], 1, "no entry"),
+    ("verify-truncated-pte", lambda m, s: ["verify", *_damaged(m, s, ".pte", _truncate)], 1, "changed since export"),
+    ("verify-flipped-onnx", lambda m, s: ["verify", *_damaged(m, s, ".onnx", _flip_a_byte)], 1, "changed since export"),
+    ("verify-changed-mlpackage", lambda m, s: ["verify", *_damaged(m, s, ".mlpackage", _touch_package)], 1,
+     "changed since export"),
+    ("verify-manifest-unknown-schema",
+     lambda m, s: ["verify", *_manifest(m, s, json.dumps({"schema": "affdeploy.manifest/v2", "artifacts": []}))], 1,
+     "has schema 'affdeploy.manifest/v2'"),
+    ("verify-manifest-corrupt", lambda m, s: ["verify", *_manifest(m, s, "{not json")], 1,
+     "not a readable affdeploy manifest"),
+    ("inspect-truncated-pte", lambda m, s: ["inspect", *_damaged(m, s, ".pte", _truncate)], 1, "not a readable .pte"),
+    ("inspect-random-onnx", lambda m, s: ["inspect", weights_file(s, "x.onnx", os.urandom(300))], 1, "x.onnx"),
+    ("inspect-empty-pte", lambda m, s: ["inspect", weights_file(s, "x.pte", b"")], 1, "x.pte"),
+    ("inspect-missing", lambda m, s: ["inspect", str(s / "gone.onnx")], 2, "does not exist"),
+    ("inspect-wrong-suffix", lambda m, s: ["inspect", weights_file(s, "model.h5", b"\x89HDF")], 2, "model.h5"),
+    # --- bench ------------------------------------------------------------------------------------
+    ("bench-threads-huge", lambda m, s: ["bench", "--threads", "1000"], 2, f"at most {max_threads()}"),
+    ("bench-threads-zero", lambda m, s: ["bench", "--threads", "0"], 2, "--threads"),
+    ("bench-threads-text", lambda m, s: ["bench", "--threads", "one,two"], 2, "--threads"),
+    ("bench-iters-zero", lambda m, s: ["bench", "--iters", "0"], 2, "--iters"),
+    ("bench-warmup-negative", lambda m, s: ["bench", "--warmup", "-1"], 2, "--warmup"),
+    ("bench-iters-and-min-s", lambda m, s: ["bench", "--iters", "3", "--min-s", "1"], 2, "not both"),
+    ("bench-cooldown-negative", lambda m, s: ["bench", "--cooldown-s", "-5"], 2, "--cooldown-s"),
+    ("bench-unknown-model", lambda m, s: ["bench", "-m", "vit"], 2, "vit"),
+    ("bench-unknown-target", lambda m, s: ["bench", "-t", "tensorrt"], 2, "tensorrt"),
+    ("bench-size-huge", lambda m, s: ["bench", "--image-size", BIG], 2, "at most --image-size"),
+    ("bench-artifact-missing", lambda m, s: ["bench", "--artifact", str(s / "gone.pte")], 2, "does not exist"),
+    ("bench-artifact-other-model", lambda m, s: ["bench", "--artifact", str(artifact(m, ".pte")), "-m", "affnet-t"], 2,
+     "is affnet-et (its manifest entry says so)"),
+    ("bench-artifact-other-size", lambda m, s: ["bench", "--artifact", str(artifact(m, ".onnx")), "--image-size", "256"],
+     2, "exported at --image-size 64"),
+    ("bench-weights-missing", lambda m, s: ["bench", "--weights", str(s / "w.pt")], 2, "w.pt"),
+    # --- results files ----------------------------------------------------------------------------
+    ("report-missing", lambda m, s: ["report", str(s / "gone.json")], 1, "does not exist"),
+    ("report-not-json", lambda m, s: ["report", weights_file(s, "r.json", b"\x00\x01garbage")], 1, "not a readable JSON"),
+    ("report-other-schema", lambda m, s: ["report", str(write_json(s / "r.json", {"schema": "mlperf/v4", "records": []}))],
+     1, "has schema 'mlperf/v4'"),
+    ("report-no-stats", lambda m, s: ["report", _results(m, s, _record("stats", _DELETE))], 1,
+     "record 0 (affnet-et onnx ort-cpu): field 'stats' is missing"),
+    ("report-string-sample", lambda m, s: ["report", _results(m, s, lambda d: d["records"][0]["samples_ms"].append("x"))],
+     1, "field 'samples_ms[5]' is the string 'x', expected a number"),
+    ("report-record-not-object", lambda m, s: ["report", _results(m, s, lambda d: d["records"].append(7))], 1,
+     "record 1 is the number 7, expected an object"),
+    ("report-no-records", lambda m, s: ["report", _results(m, s, lambda d: d["records"].clear()), "--out",
+                                        str(s / "out")], 2, "no records"),
+    ("report-deep-json", lambda m, s: ["report", weights_file(s, "deep.json", b"[" * 200_000)], 1, "deep.json"),
+    ("compare-nothing-matched",
+     lambda m, s: ["compare", _results(m, s, lambda d: None),
+                   str(write_json(s / "other.json", {**results_doc(m), "records": [
+                       {**results_doc(m)["records"][0], "image_size": 256}]}))], 1, "image_size (64 vs 256)"),
+    ("compare-empty", lambda m, s: ["compare", _results(m, s, lambda d: None),
+                                    str(write_json(s / "e.json", {"schema": SCHEMA_ID, "records": []}))], 1,
+     "holds no benchmark records"),
+    ("compare-null-p50", lambda m, s: ["compare", _results(m, s, lambda d: d["records"][0]["stats"].update(p50=None)),
+                                       _results(m, s, lambda d: None, "new.json")], 1, "field 'stats.p50' is null"),
+    ("compare-negative-threshold", lambda m, s: ["compare", _results(m, s, lambda d: None), _results(m, s, lambda d: None),
+                                                 "--threshold", "-0.1"], 2, "--threshold"),
+    ("compare-nan-threshold", lambda m, s: ["compare", _results(m, s, lambda d: None), _results(m, s, lambda d: None),
+                                            "--threshold", "nan"], 2, "--threshold"),
+    ("compare-folder", lambda m, s: ["compare", str(s), str(s)], 1, "not a readable JSON results file"),
+    # --- app assets -------------------------------------------------------------------------------
+    ("android-assets-nothing-exported",
+     lambda m, s: ["android-assets", "--models-dir", str(s / "none"), "--app", str(Path("android_app").resolve())], 1,
+     "affdeploy export --model affnet-t --target executorch"),
+    ("ios-assets-nothing-exported",
+     lambda m, s: ["ios-assets", "--models-dir", str(s / "none"), "--app", str(Path("ios_app").resolve())], 1,
+     "affdeploy export --model affnet-t"),
+]
+
+
+def _with_manifest(scratch: Path, text: str) -> list[str]:
+    args = export_args(scratch)
+    (Path(args[-1]) / "manifest.json").write_text(text)
+    return args
+
+
+@pytest.fixture
+def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.chdir(Path(__file__).parents[1])  # android_app/ and ios_app/ resolve from the repository root
+    yield tmp_path
+
+
+@pytest.mark.parametrize(("setup", "code", "needle"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_one_clear_line_and_touches_nothing(
+    models: Path, scratch: Path, capsys: pytest.CaptureFixture[str], setup: Callable[[Path, Path], list[str]],
+    code: int, needle: str,
+) -> None:
+    args = setup(models, scratch)
+    before = snapshot(scratch)
+    exit_code, _out, err = cli(capsys, *args)
+    assert exit_code == code, err
+    assert_one_clear_line(err, needle)
+    assert snapshot(scratch) == before  # no temporary, no half-written file, no new empty folder
+    assert not (scratch / "pwned").exists()
+
+
+def test_a_failed_export_leaves_no_folder_it_created(scratch: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = scratch / "new" / "nested" / "models"
+    code, _, err = cli(capsys, "export", "--model", "affnet-et", "--target", "onnx", "--image-size", "64",
+                       "--weights", weights_file(scratch, "bad.pt", b"not a checkpoint"), "--out", str(out))
+    assert code == 1
+    assert_one_clear_line(err, "bad.pt")
+    assert not (scratch / "new").exists()
+
+
+def test_mismatched_checkpoint_names_the_variant_it_fits(scratch: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = scratch / "t.pt"
+    torch.save(build_model("affnet-t").state_dict(), path)
+    args = export_args(scratch, "--weights", str(path))
+    before = snapshot(scratch)
+    code, _, err = cli(capsys, *args)
+    assert code == 1
+    assert_one_clear_line(err, "use --model affnet-t")
+    assert snapshot(scratch) == before
+
+
+# --- a full disk and a read-only folder (real tmpfs mounts, which need root) ---------------------------
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    mounted: list[Path] = []
+
+    def mount(options: str) -> Path:
+        point = tmp_path / f"mnt{len(mounted)}"
+        point.mkdir()
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here (needs root): {proc.stderr.strip()}")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", str(point)], check=False)
+
+
+def test_full_disk_is_one_line_and_leaves_nothing(models: Path, scratch: Path, tmpfs: Callable[[str], Path],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    disk = tmpfs("size=8k")  # one page left after keep.txt: not even the first plot fits
+    (disk / "keep.txt").write_text("already here\n")
+    results = _results(models, scratch, lambda d: None)
+    before = snapshot(disk)
+    code, _, err = cli(capsys, "report", results, "--out", str(disk))
+    assert code == 1
+    assert_one_clear_line(err, "No space left on device")
+    assert snapshot(disk) == before
+
+
+def test_read_only_output_folder(scratch: Path, tmpfs: Callable[[str], Path], capsys: pytest.CaptureFixture[str]) -> None:
+    disk = tmpfs("ro,size=64k")
+    code, _, err = cli(capsys, *export_args(scratch)[:-1], str(disk))
+    assert code == 1
+    assert_one_clear_line(err, "not writable")
+    assert snapshot(disk) == {}
+
+
+# --- devices ---------------------------------------------------------------------------------------------
+
+
+def test_adb_missing(scratch: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PATH", str(scratch))  # no adb anywhere
+    code, _, err = cli(capsys, "bench", "--device", "pixel7", "--model", "affnet-et")
+    assert code == 1
+    assert_one_clear_line(err, "adb is not installed")
+
+
+def test_a_phone_that_vanishes(loopback_device: Any, models: Path, scratch: Path, monkeypatch: pytest.MonkeyPatch,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    for key, value in loopback_device.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("ANDROID_SERIAL", raising=False)
+    serial = loopback_device.serial
+    loopback_device.kill()  # unplugged after `adb connect`: adb still lists it for a moment, then not at all
+    code, _, err = cli(capsys, "bench", "--device", serial, "--artifact", str(artifact(models, ".pte")),
+                       "--iters", "2", "--warmup", "0", "--json", str(scratch / "r.json"))
+    assert code == 1
+    assert_one_clear_line(err, serial)
+    assert not (scratch / "r.json").exists()
