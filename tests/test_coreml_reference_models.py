@@ -235,3 +235,31 @@ def _change_image_bias(spec: Any) -> None:
 def test_tiny_faults_fail_parity(tiny: tuple[Tiny, Path], tmp_path: Path, fault: Callable[[Any], None]) -> None:
     net, path = tiny
     assert _parity(net, edited_copy(path, tmp_path, fault)) == "failed"
+
+
+# ---------------------------------------------------------------- an FFT zoo model with a dynamic batch dim
+
+
+def test_fft_zoo_dynamic_batch_model_matches_torch(tmp_path: Path) -> None:
+    """The FFT pass's output converted like test_fft_zoo does: unknown dims, shapes built from scalars, fp16."""
+    import copy
+
+    from fft_zoo import build
+
+    from affdeploy.fft import lower_fft
+    from affdeploy.passes import delegate_friendly
+
+    model, args, dynamic = build("dynamic-batch")
+    program = delegate_friendly(lower_fft(torch.export.export(model, args, dynamic_shapes=dynamic)))
+    mlmodel = ct.convert(copy.deepcopy(program).run_decompositions({}), minimum_deployment_target=ct.target.iOS16,
+                         convert_to="mlprogram", skip_model_load=True)
+    mlmodel.save(str(tmp_path / "zoo.mlpackage"))
+    reference = MilProgram.load(tmp_path / "zoo.mlpackage")
+    assert reference.input_types["args_0"].shape == (None, 3, 16)
+    for batch in (2, 5):  # the package takes any batch size, like the exported program
+        x = torch.randn(batch, 3, 16, generator=torch.Generator().manual_seed(batch))
+        with torch.no_grad():
+            want = model(x).numpy()
+        (got,) = reference.run({"args_0": x.numpy()}).values()
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, atol=3e-3 * float(np.abs(want).max()))

@@ -224,6 +224,8 @@ CASES: list[Case] = [
     Case("concat_interleave", "concat", {"x": rand(2, 2, 3), "y": rand(2, 2, 3)},
          lambda x, y: mb.concat(values=(x, y), axis=1, interleave=True),
          lambda x, y: np.stack([x, y], 2).reshape(2, 4, 3)),
+    Case("concat_scalars", "concat", {"x": rand(4)},  # coremltools builds dynamic shapes from scalars this way
+         lambda x: mb.concat(values=(mb.reduce_sum(x=x), mb.reduce_max(x=x)), axis=0), lambda x: np.array([x.sum(), x.max()])),
     Case("stack", "stack", {"x": rand(2, 3), "y": rand(2, 3)}, lambda x, y: mb.stack(values=(x, y), axis=1),
          lambda x, y: np.stack([x, y], 1)),
     Case("split", "split", {"x": X}, lambda x: mb.split(x=x, split_sizes=[1, 4], axis=-1),

@@ -53,10 +53,12 @@ def flatten2d(x: np.ndarray, axis: int = 1) -> np.ndarray:
 
 @register("concat", variadic=("values",))
 def concat(values: Sequence[np.ndarray], axis: int, interleave: bool = False) -> np.ndarray:
+    """Scalars join as 1-element vectors (coremltools builds dynamic shapes that way)."""
     axis = int(scalar(axis))
+    values = [np.atleast_1d(np.asarray(v)) for v in values]
     if not bool(scalar(interleave)):
-        return np.concatenate([np.asarray(v) for v in values], axis=axis)
-    stacked = np.stack([np.asarray(v) for v in values], axis=axis % values[0].ndim + 1)
+        return np.concatenate(values, axis=axis)
+    stacked = np.stack(values, axis=axis % values[0].ndim + 1)
     shape = list(values[0].shape)
     shape[axis] *= len(values)
     return stacked.reshape(shape)
