@@ -35,7 +35,7 @@ from affdeploy.export.registry import bench_targets, get_target, known_bench_tar
 from affdeploy.export.request import ExportRequest
 from affdeploy.fsutil import sha256_path
 from affdeploy.graph import check_image_size, example_input
-from affdeploy.models import model_info
+from affdeploy.models.source import is_user_model, model_kind, resolve_model
 from affdeploy.progress import Progress, silent
 from affdeploy.versions import tool_versions
 from affdeploy.vocab import BASELINE, DeviceKind, FFTMode, parse
@@ -70,7 +70,7 @@ def validate_request(request: BenchRequest) -> None:
     if not request.models:
         raise UsageError("no model given")
     for name in request.models:
-        model_info(name)
+        model_kind(name)  # an AFFNet variant, a .pt2 file or package.module:factory
     check_image_size(request.image_size)
     parse(FFTMode, request.fft, "--fft")
     if not request.threads or any(t < 1 for t in request.threads):
@@ -198,7 +198,9 @@ def _prepare(config: Config, request: BenchRequest) -> None:
     start = time.perf_counter_ns()
     session = _open(config, request)
     config.load_ms = (time.perf_counter_ns() - start) / 1e6
-    feed = session.prepare(example_input(request.image_size).numpy())
+    user = is_user_model(config.model)
+    feed = session.prepare(resolve_model(config.model).parity_inputs()[0] if user else
+                           example_input(request.image_size).numpy())
     config.call = lambda: session.infer(feed)
     session.activate()
     config.first_ms = config.estimate_ms = _timed(config.call) / 1e6

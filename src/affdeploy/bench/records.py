@@ -14,6 +14,7 @@ from affdeploy.bench.request import NOISY_CV
 from affdeploy.bench.schema import BenchRecord, DeviceInfo
 from affdeploy.bench.stats import compute_stats
 from affdeploy.models.profile import gmacs_per_s, model_macs
+from affdeploy.models.source import is_user_model
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class Timing:
 def build_record(subject: Subject, timing: Timing, device: DeviceInfo, runner: str, tools: dict[str, str]) -> BenchRecord:
     """The schema record of one measured configuration (``device`` copied, so records never share state)."""
     stats = compute_stats(timing.samples_ms, cv_threshold=NOISY_CV)
-    macs = model_macs(subject.model, subject.image_size)
+    macs = None if is_user_model(subject.model) else model_macs(subject.model, subject.image_size)
     return BenchRecord(
         model=subject.model, target=subject.target, backend=subject.backend, fft=subject.fft,
         threads=subject.threads, precision=subject.precision, image_size=subject.image_size,

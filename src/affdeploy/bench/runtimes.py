@@ -12,6 +12,7 @@ runtime is set up in one place. Threads:
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -36,17 +37,22 @@ def open_artifact(path: Path, request: ExportRequest, threads: int) -> Session:
 def open_torch(model: str, fft: FFTMode, threads: int, image_size: int, weights: Path | None = None) -> Session:
     """PyTorch eager; ``fft='native'`` runs torch.fft (the baseline), ``'dft'`` the lowered graph's module."""
     from affdeploy.models import build_model
+    from affdeploy.models.source import as_arrays, flat_outputs, is_user_model, resolve_model
 
-    net = build_model(model, weights=weights)
+    source = resolve_model(model) if is_user_model(model) else None
+    net = source.module if source is not None else build_model(model, weights=weights)
     if fft == FFTMode.DFT:
         from affdeploy.fft import lower_fft
         from affdeploy.graph import export_program
 
-        net = lower_fft(export_program(net, image_size)).module()
+        net = lower_fft(source.program() if source is not None else export_program(net, image_size)).module()
 
-    def infer(x: torch.Tensor) -> torch.Tensor:
+    def infer(x: tuple[torch.Tensor, ...]) -> Any:
         with torch.inference_mode():
-            return net(x)
+            return net(*x)
 
-    return Session(infer=infer, prepare=torch.from_numpy, scores=lambda out: out.numpy().reshape(-1),
+    def prepare(x: Any) -> tuple[torch.Tensor, ...]:
+        return tuple(torch.from_numpy(a) for a in as_arrays(x))
+
+    return Session(infer=infer, prepare=prepare, scores=flat_outputs,
                    backend=Backend.EAGER, activate=lambda: torch.set_num_threads(threads))
