@@ -46,6 +46,7 @@ def bench(
     device: str | None = typer.Option(None, "--device", "-d", help="Where to run: host (this machine), android (ANDROID_SERIAL's phone, else the only attached one), a phone profile such as pixel7 or iphone15pro, or an adb serial / iOS UDID. Default: the phone ANDROID_SERIAL names when it is set, else host."),
     executor_runner: Path | None = typer.Option(None, "--executor-runner", help="Android: ExecuTorch's executor_runner built for the phone (docs/android.md); default $AFFDEPLOY_EXECUTOR_RUNNER."),
     ort_perf_test: Path | None = typer.Option(None, "--ort-perf-test", help="Android: ONNX Runtime's onnxruntime_perf_test built for the phone; default $AFFDEPLOY_ORT_PERF_TEST."),
+    tflite_benchmark: Path | None = typer.Option(None, "--tflite-benchmark", help="Android: LiteRT's benchmark_model built for the phone; default $AFFDEPLOY_TFLITE_BENCHMARK."),
     models: list[str] = typer.Option(["affnet-t"], "--model", "-m", help=f"Model(s) to measure, repeatable or comma-separated: {', '.join(MODELS)}."),
     targets: list[str] = typer.Option(["all"], "--target", "-t", help=f"Runtime(s): {', '.join(bench_targets(DeviceKind.HOST))} on the host ({', '.join(bench_targets(DeviceKind.IOS))} on iPhones), or all. Repeatable or comma-separated."),
     fft: str = typer.Option("auto", "--fft", help="FFT handling: auto (per-backend choice), dft (real DFT-matrix products), native (the runtime's FFT). torch with auto/native is eager PyTorch with torch.fft, the baseline."),
@@ -94,7 +95,8 @@ def bench(
         def report(text: str, fraction: float) -> None:
             bar.update(task, description=text, completed=fraction)
 
-        runners = {t: p for t, p in ((Target.EXECUTORCH, executor_runner), (Target.ONNX, ort_perf_test)) if p is not None}
+        runners = {t: p for t, p in ((Target.EXECUTORCH, executor_runner), (Target.ONNX, ort_perf_test),
+                                               (Target.TFLITE, tflite_benchmark)) if p is not None}
         records = resolve_device(device, runners=runners).run(request, report)
     if json_out == "-":
         sys.stdout.write(to_json(records))
