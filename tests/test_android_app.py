@@ -221,7 +221,7 @@ def test_android_assets_errors_are_one_clear_line(
     empty = tmp_path / "empty"
     empty.mkdir()
     cases = [
-        (("--models-dir", str(empty), "--app", str(app_dir)), 1, "run `affdeploy export --target executorch"),
+        (("--models-dir", str(empty), "--app", str(app_dir)), 1, "run `affdeploy export --model affnet-t --target executorch"),
         (("--models-dir", str(models_dir), "--app", str(app_dir), "--model", "resnet"), 2, "unknown model resnet"),
         (("--models-dir", str(models_dir), "--app", str(app_dir), "--model", "affnet"), 1, "exported: affnet-et, affnet-t"),
         (("--models-dir", str(models_dir), "--app", str(tmp_path)), 1, "is not the affdeploy Android project"),
