@@ -82,7 +82,7 @@ def export(
 ) -> None:
     """Export an AFFNet variant or your own model (.pt2, package.module:factory) to ONNX, Core ML and/or ExecuTorch.
 
-    Each artifact is run right after export on fixed inputs and compared with PyTorch (fp32: max abs logit error <= 1e-4; fp16: same top-1 and cosine >= 0.999). Beyond tolerance the export fails and nothing is written. Core ML cannot run on Linux, so its parity is recorded as "not verified".
+    Each artifact is run right after export on fixed inputs and compared with PyTorch (fp32: max abs logit error <= 1e-4; fp16: same top-1 and cosine >= 0.999). Beyond tolerance the export fails and nothing is written. Core ML packages are checked on any OS by executing the saved ML Program op by op (engine mil-reference), and on macOS also by the Core ML runtime.
 
     Artifacts are written atomically into --out and recorded in --out/manifest.json (one entry per artifact; exporting again replaces that entry and keeps the others).
     """
