@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from torch.export import ExportedProgram
 from rich.table import Table
@@ -67,10 +69,15 @@ def info(
     table.add_row("input", f"{spec.name} {list(spec.shape)} {spec.dtype} {spec.layout}")
     table.add_row("preprocessing", f"{spec.color_order}, pixels x {spec.scale:.6f} -> [0, 1], no mean/std")
     table.add_row("output", f"{spec.output_name} [1, 1000] ({spec.labels})")
+    _print_with_graph(table, data)
+
+
+def _print_with_graph(table: Table, data: dict[str, Any]) -> None:
+    """The FFT-op rows (before and, if run, after the FFT pass) shared by AFFNet and user models."""
     table.add_row("FFT ops in exported graph", str(data["graph"]["fft_ops"]))
     table.add_row("complex-valued graph values", str(data["graph"]["complex_values"]))
-    if fft_pass:
-        after = data["graph_after_fft_pass"]
+    after = data.get("graph_after_fft_pass")
+    if after is not None:
         table.add_row("after FFT pass: FFT ops / complex values", f"{after['fft_ops']} / {after['complex_values']}")
         table.add_row("after FFT pass: DFT matmuls / matrices", f"{after['dft_matmuls']} / {after['dft_matrices']}")
     console.print(table)
@@ -92,13 +99,7 @@ def _user_info(model: str, fft_pass: bool, as_json: bool) -> None:
     table.add_row("parameters", f"{data['params']:,}")
     for spec in source.input_specs():
         table.add_row(f"input {spec.name}", f"{list(spec.shape)} {spec.dtype}")
-    table.add_row("FFT ops in exported graph", str(data["graph"]["fft_ops"]))
-    table.add_row("complex-valued graph values", str(data["graph"]["complex_values"]))
-    if fft_pass:
-        after = data["graph_after_fft_pass"]
-        table.add_row("after FFT pass: FFT ops / complex values", f"{after['fft_ops']} / {after['complex_values']}")
-        table.add_row("after FFT pass: DFT matmuls / matrices", f"{after['dft_matmuls']} / {after['dft_matrices']}")
-    console.print(table)
+    _print_with_graph(table, data)
 
 
 def _graph_summary(ep: ExportedProgram) -> dict[str, int]:
