@@ -21,7 +21,7 @@ import torch
 
 ct = pytest.importorskip("coremltools")
 
-from affdeploy.coreml_reference import MilProgram, ReferenceModel, UnsupportedOpError  # noqa: E402
+from affdeploy.coreml_reference import MilProgram, MilReferenceError, ReferenceModel, UnsupportedOpError  # noqa: E402
 from affdeploy.export import MANIFEST_NAME, verify_artifact  # noqa: E402
 from affdeploy.export.manifest import find_entry  # noqa: E402
 from affdeploy.export.parity import Tolerance, compare, parity_inputs, reference_outputs  # noqa: E402
@@ -154,6 +154,21 @@ def test_unknown_op_is_named_never_skipped(affnet_package: Path, tmp_path: Path,
         MilProgram.load(broken)
     parity = reference_check(broken)
     assert parity["status"] == "not verified" and "frobnicate" in parity["reason"]
+
+
+def test_what_is_not_an_ml_program_is_one_clear_error(tmp_path: Path) -> None:
+    neural_network = ct.proto.Model_pb2.Model()
+    neural_network.specificationVersion = 4
+    neural_network.neuralNetwork.SetInParent()
+    (tmp_path / "old.mlmodel").write_bytes(neural_network.SerializeToString())
+    with pytest.raises(MilReferenceError, match="'neuralNetwork', not an ML Program"):
+        ReferenceModel(tmp_path / "old.mlmodel")
+    (tmp_path / "empty.mlpackage").mkdir()
+    with pytest.raises(MilReferenceError, match="not a readable .mlpackage"):
+        ReferenceModel(tmp_path / "empty.mlpackage")
+    (tmp_path / "junk.mlmodel").write_bytes(b"\xff" * 64)
+    with pytest.raises(MilReferenceError, match="not a Core ML model spec"):
+        ReferenceModel(tmp_path / "junk.mlmodel")
 
 
 # ---------------------------------------------------------------- tiny BGR classifier with a transpose
