@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from affdeploy.errors import AffdeployError
+from affdeploy.errors import AffdeployError, Interrupted
 
 TMP_MARKER = ".affdeploy-tmp-"
 _OWNER = re.compile(re.escape(TMP_MARKER) + r"(\d+)-")
@@ -31,6 +31,21 @@ LEGACY_STALE_S = 3600.0
 
 _live: set[Path] = set()  # temporaries of this process not yet renamed or removed
 _created: list[Path] = []  # folders this run created, outermost first
+_interrupted: list[int] = []  # signals received during this run (see note_interrupt)
+
+
+def note_interrupt(signum: int) -> None:
+    """Record a signal, so no atomic write commits after it even if a library swallowed the exception.
+
+    coremltools wraps parts of its conversion in bare ``except:`` clauses, which also catch the
+    exception a signal handler raises; without this the run would finish and exit 0.
+    """
+    _interrupted.append(signum)
+
+
+def _raise_if_interrupted() -> None:
+    if _interrupted:
+        raise Interrupted(_interrupted[0])
 
 
 def _remove(path: Path) -> None:
@@ -124,6 +139,7 @@ def atomic_path(final: str | os.PathLike[str], *, is_dir: bool = False) -> Itera
     target = tmp if is_dir else tmp / final.name
     try:
         yield target
+        _raise_if_interrupted()
         if is_dir:
             old = None
             if final.exists():
@@ -185,8 +201,10 @@ def run_scope() -> Iterator[None]:
     """One CLI run: on failure or interruption, remove its temporaries and the folders it created that stayed empty."""
     _live.clear()
     _created.clear()
+    _interrupted.clear()
     try:
         yield
+        _raise_if_interrupted()  # a signal whose exception a library swallowed still ends the run as interrupted
     except BaseException:
         for path in list(_live):
             _remove(path)
@@ -199,6 +217,7 @@ def run_scope() -> Iterator[None]:
     finally:
         _live.clear()
         _created.clear()
+        _interrupted.clear()
 
 
 def sha256_path(path: str | os.PathLike[str]) -> str:

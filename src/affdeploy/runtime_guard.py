@@ -24,7 +24,7 @@ from types import FrameType
 from typing import IO, Any
 
 from affdeploy.errors import Interrupted
-from affdeploy.fsutil import run_scope
+from affdeploy.fsutil import note_interrupt, run_scope
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -64,6 +64,7 @@ def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
     # Later signals must not cut short the cleanup that the first one started.
     for sig in HANDLED_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
+    note_interrupt(signum)
     raise Interrupted(signum)
 
 
