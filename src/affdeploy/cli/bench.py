@@ -12,7 +12,8 @@ from affdeploy.bench.output import print_table, results_table, to_json, write_cs
 from affdeploy.bench.request import NOISY_CV, BenchRequest
 from affdeploy.cli._common import app, console, err_console, progress
 from affdeploy.devices import resolve_device
-from affdeploy.errors import UsageError
+from affdeploy.errors import AffdeployError, UsageError
+from affdeploy.limits import check_threads
 from affdeploy.export.registry import bench_targets
 from affdeploy.models import MODELS
 from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE
@@ -33,7 +34,30 @@ def parse_threads(text: str) -> list[int]:
         raise UsageError(f"--threads takes comma-separated integers such as 1,2; got '{text}'") from None
     if not threads or any(t < 1 for t in threads):
         raise UsageError(f"--threads must be positive integers, got '{text}'")
+    check_threads(threads)
     return list(dict.fromkeys(threads))
+
+
+def artifact_model_and_size(artifacts: list[Path], models: list[str], image_size: int | None) -> tuple[list[str], int | None]:
+    """With --artifact, the artifact's manifest entry decides model and image size; a flag that disagrees is an error.
+
+    A bare file (no manifest beside it) keeps what the flags say.
+    """
+    from affdeploy.export.manifest import find_entry
+
+    for path in artifacts:
+        if not path.exists():
+            continue  # validate_request reports it
+        try:
+            _folder, entry = find_entry(path)
+        except AffdeployError:
+            continue
+        if models and models != [entry.model]:
+            raise UsageError(f"{path} is {entry.model} (its manifest entry says so), not {', '.join(models)}; drop --model")
+        if image_size is not None and image_size != entry.image_size:
+            raise UsageError(f"{path} was exported at --image-size {entry.image_size}, not {image_size}; drop --image-size")
+        models, image_size = [entry.model], entry.image_size
+    return models, image_size
 
 
 def _exclusive(count: int | None, seconds: float | None, names: str) -> None:
@@ -47,7 +71,7 @@ def bench(
     executor_runner: Path | None = typer.Option(None, "--executor-runner", help="Android: ExecuTorch's executor_runner built for the phone (docs/android.md); default $AFFDEPLOY_EXECUTOR_RUNNER."),
     ort_perf_test: Path | None = typer.Option(None, "--ort-perf-test", help="Android: ONNX Runtime's onnxruntime_perf_test built for the phone; default $AFFDEPLOY_ORT_PERF_TEST."),
     tflite_benchmark: Path | None = typer.Option(None, "--tflite-benchmark", help="Android: LiteRT's benchmark_model built for the phone; default $AFFDEPLOY_TFLITE_BENCHMARK."),
-    models: list[str] = typer.Option(["affnet-t"], "--model", "-m", help=f"Model(s) to measure, repeatable or comma-separated: {', '.join(MODELS)}."),
+    models: list[str] = typer.Option([], "--model", "-m", help=f"Model(s) to measure, repeatable or comma-separated: {', '.join(MODELS)}. Default: affnet-t; with --artifact, the artifact's manifest entry decides."),
     targets: list[str] = typer.Option(["all"], "--target", "-t", help=f"Runtime(s): {', '.join(bench_targets(DeviceKind.HOST))} on the host ({', '.join(bench_targets(DeviceKind.IOS))} on iPhones), or all. Repeatable or comma-separated."),
     fft: str = typer.Option("auto", "--fft", help="FFT handling: auto (per-backend choice), dft (real DFT-matrix products), native (the runtime's FFT). torch with auto/native is eager PyTorch with torch.fft, the baseline."),
     threads: str = typer.Option("1", "--threads", help="Thread counts to sweep, comma-separated, e.g. 1,2."),
@@ -56,23 +80,24 @@ def bench(
     iters: int | None = typer.Option(None, "--iters", "-n", help=f"Timed iterations per configuration (default {_DEFAULTS.iters})."),
     min_s: float | None = typer.Option(None, "--min-s", help="Time each configuration for at least this many seconds instead of a count."),
     cooldown_s: float = typer.Option(0.0, "--cooldown-s", help="Rest before each configuration loads and between interleaved rounds (host); maximum wait for the phone to cool (devices)."),
-    image_size: int = typer.Option(DEFAULT_IMAGE_SIZE, "--image-size", help="Input height and width (multiple of 32)."),
+    image_size: int | None = typer.Option(None, "--image-size", help=f"Input height and width (multiple of 32; default {DEFAULT_IMAGE_SIZE}; with --artifact, its manifest entry decides)."),
     weights: Path | None = typer.Option(None, "--weights", help="Checkpoint to load (official cvnets state dict); random weights time the same."),
     artifacts: list[Path] = typer.Option([], "--artifact", "-a", help="Benchmark this existing .onnx or .pte instead of exporting (repeatable; give one --model)."),
-    models_dir: Path = typer.Option(Path("models"), "--models-dir", help="Where exported artifacts are cached (under cache/<hash of everything that shapes them>)."),
+    models_dir: Path = typer.Option(Path("models"), "--models-dir", help="Where 'affdeploy export' wrote its artifacts (used as they are when they match) and where missing ones are cached (cache/<hash of everything that shapes them>)."),
     json_out: str | None = typer.Option(None, "--json", help="Write the results document (schema affdeploy.bench/v1) to this path, or '-' for stdout instead of the table."),
     csv_out: Path | None = typer.Option(None, "--csv", help="Write a CSV summary (one row per configuration) to this path."),
 ) -> None:
     """Measure latency, load time, first inference, memory and GMAC/s of exported models.
 
-    Missing artifacts are exported first and cached under --models-dir, keyed by a hash of the model, weights, target, FFT mode, image size, precision and tool versions. On the host, ONNX Runtime (CPU provider), ExecuTorch (XNNPACK) and eager PyTorch with its native FFT (the baseline) run side by side; several configurations run in interleaved rounds so that machine noise falls on all of them alike.
+    Artifacts that 'affdeploy export' already wrote into --models-dir are used as they are when they match the request (model, weights, target, backend, FFT mode, image size, precision, tool and export-code versions, file unchanged); missing ones are exported first and cached under --models-dir/cache. On the host, ONNX Runtime (CPU provider), ExecuTorch (XNNPACK) and eager PyTorch with its native FFT (the baseline) run side by side; several configurations run in interleaved rounds so that machine noise falls on all of them alike.
 
     Every record keeps its raw per-iteration samples and reports min, mean ± std, p50/p90/p99, trimmed mean, the coefficient of variation (runs above 10% are flagged noisy) and a bootstrap 95% interval of the median. See docs/bench.md and docs/results-schema.md.
     """
     _exclusive(warmup, warmup_s, "--warmup or --warmup-s")
     _exclusive(iters, min_s, "--iters or --min-s")
+    chosen, image_size = artifact_model_and_size(artifacts, list(dict.fromkeys(_split(models))), image_size)
     request = BenchRequest(
-        models=list(dict.fromkeys(_split(models))),
+        models=chosen or _DEFAULTS.models,
         targets=_split(targets),
         fft=fft.lower(),
         threads=parse_threads(threads),
@@ -81,7 +106,7 @@ def bench(
         iters=None if min_s is not None else (_DEFAULTS.iters if iters is None else iters),
         min_s=min_s,
         cooldown_s=cooldown_s,
-        image_size=image_size,
+        image_size=DEFAULT_IMAGE_SIZE if image_size is None else image_size,
         weights=weights,
         models_dir=models_dir,
         artifacts=list(artifacts),
@@ -89,7 +114,7 @@ def bench(
     validate_request(request)
     if weights is not None and not weights.is_file():
         raise UsageError(f"weights file {weights} does not exist")
-    with progress(enabled=sys.stderr.isatty()) as bar:
+    with progress() as bar:
         task = bar.add_task("benchmarking", total=1.0)
 
         def report(text: str, fraction: float) -> None:
