@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from affdeploy.errors import AffdeployError
-from affdeploy.runtime_guard import native_stderr_captured
+from affdeploy.runtime_guard import executorch_failure, native_stderr_captured
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,4 @@ def open_forward(path: str | Path, threads: int | None = None) -> ForwardMethod:
     except AffdeployError:
         raise
     except Exception as exc:  # the pybindings raise RuntimeError/ValueError with a status code
-        lines = log.lines()
-        relevant = [line for line in lines if "error" in line.lower() or "missing" in line.lower()]
-        reason = (relevant or lines or [str(exc).splitlines()[0] if str(exc) else type(exc).__name__])[-1].strip()
-        raise AffdeployError(f"ExecuTorch cannot load {path}: {reason}") from None
+        raise AffdeployError(f"ExecuTorch cannot load {path}: {executorch_failure(exc, log)}") from None

@@ -60,6 +60,23 @@ def explain_executorch_error(message: str) -> str | None:
     return f"{name} (0x{code:02x}): {meaning}"
 
 
+_LOG_PREFIX = re.compile(r"^\s*(?:[IWEF] [\d:.]+ \S+ )?\[[\w./-]+:\d+\]\s*")  # "[program.cpp:168] " and kin
+
+
+def executorch_failure(exc: BaseException, log: NativeLog) -> str:
+    """One line for a failed ExecuTorch call: its error code in words, plus the runtime's own reason.
+
+    The reason is the last line the runtime logged (error lines first), without its ``[file.cpp:line]`` prefix.
+    """
+    message = str(exc).strip()
+    native = [line for line in log.lines() if _LOG_PREFIX.match(line) and "cpuinfo" not in line]
+    relevant = [line for line in native if "error" in line.lower() or "missing" in line.lower()] or native
+    reason = _LOG_PREFIX.sub("", relevant[-1]).strip() if relevant else ""
+    words = explain_executorch_error(message)
+    parts = [p for p in (words, reason) if p] or [message.splitlines()[0] if message else type(exc).__name__]
+    return "; ".join(parts)
+
+
 def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
     # Later signals must not cut short the cleanup that the first one started.
     for sig in HANDLED_SIGNALS:
