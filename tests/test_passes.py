@@ -21,7 +21,7 @@ from affdeploy.passes import delegate_friendly
 from affdeploy.passes.activation import SoftshrinkToClamp
 from affdeploy.passes.arithmetic import IntScalarToFloat
 from affdeploy.passes.base import Rewrite
-from affdeploy.passes.contraction import ConstantEinsumToConv, ConstantMatmulToLinear
+from affdeploy.passes.contraction import ComplexEinsumToOne, ConstantEinsumToConv, ConstantMatmulToLinear
 from affdeploy.passes.folding import FoldConstants
 from affdeploy.passes.layout import DropNoOpExpand, ReshapeToView, SelectToSlice, StackToCat
 from affdeploy.passes.normalization import GroupNormToMoments
@@ -63,6 +63,12 @@ def check_rewrite(
     """The rewrite fires, the op is gone, outputs match, and XNNPACK takes the whole graph."""
     ep = export(module, x)
     assert gone in op_counts(ep), f"test module does not produce {gone}: {op_counts(ep)}"
+    return check_rewrite_on(ep, module, rewrite, x, gone=gone, whole_delegate=whole_delegate)
+
+
+def check_rewrite_on(ep: ExportedProgram, module: nn.Module, rewrite: Rewrite, x: torch.Tensor, *,
+                     gone: str = "einsum", whole_delegate: bool = True) -> ExportedProgram:
+    """:func:`check_rewrite` on a program that earlier rewrites already changed."""
     expected = module(x)
     assert rewrite(ep) >= 1
     FoldConstants()(ep)
@@ -143,6 +149,35 @@ def test_group_einsum_becomes_grouped_conv() -> None:
     convs = [n for n in ep.graph.nodes if n.target == torch.ops.aten.convolution.default]
     assert len(convs) == 2 and all(n.args[8] == 4 for n in convs)
     assert "select" not in op_counts(ep)  # the weight halves were folded into constants
+
+
+class ComplexGroupLinearNet(nn.Module):
+    """AFFNet's complex group-linear written out in real parts: four einsums, a sub and an add."""
+
+    def __init__(self, groups: int, size: int) -> None:
+        super().__init__()
+        self.groups, self.size = groups, size
+        self.w = nn.Parameter(torch.randn(2, groups, size, size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        half = self.groups * self.size
+        a, bb = (x[:, i * half : (i + 1) * half].reshape(b, self.groups, self.size, h, w) for i in (0, 1))
+        lin = lambda z, k: torch.einsum("bkihw,kio->bkohw", z, self.w[k])  # noqa: E731
+        re = lin(a, 0) - lin(bb, 1)
+        im = lin(bb, 0) + lin(a, 1)
+        return torch.cat([F.silu(re), im], 1).reshape(b, c, h, w)
+
+
+def test_complex_einsums_become_one_grouped_conv() -> None:
+    module, x = ComplexGroupLinearNet(4, 3), torch.randn(1, 24, 5, 3)
+    ep = export(module, x)
+    assert op_counts(ep)["einsum"] == 4
+    assert ComplexEinsumToOne()(ep) == 1
+    assert op_counts(ep)["einsum"] == 1 and "sub" not in op_counts(ep)
+    ep = check_rewrite_on(ep, module, ConstantEinsumToConv(), x)
+    convs = [n for n in ep.graph.nodes if n.target == torch.ops.aten.convolution.default]
+    assert len(convs) == 1 and convs[0].args[8] == 4 and list(convs[0].args[1].meta["val"].shape) == [24, 6, 1, 1]
 
 
 class EinsumNet(nn.Module):

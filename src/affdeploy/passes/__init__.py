@@ -13,7 +13,7 @@ from torch.export import ExportedProgram
 from affdeploy.passes.activation import SoftshrinkToClamp
 from affdeploy.passes.arithmetic import IntScalarToFloat
 from affdeploy.passes.base import Rewrite
-from affdeploy.passes.contraction import ConstantEinsumToConv, ConstantMatmulToLinear
+from affdeploy.passes.contraction import ComplexEinsumToOne, ConstantEinsumToConv, ConstantMatmulToLinear
 from affdeploy.passes.folding import FoldConstants
 from affdeploy.passes.layout import DropNoOpExpand, ReshapeToView, SelectToSlice, StackToCat
 from affdeploy.passes.normalization import GroupNormToMoments
@@ -31,6 +31,7 @@ from affdeploy.passes.spectral import (
 PIPELINE: tuple[Rewrite, ...] = (
     GroupNormToMoments(),
     SoftshrinkToClamp(),
+    ComplexEinsumToOne(),
     ConstantEinsumToConv(),
     ConstantMatmulToLinear(),
     MeanToGlobalPool(),

@@ -143,3 +143,86 @@ class ConstantMatmulToLinear(Rewrite):
             replace(node, y)
             count += 1
         return count
+
+
+def _einsum_parts(node: object, constants: set[Node]) -> tuple[str, Node, Node] | None:
+    """``(equation, activation, weight)`` of a two-operand einsum written activation first, weight constant."""
+    if not isinstance(node, Node) or node.target != aten.einsum.default or len(node.args[1]) != 2:
+        return None
+    x, w = node.args[1]
+    if x in constants or w not in constants or not (has_static_shape(x) and has_static_shape(w)):
+        return None
+    return node.args[0].replace(" ", ""), x, w
+
+
+class ComplexEinsumToOne(Rewrite):
+    """A complex product by a constant, written out in real parts, -> one einsum of twice the width.
+
+    ``re = A@W0 - B@W1`` and ``im = B@W0 + A@W1`` (AFFNet's complex group-linear MLP) cost four
+    contractions, two elementwise ops and, in XNNPACK, a layout transpose around each contraction.
+    Concatenating ``[A, B]`` along the contracted letter and using the constant block weight
+    ``[[W0, W1], [-W1, W0]]`` gives ``[re, im]`` from one contraction with the same MACs; the halves
+    are slices of it.
+    """
+
+    def apply(self, ep: ExportedProgram) -> int:
+        graph = ep.graph
+        constants = constant_nodes(ep)
+        count = 0
+        for sub in list(graph.nodes):
+            if sub.target != aten.sub.Tensor or len(sub.args) != 2:
+                continue
+            left, right = (_einsum_parts(a, constants) for a in sub.args)
+            if left is None or right is None or left[0] != right[0]:
+                continue
+            equation, a, w0 = left
+            _, b, w1 = right
+            add = self._imaginary(sub, equation, a, b, w0, w1, constants)
+            contraction = Contraction.parse(*equation.split("->")[0].split(","), equation.split("->")[1])
+            if add is None or contraction is None or len(contraction.contracted) != 1 or len(contraction.produced) != 1:
+                continue
+            x_term, w_term = equation.split("->")[0].split(",")
+            out_term = equation.split("->")[1]
+            i_x, i_w = x_term.index(contraction.contracted), w_term.index(contraction.contracted)
+            o_w, o_out = w_term.index(contraction.produced), out_term.index(contraction.produced)
+            o = shape(w0)[o_w]
+            with graph.inserting_before(sub):
+                x = emit(graph, aten.cat.default, ([a, b], i_x), sub)
+                top = emit(graph, aten.cat.default, ([w0, w1], o_w), sub)
+                bottom = emit(graph, aten.cat.default, ([emit(graph, aten.neg.default, (w1,), sub), w0], o_w), sub)
+                weight = emit(graph, aten.cat.default, ([top, bottom], i_w), sub)
+                both = emit(graph, aten.einsum.default, (equation, [x, weight]), sub)
+                re = emit(graph, aten.slice.Tensor, (both, o_out, 0, o), sub)
+            with graph.inserting_before(add):
+                im = emit(graph, aten.slice.Tensor, (both, o_out, o, 2 * o), add)
+            replace(sub, re)
+            replace(add, im)
+            count += 1
+        return count
+
+    @staticmethod
+    def _imaginary(sub: Node, equation: str, a: Node, b: Node, w0: Node, w1: Node, constants: set[Node]) -> Node | None:
+        """The ``add`` of ``B@W0`` and ``A@W1`` (either order) that completes ``sub``'s complex product."""
+        for user in b.users:
+            for add in user.users:
+                if add.target != aten.add.Tensor or len(add.args) != 2:
+                    continue
+                parts = [_einsum_parts(arg, constants) for arg in add.args]
+                if not all(p is not None and p[0] == equation for p in parts):
+                    continue
+                for (_, x0, v0), (_, x1, v1) in (parts, parts[::-1]):
+                    if x0 is b and x1 is a and _same_value(v0, w0) and _same_value(v1, w1):
+                        return add
+        return None
+
+
+def _same_value(p: object, q: object) -> bool:
+    """True when two graph arguments compute the same thing (e.g. two ``select(w, 0, 1)`` nodes)."""
+    if isinstance(p, Node) and isinstance(q, Node):
+        if p is q:
+            return True
+        return (p.op == q.op == "call_function" and p.target == q.target and len(p.args) == len(q.args)
+                and all(_same_value(x, y) for x, y in zip(p.args, q.args)) and p.kwargs == q.kwargs)
+    if isinstance(p, (list, tuple)) and isinstance(q, (list, tuple)):
+        return len(p) == len(q) and all(_same_value(x, y) for x, y in zip(p, q))
+    return not isinstance(p, Node) and not isinstance(q, Node) and p == q
