@@ -241,6 +241,9 @@ CASES: list[tuple[str, Callable[[Path, Path], list[str]], int, str]] = [
     ("bench-artifact-other-size", lambda m, s: ["bench", "--artifact", str(artifact(m, ".onnx")), "--image-size", "256"],
      2, "exported at --image-size 64"),
     ("bench-weights-missing", lambda m, s: ["bench", "--weights", str(s / "w.pt")], 2, "w.pt"),
+    ("bench-bare-damaged-pte", lambda m, s: ["bench", "--artifact", weights_file(s, "bare.pte", b"\0" * 4 + os.urandom(3000)),
+                                             "-m", "affnet-et", "--image-size", "64", "--iters", "1", "-t", "executorch"],
+     1, "InvalidProgram (0x23): the file is not a valid ExecuTorch program"),
     # --- results files ----------------------------------------------------------------------------
     ("report-missing", lambda m, s: ["report", str(s / "gone.json")], 1, "does not exist"),
     ("report-not-json", lambda m, s: ["report", weights_file(s, "r.json", b"\x00\x01garbage")], 1, "not a readable JSON"),
@@ -388,3 +391,13 @@ def test_a_phone_that_vanishes(loopback_device: Any, models: Path, scratch: Path
     assert code == 1
     assert_one_clear_line(err, serial)
     assert not (scratch / "r.json").exists()
+
+
+def test_executorch_error_codes_are_words() -> None:
+    from affdeploy.runtime_guard import explain_executorch_error
+
+    assert explain_executorch_error("Failed to load program, error: 0x:23") == (
+        "InvalidProgram (0x23): the file is not a valid ExecuTorch program (damaged, truncated, or not a .pte)")
+    assert explain_executorch_error("load_method failed with error 0x14").startswith("OperatorMissing (0x14)")
+    assert "does not know" in (explain_executorch_error("error: 0x7f") or "")
+    assert explain_executorch_error("no code here") is None
