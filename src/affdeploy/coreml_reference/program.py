@@ -84,7 +84,6 @@ class MilProgram:
         block = fn.block_specializations.get(fn.opset)
         if block is None:
             raise MilReferenceError(f"function {function!r} has no block for its opset {fn.opset!r}")
-        self.spec = spec
         self.opset: str = fn.opset
         self.input_types: dict[str, TensorType | None] = {i.name: tensor_type(i.type) for i in fn.inputs}
         self.output_names: list[str] = list(block.outputs)
