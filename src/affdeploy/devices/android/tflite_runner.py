@@ -68,7 +68,7 @@ class BenchmarkModelOutput:
 def _stat_line(text: str) -> dict[str, float]:
     """``count=5 first=.. curr=..(all same) ..`` -> its fields (an all-same line has only count and curr)."""
     fields = {k: float(v) for k, v in _STAT_FIELD.findall(text)}
-    if "(all same)" in text or "min" not in fields:
+    if fields["count"] and "min" not in fields:
         fields.update(first=fields["curr"], min=fields["curr"], max=fields["curr"], avg=fields["curr"], std=0.0)
     return fields
 
