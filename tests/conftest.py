@@ -110,3 +110,54 @@ def affnet_et_64_models(affnet_et_64_export: tuple[Path, list[dict[str, Any]]]) 
 
 
 # ---------------------------------------------------------------- end of exported AFFNet-ET artifacts
+
+
+# ======================================================================================
+# LiteRT (TFLite) artifacts (owner: export/tflite; used by tests/test_tflite*.py)
+# ======================================================================================
+@pytest.fixture(scope="session")
+def tflite_ready() -> None:
+    """The LiteRT packages (requirements-tflite.txt) are installed, else :func:`missing`."""
+    from affdeploy.export.registry import all_targets
+
+    (target,) = [t for t in all_targets() if t.name == "tflite"]
+    reason = target.unavailable()
+    if reason:
+        missing(f"the LiteRT target is {reason}", hint="pip install -r requirements-tflite.txt")
+
+
+@pytest.fixture(scope="session")
+def affnet_et_64_tflite(tflite_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ONE `affdeploy export --model affnet-et --target tflite --image-size 64` per session (its own folder)."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from affdeploy.cli import main
+
+    folder = tmp_path_factory.mktemp("affnet-et-64-tflite")
+    err = io.StringIO()
+    with redirect_stdout(io.StringIO()), redirect_stderr(err), pytest.raises(SystemExit) as exit_info:
+        main(["export", "--model", "affnet-et", "--target", "tflite", "--image-size", "64", "--out", str(folder)])
+    assert exit_info.value.code in (0, None), err.getvalue()
+    (path,) = folder.glob("*.tflite")
+    return path
+
+
+@pytest.fixture(scope="session")
+def affnet_et_64_every_target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                              affnet_et_64_models: Path) -> Path:
+    """A copy of ``affnet_et_64_models`` plus the .tflite and its manifest entry when the LiteRT packages are
+    installed: what `bench --target all` covers, found exported (the shared folder itself stays as it is)."""
+    from affdeploy.export.manifest import read_manifest, upsert_entries
+    from affdeploy.export.registry import target_names
+
+    folder = tmp_path_factory.mktemp("affnet-et-64-every-target") / "models"
+    shutil.copytree(affnet_et_64_models, folder)
+    if "tflite" in target_names():
+        tflite = request.getfixturevalue("affnet_et_64_tflite")
+        shutil.copy2(tflite, folder / tflite.name)
+        upsert_entries(folder, read_manifest(tflite.parent))
+    return folder
+
+
+# ---------------------------------------------------------------- end of LiteRT (TFLite) artifacts

@@ -25,9 +25,12 @@ from affdeploy.devices.android import AndroidDevice
 from affdeploy.devices.android.adb import Adb
 from affdeploy.devices.android.bench import run_bench
 from affdeploy.devices.android.probes import Cluster
+from affdeploy.devices.android.runners import RUNNERS as NATIVE_RUNNERS
 from affdeploy.devices.android.runners import RunnerPaths
 from affdeploy.devices.android.session import DEVICE_DIR, AndroidSession
 from affdeploy.errors import DeviceError, ToolMissingError, UsageError
+from affdeploy.export.registry import target_names
+from affdeploy.vocab import DeviceKind
 from cli_helpers import cli
 from loopback_adb.device import DeviceConfig, LoopbackDevice
 
@@ -204,19 +207,21 @@ def test_push_and_pull_round_trip(on_phone: LoopbackDevice, tmp_path: Path) -> N
 # ----------------------------------------------------------------------------- the bench flow
 
 
-def test_bench_cli_end_to_end_with_native_runners(on_phone: LoopbackDevice, affnet_et_64_models: Path, tmp_path: Path,
+def test_bench_cli_end_to_end_with_native_runners(on_phone: LoopbackDevice, affnet_et_64_every_target: Path, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("ANDROID_SERIAL", on_phone.serial)  # no --device: the README says bench takes this phone
     out_json = tmp_path / "results.json"
     code, out, err = cli(capsys, "bench", "--model", "affnet-et", "--target", "all", "--image-size", str(IMAGE_SIZE),
-                         "--threads", "2", "--warmup", "2", "--iters", "4", "--models-dir", str(affnet_et_64_models),
+                         "--threads", "2", "--warmup", "2", "--iters", "4", "--models-dir", str(affnet_et_64_every_target),
                          "--executor-runner", str(stand_in(tmp_path / "bin", "executor_runner")),
                          "--ort-perf-test", str(stand_in(tmp_path / "bin", "onnxruntime_perf_test")),
+                         "--tflite-benchmark", str(stand_in(tmp_path / "bin", "benchmark_model")),
                          "--json", str(out_json))
     assert code == 0, err
     assert "affnet-et" in out and "pixel7" in out  # the results table
     records = {(r.runner, r.threads): r for r in load_results(out_json)}
-    assert set(records) == {("executor_runner", 2), ("onnxruntime_perf_test", 2)}
+    runners = {NATIVE_RUNNERS[t].name for t in target_names(DeviceKind.ANDROID)}  # LiteRT's when its packages are installed
+    assert set(records) == {(name, 2) for name in runners} and {"executor_runner", "onnxruntime_perf_test"} <= runners
     for rec in records.values():
         assert rec.device.kind == "android" and rec.device.serial == on_phone.serial and rec.device.name == "pixel7"
         assert len(rec.samples_ms) == 4 and all(s > 0 for s in rec.samples_ms) and rec.stats.count == 4
@@ -228,7 +233,7 @@ def test_bench_cli_end_to_end_with_native_runners(on_phone: LoopbackDevice, affn
     # What the phone saw: big-core pinning of both runners, models and runners in place, no temp files left.
     pinned = [entry for entry in on_phone.taskset_log() if entry["command"]]
     assert {entry["mask"] for entry in pinned} == {"c0"}
-    assert {Path(entry["command"][0]).name for entry in pinned} == {"executor_runner", "onnxruntime_perf_test"}
+    assert {Path(entry["command"][0]).name for entry in pinned} == runners
     on_device = sorted(p.name for p in on_phone.device_path(DEVICE_DIR).iterdir())
     assert [n for n in on_device if n.endswith((".pte", ".onnx"))] and "executor_runner" in on_device
     assert not [n for n in on_device if n.endswith(".csv")]
