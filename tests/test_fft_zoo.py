@@ -28,6 +28,8 @@ from affdeploy.passes import delegate_friendly
 from fft_zoo import ZOO, build
 
 TOLERANCE = 1e-4  # of the output scale
+VIA_CLI = {"stft-log-mel", "multi-input"}
+"""Exported to all three targets through ``affdeploy export`` in test_user_models.py (.pt2 and factory)."""
 
 
 def _outputs(value: Any) -> list[torch.Tensor]:
@@ -116,7 +118,7 @@ def test_transform_along_a_dynamic_dim_is_an_error_naming_it() -> None:
 
 
 def _onnx_outputs(ep: torch.export.ExportedProgram, inputs: tuple[torch.Tensor, ...]) -> list[np.ndarray]:
-    program = torch.onnx.export(ep, inputs, dynamo=True, optimize=True, verbose=False)
+    program = torch.onnx.export(ep, inputs, dynamo=True, verbose=False)
     buffer = io.BytesIO()
     onnx.save(program.model_proto, buffer)
     proto = onnx.load_from_string(buffer.getvalue())
@@ -139,7 +141,7 @@ def _xnnpack(ep: torch.export.ExportedProgram, inputs: tuple[torch.Tensor, ...])
     return outputs, info.num_delegated_subgraphs, outside
 
 
-@pytest.mark.parametrize("name", list(ZOO))
+@pytest.mark.parametrize("name", [name for name in ZOO if name not in VIA_CLI])
 def test_zoo_model_through_onnx_executorch_and_coreml(zoo: Zoo, name: str) -> None:
     model, args, lowered = zoo.get(name)
     friendly = delegate_friendly(copy.deepcopy(lowered))

@@ -67,7 +67,8 @@ def test_pt2_exports_to_all_three_targets_with_parity(pt2_file: Path, pt2_export
         assert entry["op_counts"]["fft_ops_left"] == 0
     assert by_target["onnx"]["parity"]["max_abs_err"] <= 1e-4
     assert by_target["executorch"]["parity"]["max_abs_err"] <= 1e-4
-    assert by_target["executorch"]["op_counts"]["delegate_calls"] == 1
+    assert by_target["executorch"]["op_counts"]["delegate_calls"] == 1  # stft conv, reflect pad, log1p: all inside
+    assert by_target["executorch"]["op_counts"]["non_delegated_ops"] == 0
     assert by_target["coreml"]["input_kind"] == "tensor"  # no image preprocessing for a user model
 
 
@@ -91,6 +92,8 @@ def test_factory_with_two_inputs_and_outputs_exports_everywhere(capsys: pytest.C
         assert entry["weights_sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
         assert [i["name"] for i in entry["input"]["inputs"]] == ["a", "b"]
         assert entry["parity"]["status"] == "passed", (target, entry["parity"])
+    assert entries["executorch"]["op_counts"]["delegate_calls"] == 1
+    assert entries["executorch"]["op_counts"]["non_delegated_ops"] == 0
 
 
 def test_info_reports_a_user_model(capsys: pytest.CaptureFixture[str], pt2_file: Path) -> None:

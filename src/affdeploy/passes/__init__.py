@@ -20,6 +20,7 @@ from affdeploy.passes.normalization import GroupNormToMoments
 from affdeploy.passes.reduction import MeanToGlobalPool
 from affdeploy.passes.spectral import (
     Atan2ToPolynomial,
+    FullLikeToFull,
     IndexSelectToSlices,
     Log1pToLog,
     ReflectPadToLinear,
@@ -42,6 +43,7 @@ PIPELINE: tuple[Rewrite, ...] = (
     SquareToMul(),
     ScatterToCat(),
     SplitToSlices(),
+    FullLikeToFull(),
     SelectToSlice(),
     StackToCat(),
     ReshapeToView(),

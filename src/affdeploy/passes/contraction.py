@@ -186,14 +186,14 @@ class ComplexEinsumToOne(Rewrite):
             i_x, i_w = x_term.index(contraction.contracted), w_term.index(contraction.contracted)
             o_w, o_out = w_term.index(contraction.produced), out_term.index(contraction.produced)
             o = shape(w0)[o_w]
-            with graph.inserting_before(sub):
+            nodes = list(graph.nodes)  # the imaginary add may come first (FNO's einsums do): insert before both
+            with graph.inserting_before(sub if nodes.index(sub) < nodes.index(add) else add):
                 x = emit(graph, aten.cat.default, ([a, b], i_x), sub)
                 top = emit(graph, aten.cat.default, ([w0, w1], o_w), sub)
                 bottom = emit(graph, aten.cat.default, ([emit(graph, aten.neg.default, (w1,), sub), w0], o_w), sub)
                 weight = emit(graph, aten.cat.default, ([top, bottom], i_w), sub)
                 both = emit(graph, aten.einsum.default, (equation, [x, weight]), sub)
                 re = emit(graph, aten.slice.Tensor, (both, o_out, 0, o), sub)
-            with graph.inserting_before(add):
                 im = emit(graph, aten.slice.Tensor, (both, o_out, o, 2 * o), add)
             replace(sub, re)
             replace(add, im)

@@ -15,6 +15,8 @@ island; each has an equivalent in ops the delegate takes:
   as slices times a constant anti-identity (a linear) and a cat, instead of gather indices.
 - ``slice_scatter`` (``out[..., a:b] = y`` into a zero spectrum, FNO) -> slices + cat; a functional
   ``copy`` of a same-shaped source -> the source; ``split``/``chunk`` -> slices.
+- ``zeros_like``/``full_like(x, v)`` of a static shape (the zero imaginary part of ``x.to(torch.cfloat)``) -> a
+  constant ``full``, folded, instead of a fill computed per inference outside the delegate.
 - ``pow(x, 2.0)`` -> ``x * x`` (XNNPACK takes only an int exponent 2), and ``pow(sqrt(y), 2)`` -> ``y``
   (the power spectrum of a magnitude).
 """
@@ -265,5 +267,23 @@ class SplitToSlices(Rewrite):
                 with ep.graph.inserting_before(user):
                     replace(user, emit(ep.graph, aten.slice.Tensor, (x, dim, starts[i], starts[i] + sizes[i]), user))
             ep.graph.erase_node(node)
+            count += 1
+        return count
+
+
+class FullLikeToFull(Rewrite):
+    """``zeros_like``/``ones_like``/``full_like(x, v)`` of a static shape -> ``full(shape, v)``, a constant."""
+
+    def apply(self, ep: ExportedProgram) -> int:
+        count = 0
+        for node in list(ep.graph.nodes):
+            fill = {aten.zeros_like.default: 0.0, aten.ones_like.default: 1.0}.get(node.target)
+            if node.target == aten.full_like.default:
+                fill = node.args[1]
+            if fill is None or not has_static_shape(node):
+                continue
+            val = node.meta["val"]
+            with ep.graph.inserting_before(node):
+                replace(node, emit(ep.graph, aten.full.default, (shape(node), fill), node, dtype=val.dtype))
             count += 1
         return count
