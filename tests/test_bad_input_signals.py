@@ -1,7 +1,8 @@
 """Bad-input suite, part 2: signals at several stages of a real export, a SIGKILLed run, two writers at once.
 
-Real `affdeploy export` subprocesses at 64 px; each is signalled when its plain progress line (printed
-outside a terminal) announces the stage, so the timing does not depend on the machine's speed.
+Real `affdeploy export` subprocesses at 64 px, all started at once; each is signalled when its plain
+progress line (printed outside a terminal) announces the stage, so the timing does not depend on the
+machine's speed.
 """
 
 from __future__ import annotations
@@ -12,42 +13,30 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from bad_input_helpers import assert_one_clear_line, error_lines, snapshot
 
-STEP_TIMEOUT_S = 240.0
+STEP_TIMEOUT_S = 600.0
+
+# (id, signal, the progress line that triggers it, export arguments, whether a temporary exists by then)
+STAGES = [
+    ("sigterm-building", signal.SIGTERM, "building affnet-et", ("--target", "onnx"), False),
+    ("sigint-torch-export", signal.SIGINT, "torch.export", ("--target", "onnx"), False),
+    ("sigterm-onnx-lowering", signal.SIGTERM, "onnx: lowering", ("--target", "onnx", "--fft", "native"), True),
+    ("sigterm-coreml-lowering", signal.SIGTERM, "coreml: lowering", ("--target", "coreml"), True),
+    ("sigkill-onnx-lowering", signal.SIGKILL, "onnx: lowering", ("--target", "onnx", "--fft", "native"), True),
+]
 
 
-def start_export(out: Path, *args: str) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "affdeploy", "export", "--model", "affnet-et", "--image-size", "64",
-               "--out", str(out), *args]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-
-def wait_for_step(proc: subprocess.Popen[str], step: str) -> list[str]:
-    """Read stderr until the progress line of ``step`` appears; return the lines read."""
-    assert proc.stderr is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + STEP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            pytest.fail(f"export ended before '{step}': {''.join(lines)}")
-        lines.append(line)
-        if step in line:
-            return lines
-    proc.kill()
-    pytest.fail(f"no '{step}' within {STEP_TIMEOUT_S} s: {''.join(lines)}")
-
-
-def seeded(tmp_path: Path) -> Path:
-    out = tmp_path / "models"
-    out.mkdir()
+def seeded(folder: Path) -> Path:
+    out = folder / "models"
+    out.mkdir(parents=True)
     (out / "manifest.json").write_text(json.dumps({"schema": "affdeploy.manifest/v1", "artifacts": []}) + "\n")
     (out / "notes.txt").write_text("mine\n")
     return out
@@ -57,47 +46,84 @@ def temporaries(out: Path) -> list[str]:
     return [p.name for p in out.iterdir() if p.name.startswith(".affdeploy-tmp-")]
 
 
-@pytest.mark.parametrize(
-    ("signum", "step", "args", "writes_first"),
-    [
-        (signal.SIGTERM, "building affnet-et", ("--target", "onnx"), False),
-        (signal.SIGINT, "torch.export", ("--target", "onnx"), False),
-        (signal.SIGTERM, "onnx: lowering", ("--target", "onnx", "--fft", "native"), True),
-        (signal.SIGTERM, "coreml: lowering", ("--target", "coreml"), True),
-    ],
-    ids=["sigterm-building", "sigint-torch-export", "sigterm-onnx-lowering", "sigterm-coreml-lowering"],
-)
-def test_signal_mid_export_removes_what_the_run_created(tmp_path: Path, signum: signal.Signals, step: str,
-                                                        args: tuple[str, ...], writes_first: bool) -> None:
-    out = seeded(tmp_path)
-    before = snapshot(out)
-    proc = start_export(out, *args)
-    seen = wait_for_step(proc, step)
-    if writes_first:  # the artifact's temporary exists: the signal must remove it
-        assert temporaries(out), seen
-    proc.send_signal(signum)
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 128 + signum, stderr
-    assert_one_clear_line("".join(seen) + stderr, f"interrupted by {signum.name}")
-    assert snapshot(out) == before
+def start_export(out: Path, *args: str) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "affdeploy", "export", "--model", "affnet-et", "--image-size", "64",
+               "--out", str(out), *args]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
-def test_a_killed_runs_leftovers_are_swept_by_the_next_run(tmp_path: Path) -> None:
-    out = seeded(tmp_path)
-    before = snapshot(out)
-    proc = start_export(out, "--target", "onnx", "--fft", "native")
-    wait_for_step(proc, "onnx: lowering")
-    proc.kill()  # SIGKILL: no handler runs, the temporary stays
-    proc.wait(timeout=60)
-    assert temporaries(out)
+@dataclass
+class Run:
+    """One export subprocess that gets ``signum`` as soon as its progress line announces ``step``."""
+
+    out: Path
+    signum: signal.Signals
+    step: str
+    proc: subprocess.Popen[str]
+    before: dict[str, str]
+    stderr: list[str] = field(default_factory=list)
+    temporaries_at_signal: list[str] = field(default_factory=list)
+    signalled: bool = False
+
+    def watch(self) -> None:
+        """Reader thread: signal at the step, then keep reading until the process closes stderr."""
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.stderr.append(line)
+            if not self.signalled and self.step in line:
+                self.temporaries_at_signal = temporaries(self.out)
+                self.proc.send_signal(self.signum)
+                self.signalled = True
+
+    def finish(self) -> str:
+        self.proc.wait(timeout=STEP_TIMEOUT_S)
+        return "".join(self.stderr)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
+    """Every stage's export started at once (they overlap on the cores instead of queueing)."""
+    started: dict[str, Run] = {}
+    threads = []
+    for name, signum, step, args, _writes in STAGES:
+        out = seeded(tmp_path_factory.mktemp(name))
+        before = snapshot(out)
+        started[name] = Run(out, signum, step, start_export(out, *args), before)
+        threads.append(threading.Thread(target=started[name].watch, daemon=True))
+        threads[-1].start()
+    yield started
+    for run in started.values():
+        if run.proc.poll() is None:
+            run.proc.kill()
+
+
+@pytest.mark.parametrize(("name", "signum", "writes_first"), [(s[0], s[1], s[4]) for s in STAGES[:-1]],
+                         ids=[s[0] for s in STAGES[:-1]])
+def test_signal_mid_export_removes_what_the_run_created(runs: dict[str, Run], name: str, signum: signal.Signals,
+                                                        writes_first: bool) -> None:
+    run = runs[name]
+    stderr = run.finish()
+    assert run.signalled, stderr
+    if writes_first:  # the artifact's temporary existed when the signal came: it must be gone
+        assert run.temporaries_at_signal, stderr
+    assert run.proc.returncode == 128 + signum, stderr
+    assert_one_clear_line(stderr, f"interrupted by {signum.name}")
+    assert snapshot(run.out) == run.before
+
+
+def test_a_killed_runs_leftovers_are_swept_by_the_next_run(runs: dict[str, Run], tmp_path: Path) -> None:
+    run = runs["sigkill-onnx-lowering"]
+    run.finish()
+    assert run.signalled and temporaries(run.out)  # SIGKILL: no handler ran, the temporary stayed
     # The next run (here one that fails fast on its checkpoint) sweeps the dead run's temporary on start.
     bad = tmp_path / "bad.pt"
     bad.write_text("not a checkpoint")
-    retry = start_export(out, "--target", "onnx", "--weights", str(bad))
-    _, stderr = retry.communicate(timeout=240)
+    retry = start_export(run.out, "--target", "onnx", "--weights", str(bad))
+    _, stderr = retry.communicate(timeout=STEP_TIMEOUT_S)
     assert retry.returncode == 1
     assert_one_clear_line(stderr, "bad.pt is not a readable torch checkpoint")
-    assert snapshot(out) == before
+    assert snapshot(run.out) == run.before
 
 
 def test_a_live_runs_temporary_is_not_swept(tmp_path: Path) -> None:
