@@ -76,27 +76,26 @@ def loopback_device(
 # ======================================================================================
 # exported AFFNet-ET artifacts (owner: export/bench; shared by export, bench, Android and iOS tests)
 # ======================================================================================
+SHARED_TARGETS = "onnx,coreml,executorch"  # the core targets (tflite is an optional extra)
+
+
 @pytest.fixture(scope="session")
 def affnet_et_64_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
-    """ONE `affdeploy export --model affnet-et --target all --image-size 64 --ort` for the whole session.
+    """ONE `affdeploy export --model affnet-et --target onnx,coreml,executorch --image-size 64 --ort` per session.
 
     Returns the models folder (artifacts + manifest.json) and the entries the CLI printed with --json.
     Tests that only need an artifact use this instead of exporting their own; keep 256 px exports for
     tests that are about 256 px.
     """
-    import io
     import json
-    from contextlib import redirect_stderr, redirect_stdout
 
-    from affdeploy.cli import main
+    from cli_helpers import run_cli
 
     folder = tmp_path_factory.mktemp("affnet-et-64-models")
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as exit_info:
-        main(["export", "--model", "affnet-et", "--target", "all", "--image-size", "64", "--ort", "--out", str(folder),
-              "--json"])
-    assert exit_info.value.code in (0, None), err.getvalue()
-    return folder, json.loads(out.getvalue())
+    code, out, err = run_cli("export", "--model", "affnet-et", "--target", SHARED_TARGETS, "--image-size", "64", "--ort",
+                             "--out", str(folder), "--json")
+    assert code == 0, err
+    return folder, json.loads(out)
 
 
 @pytest.fixture(scope="session")

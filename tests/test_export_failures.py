@@ -69,7 +69,7 @@ def test_coreml_with_native_fft_says_why_and_what_to_use(capsys: pytest.CaptureF
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--target", "tflite"], "unknown target 'tflite'"),
+        (["--target", "tensorrt"], "unknown target 'tensorrt'"),
         (["--target", "onnx", "--precision", "fp16"], "--precision fp16 is not available for --target onnx"),
         (["--target", "executorch", "--backend", "portable", "--require-full-delegation"], "needs a delegate"),
         (["--target", "onnx", "--image-size", "100"], "multiple of 32"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from affdeploy.errors import UsageError
-from affdeploy.export import ExportRequest
+from affdeploy.export import ExportRequest, plan_exports
 from affdeploy.export.onnx import OnnxTarget
 from affdeploy.export.registry import (
     all_targets,
@@ -30,6 +30,8 @@ def test_lists_are_derived_from_the_registered_targets() -> None:
     with pytest.raises(UsageError, match="expected one of"):
         target_for_path("x.mlpackage", DeviceKind.HOST)
     assert all(t.backends and t.precisions and t.fft_support for t in all_targets())
+    assert [r.target for r in plan_exports("affnet-et", "all")] == list(target_names())  # "all": every usable target
+    assert [r.target for r in plan_exports("affnet-et", "executorch, onnx")] == ["executorch", "onnx"]
 
 
 def test_a_target_whose_extra_is_missing_says_how_to_install_it() -> None:
