@@ -43,7 +43,6 @@ class Backend(StrEnum):
     ORT_NNAPI = "ort-nnapi"
     ORT_COREML = "ort-coreml"
     LITERT_CPU = "litert-cpu"  # LiteRT builtin kernels, no delegate
-    LITERT_GPU = "litert-gpu"
     EAGER = "eager"
 
 

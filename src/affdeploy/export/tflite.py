@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -49,13 +48,11 @@ _LITERT_TORCH = (
 )
 FFT_ROWS: Mapping[Backend, FFTSupport] = {
     Backend.XNNPACK: FFTSupport(
-        False, False, f"the XNNPACK delegate (delegates/xnnpack/xnnpack_delegate.cc) takes no RFFT2D; {_LITERT_TORCH} "
-        f"({CHECKED})"),
+        False, False, f"RFFT2D is not among the operators the XNNPACK delegate takes (delegates/xnnpack/README.md); "
+        f"{_LITERT_TORCH} ({CHECKED})"),
     Backend.LITERT_CPU: FFTSupport(
         False, False, "RFFT2D is a builtin CPU kernel (kernels/rfft2d.cc) and IRFFT2D only a custom op outside "
         f"BuiltinOpResolver (kernels/irfft2d.cc); {_LITERT_TORCH} ({CHECKED})"),
-    Backend.LITERT_GPU: FFTSupport(
-        False, False, f"the GPU delegate has no RFFT2D/IRFFT2D operation parser (delegates/gpu/common) ({CHECKED})"),
 }
 
 
@@ -78,23 +75,12 @@ def _quiet_conversion() -> Iterator[None]:
             os.environ["LITERT_TORCH_SHOW_PROGRESS"] = saved
 
 
-_FLOAT_MODELS: weakref.WeakKeyDictionary[ExportedProgram, bytes] = weakref.WeakKeyDictionary()
-"""The fp32 flatbuffer per program, so fp32 and fp16 of one export run convert once."""
-
-
 def convert(ep: ExportedProgram, example: tuple[torch.Tensor, ...]) -> bytes:
     """The fp32 ``.tflite`` bytes of ``ep`` (litert-torch re-exports its module at the shapes of ``example``)."""
-    cached = _FLOAT_MODELS.get(ep)
-    if cached is not None:
-        return cached
     import litert_torch
 
-    module = ep.module()
     with _quiet_conversion():
-        model = litert_torch.convert(module, example)
-        data = bytes(model.model_content())
-    _FLOAT_MODELS[ep] = data
-    return data
+        return bytes(litert_torch.convert(ep.module(), example).model_content())
 
 
 def to_fp16_weights(model: bytes) -> bytes:
