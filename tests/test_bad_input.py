@@ -401,3 +401,33 @@ def test_executorch_error_codes_are_words() -> None:
     assert explain_executorch_error("load_method failed with error 0x14").startswith("OperatorMissing (0x14)")
     assert "does not know" in (explain_executorch_error("error: 0x7f") or "")
     assert explain_executorch_error("no code here") is None
+
+
+def test_native_stderr_is_captured_and_our_messages_still_reach_the_terminal(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import ctypes
+    import sys
+
+    from affdeploy.runtime_guard import native_stderr_captured
+
+    libc = ctypes.CDLL(None)
+    with native_stderr_captured() as log:
+        libc.write(2, b"[cpuinfo_utils.cpp:125] from C\n", 31)  # how cpuinfo and XNNPACK log
+        print("[program.cpp:168] from the bindings", file=sys.stderr)  # how ExecuTorch's pybindings log
+        subprocess.run(["sh", "-c", "echo from a child >&2"], check=True)
+        print("ours", file=log.terminal)
+    assert log.lines() == ["[cpuinfo_utils.cpp:125] from C", "[program.cpp:168] from the bindings", "from a child"]
+    assert capsys.readouterr().err == "ours\n"
+
+
+def test_third_party_progress_bars_are_silenced() -> None:
+    import io
+
+    import tqdm
+
+    from affdeploy.runtime_guard import quiet_progress_bars
+
+    quiet_progress_bars()
+    sink = io.StringIO()
+    assert list(tqdm.tqdm(range(3), desc="Running MIL passes", file=sink)) == [0, 1, 2]
+    assert sink.getvalue() == ""

@@ -201,3 +201,17 @@ def test_state_dict_without_tensors_is_rejected(tmp_path) -> None:
     torch.save({"epoch": 3, "lr": 0.1}, path)
     with pytest.raises(CheckpointError, match="no state dict of tensors"):
         build_model("affnet-et", weights=path)
+
+
+def test_checkpoint_holding_code_is_refused_without_running_it(tmp_path) -> None:
+    import os
+
+    class RunsCode:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"conv_1.block.conv.weight": torch.zeros(1), "payload": RunsCode()}, path)
+    with pytest.raises(CheckpointError, match=r"holds Python objects \(posix.system\) that a weights-only load refuses"):
+        read_state_dict(path)
+    assert not (tmp_path / "pwned").exists()
