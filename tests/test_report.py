@@ -72,8 +72,14 @@ def test_schema_round_trip(tmp_path: Path) -> None:
 def test_loading_a_foreign_file_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"schema": "other/v9", "records": []}))
-    with pytest.raises(AffdeployError, match="bad.json has schema 'other/v9'; this affdeploy reads affdeploy.bench/v1"):
+    with pytest.raises(AffdeployError, match="bad.json is not a benchmark results file: its schema is 'other/v9', "
+                                             "expected affdeploy.bench/v1"):
         load_results(bad)
+    newer = tmp_path / "newer.json"
+    newer.write_text(json.dumps({"schema": "affdeploy.bench/v2", "records": []}))
+    with pytest.raises(AffdeployError, match="newer.json has schema 'affdeploy.bench/v2'; this affdeploy reads "
+                                             "affdeploy.bench/v1 .upgrade affdeploy"):
+        load_results(newer)
     broken = tmp_path / "broken.json"
     broken.write_text(json.dumps({"schema": SCHEMA_ID, "records": [{"model": "x"}]}))
     with pytest.raises(AffdeployError, match=r"broken.json: record 0 \(x\): field 'target' is missing, expected a string"):

@@ -204,8 +204,11 @@ def load_results(path: str | os.PathLike[str]) -> list[BenchRecord]:
     if not isinstance(doc, dict) or "schema" not in doc:
         raise AffdeployError(f"{path} is not an affdeploy results file (expected an object with schema {SCHEMA_ID})")
     if doc["schema"] != SCHEMA_ID:
-        raise AffdeployError(f"{path} has schema {doc['schema']!r}; this affdeploy reads {SCHEMA_ID}",
-                             hint="upgrade affdeploy or re-run the benchmark")
+        if str(doc["schema"]).startswith(SCHEMA_ID.split("/")[0] + "/"):  # another version of our own schema
+            raise AffdeployError(f"{path} has schema {doc['schema']!r}; this affdeploy reads {SCHEMA_ID}",
+                                 hint="upgrade affdeploy or re-run the benchmark")
+        raise AffdeployError(f"{path} is not a benchmark results file: its schema is {doc['schema']!r}, expected "
+                             f"{SCHEMA_ID}", hint="'affdeploy bench --json FILE' writes one")
     if not isinstance(doc.get("records"), list):
         raise AffdeployError(f"{path}: 'records' is {_kind(doc.get('records'))}, expected a list of records")
     return [BenchRecord.from_dict(r, f"{path}: record {i}") for i, r in enumerate(doc["records"])]
