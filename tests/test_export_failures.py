@@ -1,6 +1,6 @@
 """Failure paths of `affdeploy export` (issue 4): each fails with one line, and nothing partial is
 left on disk (no artifact, no temporary, manifest unchanged). Real exporters and runtimes throughout;
-the slow ones use ONNX with --fft native (no DFT lowering) to stay cheap.
+the ones that must run a whole export use ONNX on a one-FFT factory model to stay cheap.
 """
 
 from __future__ import annotations
