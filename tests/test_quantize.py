@@ -1,0 +1,126 @@
+"""int8: calibration images, the per-op fp32 decision, XNNPACK PT2E and ONNX QDQ, agreement with fp32."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+from executorch.exir import to_edge_transform_and_lower
+from executorch.runtime import Runtime
+from PIL import Image
+from torch import nn
+
+from affdeploy.data.calibration import calibration_sets
+from affdeploy.errors import UsageError
+from affdeploy.export.quantize import INT8_FLOOR, agreement, int8_parity, meets, quantize_onnx, quantize_pt2e
+
+SIZE = 32
+DELEGATE = torch.ops.higher_order.executorch_call_delegate
+
+
+def test_default_calibration_is_real_photos_and_validation_differs() -> None:
+    calibration, validation, source = calibration_sets(SIZE, count=4)
+    assert "matplotlib" in source and len(calibration) == len(validation) == 4
+    for x in calibration + validation:
+        assert x.shape == (1, 3, SIZE, SIZE) and x.dtype == np.float32 and 0.0 <= x.min() and x.max() <= 1.0
+        assert x.std() > 0.02  # a photo, not a flat image
+    assert not any(np.array_equal(c, v) for c in calibration for v in validation)
+
+
+def test_calibration_folder_and_its_errors(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "b.jpg"):
+        Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(tmp_path / name)
+    (tmp_path / "notes.txt").write_text("not an image")
+    calibration, validation, source = calibration_sets(SIZE, tmp_path, count=3)
+    assert len(calibration) == 2 and len(validation) == 3 and str(tmp_path) in source
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UsageError, match="holds no images"):
+        calibration_sets(SIZE, empty)
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(UsageError, match="broken.png cannot be read"):
+        calibration_sets(SIZE, tmp_path)
+    with pytest.raises(UsageError, match="is not a directory"):
+        calibration_sets(SIZE, tmp_path / "missing")
+
+
+def test_agreement_counts_top1_and_cosine() -> None:
+    ref = [np.array([1.0, 0.0, 0.0]), np.array([0.0, 2.0, 0.0])]
+    out = [np.array([2.0, 0.0, 0.0]), np.array([0.0, 1.0, 1.5])]
+    result = agreement(ref, out)
+    assert result["top1_agreement"] == 0.5 and result["min_cosine"] == pytest.approx(0.5547, abs=1e-4)
+    assert not meets(result) and meets({"top1_agreement": 1.0, "min_cosine": INT8_FLOOR.min_cosine})
+
+
+class SmallNet(nn.Module):
+    """Convs (quantized), a one-group GroupNorm and a linear head (both kept fp32)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 16, 3, stride=2, padding=1)
+        self.norm = nn.GroupNorm(1, 16)
+        self.grouped = nn.Conv2d(16, 16, 1, groups=4)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.grouped(self.norm(torch.relu(self.conv(x))))
+        return self.fc(y.mean((2, 3), keepdim=True).flatten(1))
+
+
+@pytest.fixture(scope="module")
+def small() -> tuple[nn.Module, torch.export.ExportedProgram, list[np.ndarray], list[np.ndarray]]:
+    from affdeploy.passes import delegate_friendly
+
+    torch.manual_seed(0)
+    net = SmallNet().eval()
+    calibration, validation, _ = calibration_sets(SIZE, count=8)
+    with torch.no_grad():
+        ep = torch.export.export(net, (torch.from_numpy(calibration[0]),), strict=False).run_decompositions({})
+    return net, delegate_friendly(ep), calibration, validation
+
+
+def _fp32(net: nn.Module, images: list[np.ndarray]) -> list[np.ndarray]:
+    with torch.no_grad():
+        return [net(torch.from_numpy(x)).numpy() for x in images]
+
+
+def test_xnnpack_int8_is_one_delegate_with_linear_and_norm_in_fp32(small: tuple) -> None:
+    net, ep, calibration, validation = small
+    quantized = quantize_pt2e(ep, calibration)
+    ops = [str(n.target) for n in quantized.graph.nodes if n.op == "call_function"]
+    quantize_ops = [n for n in quantized.graph.nodes if "quantize_per" in str(n.target)]
+    assert quantize_ops, ops
+    kept = [n for n in quantized.graph.nodes if n.target in (torch.ops.aten.linear.default, torch.ops.aten.rsqrt.default)]
+    assert len(kept) == 2
+    for node in kept:  # fp32 by decision: the head and the norm's statistics are not requantized
+        assert not any("quantize_per" in str(u.target) for u in node.users)
+    linear = next(n for n in kept if n.target == torch.ops.aten.linear.default)
+    assert "dequantize" not in str(linear.args[1].target)  # the head's weight is fp32
+    convs = [n for n in quantized.graph.nodes if n.target in (torch.ops.aten.conv2d.default, torch.ops.aten.convolution.default)]
+    assert len(convs) == 2 and all("dequantize" in str(n.args[1].target) for n in convs)  # grouped conv too
+    edge = to_edge_transform_and_lower(quantized, partitioner=[XnnpackPartitioner()])
+    graph = edge.exported_program().graph
+    assert sum(n.target == DELEGATE for n in graph.nodes) == 1
+    method = Runtime.get().load_program(edge.to_executorch().buffer).load_method("forward")
+    parity = int8_parity(lambda x: method.execute([torch.from_numpy(x)])[0].numpy(), _fp32(net, validation), validation, "test")
+    assert parity["passed"] and parity["images"] == len(validation), parity
+
+
+def test_onnx_static_qdq_int8_agrees_with_fp32(small: tuple, tmp_path: Path) -> None:
+    net, ep, calibration, validation = small
+    source, dest = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
+    torch.onnx.export(ep.module(), (torch.from_numpy(calibration[0]),), str(source), dynamo=True, verbose=False)
+    quantize_onnx(source, dest, calibration)
+    graph = onnx.load(str(dest)).graph
+    kinds = {n.op_type for n in graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= kinds
+    session = ort.InferenceSession(str(dest), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    parity = int8_parity(lambda x: session.run(None, {name: x})[0], _fp32(net, validation), validation, "test")
+    assert parity["passed"], parity
