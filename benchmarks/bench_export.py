@@ -22,8 +22,8 @@ from pathlib import Path
 
 from affdeploy.bench.host import host_device_info
 from affdeploy.export import export_artifacts, plan_exports
-from affdeploy.versions import tool_versions
 from affdeploy.fsutil import atomic_write_text
+from affdeploy.versions import tool_versions
 
 GOAL_SECONDS = 90.0
 

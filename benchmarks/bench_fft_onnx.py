@@ -36,17 +36,16 @@ from executorch.exir import to_edge_transform_and_lower
 from torch.export import ExportedProgram
 
 from affdeploy.bench.host import host_device_info
-from affdeploy.versions import tool_versions
+from affdeploy.bench.stats import compute_stats
 from affdeploy.export import ExportRequest
 from affdeploy.export.base import Session
 from affdeploy.export.registry import get_target
-from affdeploy.graph import example_input
-from affdeploy.bench.stats import compute_stats
 from affdeploy.fft import lower_fft
 from affdeploy.fsutil import atomic_write_bytes, atomic_write_text
 from affdeploy.graph import example_input, export_program
 from affdeploy.models import build_model
 from affdeploy.passes import delegate_friendly
+from affdeploy.versions import tool_versions
 
 MODEL = "affnet-et"
 GOAL = 2.0
