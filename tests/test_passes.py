@@ -151,13 +151,8 @@ def test_group_einsum_becomes_grouped_conv() -> None:
     assert "select" not in op_counts(ep)  # the weight halves were folded into constants
 
 
-class ComplexGroupLinearNet(nn.Module):
+class ComplexGroupLinearNet(GroupLinearNet):
     """AFFNet's complex group-linear written out in real parts: four einsums, a sub and an add."""
-
-    def __init__(self, groups: int, size: int) -> None:
-        super().__init__()
-        self.groups, self.size = groups, size
-        self.w = nn.Parameter(torch.randn(2, groups, size, size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
