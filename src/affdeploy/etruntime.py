@@ -55,11 +55,25 @@ def set_threads(threads: int) -> None:
         portable_lib._unsafe_reset_threadpool(threads)
 
 
+def check_pte_header(path: str | Path) -> None:
+    """Refuse a file without ExecuTorch's ``ET..`` identifier at byte 4 before the runtime sees it.
+
+    ExecuTorch 1.5.1 reports a damaged program as InvalidProgram, but on some garbage headers it calls
+    abort() instead, which would end the process without a word.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if len(head) < 8 or head[4:6] != b"ET" or not head[6:8].isdigit():
+        raise AffdeployError(f"{path} is not an ExecuTorch program (no 'ET' identifier at byte 4)",
+                             hint="export it again with 'affdeploy export --target executorch'")
+
+
 def open_forward(path: str | Path, threads: int | None = None) -> ForwardMethod:
     """:func:`load_forward` with an optional pool size, the runtime's log kept off the terminal.
 
     A load failure becomes one AffdeployError quoting the runtime's own reason (its last error line).
     """
+    check_pte_header(path)
     if threads is not None:
         set_threads(threads)
     try:

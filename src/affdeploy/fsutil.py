@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from affdeploy.errors import AffdeployError, Interrupted
+from affdeploy.errors import AffdeployError, Interrupted, UsageError
 
 TMP_MARKER = ".affdeploy-tmp-"
 _OWNER = re.compile(re.escape(TMP_MARKER) + r"(\d+)-")
@@ -111,6 +111,18 @@ def ensure_writable_dir(folder: Path) -> Path:
         raise AffdeployError(f"output folder {folder} is not writable", hint="choose another --out")
     sweep_stale_temporaries(folder)
     return folder
+
+
+def check_writable_file(path: Path, option: str) -> None:
+    """Fail now, not after a long run, when ``path`` cannot be written (creates nothing)."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{option} {path} is a folder; give a file name")
+    existing = next(p for p in (path.parent.absolute(), *path.parent.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise UsageError(f"{option} {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise AffdeployError(f"{option} {path}: {existing} is not writable", hint=f"choose another {option}")
 
 
 def _no_space(exc: OSError, final: Path) -> AffdeployError | None:

@@ -13,6 +13,7 @@ from affdeploy.bench.request import NOISY_CV, BenchRequest
 from affdeploy.cli._common import app, console, err_console, progress
 from affdeploy.devices import resolve_device
 from affdeploy.errors import AffdeployError, UsageError
+from affdeploy.fsutil import check_writable_file
 from affdeploy.limits import check_threads
 from affdeploy.export.registry import bench_targets
 from affdeploy.models import MODELS
@@ -114,6 +115,9 @@ def bench(
     validate_request(request)
     if weights is not None and not weights.is_file():
         raise UsageError(f"weights file {weights} does not exist")
+    for option, path in (("--json", json_out if json_out != "-" else None), ("--csv", csv_out)):
+        if path is not None:
+            check_writable_file(Path(path), option)  # refused now, not after the whole benchmark
     with progress() as bar:
         task = bar.add_task("benchmarking", total=1.0)
 
