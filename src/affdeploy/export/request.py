@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from affdeploy.errors import UsageError
-from affdeploy.vocab import Backend, FFTMode, InputKind, Precision, Target, parse
+from affdeploy.vocab import Backend, FFTMode, InputKind, Precision, StrEnumT, Target, parse
 
 DEFAULT_OUT = Path("models")
 
@@ -78,7 +78,8 @@ class ExportRequest:
         return {k: str(v) if not isinstance(v, (int, bool)) else v for k, v in fields.items()}
 
 
-def _pick(enum: Any, value: str | None, allowed: tuple[Any, ...], option: str, where: str) -> Any:
+def _pick(enum: type[StrEnumT], value: str | None, allowed: tuple[StrEnumT, ...], option: str, where: str) -> StrEnumT:
+    """``value`` as a member of ``enum`` that the target offers (its first choice when None), or one clear line."""
     if value is None:
         return allowed[0]
     member = value.strip().lower()
