@@ -39,10 +39,34 @@ def parse_threads(text: str) -> list[int]:
     return list(dict.fromkeys(threads))
 
 
+def _input_size(path: Path) -> int | None:
+    """Input height of an .onnx or .pte read from the file itself; None when it cannot tell (the runtime will say why)."""
+    try:
+        if path.suffix == ".onnx":
+            import onnx
+
+            dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
+            shape = [d.dim_value for d in dims]
+        elif path.suffix == ".pte":
+            from executorch.runtime import Runtime
+
+            from affdeploy.etruntime import check_pte_header
+            from affdeploy.runtime_guard import native_stderr_captured
+
+            check_pte_header(path)
+            with native_stderr_captured():
+                shape = list(Runtime.get().load_program(path).metadata("forward").input_tensor_meta(0).sizes())
+        else:
+            return None
+    except Exception:  # noqa: BLE001 - a damaged file: opening it for the benchmark reports the reason
+        return None
+    return int(shape[-1]) if len(shape) == 4 and shape[-1] > 0 else None
+
+
 def artifact_model_and_size(artifacts: list[Path], models: list[str], image_size: int | None) -> tuple[list[str], int | None]:
     """With --artifact, the artifact's manifest entry decides model and image size; a flag that disagrees is an error.
 
-    A bare file (no manifest beside it) keeps what the flags say.
+    A bare file (no manifest beside it) is measured at its own input size; the model comes from the flags.
     """
     from affdeploy.export.manifest import find_entry
 
@@ -51,7 +75,11 @@ def artifact_model_and_size(artifacts: list[Path], models: list[str], image_size
             continue  # validate_request reports it
         try:
             _folder, entry = find_entry(path)
-        except AffdeployError:
+        except AffdeployError:  # a bare file: its own input shape decides the size
+            size = _input_size(path)
+            if size is not None and image_size is not None and image_size != size:
+                raise UsageError(f"{path} takes {size}x{size} inputs, not --image-size {image_size}; drop --image-size")
+            image_size = size if size is not None else image_size
             continue
         if models and models != [entry.model]:
             raise UsageError(f"{path} is {entry.model} (its manifest entry says so), not {', '.join(models)}; drop --model")
