@@ -69,6 +69,9 @@ def test_inspect_lists_ops_and_what_xnnpack_takes(affnet_et_64_tflite: Path, cap
     assert sum(v["delegated"] + v["non_delegated"] for v in report["delegation"].values()) == report["total"]
     assert report["ops"]["CONV_2D"] == report["delegation"]["CONV_2D"]["delegated"]
     assert "XNNPACK delegate" in report["backends"]
+    code, out, err = cli(capsys, "inspect", str(affnet_et_64_tflite))
+    assert code == 0, err
+    assert "in a delegate" in out and "runs on: XNNPACK delegate" in out and "CONV_2D" in out
 
 
 def test_a_partition_is_found_by_walking_back_from_the_delegate_outputs() -> None:

@@ -42,8 +42,11 @@ def inspect(
     ops = Table(title="ops")
     ops.add_column("op")
     ops.add_column("count", justify="right")
+    if report.delegation:  # which of them a delegate takes (.tflite: LiteRT's XNNPACK delegate)
+        ops.add_column("in a delegate", justify="right")
     for name, count in list(report.ops.items())[:SHOWN_OPS]:
-        ops.add_row(name, str(count))
+        taken = report.delegation.get(name)
+        ops.add_row(name, str(count), *([str(taken.delegated if taken else 0)] if report.delegation else []))
     if len(report.ops) > SHOWN_OPS:
         ops.add_row(f"... {len(report.ops) - SHOWN_OPS} more (see --json)", "")
     console.print(ops)
