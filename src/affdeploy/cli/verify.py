@@ -40,7 +40,7 @@ def verify(
                 table.add_row("tolerance", check.tolerance)
         console.print(table)
     if not result.sha256_matches_manifest:
-        raise AffdeployError(f"{path} changed since export (its sha256 differs from the manifest's; parity "
-                             f"{parity.status})", hint="export it again")
+        raise AffdeployError(f"{path} changed since export (its sha256 differs from the manifest's)",
+                             hint="export it again")
     if parity.failed:
         raise ParityError(f"{path} does not match PyTorch: {parity.reason}")
