@@ -107,7 +107,8 @@ def test_xnnpack_int8_is_one_delegate_with_linear_and_norm_in_fp32(small: tuple)
     edge = to_edge_transform_and_lower(quantized, partitioner=[XnnpackPartitioner()])
     graph = edge.exported_program().graph
     assert sum(n.target == DELEGATE for n in graph.nodes) == 1
-    method = Runtime.get().load_program(edge.to_executorch().buffer).load_method("forward")
+    program = Runtime.get().load_program(edge.to_executorch().buffer)  # the method runs on the program's memory
+    method = program.load_method("forward")
     parity = int8_parity(lambda x: method.execute([torch.from_numpy(x)])[0].numpy(), _fp32(net, validation), validation, "test")
     assert parity["passed"] and parity["images"] == len(validation), parity
 
@@ -124,3 +125,25 @@ def test_onnx_static_qdq_int8_agrees_with_fp32(small: tuple, tmp_path: Path) -> 
     name = session.get_inputs()[0].name
     parity = int8_parity(lambda x: session.run(None, {name: x})[0], _fp32(net, validation), validation, "test")
     assert parity["passed"], parity
+
+
+def test_affnet_stage_int8_is_one_xnnpack_delegate() -> None:
+    """The stage's ``cat([res, proj])`` between int8 convs: fp32 there, XNNPACK found a dependency cycle."""
+    from affdeploy.fft import lower_fft
+    from affdeploy.models.affnet import AFFBlock
+    from affdeploy.passes import delegate_friendly
+
+    torch.manual_seed(0)
+    stage = nn.Sequential(nn.Conv2d(16, 16, 1), AFFBlock(16, 32, 1)).eval()
+    x = torch.rand(1, 16, 8, 8)
+    with torch.no_grad():
+        ep = delegate_friendly(lower_fft(torch.export.export(stage, (x,), strict=False).run_decompositions({})))
+    quantized = quantize_pt2e(ep, [torch.rand(1, 16, 8, 8).numpy() for _ in range(4)])
+    edge = to_edge_transform_and_lower(quantized, partitioner=[XnnpackPartitioner()])
+    assert sum(n.target == DELEGATE for n in edge.exported_program().graph.nodes) == 1
+    program = Runtime.get().load_program(edge.to_executorch().buffer)
+    method = program.load_method("forward")
+    with torch.no_grad():
+        expected = stage(x)
+    out = method.execute([x])[0]
+    assert float(torch.nn.functional.cosine_similarity(out.flatten(), expected.flatten(), dim=0)) > 0.98

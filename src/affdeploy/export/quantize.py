@@ -62,8 +62,12 @@ def recalibrate_batchnorm(net: nn.Module, images: Sequence[np.ndarray]) -> None:
         net.eval()
 
 
-QUANTIZED_OPS = (torch.ops.aten.conv2d.default, torch.ops.aten.convolution.default)
-"""Convolutions only: dense, depthwise and the grouped 1x1 convolutions of the filter MLP."""
+QUANTIZED_OPS = (torch.ops.aten.conv2d.default, torch.ops.aten.convolution.default, torch.ops.aten.cat.default)
+"""Convolutions (dense, depthwise, the filter MLP's grouped 1x1) and concatenations of their outputs.
+
+A ``cat`` of int8 tensors is exact in int8; left in fp32 between quantized convolutions (AFFNet's
+stage fusion ``cat([res, proj])``), it made XNNPACK's partitioner fail with "dependency cycles".
+"""
 
 
 def quantize_pt2e(ep: ExportedProgram, calibration: Sequence[np.ndarray]) -> ExportedProgram:
