@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ ct = pytest.importorskip("coremltools")
 
 from affdeploy.coreml_reference import MilProgram, MilReferenceError, ReferenceModel, UnsupportedOpError  # noqa: E402
 from affdeploy.export import MANIFEST_NAME, verify_artifact  # noqa: E402
-from affdeploy.export.manifest import find_entry  # noqa: E402
+from affdeploy.export.manifest import find_entry, upsert_entries  # noqa: E402
+from affdeploy.fsutil import sha256_path  # noqa: E402
 from affdeploy.export.parity import Tolerance, compare, parity_inputs, reference_outputs  # noqa: E402
 from affdeploy.export.pipeline import INIT_SEED, entry_request  # noqa: E402
 from affdeploy.export.registry import get_target  # noqa: E402
@@ -140,7 +142,10 @@ def test_affnet_faults_fail_parity(affnet_package: Path, tmp_path: Path, fault: 
 
 
 def test_verify_reports_a_broken_package_failed(affnet_package: Path, tmp_path: Path) -> None:
-    parity = verify_artifact(edited_copy(affnet_package, tmp_path, _drop_input_cast)).parity
+    broken = edited_copy(affnet_package, tmp_path, _drop_input_cast)
+    _, entry = find_entry(broken)
+    upsert_entries(tmp_path, [replace(entry, sha256=sha256_path(broken))])  # recorded as is: only parity can tell
+    parity = verify_artifact(broken).parity
     assert parity.status == "failed" and "declares float16" in parity.reason, parity
 
 
