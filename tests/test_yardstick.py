@@ -14,6 +14,7 @@ from affdeploy.etruntime import set_threads as set_executorch_threads
 from affdeploy.bench.yardstick import (
     ThreadSetting,
     check_threads,
+    executorch_pool_size,
     gemm_calls,
     gmacs_per_s,
     pin_threads,
@@ -30,12 +31,15 @@ from affdeploy.passes import delegate_friendly
 @pytest.fixture
 def restore_threads() -> Iterator[None]:
     """Tests here change process-wide pools; put torch's count back for the rest of the session."""
-    before = torch.get_num_threads()
+    before, pool = torch.get_num_threads(), executorch_pool_size()
     yield
     torch.set_num_threads(before)
+    if pool is not None:
+        set_executorch_threads(pool)
 
 
 def test_pin_threads_sets_every_pool(restore_threads: None) -> None:
+    set_executorch_threads(1)  # sized apart (before methods load); pin_threads checks it with the rest
     setting = pin_threads(1)
     assert setting.torch == 1 == torch.get_num_threads()
     assert setting.native_pools and set(setting.native_pools.values()) == {1}
