@@ -29,10 +29,12 @@ def _version_callback(value: bool) -> None:
 app = typer.Typer(
     name="affdeploy",
     help=(
-        "Take AFFNet (Adaptive Frequency Filters, arXiv 2307.14008) from PyTorch to ONNX, "
-        "Core ML and ExecuTorch, and measure it on this machine, Android phones and iPhones.\n\n"
+        "Take AFFNet (Adaptive Frequency Filters, arXiv 2307.14008), or any FFT model you bring, from "
+        "PyTorch to ONNX, Core ML, ExecuTorch and LiteRT, and measure it on this machine, Android phones "
+        "and iPhones.\n\n"
         "Typical use:\n\n"
         "  affdeploy export --model affnet-t --target all\n\n"
+        "  affdeploy export --model my_model.pt2 --target all\n\n"
         "  affdeploy bench --device host\n\n"
         "  affdeploy devices"
     ),

@@ -1,4 +1,4 @@
-"""``affdeploy export``: AFFNet to ONNX, Core ML and ExecuTorch, each artifact checked against PyTorch."""
+"""``affdeploy export``: AFFNet or a user model to ONNX, Core ML, ExecuTorch and LiteRT, each artifact checked against PyTorch."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def export(
     out: Path = typer.Option(Path("models"), "--out", "-o", help="Output folder; manifest.json there lists every artifact."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
-    """Export an AFFNet variant or your own model (.pt2, package.module:factory) to ONNX, Core ML and/or ExecuTorch.
+    """Export an AFFNet variant or your own model (.pt2, package.module:factory) to ONNX, Core ML, ExecuTorch and/or LiteRT.
 
     Each artifact is run right after export on fixed inputs and compared with PyTorch (fp32: max abs logit error <= 1e-4; fp16: same top-1 and cosine >= 0.999). Beyond tolerance the export fails and nothing is written. Core ML packages are checked on any OS by executing the saved ML Program op by op (engine mil-reference), and on macOS also by the Core ML runtime.
 
