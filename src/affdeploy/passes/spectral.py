@@ -117,6 +117,11 @@ def _runs(index: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
+def _join(ep: ExportedProgram, pieces: list[Node], dim: int, node: Node) -> Node:
+    """``pieces`` concatenated along ``dim``, with no cat for a single piece (a cat of one is a copy)."""
+    return pieces[0] if len(pieces) == 1 else emit(ep.graph, aten.cat.default, (pieces, dim), node)
+
+
 def _constant_value(ep: ExportedProgram, node: Node, constants: set[Node], cache: dict[Node, Any]) -> Any:
     """Evaluate a constant node (weights and pure functions of them) eagerly."""
     if node in cache:
@@ -149,7 +154,7 @@ class IndexSelectToSlices(Rewrite):
                 continue
             with ep.graph.inserting_before(node):
                 pieces = [emit(ep.graph, aten.slice.Tensor, (x, dim, start, end), node) for start, end in runs]
-                new = pieces[0] if len(pieces) == 1 else emit(ep.graph, aten.cat.default, (pieces, dim), node)
+                new = _join(ep, pieces, dim, node)
             replace(node, new)
             count += 1
         return count
@@ -239,7 +244,7 @@ class ScatterToCat(Rewrite):
                 pieces.append(src)
                 if end < size:
                     pieces.append(emit(ep.graph, aten.slice.Tensor, (dest, dim, end, size), node))
-                new = pieces[0] if len(pieces) == 1 else emit(ep.graph, aten.cat.default, (pieces, dim), node)
+                new = _join(ep, pieces, dim, node)
             replace(node, new)
             count += 1
         return count
