@@ -53,10 +53,8 @@ def info(
         "image_size": image_size,
         "imagenet_top1": entry.top1,
         "input": spec.to_dict(),
-        "graph": _graph_summary(ep),
+        **_graphs(ep, fft_pass),
     }
-    if fft_pass:
-        data["graph_after_fft_pass"] = _graph_summary(lower_fft(ep))
     if as_json:
         print_json(data)
         return
@@ -87,10 +85,7 @@ def _user_info(model: str, fft_pass: bool, as_json: bool) -> None:
     """A .pt2 or factory model: its identity, tensor inputs and FFT ops (AFFNet's MACs/labels do not apply)."""
     source = resolve_model(model)
     ep = source.program()
-    data = {**source.describe(), "params": sum(p.numel() for p in source.module.parameters()),
-            "graph": _graph_summary(ep)}
-    if fft_pass:
-        data["graph_after_fft_pass"] = _graph_summary(lower_fft(ep))
+    data = {**source.describe(), "params": sum(p.numel() for p in source.module.parameters()), **_graphs(ep, fft_pass)}
     if as_json:
         print_json(data)
         return
@@ -100,6 +95,14 @@ def _user_info(model: str, fft_pass: bool, as_json: bool) -> None:
     for spec in source.input_specs():
         table.add_row(f"input {spec.name}", f"{list(spec.shape)} {spec.dtype}")
     _print_with_graph(table, data)
+
+
+def _graphs(ep: ExportedProgram, fft_pass: bool) -> dict[str, dict[str, int]]:
+    """The exported graph's summary, and the lowered graph's when the FFT pass is asked for."""
+    graphs = {"graph": _graph_summary(ep)}
+    if fft_pass:
+        graphs["graph_after_fft_pass"] = _graph_summary(lower_fft(ep))
+    return graphs
 
 
 def _graph_summary(ep: ExportedProgram) -> dict[str, int]:
