@@ -125,13 +125,15 @@ class ModelSource:
                                      f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}") from None
         return ep.run_decompositions({})
 
-    def input_specs(self) -> list[TensorSpec]:
+    def input_specs(self, ep: ExportedProgram | None = None) -> list[TensorSpec]:
         """Names and shapes of the program's user inputs (dynamic dims by symbol name)."""
-        ep = self.recorded or self.program()
-        user = list(ep.graph_signature.user_inputs)
-        vals = {n.name: n.meta.get("val") for n in ep.graph.nodes if n.op == "placeholder"}
-        return [TensorSpec(name, tuple(d if isinstance(d, int) else str(d) for d in vals[name].shape),
-                           str(vals[name].dtype).removeprefix("torch.")) for name in user]
+        ep = ep or self.recorded or self.program()
+        return _specs(ep, ep.graph_signature.user_inputs)
+
+    def output_specs(self, ep: ExportedProgram | None = None) -> list[TensorSpec]:
+        """Names and shapes of the program's user outputs: what the apps report for a tensor model."""
+        ep = ep or self.recorded or self.program()
+        return _specs(ep, ep.graph_signature.user_outputs)
 
     def parity_inputs(self) -> list[np.ndarray | tuple[np.ndarray, ...]]:
         """The example inputs, then fresh random inputs of the same shapes and dtypes.
@@ -152,8 +154,18 @@ class ModelSource:
 
     def describe(self) -> dict[str, Any]:
         """What manifests and results record about the model."""
+        ep = self.recorded or self.program()
         return {"model": self.ref, "kind": self.kind, "sha256": self.sha256,
-                "inputs": [s.to_dict() for s in self.input_specs()]}
+                "inputs": [s.to_dict() for s in self.input_specs(ep)],
+                "outputs": [s.to_dict() for s in self.output_specs(ep)]}
+
+
+def _specs(ep: ExportedProgram, names: Sequence[str | None]) -> list[TensorSpec]:
+    """The TensorSpec of each named tensor node of ``ep`` (constant outputs have no node and no tensor)."""
+    vals = {n.name: n.meta.get("val") for n in ep.graph.nodes}
+    tensors = [(str(name), vals[name]) for name in names if isinstance(vals.get(str(name)), torch.Tensor)]
+    return [TensorSpec(name, tuple(d if isinstance(d, int) else str(d) for d in val.shape),
+                       str(val.dtype).removeprefix("torch.")) for name, val in tensors]
 
 
 def _like(t: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
