@@ -22,7 +22,7 @@ import pytest
 from affdeploy.bench.schema import load_results
 from affdeploy.bench.stats import compute_stats
 from affdeploy.cli import main
-from affdeploy.devices.android.assets import ASSETS_SCHEMA
+from affdeploy.bench.appmodel import APP_CATALOG_SCHEMA, APP_MODEL_SCHEMA
 from affdeploy.export.manifest import ArtifactEntry, write_manifest
 from affdeploy.fsutil import sha256_path
 from affdeploy.preprocessing import input_spec
@@ -175,16 +175,21 @@ def test_android_assets_bundles_models_manifest_and_labels(
     assert files == ["affnet-et-256-xnnpack-fp32-dft.pte", "affnet-t-256-xnnpack-fp32-dft.pte",
                      "affnet-t-256-portable-fp32-dft.pte", "affnet-t-128-onnxruntime-fp32-dft.onnx"]
     assert {m["status"] for m in report["models"]} == {"copied"}
-    assert sorted(p.name for p in assets.iterdir()) == sorted([*files, "manifest.json", "imagenet_labels.txt"])
+    metas = [f"{name}.model.json" for name in files]
+    assert sorted(p.name for p in assets.iterdir()) == sorted([*files, *metas, "manifest.json", "imagenet_labels.txt"])
     for name in files:
         assert (assets / name).read_bytes() == (models_dir / name).read_bytes()
     labels = (assets / "imagenet_labels.txt").read_text("utf-8").splitlines()
     assert len(labels) == 1000 and labels[0] == "tench"
 
     doc = json.loads((assets / "manifest.json").read_text("utf-8"))
-    assert doc["schema"] == ASSETS_SCHEMA and doc["labels"] == "imagenet_labels.txt"
-    assert doc["models"][1]["input"] == {"height": 256, "width": 256, "color_order": "RGB", "scale": 1 / 255,
-                                         "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
+    assert doc == {"schema": APP_CATALOG_SCHEMA, "labels": "imagenet_labels.txt", "models": metas}
+    meta = json.loads((assets / metas[1]).read_text("utf-8"))
+    assert meta["schema"] == APP_MODEL_SCHEMA and (meta["mode"], meta["file"], meta["id"]) == ("image", files[1], "affnet-t")
+    assert meta["image"] == {"height": 256, "width": 256, "color_order": "RGB", "scale": 1 / 255,
+                             "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0], "labels": "imagenet_labels.txt"}
+    assert meta["inputs"][0]["shape"] == [1, 3, 256, 256] and meta["outputs"] == [
+        {"name": "logits", "shape": [1, 1000], "dtype": "float32"}]
 
     # the app's plain-Java ModelManifest reads exactly what the command wrote
     proc = _java(classpath, "org.affdeploy.bench.core.CrossCheck", "manifest", str(assets / "manifest.json"))
@@ -193,7 +198,7 @@ def test_android_assets_bundles_models_manifest_and_labels(
     assert parsed["labels"] == "imagenet_labels.txt"
     assert [m["file"] for m in parsed["models"]] == files
     t = parsed["models"][3]
-    assert (t["model"], t["target"], t["shape"], t["color_order"]) == ("affnet-t", "onnx", [1, 3, 128, 128], "RGB")
+    assert (t["model"], t["target"], t["mode"], t["shape"], t["color_order"]) == ("affnet-t", "onnx", "image", [1, 3, 128, 128], "RGB")
     assert t["scale"] == 1 / 255 and t["mean"] == [0.0, 0.0, 0.0] and t["std"] == [1.0, 1.0, 1.0]
     assert t["sha256"] == sha256_path(models_dir / files[3])
 
@@ -207,11 +212,12 @@ def test_android_assets_skips_unchanged_files_and_removes_stale_ones(
     assert proc.code == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert [(m["file"], m["status"]) for m in report["models"]] == [("affnet-et-256-xnnpack-fp32-dft.pte", "unchanged")]
-    assert report["removed"] == sorted(["affnet-t-256-xnnpack-fp32-dft.pte", "affnet-t-256-portable-fp32-dft.pte",
-                                        "affnet-t-128-onnxruntime-fp32-dft.onnx"])
+    stale = ["affnet-t-256-xnnpack-fp32-dft.pte", "affnet-t-256-portable-fp32-dft.pte", "affnet-t-128-onnxruntime-fp32-dft.onnx"]
+    assert report["removed"] == sorted(stale + [f"{name}.model.json" for name in stale])
     assets = Path(report["assets_dir"])
     left = sorted(p.name for p in assets.iterdir())
-    assert left == ["affnet-et-256-xnnpack-fp32-dft.pte", "imagenet_labels.txt", "manifest.json"]
+    assert left == ["affnet-et-256-xnnpack-fp32-dft.pte", "affnet-et-256-xnnpack-fp32-dft.pte.model.json",
+                    "imagenet_labels.txt", "manifest.json"]
 
 
 def test_android_assets_errors_are_one_clear_line(
@@ -222,7 +228,7 @@ def test_android_assets_errors_are_one_clear_line(
     empty.mkdir()
     cases = [
         (("--models-dir", str(empty), "--app", str(app_dir)), 1, "run `affdeploy export --model affnet-t --target executorch"),
-        (("--models-dir", str(models_dir), "--app", str(app_dir), "--model", "resnet"), 2, "unknown model resnet"),
+        (("--models-dir", str(models_dir), "--app", str(app_dir), "--model", "resnet"), 2, "unknown model 'resnet'"),
         (("--models-dir", str(models_dir), "--app", str(app_dir), "--model", "affnet"), 1, "exported: affnet-et, affnet-t"),
         (("--models-dir", str(models_dir), "--app", str(tmp_path)), 1, "is not the affdeploy Android project"),
     ]
@@ -257,8 +263,8 @@ def test_gradle_project_matches_the_python_side() -> None:
     manifest = (ANDROID / "app" / "src" / "main" / "AndroidManifest.xml").read_text()
     for activity in re.findall(r'android:name="\.(\w+)"', manifest):
         assert (APP_JAVA / f"{activity}.java").is_file(), activity
-    java_manifest = (CORE / "main" / "java" / "org" / "affdeploy" / "bench" / "core" / "ModelManifest.java").read_text()
-    java_schema = re.search(r'SCHEMA = "([^"]+)"', java_manifest)
-    assert java_schema.group(1) == ASSETS_SCHEMA
+    for java, schema in (("ModelManifest", APP_CATALOG_SCHEMA), ("ModelMeta", APP_MODEL_SCHEMA)):
+        java_source = (CORE / "main" / "java" / "org" / "affdeploy" / "bench" / "core" / f"{java}.java").read_text()
+        assert re.search(r'SCHEMA = "([^"]+)"', java_source).group(1) == schema
     assert 'namespace = "org.affdeploy.bench"' in app_gradle
     assert (ANDROID / "app" / "src" / "main" / "assets" / "sample.jpg").read_bytes()[:2] == b"\xff\xd8"

@@ -1,4 +1,4 @@
-"""``affdeploy android-assets``: put the exported ExecuTorch and ONNX models into the Android app (devices/android/assets.py)."""
+"""``affdeploy android-assets``: put the exported ExecuTorch, ONNX and LiteRT models into the Android app (devices/android/assets.py)."""
 
 from __future__ import annotations
 
@@ -10,29 +10,30 @@ from rich.table import Table
 
 from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json
 from affdeploy.devices.android.assets import copy_android_assets
-from affdeploy.models import MODELS
+from affdeploy.models.source import MODEL_HELP
 
 
 @app.command("android-assets")
 def android_assets(
     models_dir: Path = typer.Option(Path("models"), "--models-dir", metavar="DIR", help="Folder with the exported artifacts and their manifest.json."),
     app_dir: Path = typer.Option(Path("android_app"), "--app", metavar="DIR", help="The Android project folder (the one holding settings.gradle.kts)."),
-    model: list[str] = typer.Option([], "--model", "-m", metavar="NAME", help=f"Bundle only this model (repeatable): {', '.join(MODELS)}. Default: every exported one."),
+    model: list[str] = typer.Option([], "--model", "-m", metavar="NAME", help=f"Bundle only this model (repeatable): {MODEL_HELP} Default: every exported one."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
-    """Copy the exported ExecuTorch (.pte) and ONNX (.onnx) models and the ImageNet labels into the Android app.
+    """Copy the exported ExecuTorch (.pte), ONNX (.onnx) and LiteRT (.tflite) models and the ImageNet labels into the Android app.
 
-    Reads MODELS_DIR/manifest.json written by 'affdeploy export', checks each ExecuTorch and ONNX artifact against its sha256, copies it atomically into APP/app/src/main/assets/models/ (unchanged files are skipped), writes the app's manifest.json (files and their preprocessing) and imagenet_labels.txt, and removes files of earlier runs. Rebuild the app afterwards; docs/android_app.md has the steps.
+    Reads MODELS_DIR/manifest.json written by 'affdeploy export', checks each artifact against its sha256, copies it atomically into APP/app/src/main/assets/models/ (unchanged files are skipped) with a FILE.model.json describing it (inputs and outputs; AFFNet's preprocessing), writes the app's manifest.json and imagenet_labels.txt, and removes files of earlier runs. A user model (.pt2 or factory) needs static float32 inputs; the app benchmarks it on generated inputs. Rebuild the app afterwards; docs/android_app.md has the steps.
     """
     folder, bundled, removed = copy_android_assets(models_dir, app_dir, model)
     if as_json:
         print_json({"assets_dir": str(folder), "models": [asdict(b) for b in bundled], "removed": removed})
         return
     table = Table(title=f"Android app models in {folder}")
-    for column in ("file", "model", "target", "backend", "fft", "precision", "size", "status"):
+    for column in ("file", "model", "target", "backend", "fft", "precision", "mode", "size", "status"):
         table.add_column(column)
     for b in bundled:
-        table.add_row(b.file, b.model, b.target, b.backend, b.fft, b.precision, f"{b.size_bytes / 1e6:.1f} MB", b.status)
+        table.add_row(b.file, b.model, b.target, b.backend, b.fft, b.precision, b.mode, f"{b.size_bytes / 1e6:.1f} MB",
+                      b.status)
     console.print(table)
     if removed:
         console.print(f"removed stale: {', '.join(removed)}")

@@ -1,18 +1,24 @@
 """Putting exported artifacts into an app folder (Android assets, iOS resources).
 
-Both apps get the same guarantees: every artifact is checked against its manifest sha256 before
-anything is copied (so an app is never half updated), copies are atomic and skipped when the content
-is already there, the ImageNet labels travel with the models, and files of earlier runs are removed.
+Both apps get the same guarantees: every artifact is checked against its manifest sha256 and every
+model's metadata built (a user model the apps cannot feed is refused) before anything is copied (so
+an app is never half updated), copies are atomic and skipped when the content is already there, each
+artifact gets its ``<file>.model.json`` (bench/appmodel.py), the ImageNet labels travel with the
+models, and files of earlier runs are removed.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+from affdeploy.bench.appmodel import AppModel, app_model, write_app_model, write_catalog
 from affdeploy.errors import AffdeployError
 from affdeploy.export.manifest import ArtifactEntry, manifest_path
-from affdeploy.fsutil import atomic_path, atomic_write_text, sha256_path
+from affdeploy.fsutil import atomic_path, atomic_write_text, ensure_writable_dir, path_size, sha256_path
+from affdeploy.models.source import PT2, model_kind
 from affdeploy.preprocessing import imagenet_labels
 
 LABELS_NAME = "imagenet_labels.txt"
@@ -61,3 +67,48 @@ def remove_stale(folder: Path, keep: set[str]) -> list[str]:
         else:
             path.unlink()
     return [p.name for p in stale]
+
+
+def model_ref(model: str) -> str:
+    """``--model`` as manifests record it: a .pt2 path made absolute, anything else as given (checked)."""
+    return str(Path(model).resolve()) if model_kind(model) == PT2 else model
+
+
+def chosen_entries(entries: list[ArtifactEntry], models: list[str], models_dir: Path, what: str) -> list[ArtifactEntry]:
+    """The entries of the ``--model`` choices (AFFNet variants, .pt2 files, factories); all when none."""
+    refs = {model_ref(m): m for m in models}
+    missing = [given for ref, given in refs.items() if not any(e.model == ref for e in entries)]
+    if missing:
+        exported = sorted({e.model for e in entries}) or ["nothing"]
+        raise AffdeployError(
+            f"{missing[0]} has no {what} export in {manifest_path(models_dir)} (exported: {', '.join(exported)})",
+            hint=f"run `affdeploy export --model {missing[0]} --out {models_dir}` first",
+        )
+    return [e for e in entries if not refs or e.model in refs]
+
+
+@dataclass
+class Installed:
+    """One artifact put into an app folder, with the metadata the app reads for it."""
+
+    entry: ArtifactEntry
+    meta: AppModel
+    size_bytes: int
+    status: str  # copied | unchanged
+
+
+def install_models(folder: Path, entries: list[ArtifactEntry], models_dir: Path, catalog: str, keep: set[str],
+                   macs: Callable[[ArtifactEntry], int | None] = lambda entry: None) -> tuple[list[Installed], list[str]]:
+    """Copy ``entries`` into ``folder`` with a metadata file each, the catalog and the labels; prune the rest."""
+    sources = checked_sources(entries, models_dir)
+    metas = [app_model(e, labels=LABELS_NAME, macs=macs(e)) for e in entries]  # all refusals before any copy
+    ensure_writable_dir(folder)
+    installed = []
+    for entry, source, meta in zip(entries, sources, metas):
+        status = install(source, folder / source.name, entry.sha256)
+        write_app_model(folder, meta)
+        installed.append(Installed(entry, meta, path_size(folder / source.name), status))
+    write_labels(folder)
+    write_catalog(folder / catalog, metas, LABELS_NAME)
+    written = {catalog, LABELS_NAME} | {m.file for m in metas} | {m.meta_name for m in metas}
+    return installed, remove_stale(folder, keep | written)

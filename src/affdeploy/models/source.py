@@ -56,9 +56,12 @@ def is_user_model(model: str) -> bool:
     return model_kind(model) != AFFNET
 
 
-def model_slug(model: str) -> str:
-    """A file-name-safe name: the variant, the .pt2 file's stem, or ``module-factory``."""
-    kind = model_kind(model)
+def model_slug(model: str, kind: str | None = None) -> str:
+    """A file-name-safe name: the variant, the .pt2 file's stem, or ``module-factory``.
+
+    ``kind`` given (as a manifest records it), the .pt2 file need not exist any more.
+    """
+    kind = kind or model_kind(model)
     if kind == PT2:
         return re.sub(r"[^\w.-]", "_", Path(model).stem)
     return model.replace(":", "-") if kind == FACTORY else model

@@ -2,7 +2,10 @@
 
 ``am start`` passes every field of the job the app's BenchmarkArgs takes; the app writes
 files/benchmark_results.json on success or files/benchmark_error.txt on failure. Both are polled,
-so an app-side error ends the run within a poll interval, with the app's own message.
+so an app-side error ends the run within a poll interval, with the app's own message. A user model
+(.pt2 or factory) also gets its ``<artifact>.model.json`` (bench/appmodel.py, built from the manifest
+next to the artifact) pushed beside the artifact and named by the ``model_meta`` extra: the app then
+benchmarks it in tensor mode, on generated inputs of the recorded shapes.
 """
 
 from __future__ import annotations
@@ -10,13 +13,20 @@ from __future__ import annotations
 import json
 import logging
 import shlex
+import tempfile
 import time
+from pathlib import Path
 
+from affdeploy.bench.appmodel import META_SUFFIX, app_model, write_app_model
 from affdeploy.bench.schema import BenchRecord
 from affdeploy.devices.android import parsing
 from affdeploy.devices.android.runners import Job, Measured
-from affdeploy.devices.android.session import AndroidSession, runner_timeout
+from affdeploy.devices.android.session import DEVICE_DIR, AndroidSession, runner_timeout
+from affdeploy.devices.appassets import LABELS_NAME
 from affdeploy.errors import DeviceError
+from affdeploy.export.manifest import find_entry
+from affdeploy.models import MODELS
+from affdeploy.models.profile import model_macs
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +46,31 @@ def app_installed(session: AndroidSession) -> bool:
     return result.exit_code == 0 and "package:" in result.stdout
 
 
-def app_extras(job: Job, *, macs: int) -> dict[str, str | int]:
-    """The intent extras of one job: every key of the app's BenchmarkArgs.KEYS."""
+def app_extras(job: Job) -> dict[str, str | int]:
+    """The intent extras of one job (keys of the app's BenchmarkArgs.KEYS): AFFNet's MACs, or a user model's metadata file."""
     export = job.export
-    return {
+    extras: dict[str, str | int] = {
         "model_path": job.remote_artifact, "model_name": export.model, "backend": APP_BACKEND[job.target],
         "warmup": job.warmup, "iterations": job.iters, "threads": job.threads, "fft": job.fft,
-        "image_size": export.image_size, "precision": str(export.precision), "macs": macs,
+        "image_size": export.image_size, "precision": str(export.precision),
     }  # fmt: skip
+    if export.model in MODELS:
+        extras["macs"] = model_macs(export.model, export.image_size)
+    else:
+        extras["model_meta"] = f"{DEVICE_DIR}/{job.artifact.name}{META_SUFFIX}"
+    return extras
+
+
+def push_meta(session: AndroidSession, job: Job, remote: str) -> None:
+    """Write the user model's metadata from the manifest beside its artifact and push it to ``remote``.
+
+    A dynamic or non-float input is refused here, before the app starts.
+    """
+    _, entry = find_entry(job.artifact)
+    meta = app_model(entry, labels=LABELS_NAME)
+    with tempfile.TemporaryDirectory(prefix="affdeploy-meta-") as tmp:
+        local = Path(tmp) / write_app_model(Path(tmp), meta)
+        session.sync([(local, remote)])
 
 
 def am_start_command(extras: dict[str, str | int]) -> str:
@@ -64,6 +91,8 @@ def _read(session: AndroidSession, path: str) -> str:
 
 def run_app(session: AndroidSession, job: Job, extras: dict[str, str | int]) -> Measured:
     """Start the app's benchmark and wait for its results file, or fail with its error file's message."""
+    if "model_meta" in extras:
+        push_meta(session, job, str(extras["model_meta"]))
     session.adb.shell(f"run-as {APP_PACKAGE} rm -f {APP_RESULTS} {APP_ERROR}", check=False)
     started = session.adb.shell(am_start_command(extras)).stdout
     if "Error" in started:

@@ -1,29 +1,26 @@
-"""The Android app's models: the exported ExecuTorch and ONNX artifacts, their catalog and the labels.
+"""The Android app's models: the exported ExecuTorch, ONNX and LiteRT artifacts, their metadata and the labels.
 
-The app reads android_app/app/src/main/assets/models/ only: the model files, the ImageNet labels
-and ``manifest.json`` (schema ``affdeploy.android-assets/v1``: what each file is and the
-preprocessing it expects), parsed by the app's plain-Java ModelManifest. The folder is generated
-and git-ignored; copies are atomic, unchanged files are skipped and files of earlier runs removed.
+The app reads android_app/app/src/main/assets/models/ only: the model files, one
+``<file>.model.json`` each (schema ``affdeploy.app-model/v1``, bench/appmodel.py: inputs, outputs,
+and for AFFNet its preprocessing), the ImageNet labels and ``manifest.json`` (schema
+``affdeploy.app-assets/v1``: the metadata files in preference order), parsed by the app's plain-Java
+ModelManifest and ModelMeta. AFFNet variants, .pt2 files and factories are all accepted: a user
+model runs in the app's tensor mode. The folder is generated and git-ignored; copies are atomic,
+unchanged files are skipped and files of earlier runs removed.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from affdeploy.devices.appassets import checked_sources, install, remove_stale, write_labels
-from affdeploy.errors import AffdeployError, UsageError
+from affdeploy.devices.appassets import chosen_entries, install_models
+from affdeploy.errors import AffdeployError
 from affdeploy.export.manifest import ArtifactEntry, manifest_path, read_manifest
 from affdeploy.export.registry import target_names
-from affdeploy.fsutil import atomic_write_text, ensure_writable_dir, path_size
-from affdeploy.models import MODELS
 from affdeploy.vocab import DeviceKind
 
-ASSETS_SCHEMA = "affdeploy.android-assets/v1"  # ModelManifest.SCHEMA in android_app/benchcore
 MANIFEST_NAME = "manifest.json"
-INPUT_KEYS = ("height", "width", "color_order", "scale", "mean", "std")  # what the app's InputSpec reads
 
 
 @dataclass
@@ -34,7 +31,8 @@ class BundledModel:
     backend: str
     fft: str
     precision: str
-    image_size: int
+    mode: str  # image (AFFNet) | tensor (a user model)
+    meta: str  # the <file>.model.json the app reads
     size_bytes: int
     status: str  # copied | unchanged
 
@@ -50,67 +48,24 @@ def assets_folder(app_dir: Path) -> Path:
 
 
 def android_entries(models_dir: Path, models: list[str]) -> list[ArtifactEntry]:
-    """The manifest's ExecuTorch and ONNX entries for ``models`` (all when empty), preferred file first.
+    """The manifest's Android entries for ``models`` (all when empty), preferred file first.
 
     The classifier screen takes the first entry of a model, so XNNPACK at 256x256 leads.
     """
-    unknown = sorted(set(models) - set(MODELS))
-    if unknown:
-        raise UsageError(f"unknown model {', '.join(unknown)}; choose from {', '.join(MODELS)}")
     entries = [e for e in read_manifest(models_dir) if e.target in target_names(DeviceKind.ANDROID)]
     if not entries:
         raise AffdeployError(
-            f"no ExecuTorch or ONNX model is exported in {manifest_path(models_dir)}",
+            f"no ExecuTorch, ONNX or LiteRT model is exported in {manifest_path(models_dir)}",
             hint=f"run `affdeploy export --model affnet-t --target executorch --out {models_dir}` first",
         )
-    missing = sorted(set(models) - {e.model for e in entries})
-    if missing:
-        exported = sorted({e.model for e in entries})
-        raise AffdeployError(
-            f"{', '.join(missing)} has no ExecuTorch or ONNX export in {models_dir} (exported: {', '.join(exported)})",
-            hint=f"run `affdeploy export --model {missing[0]} --target executorch` first",
-        )
-    chosen = [e for e in entries if not models or e.model in models]
+    chosen = chosen_entries(entries, models, models_dir, "ExecuTorch, ONNX or LiteRT")
     return sorted(chosen, key=lambda e: (e.model, e.target, e.backend != "xnnpack", e.image_size != 256, e.path))
 
 
-def _check_inputs(entry: ArtifactEntry) -> None:
-    """The app's InputSpec needs these manifest fields; an old manifest without them must be re-exported."""
-    lacking = [key for key in INPUT_KEYS if key not in entry.input]
-    if lacking:
-        raise AffdeployError(f"the manifest entry of {Path(entry.path).name} has no input {', '.join(lacking)}", hint="export it again")
-
-
-def _catalog_entry(entry: ArtifactEntry, file: str) -> dict[str, Any]:
-    return {
-        "model": entry.model,
-        "target": entry.target,
-        "backend": entry.backend,
-        "fft": entry.fft,
-        "precision": entry.precision,
-        "image_size": entry.image_size,
-        "file": file,
-        "sha256": entry.sha256,
-        "input": {key: entry.input[key] for key in INPUT_KEYS},
-    }
-
-
 def copy_android_assets(models_dir: Path, app_dir: Path, models: list[str]) -> tuple[Path, list[BundledModel], list[str]]:
-    """Copy the chosen artifacts into the app, write its manifest and labels, remove stale files."""
+    """Copy the chosen artifacts into the app with their metadata, write its manifest and labels, remove stale files."""
     folder = assets_folder(app_dir)
-    entries = android_entries(models_dir, models)
-    for entry in entries:
-        _check_inputs(entry)
-    sources = checked_sources(entries, models_dir)  # all checked before anything changes
-    ensure_writable_dir(folder)
-    bundled, catalog = [], []
-    for entry, source in zip(entries, sources):
-        status = install(source, folder / source.name, entry.sha256)
-        bundled.append(BundledModel(source.name, entry.model, entry.target, entry.backend, entry.fft, entry.precision,
-                                    entry.image_size, path_size(folder / source.name), status))
-        catalog.append(_catalog_entry(entry, source.name))
-    labels = write_labels(folder)
-    doc = {"schema": ASSETS_SCHEMA, "labels": labels, "models": catalog}
-    atomic_write_text(folder / MANIFEST_NAME, json.dumps(doc, indent=2) + "\n")
-    removed = remove_stale(folder, {MANIFEST_NAME, labels} | {b.file for b in bundled})
+    installed, removed = install_models(folder, android_entries(models_dir, models), models_dir, MANIFEST_NAME, set())
+    bundled = [BundledModel(i.meta.file, i.meta.model, i.meta.target, i.meta.backend, i.meta.fft, i.meta.precision,
+                            i.meta.mode, i.meta.meta_name, i.size_bytes, i.status) for i in installed]
     return folder, bundled, removed

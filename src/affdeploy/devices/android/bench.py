@@ -23,14 +23,14 @@ from affdeploy.bench.request import BenchRequest
 from affdeploy.bench.schema import BenchRecord, dump_results
 from affdeploy.devices.android.app import APP_PACKAGE, app_extras, app_installed, run_app
 from affdeploy.devices.android.probes import Cluster
-from affdeploy.devices.android.runners import RUNNERS, Job, Measured, RunnerPaths
+from affdeploy.devices.android.runners import RUNNERS, Job, Measured, ModelInput, RunnerPaths
 from affdeploy.devices.android.session import AndroidSession
 from affdeploy.errors import DeviceError, ToolMissingError, UsageError
 from affdeploy.export.cache import ensure_artifact
 from affdeploy.export.registry import target_for_path
 from affdeploy.export.request import ExportRequest
 from affdeploy.fsutil import atomic_write_text, sha256_path
-from affdeploy.models.profile import model_macs
+from affdeploy.models.source import is_user_model, resolve_model
 from affdeploy.progress import Progress, silent
 from affdeploy.vocab import DeviceKind, FFTMode
 
@@ -82,7 +82,7 @@ class PhoneBench:
         notes += self.session.cool_down(self.request.cooldown_s)
         try:
             if binary is None:
-                extras = app_extras(job, macs=model_macs(job.export.model, job.export.image_size))
+                extras = app_extras(job)
                 measured = run_app(self.session, job, extras)
             else:
                 measured = runner.measure(self.session, job, binary)
@@ -97,10 +97,26 @@ class PhoneBench:
         if measured.output.peak_memory_bytes is not None:
             notes.append(f"runner peak working set {measured.output.peak_memory_bytes} bytes")
         subject = Subject(job.export.model, job.target, RUNNERS[job.target].backend, job.fft, job.threads,
-                          job.export.precision, job.export.image_size, job.artifact, sha256_path(job.artifact))
+                          job.export.precision, job.export.image_size, job.artifact, sha256_path(job.artifact),
+                          job.model_sha256)
         timing = Timing(measured.output.samples_ms, job.warmup, measured.output.load_ms,
                         measured.output.first_inference_ms, notes=notes)
         return build_record(subject, timing, self.device.info, measured.runner, measured.tools)
+
+
+def model_inputs(model: str) -> tuple[tuple[ModelInput, ...], str]:
+    """A user model's inputs at its example shapes (with the axes torch.export keeps dynamic) and its sha256.
+
+    AFFNet: none and "" (the runners know its one image input).
+    """
+    if not is_user_model(model):
+        return (), ""
+    source = resolve_model(model)
+    inputs = tuple(
+        ModelInput(spec.name, tuple(tensor.shape), spec.dtype, tuple(a for a, d in enumerate(spec.shape) if isinstance(d, str)))
+        for spec, tensor in zip(source.input_specs(), source.example_inputs, strict=True)
+    )
+    return inputs, source.sha256 or ""
 
 
 def _jobs(request: BenchRequest, warmup: int, iters: int) -> Iterator[Job]:
@@ -110,15 +126,18 @@ def _jobs(request: BenchRequest, warmup: int, iters: int) -> Iterator[Job]:
         export = ExportRequest.create(request.models[0], target.name, image_size=request.image_size,
                                       precision=request.precision)
         fft = request.fft if request.fft != FFTMode.AUTO else "unknown"
-        yield from (Job(export, path, fft, threads, warmup, iters) for threads in request.threads)
+        inputs, sha = model_inputs(export.model)
+        yield from (Job(export, path, fft, threads, warmup, iters, inputs, sha) for threads in request.threads)
     if request.artifacts:
         return
     for model in request.models:
+        inputs, sha = model_inputs(model)
         for target in request.targets:
             export = ExportRequest.create(model, target, fft=request.fft, image_size=request.image_size,
                                           precision=request.precision, weights=request.weights)
             artifact, entry = ensure_artifact(export, request.models_dir)  # the host bench's cache keys
-            yield from (Job(export, artifact, entry.fft, threads, warmup, iters) for threads in request.threads)
+            yield from (Job(export, artifact, entry.fft, threads, warmup, iters, inputs, sha)
+                        for threads in request.threads)
 
 
 def _partial_path(request: BenchRequest, serial: str) -> Path:

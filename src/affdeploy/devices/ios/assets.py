@@ -1,31 +1,29 @@
-"""The iOS app's models: the exported Core ML and ExecuTorch artifacts, their catalog and the labels.
+"""The iOS app's models: the exported Core ML and ExecuTorch artifacts, their metadata and the labels.
 
 The app bundles ios_app/AFFBench/Models/ as a folder reference, so this folder is the whole
-contract: the artifacts, the ImageNet labels and ``models.json`` (what each file is, read by
-the app's BenchCore catalog). Copies are atomic and skipped when the content is unchanged;
-files of earlier exports that the manifest no longer lists are removed so the app stays small.
+contract: the artifacts, one ``<file>.model.json`` each (schema ``affdeploy.app-model/v1``,
+bench/appmodel.py), the ImageNet labels and ``models.json`` (schema ``affdeploy.app-assets/v1``:
+the metadata files), read by the app's BenchCore catalog. AFFNet variants, .pt2 files and
+factories are all accepted: a user model runs in the app's tensor mode. Copies are atomic and
+skipped when the content is unchanged; files of earlier exports are removed so the app stays small.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from affdeploy.devices.appassets import LABELS_NAME, checked_sources, install, remove_stale, write_labels
+from affdeploy.bench.appmodel import META_SUFFIX, read_app_model
+from affdeploy.devices.appassets import chosen_entries, install_models
 from affdeploy.errors import AffdeployError
 from affdeploy.export.manifest import ArtifactEntry, manifest_path, read_manifest
 from affdeploy.export.registry import bench_targets
-from affdeploy.fsutil import atomic_write_text, ensure_writable_dir, path_size
+from affdeploy.models import MODELS
 from affdeploy.models.profile import model_macs
 from affdeploy.vocab import DeviceKind
 
-CATALOG_SCHEMA = "affdeploy.ios-assets/v1"  # BenchCore's catalogSchemaID
 CATALOG_NAME = "models.json"
-KEEP = {"README.md", CATALOG_NAME, LABELS_NAME}
-# Manifest fields copied into each catalog entry (BenchCore's CatalogEntry reads these, "file" and "macs").
-ENTRY_FIELDS = ("model", "target", "backend", "fft", "precision", "image_size", "input_kind", "sha256")
+KEEP = {"README.md"}
 
 
 @dataclass
@@ -34,6 +32,7 @@ class CopiedAsset:
     model: str
     target: str
     precision: str
+    mode: str  # image (AFFNet) | tensor (a user model)
     size_bytes: int
     status: str  # copied | unchanged
 
@@ -45,44 +44,38 @@ def models_folder(app_dir: Path) -> Path:
     return app_dir / "AFFBench" / "Models"
 
 
-def ios_entries(models_dir: Path) -> list[ArtifactEntry]:
-    """The manifest's Core ML and ExecuTorch entries; a clear error when there are none."""
+def ios_entries(models_dir: Path, models: list[str]) -> list[ArtifactEntry]:
+    """The manifest's Core ML and ExecuTorch entries of ``models`` (all when empty); a clear error when there are none."""
     entries = [e for e in read_manifest(models_dir) if e.target in bench_targets(DeviceKind.IOS)]
     if not entries:
         raise AffdeployError(
             f"no Core ML or ExecuTorch model is exported in {manifest_path(models_dir)}",
             hint=f"run: affdeploy export --model affnet-t --target all --out {models_dir}",
         )
-    return entries
+    return chosen_entries(entries, models, models_dir, "Core ML or ExecuTorch")
 
 
-def _known_macs(catalog_file: Path) -> dict[tuple[str, int], int]:
-    """MACs already in the app's catalog, so re-running the command does not profile models again."""
-    try:
-        models = json.loads(catalog_file.read_text("utf-8")).get("models", [])
-        return {(m["model"], int(m["image_size"])): int(m["macs"]) for m in models if m.get("macs")}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}
+def _known_macs(folder: Path) -> dict[tuple[str, int], int]:
+    """MACs already in the app's metadata files, so re-running the command does not profile models again."""
+    metas = (read_app_model(p) for p in folder.glob(f"*{META_SUFFIX}")) if folder.is_dir() else ()
+    return {(m.model, m.image_size): m.macs for m in metas if m is not None and m.macs}
 
 
-def copy_ios_assets(models_dir: Path, app_dir: Path) -> tuple[list[CopiedAsset], list[str]]:
-    """Copy every iOS artifact of ``models_dir`` into the app and write its catalog and labels."""
+def copy_ios_assets(models_dir: Path, app_dir: Path, models: list[str]) -> tuple[list[CopiedAsset], list[str]]:
+    """Copy the iOS artifacts of ``models`` (all when empty) into the app with their metadata, catalog and labels."""
     folder = models_folder(app_dir)
-    entries = ios_entries(models_dir)
-    sources = checked_sources(entries, models_dir)  # all checked before any copy: never half updated
-    ensure_writable_dir(folder)
-    copied, catalog = [], []
-    macs = _known_macs(folder / CATALOG_NAME)
-    for entry, source in zip(entries, sources):
-        name = source.name
-        status = install(source, folder / name, entry.sha256)
+    entries = ios_entries(models_dir, models)
+    macs = _known_macs(folder)
+
+    def macs_of(entry: ArtifactEntry) -> int | None:
+        if entry.model not in MODELS:  # a user model: no MACs table
+            return None
         key = (entry.model, entry.image_size)
         if key not in macs:
             macs[key] = model_macs(entry.model, entry.image_size)
-        copied.append(CopiedAsset(name, entry.model, entry.target, entry.precision, path_size(folder / name), status))
-        catalog.append({**{k: getattr(entry, k) for k in ENTRY_FIELDS}, "file": name, "macs": macs[key]})
-    labels = write_labels(folder)
-    doc: dict[str, Any] = {"schema": CATALOG_SCHEMA, "models": catalog, "labels": labels}
-    atomic_write_text(folder / CATALOG_NAME, json.dumps(doc, indent=2) + "\n")
-    removed = remove_stale(folder, KEEP | {c.file for c in copied})
+        return macs[key]
+
+    installed, removed = install_models(folder, entries, models_dir, CATALOG_NAME, KEEP, macs_of)
+    copied = [CopiedAsset(i.meta.file, i.meta.model, i.meta.target, i.meta.precision, i.meta.mode, i.size_bytes, i.status)
+              for i in installed]
     return copied, removed

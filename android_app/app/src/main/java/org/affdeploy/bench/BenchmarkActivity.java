@@ -8,6 +8,8 @@ import android.view.WindowManager;
 import android.widget.TextView;
 import java.io.File;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Paths;
 import java.time.Instant;
 import java.util.HashMap;
@@ -17,6 +19,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import org.affdeploy.bench.core.BenchmarkArgs;
 import org.affdeploy.bench.core.BenchmarkLoop;
+import org.affdeploy.bench.core.ModelMeta;
 import org.affdeploy.bench.core.ResultJson;
 import org.affdeploy.bench.core.Runner;
 import org.affdeploy.bench.core.Stats;
@@ -77,9 +80,11 @@ public final class BenchmarkActivity extends Activity {
   private String benchmark(Map<String, String> extras) {
     deleteOutputs();
     try {
-      String path = extras.get(BenchmarkArgs.MODEL_PATH);
-      if (path != null && !path.startsWith("/")) {
-        extras.put(BenchmarkArgs.MODEL_PATH, new File(getFilesDir(), path).getPath()); // relative to files/
+      for (String key : new String[] {BenchmarkArgs.MODEL_PATH, BenchmarkArgs.MODEL_META}) {
+        String path = extras.get(key);
+        if (path != null && !path.startsWith("/")) {
+          extras.put(key, new File(getFilesDir(), path).getPath()); // relative to files/
+        }
       }
       BenchmarkArgs args = BenchmarkArgs.parse(extras);
       File model = new File(args.modelPath);
@@ -87,15 +92,23 @@ public final class BenchmarkActivity extends Activity {
         throw new IllegalArgumentException(
             args.modelPath + " does not exist or the app cannot read it (push it with adb to /data/local/tmp/ and chmod 644)");
       }
-      BenchmarkLoop.Result result;
       ResultJson.Context context = new ResultJson.Context();
+      context.artifactSha256 = ResultJson.sha256(model.toPath());
+      // a tensor model (affdeploy.app-model/v1 "tensor" mode) runs on generated inputs of its shapes
+      ModelMeta meta = args.metaPath == null ? null
+          : ModelMeta.parse(new String(Files.readAllBytes(Paths.get(args.metaPath)), StandardCharsets.UTF_8));
+      if (meta != null) {
+        meta.checkArtifact(args.target(), context.artifactSha256);
+      }
+      BenchmarkLoop.Result result;
       try (Runner runner = Runners.create(args.backend)) {
-        result = BenchmarkLoop.onThisProcess().run(runner, args);
+        result = meta != null && meta.isTensorModel()
+            ? BenchmarkLoop.onThisProcess().run(runner, args, meta.benchmarkInputs())
+            : BenchmarkLoop.onThisProcess().run(runner, args);
         context.tools.putAll(runner.versions());
       }
       context.tools.put("affdeploy-bench-app", BuildConfig.VERSION_NAME);
       context.device = AndroidDevice.describe(this);
-      context.artifactSha256 = ResultJson.sha256(model.toPath());
       context.timestamp = Instant.now().toString();
       context.notes.add("measured in a foreground Activity, which the scheduler treats differently from an adb shell binary");
       write(RESULTS_FILE, ResultJson.document(ResultJson.record(args, result, context)));

@@ -5,7 +5,10 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.Collections;
+import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
+import org.affdeploy.bench.core.NamedTensor;
 import org.affdeploy.bench.core.Runner;
 import org.tensorflow.lite.InterpreterApi;
 
@@ -16,27 +19,49 @@ import org.tensorflow.lite.InterpreterApi;
  */
 final class LiteRtRunner implements Runner {
   private InterpreterApi interpreter;
-  private FloatBuffer input;
-  private FloatBuffer output;
+  private FloatBuffer[] inputs;
+  private final Map<Integer, Object> outputs = new HashMap<>();
 
   @Override
-  public void load(String modelPath, int threads, float[] data, long[] shape) {
+  public void load(String modelPath, int threads, List<NamedTensor> tensors) {
     InterpreterApi.Options options =
         new InterpreterApi.Options().setNumThreads(threads).setUseXNNPACK(true);
     interpreter = InterpreterApi.create(new File(modelPath), options);
-    input = direct(data.length);
-    input.put(data).rewind();
-    output = direct(interpreter.getOutputTensor(0).numElements());
+    if (interpreter.getInputTensorCount() != tensors.size()) {
+      throw new IllegalArgumentException(
+          modelPath + " takes " + interpreter.getInputTensorCount() + " inputs, the metadata lists " + tensors.size());
+    }
+    inputs = new FloatBuffer[tensors.size()];
+    for (int i = 0; i < inputs.length; i++) {
+      float[] data = tensors.get(i).data;
+      if (interpreter.getInputTensor(i).numElements() != data.length) {
+        throw new IllegalArgumentException("input " + i + " of " + modelPath + " does not hold "
+            + data.length + " values (" + tensors.get(i).name + ")");
+      }
+      inputs[i] = direct(data.length);
+      inputs[i].put(data).rewind();
+    }
+    for (int i = 0; i < interpreter.getOutputTensorCount(); i++) {
+      outputs.put(i, direct(interpreter.getOutputTensor(i).numElements()));
+    }
   }
 
   @Override
-  public float[] run() {
-    input.rewind();
-    output.rewind();
-    interpreter.run(input, output);
-    float[] out = new float[output.capacity()];
-    output.rewind();
-    output.get(out);
+  public float[][] run() {
+    for (FloatBuffer input : inputs) {
+      input.rewind();
+    }
+    for (Object output : outputs.values()) {
+      ((FloatBuffer) output).rewind();
+    }
+    interpreter.runForMultipleInputsOutputs(inputs, outputs);
+    float[][] out = new float[outputs.size()][];
+    for (int i = 0; i < out.length; i++) {
+      FloatBuffer values = (FloatBuffer) outputs.get(i);
+      out[i] = new float[values.capacity()];
+      values.rewind();
+      values.get(out[i]);
+    }
     return out;
   }
 

@@ -12,10 +12,13 @@ import java.io.ByteArrayOutputStream;
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.ExecutorService;
@@ -23,6 +26,8 @@ import java.util.concurrent.Executors;
 import org.affdeploy.bench.core.BenchmarkLoop;
 import org.affdeploy.bench.core.InputSpec;
 import org.affdeploy.bench.core.ModelManifest;
+import org.affdeploy.bench.core.ModelMeta;
+import org.affdeploy.bench.core.NamedTensor;
 import org.affdeploy.bench.core.ResultJson;
 import org.affdeploy.bench.core.Runner;
 import org.affdeploy.bench.core.Stats;
@@ -31,7 +36,8 @@ import org.affdeploy.bench.core.TopK;
 /**
  * Classifies the bundled picture with the bundled AFFNet .pte and shows the top-5 classes and the
  * latency: the quickest proof on a phone that the exported model loads, runs and agrees with
- * PyTorch on what it sees. Model and preprocessing come from assets/models/manifest.json.
+ * PyTorch on what it sees. Model and preprocessing come from assets/models/manifest.json. Without
+ * an AFFNet .pte, the first bundled .pte (a user's tensor model) is timed on its generated inputs.
  */
 public final class MainActivity extends Activity {
   private static final String MODEL = "affnet-t";
@@ -89,26 +95,40 @@ public final class MainActivity extends Activity {
     });
   }
 
-  /** Top-5 text and latency text. */
+  /** Top-5 (or output shapes) text and latency text. */
   private String[] run() throws Exception {
-    ModelManifest manifest = ModelManifest.parse(readAsset("models/manifest.json"));
-    ModelManifest.Entry entry = manifest.find(MODEL, "executorch");
-    List<String> labels = new ArrayList<>();
-    for (String line : readAsset("models/" + manifest.labelsFile).split("\n")) {
-      labels.add(line.trim());
-    }
+    ModelManifest manifest = ModelManifest.parse(readAsset("models/manifest.json"), name -> {
+      try {
+        return readAsset("models/" + name);
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+    });
+    ModelMeta entry = pick(manifest);
     File model = extractModel(entry);
-    float[] input = entry.input.toTensor(pixels(sample, entry.input));
+    List<NamedTensor> inputs = entry.isTensorModel()
+        ? entry.benchmarkInputs()
+        : Collections.singletonList(new NamedTensor("image", entry.image.toTensor(pixels(sample, entry.image)), entry.image.shape()));
     int threads = Math.max(1, Runtime.getRuntime().availableProcessors() / 2);
 
     BenchmarkLoop.Result result;
     try (Runner runner = new ExecuTorchRunner()) {
-      result = BenchmarkLoop.onThisProcess()
-          .run(runner, model.getPath(), threads, input, entry.input.shape(), WARMUP, TIMED_RUNS);
+      result = BenchmarkLoop.onThisProcess().run(runner, model.getPath(), threads, inputs, WARMUP, TIMED_RUNS);
     }
     StringBuilder top = new StringBuilder();
-    for (TopK.Entry e : TopK.of(result.lastOutput, labels, 5)) {
-      top.append(e).append('\n');
+    if (entry.isTensorModel()) {
+      top.append("tensor model ").append(entry.model).append(" on generated inputs; outputs:\n");
+      for (ModelMeta.TensorInfo out : entry.outputs) {
+        top.append(out.name).append(' ').append(Arrays.toString(out.shape)).append('\n');
+      }
+    } else {
+      List<String> labels = new ArrayList<>();
+      for (String line : readAsset("models/" + manifest.labelsFile).split("\n")) {
+        labels.add(line.trim());
+      }
+      for (TopK.Entry e : TopK.of(result.lastOutputs[0], labels, 5)) {
+        top.append(e).append('\n');
+      }
     }
     Stats stats = Stats.compute(result.samplesMs);
     String timing = String.format(Locale.ROOT,
@@ -118,8 +138,23 @@ public final class MainActivity extends Activity {
     return new String[] {top.toString().trim(), timing};
   }
 
+  /** AFFNet's .pte when bundled, else the first bundled .pte. */
+  private static ModelMeta pick(ModelManifest manifest) {
+    for (ModelMeta m : manifest.models) {
+      if (m.model.equals(MODEL) && m.target.equals("executorch")) {
+        return m;
+      }
+    }
+    for (ModelMeta m : manifest.models) {
+      if (m.target.equals("executorch")) {
+        return m;
+      }
+    }
+    return manifest.find(MODEL, "executorch"); // throws, listing what is bundled
+  }
+
   /** ExecuTorch loads from a file path, so the asset is copied out once (again when its hash changes). */
-  private File extractModel(ModelManifest.Entry entry) throws IOException {
+  private File extractModel(ModelMeta entry) throws IOException {
     File dir = new File(getFilesDir(), "models");
     File target = new File(dir, entry.file);
     if (target.exists() && ResultJson.sha256(target.toPath()).equals(entry.sha256)) {

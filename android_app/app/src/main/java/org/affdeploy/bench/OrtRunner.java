@@ -5,8 +5,12 @@ import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import java.nio.FloatBuffer;
+import java.util.ArrayList;
 import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import org.affdeploy.bench.core.NamedTensor;
 import org.affdeploy.bench.core.Runner;
 
 /**
@@ -17,15 +21,14 @@ final class OrtRunner implements Runner {
   private final boolean nnapi;
   private OrtSession.SessionOptions options;
   private OrtSession session;
-  private OnnxTensor input;
-  private String inputName;
+  private final Map<String, OnnxTensor> inputs = new LinkedHashMap<>();
 
   OrtRunner(boolean nnapi) {
     this.nnapi = nnapi;
   }
 
   @Override
-  public void load(String modelPath, int threads, float[] data, long[] shape) throws OrtException {
+  public void load(String modelPath, int threads, List<NamedTensor> tensors) throws OrtException {
     OrtEnvironment env = OrtEnvironment.getEnvironment();
     options = new OrtSession.SessionOptions();
     options.setIntraOpNumThreads(threads);
@@ -34,16 +37,26 @@ final class OrtRunner implements Runner {
       options.addNnapi();
     }
     session = env.createSession(modelPath, options);
-    inputName = session.getInputNames().iterator().next();
-    input = OnnxTensor.createTensor(env, FloatBuffer.wrap(data), shape);
+    // bound by position: the exporter keeps the PyTorch input order (getInputNames is ordered)
+    List<String> names = new ArrayList<>(session.getInputNames());
+    if (names.size() != tensors.size()) {
+      throw new IllegalArgumentException(modelPath + " takes " + names.size() + " inputs, the metadata lists " + tensors.size());
+    }
+    for (int i = 0; i < names.size(); i++) {
+      NamedTensor t = tensors.get(i);
+      inputs.put(names.get(i), OnnxTensor.createTensor(env, FloatBuffer.wrap(t.data), t.shape));
+    }
   }
 
   @Override
-  public float[] run() throws OrtException {
-    try (OrtSession.Result result = session.run(Collections.singletonMap(inputName, input))) {
-      FloatBuffer values = ((OnnxTensor) result.get(0)).getFloatBuffer();
-      float[] out = new float[values.remaining()];
-      values.get(out);
+  public float[][] run() throws OrtException {
+    try (OrtSession.Result result = session.run(inputs)) {
+      float[][] out = new float[result.size()][];
+      for (int i = 0; i < out.length; i++) {
+        FloatBuffer values = ((OnnxTensor) result.get(i)).getFloatBuffer();
+        out[i] = new float[values.remaining()];
+        values.get(out[i]);
+      }
       return out;
     }
   }
@@ -56,10 +69,12 @@ final class OrtRunner implements Runner {
   @Override
   public void close() {
     // the options must outlive the session that was created with them
-    closeQuietly(input);
+    for (OnnxTensor input : inputs.values()) {
+      closeQuietly(input);
+    }
     closeQuietly(session);
     closeQuietly(options);
-    input = null;
+    inputs.clear();
     session = null;
     options = null;
   }

@@ -25,10 +25,12 @@ public final class BenchmarkArgs {
   public static final String IMAGE_SIZE = "image_size";
   public static final String PRECISION = "precision";
   public static final String MACS = "macs";
+  /** A tensor model's FILE.model.json (affdeploy.app-model/v1); absent for AFFNet, which takes a picture. */
+  public static final String MODEL_META = "model_meta";
 
   /** Every extra the benchmark understands; anything else is rejected as a probable typo. */
   public static final List<String> KEYS =
-      Arrays.asList(MODEL_PATH, MODEL_NAME, BACKEND, WARMUP, ITERATIONS, THREADS, FFT, IMAGE_SIZE, PRECISION, MACS);
+      Arrays.asList(MODEL_PATH, MODEL_NAME, BACKEND, WARMUP, ITERATIONS, THREADS, FFT, IMAGE_SIZE, PRECISION, MACS, MODEL_META);
 
   /** Backends the app can run: ExecuTorch (XNNPACK-delegated or portable .pte), ONNX Runtime, LiteRT (.tflite). */
   public static final List<String> BACKENDS = Arrays.asList("xnnpack", "portable", "ort", "ort-nnapi", "litert");
@@ -54,6 +56,8 @@ public final class BenchmarkArgs {
   public final String precision;
   /** Multiply-accumulates of one inference, or -1 when the caller did not say. */
   public final long macs;
+  /** Path of the tensor model's metadata file, or null for AFFNet. */
+  public final String metaPath;
 
   private BenchmarkArgs(Map<String, String> extras) {
     modelPath = required(extras, MODEL_PATH);
@@ -74,6 +78,7 @@ public final class BenchmarkArgs {
     }
     precision = choice(extras, PRECISION, PRECISIONS, "fp32");
     macs = extras.containsKey(MACS) ? integer(extras, MACS, 0, 1, Long.MAX_VALUE) : -1L;
+    metaPath = text(extras, MODEL_META, null);
   }
 
   /** Parses and validates extras; throws IllegalArgumentException naming the first bad extra. */

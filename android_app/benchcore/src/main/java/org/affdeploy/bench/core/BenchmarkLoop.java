@@ -1,5 +1,7 @@
 package org.affdeploy.bench.core;
 
+import java.util.Collections;
+import java.util.List;
 import java.util.function.LongSupplier;
 
 /**
@@ -21,16 +23,16 @@ public final class BenchmarkLoop {
     public final int warmup;
     /** Peak resident set after the run minus the resident set before loading, or -1 if unknown. */
     public final long peakRssGrowthBytes;
-    /** Output of the last timed inference, for sanity checks and top-k display. */
-    public final float[] lastOutput;
+    /** Every output of the last timed inference, for sanity checks and top-k display. */
+    public final float[][] lastOutputs;
 
-    Result(double loadMs, double firstInferenceMs, double[] samplesMs, int warmup, long peakRssGrowthBytes, float[] lastOutput) {
+    Result(double loadMs, double firstInferenceMs, double[] samplesMs, int warmup, long peakRssGrowthBytes, float[][] lastOutputs) {
       this.loadMs = loadMs;
       this.firstInferenceMs = firstInferenceMs;
       this.samplesMs = samplesMs;
       this.warmup = warmup;
       this.peakRssGrowthBytes = peakRssGrowthBytes;
-      this.lastOutput = lastOutput;
+      this.lastOutputs = lastOutputs;
     }
   }
 
@@ -45,14 +47,19 @@ public final class BenchmarkLoop {
     return new BenchmarkLoop(System::nanoTime, MemoryProbe::currentRssBytes, MemoryProbe::peakRssBytes);
   }
 
-  /** Runs the protocol of {@code args} on the fixed benchmark input; the caller owns (and closes) the runner. */
+  /** Runs the protocol of {@code args} on AFFNet's fixed benchmark picture; the caller owns (and closes) the runner. */
   public Result run(Runner runner, BenchmarkArgs args) throws Exception {
     long[] shape = {1, 3, args.imageSize, args.imageSize};
-    return run(runner, args.modelPath, args.threads, InputData.deterministic(shape), shape, args.warmup, args.iterations);
+    return run(runner, args, Collections.singletonList(new NamedTensor("image", InputData.deterministic(shape), shape)));
   }
 
-  /** Runs the protocol on {@code input} (the classifier screen passes a real picture). */
-  public Result run(Runner runner, String modelPath, int threads, float[] input, long[] shape, int warmup, int iterations)
+  /** Runs the protocol of {@code args} on {@code inputs} (a tensor model's, from its ModelMeta). */
+  public Result run(Runner runner, BenchmarkArgs args, List<NamedTensor> inputs) throws Exception {
+    return run(runner, args.modelPath, args.threads, inputs, args.warmup, args.iterations);
+  }
+
+  /** Runs the protocol on {@code inputs} (the classifier screen passes a real picture). */
+  public Result run(Runner runner, String modelPath, int threads, List<NamedTensor> inputs, int warmup, int iterations)
       throws Exception {
     if (iterations < 1 || warmup < 0) {
       throw new IllegalArgumentException("need warmup >= 0 and iterations >= 1, got " + warmup + " and " + iterations);
@@ -60,11 +67,11 @@ public final class BenchmarkLoop {
     long rssBefore = currentRss.getAsLong();
 
     long start = nanoClock.getAsLong();
-    runner.load(modelPath, threads, input, shape);
+    runner.load(modelPath, threads, inputs);
     double loadMs = elapsedMs(start);
 
     start = nanoClock.getAsLong();
-    float[] output = checkOutput(runner.run());
+    float[][] outputs = checkOutputs(runner.run());
     double firstMs = elapsedMs(start);
 
     for (int i = 0; i < warmup; i++) {
@@ -73,14 +80,14 @@ public final class BenchmarkLoop {
     double[] samples = new double[iterations];
     for (int i = 0; i < iterations; i++) {
       start = nanoClock.getAsLong();
-      output = runner.run();
+      outputs = runner.run();
       samples[i] = elapsedMs(start);
     }
-    checkOutput(output);
+    checkOutputs(outputs);
 
     long peakAfter = peakRss.getAsLong();
     long growth = rssBefore < 0 || peakAfter < 0 ? -1 : Math.max(0, peakAfter - rssBefore);
-    return new Result(loadMs, firstMs, samples, warmup, growth, output);
+    return new Result(loadMs, firstMs, samples, warmup, growth, outputs);
   }
 
   private double elapsedMs(long startNanos) {
@@ -88,15 +95,20 @@ public final class BenchmarkLoop {
   }
 
   /** A model that returns nothing or NaN is broken; timing it would report a meaningless number. */
-  private static float[] checkOutput(float[] output) {
-    if (output == null || output.length == 0) {
-      throw new IllegalStateException("the model returned no output values");
+  private static float[][] checkOutputs(float[][] outputs) {
+    if (outputs == null || outputs.length == 0) {
+      throw new IllegalStateException("the model returned no outputs");
     }
-    for (float v : output) {
-      if (Float.isNaN(v) || Float.isInfinite(v)) {
-        throw new IllegalStateException("the model returned non-finite values (NaN or infinity)");
+    for (int i = 0; i < outputs.length; i++) {
+      if (outputs[i] == null || outputs[i].length == 0) {
+        throw new IllegalStateException("the model's output " + i + " holds no values");
+      }
+      for (float v : outputs[i]) {
+        if (Float.isNaN(v) || Float.isInfinite(v)) {
+          throw new IllegalStateException("the model's output " + i + " holds non-finite values (NaN or infinity)");
+        }
       }
     }
-    return output;
+    return outputs;
   }
 }

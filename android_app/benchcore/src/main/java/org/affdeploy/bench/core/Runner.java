@@ -1,18 +1,19 @@
 package org.affdeploy.bench.core;
 
+import java.util.List;
 import java.util.Map;
 
 /**
  * One inference runtime behind the benchmark loop and the classifier screen. The Android app
- * implements it with ExecuTorch and ONNX Runtime; tests use a counting fake, so the loop is
+ * implements it with ExecuTorch, ONNX Runtime and LiteRT; tests use a counting fake, so the loop is
  * verified here without a phone.
  */
 public interface Runner extends AutoCloseable {
-  /** Loads the model and binds {@code input} (float32, NCHW {@code shape}) as its only input. */
-  void load(String modelPath, int threads, float[] input, long[] shape) throws Exception;
+  /** Loads the model and binds {@code inputs} (float32, in the model's input order). */
+  void load(String modelPath, int threads, List<NamedTensor> inputs) throws Exception;
 
-  /** Runs one inference on the bound input and returns the first output's values. */
-  float[] run() throws Exception;
+  /** Runs one inference on the bound inputs and returns every output's values, in output order. */
+  float[][] run() throws Exception;
 
   /** Runtime library name -> version, recorded in the result's "tools". */
   Map<String, String> versions();

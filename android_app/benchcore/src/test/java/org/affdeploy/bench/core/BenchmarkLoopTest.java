@@ -39,7 +39,7 @@ public class BenchmarkLoopTest {
     assertArrayEquals(new double[] {10.0, 11.0, 12.0}, result.samplesMs, 1e-9);
     assertEquals(3, result.warmup);
     assertEquals(4000, result.peakRssGrowthBytes);
-    assertEquals(3, result.lastOutput.length);
+    assertEquals(3, result.lastOutputs[0].length);
   }
 
   @Test
@@ -51,9 +51,9 @@ public class BenchmarkLoopTest {
   @Test
   public void nonFiniteOutputFailsTheRun() {
     FakeRunner runner = new FakeRunner(1, 1);
-    runner.output = new float[] {1f, Float.NaN};
+    runner.outputs = new float[][] {{1f}, {1f, Float.NaN}};
     IllegalStateException error = assertThrows(IllegalStateException.class, () -> runner.loop(0, 0).run(runner, args(0, 1)));
-    assertEquals("the model returned non-finite values (NaN or infinity)", error.getMessage());
+    assertEquals("the model's output 1 holds non-finite values (NaN or infinity)", error.getMessage());
     assertEquals(1, runner.runs); // stopped right after the first inference
   }
 

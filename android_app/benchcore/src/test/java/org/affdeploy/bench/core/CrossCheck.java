@@ -16,7 +16,9 @@ import java.util.Map;
  *   CrossCheck result OUT.json SAMPLE_MS...   run the loop on a fake runner taking these times,
  *                                             write the results document to OUT.json and print
  *                                             the Stats object on stdout
- *   CrossCheck manifest MANIFEST.json         print what ModelManifest parsed from the file
+ *   CrossCheck manifest MANIFEST.json         print what ModelManifest parsed from the file (and the
+ *                                             metadata files it lists, read from the same folder)
+ *   CrossCheck meta FILE.model.json           print the parsed metadata and the generated inputs
  * </pre>
  */
 public final class CrossCheck {
@@ -27,8 +29,10 @@ public final class CrossCheck {
       result(argv);
     } else if (argv.length == 2 && argv[0].equals("manifest")) {
       manifest(argv[1]);
+    } else if (argv.length == 2 && argv[0].equals("meta")) {
+      meta(argv[1]);
     } else {
-      throw new IllegalArgumentException("usage: CrossCheck result OUT.json SAMPLE_MS... | manifest MANIFEST.json");
+      throw new IllegalArgumentException("usage: CrossCheck result OUT.json SAMPLE_MS... | manifest MANIFEST.json | meta FILE");
     }
   }
 
@@ -64,25 +68,67 @@ public final class CrossCheck {
     System.out.println(Json.write(Stats.compute(result.samplesMs).toMap()));
   }
 
-  private static void manifest(String path) throws Exception {
-    ModelManifest manifest = ModelManifest.parse(new String(Files.readAllBytes(Paths.get(path)), StandardCharsets.UTF_8));
+  private static String read(java.nio.file.Path path) {
+    try {
+      return new String(Files.readAllBytes(path), StandardCharsets.UTF_8);
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+  }
+
+  private static void manifest(String path) {
+    java.nio.file.Path file = Paths.get(path);
+    ModelManifest manifest = ModelManifest.parse(read(file), name -> read(file.resolveSibling(name)));
     List<Object> entries = new ArrayList<>();
-    for (ModelManifest.Entry e : manifest.models) {
+    for (ModelMeta e : manifest.models) {
       Map<String, Object> m = new LinkedHashMap<>();
       m.put("model", e.model);
       m.put("target", e.target);
       m.put("file", e.file);
       m.put("sha256", e.sha256);
-      m.put("shape", e.input.shape());
-      m.put("scale", e.input.scale);
-      m.put("mean", e.input.mean);
-      m.put("std", e.input.std);
-      m.put("color_order", e.input.colorOrder);
+      m.put("mode", e.mode);
+      if (e.image != null) {
+        m.put("shape", e.image.shape());
+        m.put("scale", e.image.scale);
+        m.put("mean", e.image.mean);
+        m.put("std", e.image.std);
+        m.put("color_order", e.image.colorOrder);
+      }
       entries.add(m);
     }
     Map<String, Object> out = new LinkedHashMap<>();
     out.put("labels", manifest.labelsFile);
     out.put("models", entries);
+    System.out.println(Json.write(out));
+  }
+
+  private static void meta(String path) {
+    ModelMeta meta = ModelMeta.parse(read(Paths.get(path)));
+    List<Object> inputs = new ArrayList<>();
+    for (NamedTensor t : meta.benchmarkInputs()) {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("name", t.name);
+      m.put("shape", t.shape);
+      double[] values = new double[t.data.length]; // exact: every float is a double
+      for (int i = 0; i < values.length; i++) {
+        values[i] = t.data[i];
+      }
+      m.put("values", values);
+      inputs.add(m);
+    }
+    List<Object> outputs = new ArrayList<>();
+    for (ModelMeta.TensorInfo o : meta.outputs) {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("name", o.name);
+      m.put("shape", o.shape);
+      outputs.add(m);
+    }
+    Map<String, Object> out = new LinkedHashMap<>();
+    out.put("model", meta.model);
+    out.put("id", meta.id);
+    out.put("mode", meta.mode);
+    out.put("inputs", inputs);
+    out.put("outputs", outputs);
     System.out.println(Json.write(out));
   }
 }

@@ -1,6 +1,7 @@
 package org.affdeploy.bench.core;
 
 import java.util.Collections;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -17,7 +18,8 @@ final class FakeRunner implements Runner {
   String loadedPath;
   int loadedThreads;
   long[] loadedShape;
-  float[] output = {0.5f, 2.0f, -1.0f};
+  List<NamedTensor> loadedInputs;
+  float[][] outputs = {{0.5f, 2.0f, -1.0f}};
 
   private final long loadNanos;
   private final long[] runNanos;
@@ -34,22 +36,20 @@ final class FakeRunner implements Runner {
   }
 
   @Override
-  public void load(String modelPath, int threads, float[] input, long[] shape) {
+  public void load(String modelPath, int threads, List<NamedTensor> inputs) {
     loads++;
     loadedPath = modelPath;
     loadedThreads = threads;
-    loadedShape = shape.clone();
-    if (input.length != shape[0] * shape[1] * shape[2] * shape[3]) {
-      throw new IllegalStateException("input does not match its shape");
-    }
+    loadedInputs = inputs;
+    loadedShape = inputs.get(0).shape.clone();
     now += loadNanos;
   }
 
   @Override
-  public float[] run() {
+  public float[][] run() {
     now += runNanos[Math.min(runs, runNanos.length - 1)];
     runs++;
-    return output.clone();
+    return outputs.clone();
   }
 
   @Override

@@ -2,6 +2,7 @@ package org.affdeploy.bench.core;
 
 import static org.junit.Assert.assertArrayEquals;
 import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertThrows;
 import static org.junit.Assert.assertTrue;
 
@@ -10,29 +11,46 @@ import java.util.List;
 import org.junit.Test;
 
 public class InputTest {
+  /** An image-mode metadata file as `affdeploy android-assets` writes it for AFFNet. */
+  static final String AFFNET_META =
+      "{\"schema\": \"affdeploy.app-model/v1\", \"model\": \"affnet-t\", \"id\": \"affnet-t\","
+          + " \"source_sha256\": null, \"file\": \"affnet-t.xnnpack.pte\", \"sha256\": \"00\","
+          + " \"target\": \"executorch\", \"backend\": \"xnnpack\", \"fft\": \"dft\", \"precision\": \"fp32\","
+          + " \"image_size\": 2, \"mode\": \"image\","
+          + " \"inputs\": [{\"name\": \"image\", \"shape\": [1, 3, 2, 1], \"dtype\": \"float32\", \"seed\": 0, \"sum\": 0.5}],"
+          + " \"outputs\": [{\"name\": \"logits\", \"shape\": [1, 1000], \"dtype\": \"float32\"}],"
+          + " \"image\": {\"height\": 2, \"width\": 1, \"color_order\": \"RGB\", \"scale\": 0.00392156862745098,"
+          + " \"mean\": [0.0, 0.0, 0.0], \"std\": [1.0, 1.0, 1.0], \"labels\": \"imagenet_labels.txt\"},"
+          + " \"macs\": null}";
   private static final String MANIFEST =
-      "{\"schema\": \"affdeploy.android-assets/v1\", \"labels\": \"imagenet_labels.txt\", \"models\": ["
-          + "{\"model\": \"affnet-t\", \"target\": \"executorch\", \"backend\": \"xnnpack\", \"fft\": \"dft\","
-          + " \"precision\": \"fp32\", \"file\": \"affnet-t.xnnpack.pte\", \"sha256\": \"00\","
-          + " \"input\": {\"height\": 2, \"width\": 1, \"color_order\": \"RGB\", \"scale\": 0.00392156862745098,"
-          + " \"mean\": [0.0, 0.0, 0.0], \"std\": [1.0, 1.0, 1.0]}}]}";
+      "{\"schema\": \"affdeploy.app-assets/v1\", \"labels\": \"imagenet_labels.txt\","
+          + " \"models\": [\"affnet-t.xnnpack.pte.model.json\"]}";
+
+  static ModelManifest manifest() {
+    return ModelManifest.parse(MANIFEST, name -> {
+      assertEquals("affnet-t.xnnpack.pte.model.json", name);
+      return AFFNET_META;
+    });
+  }
 
   @Test
   public void manifestEntriesAreFoundByModelAndTarget() {
-    ModelManifest manifest = ModelManifest.parse(MANIFEST);
-    ModelManifest.Entry entry = manifest.find("affnet-t", "executorch");
+    ModelManifest manifest = manifest();
+    ModelMeta entry = manifest.find("affnet-t", "executorch");
     assertEquals("affnet-t.xnnpack.pte", entry.file);
-    assertArrayEquals(new long[] {1, 3, 2, 1}, entry.input.shape());
+    assertFalse(entry.isTensorModel());
+    assertArrayEquals(new long[] {1, 3, 2, 1}, entry.image.shape());
     assertEquals("imagenet_labels.txt", manifest.labelsFile);
+    assertEquals("imagenet_labels.txt", entry.labels);
     String missing = assertThrows(IllegalArgumentException.class, () -> manifest.find("affnet", "onnx")).getMessage();
     assertTrue(missing.contains("bundled: [affnet-t/executorch]"));
-    assertTrue(assertThrows(IllegalArgumentException.class, () -> ModelManifest.parse("{\"schema\": \"x\"}"))
-        .getMessage().contains("expected affdeploy.android-assets/v1"));
+    assertTrue(assertThrows(IllegalArgumentException.class, () -> ModelManifest.parse("{\"schema\": \"x\"}", n -> ""))
+        .getMessage().contains("expected affdeploy.app-assets/v1"));
   }
 
   @Test
   public void pixelsBecomePlanarScaledChannels() {
-    InputSpec spec = ModelManifest.parse(MANIFEST).models.get(0).input;
+    InputSpec spec = manifest().models.get(0).image;
     int[] argb = {0xFFFF8000, 0xFF0000FF}; // orange, blue
     float[] t = spec.toTensor(argb);
     assertArrayEquals(new float[] {1f, 0f, 128 / 255f, 0f, 0f, 1f}, t, 1e-7f);
