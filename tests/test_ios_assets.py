@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from affdeploy.bench.appmodel import APP_CATALOG_SCHEMA, APP_MODEL_SCHEMA
 from affdeploy.cli import main
 from affdeploy.devices import appassets
 from affdeploy.devices.ios import assets as cmd
@@ -20,6 +21,7 @@ from affdeploy.export.manifest import ArtifactEntry, write_manifest
 from affdeploy.fsutil import TMP_MARKER, sha256_path
 from affdeploy.models import build_model
 from affdeploy.models.profile import profile_model
+from affdeploy.preprocessing import input_spec
 
 APP = Path(__file__).parent.parent / "ios_app"
 
@@ -27,7 +29,7 @@ APP = Path(__file__).parent.parent / "ios_app"
 def _entry(target: str, backend: str, path: str, precision: str, sha: str) -> ArtifactEntry:
     return ArtifactEntry(
         model="affnet-et", target=target, backend=backend, path=path, fft="dft", precision=precision, sha256=sha,
-        size_bytes=0, image_size=64, input={}, tool_versions={}, op_counts={}, parity={"status": "passed"},
+        size_bytes=0, image_size=64, input=input_spec(64).to_dict(), tool_versions={}, op_counts={}, parity={"status": "passed"},
         export_seconds=1.0, created="2026-11-20T10:00:00Z", input_kind="image" if target == "coreml" else "tensor",
     )  # fmt: skip
 
@@ -79,11 +81,14 @@ def test_copies_models_labels_and_catalog(exported: Path, app: Path, capsys: pyt
     labels = (models / "imagenet_labels.txt").read_text().splitlines()
     assert len(labels) == 1000
     catalog = json.loads((models / "models.json").read_text())
-    assert catalog["schema"] == "affdeploy.ios-assets/v1" and catalog["labels"] == "imagenet_labels.txt"
+    assert catalog["schema"] == APP_CATALOG_SCHEMA and catalog["labels"] == "imagenet_labels.txt"
+    metas = [json.loads((models / name).read_text()) for name in catalog["models"]]
+    assert catalog["models"] == [f"{m['file']}.model.json" for m in metas]
     macs = profile_model(build_model("affnet-et"), 64).macs
-    assert [(m["target"], m["backend"], m["precision"], m["image_size"], m["macs"]) for m in catalog["models"]] == [
+    assert [(m["target"], m["backend"], m["precision"], m["image_size"], m["macs"]) for m in metas] == [
         ("coreml", "coreml", "fp16", 64, macs), ("executorch", "xnnpack", "fp32", 64, macs)]  # fmt: skip
-    assert catalog["models"][1]["sha256"] == sha256_path(exported / catalog["models"][1]["file"])
+    assert {m["schema"] for m in metas} == {APP_MODEL_SCHEMA} and {m["mode"] for m in metas} == {"image"}
+    assert metas[1]["sha256"] == sha256_path(exported / metas[1]["file"])
 
 
 def test_second_run_skips_unchanged_and_prunes_stale(exported: Path, app: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -133,7 +138,7 @@ def test_interrupted_copy_leaves_nothing_behind(exported: Path, app: Path, monke
 
     monkeypatch.setattr(appassets.shutil, "copytree", copy_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
-        cmd.copy_ios_assets(exported, app)
+        cmd.copy_ios_assets(exported, app, [])
     models = app / "AFFBench" / "Models"
     assert sorted(p.name for p in models.iterdir()) == ["README.md"]
     assert not any(TMP_MARKER in p.name for p in models.iterdir())

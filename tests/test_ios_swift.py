@@ -19,9 +19,9 @@ import pytest
 import tree_sitter_swift
 from tree_sitter import Language, Node, Parser
 
+from affdeploy.bench import appmodel
 from affdeploy.bench.request import BenchRequest
 from affdeploy.bench.schema import SCHEMA_ID, BenchRecord, DeviceInfo, Stats
-from affdeploy.devices.ios import assets as ios_assets
 from affdeploy.devices.ios import app as ios
 
 APP = Path(__file__).parent.parent / "ios_app"
@@ -82,11 +82,33 @@ def test_swift_schema_matches_python(struct: str, python: type) -> None:
     assert f'"{SCHEMA_ID}"' in (BENCHCORE / "Schema.swift").read_text()
 
 
+@pytest.mark.parametrize(("struct", "python"), [("AppModel", appmodel.AppModel), ("InputMeta", appmodel.InputMeta),
+                                                ("TensorMeta", appmodel.TensorMeta), ("ImageMeta", appmodel.ImageMeta)])
+def test_swift_model_metadata_matches_python(struct: str, python: type) -> None:
+    """BenchCore decodes every field ios-assets writes into FILE.model.json; optional exactly where Python allows None."""
+    swift = {snake_case(k): optional for k, optional in _stored_properties(BENCHCORE / "ModelMeta.swift", struct).items()}
+    fields = {f.name: f for f in dataclasses.fields(python)}
+    assert sorted(swift) == sorted(fields)
+    for name, optional in swift.items():
+        assert optional == ("None" in str(fields[name].type)), f"{struct}.{name}"
+    assert f'"{appmodel.APP_MODEL_SCHEMA}"' in (BENCHCORE / "ModelMeta.swift").read_text()
+
+
 def test_swift_catalog_reads_what_ios_assets_writes() -> None:
-    swift = _stored_properties(BENCHCORE / "Catalog.swift", "CatalogEntry")
-    written = {*ios_assets.ENTRY_FIELDS, "file", "macs"}
-    assert {snake_case(k) for k in swift} <= written
-    assert f'"{ios_assets.CATALOG_SCHEMA}"' in (BENCHCORE / "Catalog.swift").read_text()
+    swift = {snake_case(k) for k in _stored_properties(BENCHCORE / "Catalog.swift", "CatalogFile")}
+    assert swift == {"schema", "labels", "models"}  # write_catalog's keys
+    assert f'"{appmodel.APP_CATALOG_SCHEMA}"' in (BENCHCORE / "Catalog.swift").read_text()
+
+
+def test_swift_bench_input_literals_are_affdeploys() -> None:
+    """The generator values BenchCore's tests expect are bench_input's, so `swift test` proves the Swift generator."""
+    source = (APP / "BenchCore" / "Tests" / "BenchCoreTests" / "BenchCoreTests.swift").read_text()
+    checks = re.findall(r"benchInput\(shape: \[([\d, ]+)\], seed: (\d+)\)(\.reduce[^,]+,|,)\s*\[?([-\d., ]+)\]?\)", source)
+    assert len(checks) == 3
+    for shape, seed, reduce, literal in checks:
+        values = appmodel.bench_input([int(d) for d in shape.split(",")], int(seed))
+        expected = [float(values.sum(dtype="float64"))] if reduce.startswith(".reduce") else values.tolist()
+        assert [float(v) for v in literal.split(",")] == expected
 
 
 def test_swift_options_understand_every_cli_flag() -> None:

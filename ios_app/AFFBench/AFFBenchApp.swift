@@ -28,7 +28,7 @@ struct LatencyRow: Identifiable {
 @MainActor
 final class AppModel: ObservableObject {
     @Published var status = "Ready"
-    @Published var entries: [CatalogEntry] = []
+    @Published var entries: [AppModel] = []
     @Published var selected = 0
     @Published var predictions: [(label: String, score: Float)] = []
     @Published var latencies: [LatencyRow] = []
@@ -102,7 +102,9 @@ final class AppModel: ObservableObject {
             let logits = try session.predict()
             let scores = softmax(logits)
             return topK(logits, 5).map { index in
-                (label: runner.labels.indices.contains(index) ? runner.labels[index] : "class \(index)", score: scores[index])
+                // a tensor model's first output has no labels: its largest values by index
+                (label: !entry.isTensorModel && runner.labels.indices.contains(index) ? runner.labels[index] : "output[\(index)]",
+                 score: scores[index])
             }
         } done: { self.predictions = $0 }
     }

@@ -17,12 +17,11 @@ final class BenchmarkRunner {
         guard let models = bundle.url(forResource: "Models", withExtension: nil) else {
             throw BenchError.noModels("the app bundle has no Models folder (run affdeploy ios-assets, then rebuild)")
         }
-        let catalogURL = models.appendingPathComponent("models.json")
-        guard FileManager.default.fileExists(atPath: catalogURL.path) else {
+        guard FileManager.default.fileExists(atPath: models.appendingPathComponent("models.json").path) else {
             throw BenchError.noModels("Models/models.json is missing (run affdeploy ios-assets, then rebuild)")
         }
         modelsURL = models
-        catalog = try ModelCatalog.load(from: catalogURL)
+        catalog = try ModelCatalog.load(from: models)
         let labelText = (try? String(contentsOf: models.appendingPathComponent(catalog.labels), encoding: .utf8)) ?? ""
         labels = labelText.split(separator: "\n").map { String($0).trimmingCharacters(in: .whitespaces) }
     }
@@ -38,13 +37,16 @@ final class BenchmarkRunner {
         return made
     }
 
+    /// A tensor model runs on its generated inputs; AFFNet on the bundled picture.
     func session(for config: BenchConfig) throws -> InferenceSession {
         let url = modelsURL.appendingPathComponent(config.entry.file)
-        let picture = try input(size: config.entry.imageSize)
+        let picture = config.entry.isTensorModel ? nil : try input(size: config.entry.imageSize)
+        let tensors = try picture.map { [GeneratedInput(name: "image", shape: [1, 3, $0.size, $0.size], values: $0.chw)] }
+            ?? config.entry.benchmarkInputs()
         if let unit = config.computeUnit {
-            return try CoreMLSession(package: url, unit: unit, input: picture, labels: labels)
+            return try CoreMLSession(package: url, unit: unit, picture: picture, tensors: tensors, labels: labels)
         }
-        return ExecuTorchSession(program: url, input: picture)
+        return ExecuTorchSession(program: url, inputs: tensors)
     }
 
     /// Measure one configuration and return its record.

@@ -1,5 +1,6 @@
 // The two runtimes behind BenchCore's InferenceSession: Core ML (.mlpackage, compiled once on
-// the phone, loaded per compute unit) and ExecuTorch (.pte through its Swift package).
+// the phone, loaded per compute unit) and ExecuTorch (.pte through its Swift package). Both take
+// the picture (AFFNet) or the generated inputs of a tensor model (ModelMeta.swift), by input name.
 import BenchCore
 import CoreML
 import ExecuTorch
@@ -49,17 +50,20 @@ enum CompiledModels {
 final class CoreMLSession: InferenceSession {
     private let compiledURL: URL
     private let configuration: MLModelConfiguration
-    private let input: ImageInput
+    private let picture: ImageInput?
+    private let tensors: [GeneratedInput]
     private let labels: [String]
     private var model: MLModel?
     private var features: MLFeatureProvider?
 
-    init(package: URL, unit: ComputeUnit, input: ImageInput, labels: [String]) throws {
+    /// `picture` feeds image inputs (AFFNet); `tensors` feed multi-array inputs, matched by name.
+    init(package: URL, unit: ComputeUnit, picture: ImageInput?, tensors: [GeneratedInput], labels: [String]) throws {
         compiledURL = try CompiledModels.compiled(package)
         let config = MLModelConfiguration()
         config.computeUnits = unit.mlComputeUnits
         configuration = config
-        self.input = input
+        self.picture = picture
+        self.tensors = tensors
         self.labels = labels
     }
 
@@ -75,16 +79,19 @@ final class CoreMLSession: InferenceSession {
         return try logits(output, description: model.modelDescription)
     }
 
-    /// The exporter offers the picture as an image input (RGB, scale 1/255 inside the model) or
-    /// as a float tensor; feed whichever the model declares.
+    /// The exporter offers AFFNet's picture as an image input (RGB, scale 1/255 inside the model)
+    /// or as a float tensor, and a user model's inputs as tensors named as in PyTorch; feed whichever
+    /// the model declares.
     private func featureProvider(for description: MLModelDescription) throws -> MLFeatureProvider {
         var values = [String: MLFeatureValue]()
         for (name, feature) in description.inputDescriptionsByName {
-            if feature.type == .image, let constraint = feature.imageConstraint {
-                values[name] = MLFeatureValue(pixelBuffer: try input.pixelBuffer(width: constraint.pixelsWide, height: constraint.pixelsHigh))
-            } else if feature.type == .multiArray, let constraint = feature.multiArrayConstraint {
+            if feature.type == .image, let constraint = feature.imageConstraint, let picture {
+                values[name] = MLFeatureValue(pixelBuffer: try picture.pixelBuffer(width: constraint.pixelsWide, height: constraint.pixelsHigh))
+            } else if feature.type == .multiArray, let constraint = feature.multiArrayConstraint,
+                      let tensor = tensors.first(where: { $0.name == name }) ?? (tensors.count == 1 ? tensors.first : nil) {
                 let array = try MLMultiArray(shape: constraint.shape, dataType: constraint.dataType)
-                for (index, value) in input.chw.enumerated() where index < array.count {
+                guard array.count == tensor.values.count else { throw RuntimeError.unsupportedInput("\(name) \(constraint.shape) (metadata: \(tensor.shape))") }
+                for (index, value) in tensor.values.enumerated() {
                     array[index] = NSNumber(value: value)
                 }
                 values[name] = MLFeatureValue(multiArray: array)
@@ -114,25 +121,28 @@ final class CoreMLSession: InferenceSession {
 
 final class ExecuTorchSession: InferenceSession {
     private let path: String
-    private let input: ImageInput
+    private let inputs: [GeneratedInput]
     private var module: Module?
-    private var tensor: Tensor<Float>?
+    private var tensors: [Tensor<Float>] = []
 
-    init(program: URL, input: ImageInput) {
+    /// `inputs` in the program's input order: the picture as one CHW tensor, or a tensor model's inputs.
+    init(program: URL, inputs: [GeneratedInput]) {
         path = program.path
-        self.input = input
+        self.inputs = inputs
     }
 
     func load() throws {
         let loaded = Module(filePath: path)
         try loaded.load("forward")
-        tensor = Tensor<Float>(input.chw, shape: [1, 3, input.size, input.size])
+        tensors = inputs.map { Tensor<Float>($0.values, shape: $0.shape) }
         module = loaded
     }
 
+    /// Every output is computed; the first one is returned (AFFNet's logits).
     func predict() throws -> [Float] {
-        guard let module, let tensor else { throw RuntimeError.notLoaded(path) }
-        let output = try Tensor<Float>(module.forward(tensor))
-        return output.scalars()
+        guard let module, !tensors.isEmpty else { throw RuntimeError.notLoaded(path) }
+        let outputs: [Value] = try module.forward(tensors)
+        guard let first: Tensor<Float> = outputs.first?.tensor() else { throw RuntimeError.noLogits(path) }
+        return first.scalars()
     }
 }

@@ -1,33 +1,33 @@
-// The models the app carries: Models/models.json, written by `affdeploy ios-assets` next to the
-// copied .mlpackage/.pte files (src/affdeploy/cli/ios_assets.py), and the benchmark plan over
-// them: every Core ML model on each compute unit, every ExecuTorch model on XNNPACK.
+// The models the app carries: Models/models.json (schema affdeploy.app-assets/v1), written by
+// `affdeploy ios-assets` next to the copied .mlpackage/.pte files and their FILE.model.json
+// (ModelMeta.swift), and the benchmark plan over them: every Core ML model on each compute unit,
+// every ExecuTorch model on XNNPACK.
 import Foundation
 
-public let catalogSchemaID = "affdeploy.ios-assets/v1"
+public let catalogSchemaID = "affdeploy.app-assets/v1"
 
-public struct CatalogEntry: Codable, Equatable {
-    public var model: String
-    public var target: String  // "coreml" | "executorch"
-    public var backend: String  // exporter backend: "coreml" (ML Program), "xnnpack", "portable"...
-    public var fft: String
-    public var precision: String
-    public var imageSize: Int
-    public var file: String  // relative to Models/
-    public var sha256: String
-    public var macs: Int?
+/// models.json as written: the labels file and the metadata file of every bundled artifact.
+struct CatalogFile: Codable {
+    var schema: String
+    var labels: String
+    var models: [String]
 }
 
-public struct ModelCatalog: Codable, Equatable {
-    public var schema: String
-    public var models: [CatalogEntry]
+public struct ModelCatalog: Equatable {
+    public var models: [AppModel]
     public var labels: String  // file name of the ImageNet labels, one per line
 
-    public static func load(from url: URL) throws -> ModelCatalog {
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        let catalog = try decoder.decode(ModelCatalog.self, from: Data(contentsOf: url))
-        guard catalog.schema == catalogSchemaID else { throw BenchError.badSchema(catalog.schema) }
-        return catalog
+    public init(models: [AppModel], labels: String) {
+        self.models = models
+        self.labels = labels
+    }
+
+    /// models.json of `folder` and every metadata file it lists.
+    public static func load(from folder: URL) throws -> ModelCatalog {
+        let file = try JSONDecoder().decode(CatalogFile.self, from: Data(contentsOf: folder.appendingPathComponent("models.json")))
+        guard file.schema == catalogSchemaID else { throw BenchError.badSchema(file.schema) }
+        let models = try file.models.map { try AppModel.decode(Data(contentsOf: folder.appendingPathComponent($0))) }
+        return ModelCatalog(models: models, labels: file.labels)
     }
 }
 
@@ -50,11 +50,11 @@ public enum ComputeUnit: String, CaseIterable, Codable {
 
 /// One configuration to measure: a catalog entry on one backend.
 public struct BenchConfig: Equatable {
-    public var entry: CatalogEntry
+    public var entry: AppModel
     public var backend: String  // a ComputeUnit raw value, or the ExecuTorch delegate ("xnnpack")
     public var computeUnit: ComputeUnit?  // nil for ExecuTorch
 
-    public init(entry: CatalogEntry, backend: String, computeUnit: ComputeUnit?) {
+    public init(entry: AppModel, backend: String, computeUnit: ComputeUnit?) {
         self.entry = entry
         self.backend = backend
         self.computeUnit = computeUnit
@@ -68,10 +68,11 @@ public struct BenchConfig: Equatable {
 /// Every configuration the options ask for, in a fixed order (models, then targets, then units).
 public func benchmarkPlan(_ catalog: ModelCatalog, options: BenchmarkOptions) throws -> [BenchConfig] {
     let entries = catalog.models.filter {
-        (options.models.isEmpty || options.models.contains($0.model)) && options.targets.contains($0.target)
+        (options.models.isEmpty || options.models.contains($0.model) || options.models.contains($0.id))
+            && options.targets.contains($0.target)
     }
     guard !entries.isEmpty else {
-        let have = catalog.models.map { "\($0.model)/\($0.target)" }.joined(separator: ", ")
+        let have = catalog.models.map { "\($0.id)/\($0.target)" }.joined(separator: ", ")
         throw BenchError.noModels("no bundled model matches models \(options.models) and targets \(options.targets); the app has: \(have.isEmpty ? "none" : have) (run affdeploy ios-assets)")
     }
     var plan = [BenchConfig]()

@@ -113,13 +113,15 @@ public enum BenchError: Error, Equatable, CustomStringConvertible {
     case badOption(String)
     case noSamples
     case noModels(String)
+    case badModel(String)
 
     public var description: String {
         switch self {
-        case .badSchema(let found): return "unsupported result schema \(found) (expected \(schemaID))"
+        case .badSchema(let found): return "unsupported schema \(found) (expected \(schemaID), \(catalogSchemaID) or \(appModelSchemaID); re-run affdeploy)"
         case .badOption(let message): return message
         case .noSamples: return "no latency samples to summarise (zero iterations)"
         case .noModels(let message): return message
+        case .badModel(let message): return message
         }
     }
 }

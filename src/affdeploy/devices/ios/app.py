@@ -3,7 +3,8 @@
 ``affdeploy bench`` passes the same words to the app (launch arguments on Linux) and to its XCTest
 benchmark (TEST_RUNNER_AFFDEPLOY_ARGS on macOS); BenchCore's BenchmarkOptions parses them. The app
 runs the models ``affdeploy ios-assets`` bundled into it, so the request fields that shape an
-artifact cannot be honoured here (IosDevice refuses them).
+artifact cannot be honoured here (IosDevice refuses them). Models are asked for by the id their
+metadata files carry: the AFFNet variant, or a user model's file-name-safe slug.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from affdeploy.bench.request import BenchRequest
 from affdeploy.bench.schema import BenchRecord
 from affdeploy.errors import AffdeployError, UsageError
 from affdeploy.export.registry import bench_targets
+from affdeploy.models.source import model_slug
 from affdeploy.vocab import DeviceKind
 
 if TYPE_CHECKING:
@@ -52,7 +54,7 @@ def app_arguments(request: BenchRequest) -> list[str]:
         "--iterations", str(iterations),
         "--warmup", str(warmup),
         "--cooldown-s", f"{request.cooldown_s:g}",
-        "--models", ",".join(request.models),
+        "--models", ",".join(model_slug(m) for m in request.models),  # the ids in the app's metadata files
         "--targets", ",".join(ios_targets(request)),
     ]  # fmt: skip
 
