@@ -14,7 +14,6 @@ import hashlib
 import json
 import shutil
 import sys
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +28,9 @@ from affdeploy.export.manifest import read_manifest, write_manifest
 from cli_helpers import cli, run_cli
 from fft_zoo import build
 from loopback_adb.device import LoopbackDevice
+from test_android import app_installed, on_phone  # noqa: F401  (fixtures: the loopback phone with the app installed)
 from test_android_app import ANDROID, _java, classpath  # noqa: F401  (classpath: the compiled benchcore fixture)
-from test_ios_assets import APP as IOS_APP
+from test_ios_assets import app  # noqa: F401  (fixture: an iOS app folder)
 
 INPUTS = [{"name": "a", "shape": [2, 15], "dtype": "float32"}, {"name": "b", "shape": [2, 15], "dtype": "float32"}]
 
@@ -53,14 +53,6 @@ def android_app_dir(tmp_path: Path) -> Path:
     app = tmp_path / "android_app"
     (app / "app" / "src" / "main").mkdir(parents=True)
     shutil.copy(ANDROID / "app" / "src" / "main" / "AndroidManifest.xml", app / "app" / "src" / "main")
-    return app
-
-
-@pytest.fixture
-def ios_app_dir(tmp_path: Path) -> Path:
-    app = tmp_path / "ios_app"
-    (app / "AFFBench" / "Models").mkdir(parents=True)
-    shutil.copy(IOS_APP / "project.yml", app / "project.yml")
     return app
 
 
@@ -109,15 +101,15 @@ def test_android_assets_bundle_a_user_model_the_java_core_reads(
     assert [(m["file"], m["mode"]) for m in json.loads(proc.stdout)["models"]] == [(pte.name, "tensor")]
 
 
-def test_ios_assets_bundle_a_user_model(user_export: tuple[Path, Path], ios_app_dir: Path,
+def test_ios_assets_bundle_a_user_model(user_export: tuple[Path, Path], app: Path,  # noqa: F811
                                         capsys: pytest.CaptureFixture[str]) -> None:
     pt2, models = user_export
-    code, out, err = cli(capsys, "ios-assets", "--models-dir", str(models), "--app", str(ios_app_dir),
+    code, out, err = cli(capsys, "ios-assets", "--models-dir", str(models), "--app", str(app),
                          "--model", str(pt2), "--json")
     assert code == 0, err
     (asset,) = json.loads(out)["assets"]
     assert (asset["target"], asset["mode"], asset["status"]) == ("executorch", "tensor", "copied")
-    folder = ios_app_dir / "AFFBench" / "Models"
+    folder = app / "AFFBench" / "Models"
     catalog = json.loads((folder / "models.json").read_text())
     assert catalog == {"schema": APP_CATALOG_SCHEMA, "labels": "imagenet_labels.txt",
                        "models": [f"{asset['file']}.model.json"]}
@@ -144,17 +136,17 @@ def _bad_copy(models: Path, dest: Path, inputs: list[dict]) -> Path:
 ])
 @pytest.mark.parametrize("command", ["android-assets", "ios-assets"])
 def test_bad_user_models_are_one_clear_line(
-    user_export: tuple[Path, Path], android_app_dir: Path, ios_app_dir: Path, tmp_path: Path,
+    user_export: tuple[Path, Path], android_app_dir: Path, app: Path, tmp_path: Path,  # noqa: F811
     capsys: pytest.CaptureFixture[str], command: str, case: str, inputs: list[dict], code: int, message: str,
 ) -> None:
     pt2, models = user_export
     bad = _bad_copy(models, tmp_path / "bad", inputs)
     model = "fft_zoo:multi_input" if case == "not exported" else str(pt2)
-    app = android_app_dir if command == "android-assets" else ios_app_dir
-    got, out, err = cli(capsys, command, "--models-dir", str(bad), "--app", str(app), "--model", model)
+    folder = android_app_dir if command == "android-assets" else app
+    got, out, err = cli(capsys, command, "--models-dir", str(bad), "--app", str(folder), "--model", model)
     assert got == code, err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err and out == ""
-    assert not list(app.rglob("*.model.json")) and not list(app.rglob("*.pte"))  # nothing copied
+    assert not list(folder.rglob("*.model.json")) and not list(folder.rglob("*.pte"))  # nothing copied
 
 
 APP_HANDLER = """
@@ -198,35 +190,29 @@ except Exception as exc:
 
 
 def test_bench_through_the_app_runs_the_tensor_model(
-    user_export: tuple[Path, Path], loopback_device: LoopbackDevice, tmp_path: Path,
+    user_export: tuple[Path, Path], app_installed: LoopbackDevice, tmp_path: Path,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
     pt2, models = user_export
-    for key, value in loopback_device.env.items():
-        monkeypatch.setenv(key, value)
-    for key in ("ANDROID_SERIAL", "AFFDEPLOY_EXECUTOR_RUNNER", "AFFDEPLOY_ORT_PERF_TEST"):
-        monkeypatch.delenv(key, raising=False)
+    phone = app_installed
     monkeypatch.setenv("AFFDEPLOY_ANDROID_RUNNER", "app")
-    apk = tmp_path / "app.apk"
-    with zipfile.ZipFile(apk, "w") as zf:
-        zf.writestr("AndroidManifest.xml", '<manifest package="org.affdeploy.bench"/>')
-    assert "Success" in loopback_device.adb("install", str(apk)).stdout
-    handler = tmp_path / "app.py"
+    handler = tmp_path / "tensor_app.py"  # this app reads the metadata: it replaces test_android's AFFNet-only one
     handler.write_text(APP_HANDLER)
-    loopback_device.set_intent_handler("org.affdeploy.bench/.BenchmarkActivity", [sys.executable, str(handler)])
+    phone.set_intent_handler("org.affdeploy.bench/.BenchmarkActivity", [sys.executable, str(handler)])
 
     results = tmp_path / "results.json"
-    code, _, err = cli(capsys, "bench", "--device", loopback_device.serial, "--model", str(pt2), "--target", "executorch",
+    code, _, err = cli(capsys, "bench", "--device", phone.serial, "--model", str(pt2), "--target", "executorch",
                        "--models-dir", str(models), "--warmup", "1", "--iters", "4", "--json", str(results))
     assert code == 0, err
+    assert not (models / "cache").exists()  # the export above was reused, not redone
     (record,) = load_results(results)
     assert (record.model, record.runner, record.target, record.device.kind) == (
         str(pt2.resolve()), "android-app", "executorch", "android")
     assert record.stats.count == 4 and record.macs is None
     assert "tensor model, outputs [[2, 15], [2, 8]]" in record.notes
-    (intent,) = [i for i in loopback_device.intent_log() if i["command"] == "start"]
+    (intent,) = [i for i in phone.intent_log() if i["command"] == "start"]
     extras = intent["extras"]
     (entry,) = read_manifest(models)
     remote = f"/data/local/tmp/affdeploy/{Path(entry.path).name}.model.json"
     assert extras["model_meta"] == remote and "macs" not in extras
-    _check_meta(json.loads(loopback_device.device_path(remote).read_text()), pt2, entry.resolve(models))
+    _check_meta(json.loads(phone.device_path(remote).read_text()), pt2, entry.resolve(models))
