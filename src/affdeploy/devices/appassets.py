@@ -91,7 +91,6 @@ def chosen_entries(entries: list[ArtifactEntry], models: list[str], models_dir: 
 class Installed:
     """One artifact put into an app folder, with the metadata the app reads for it."""
 
-    entry: ArtifactEntry
     meta: AppModel
     size_bytes: int
     status: str  # copied | unchanged
@@ -107,7 +106,7 @@ def install_models(folder: Path, entries: list[ArtifactEntry], models_dir: Path,
     for entry, source, meta in zip(entries, sources, metas):
         status = install(source, folder / source.name, entry.sha256)
         write_app_model(folder, meta)
-        installed.append(Installed(entry, meta, path_size(folder / source.name), status))
+        installed.append(Installed(meta, path_size(folder / source.name), status))
     write_labels(folder)
     write_catalog(folder / catalog, metas, LABELS_NAME)
     written = {catalog, LABELS_NAME} | {m.file for m in metas} | {m.meta_name for m in metas}
