@@ -40,7 +40,7 @@ final class BenchmarkRunner {
     /// A tensor model runs on its generated inputs; AFFNet on the bundled picture.
     func session(for config: BenchConfig) throws -> InferenceSession {
         let url = modelsURL.appendingPathComponent(config.entry.file)
-        let picture = config.entry.isTensorModel ? nil : try input(size: config.entry.imageSize)
+        let picture: ImageInput? = try config.entry.isTensorModel ? nil : input(size: config.entry.imageSize)
         let tensors = try picture.map { [GeneratedInput(name: "image", shape: [1, 3, $0.size, $0.size], values: $0.chw)] }
             ?? config.entry.benchmarkInputs()
         if let unit = config.computeUnit {
