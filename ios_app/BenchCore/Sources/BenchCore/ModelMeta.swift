@@ -82,7 +82,7 @@ public struct AppModel: Codable, Equatable {
     /// The inputs generated from each seed, checked against the sum affdeploy computed, so a
     /// generator that drifted from the Python one fails here instead of measuring other data.
     public func benchmarkInputs() throws -> [GeneratedInput] {
-        try inputs.map { input in
+        try inputs.map { (input: InputMeta) throws -> GeneratedInput in
             let values = benchInput(shape: input.shape, seed: input.seed)
             let sum = values.reduce(0.0) { $0 + Double($1) }
             guard sum == input.sum else {
