@@ -10,7 +10,7 @@ import typer
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json, progress
+from affdeploy.cli._common import JSON_OPTION_HELP, app, console, err_console, print_json, progress
 from affdeploy.export.parity import PASSED
 from affdeploy.export.registry import all_targets, target_names
 from affdeploy.models.source import MODEL_HELP, is_user_model
@@ -93,6 +93,9 @@ def export(
                             weights=weights, image_size=image_size, out=out)
     with step_reporter(not as_json) as report:
         entries = export_artifacts(requests, report)
+    for entry in entries:
+        for warning in entry.op_counts.warnings:
+            err_console.print(f"[bold yellow]warning:[/] {entry.path}: {warning}", highlight=False, soft_wrap=True)
     if as_json:
         print_json([e.to_dict() for e in entries])
         return

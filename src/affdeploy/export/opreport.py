@@ -34,6 +34,7 @@ class OpReport:
     delegate_calls: int | None = None
     delegation: dict[str, Delegation] = field(default_factory=dict)
     backends: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # what the lowering changed that the user must know
 
     @classmethod
     def build(cls, ops: Mapping[str, int], *, fft_ops: int, complex_values: int, backends: Mapping[str, str],

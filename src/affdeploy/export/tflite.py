@@ -14,6 +14,7 @@ that installs them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections import Counter
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 from torch.export import ExportedProgram
 
+from affdeploy.errors import ExportError
 from affdeploy.export.base import ExportTarget, Lowered, Session
 from affdeploy.export.opreport import Delegation, OpReport
 from affdeploy.export.registry import register_target
@@ -73,6 +75,29 @@ def _quiet_conversion() -> Iterator[None]:
             os.environ.pop("LITERT_TORCH_SHOW_PROGRESS", None)
         else:
             os.environ["LITERT_TORCH_SHOW_PROGRESS"] = saved
+
+
+def example_inputs(ep: ExportedProgram, names: list[str]) -> tuple[tuple[torch.Tensor, ...], list[str]]:
+    """Zeros at the example shape of each user input of ``ep``, and each dynamic dim that this makes static.
+
+    A dynamic dim's example value is the hint torch.export recorded for it (the size it traced at);
+    ``names`` are the inputs as the user knows them (the lowered program renames its placeholders).
+    """
+    values = {n.name: n.meta["val"] for n in ep.graph.nodes if n.op == "placeholder"}
+    tensors, fixed = [], []
+    for index, name in enumerate(ep.graph_signature.user_inputs):
+        shape = []
+        for axis, dim in enumerate(values[name].shape):
+            if isinstance(dim, torch.SymInt):
+                hint = dim.node.hint
+                if hint is None:
+                    raise ExportError(f"LiteRT takes static shapes and dynamic dim {axis} of input {index} "
+                                      f"({names[index]}) has no example size to convert at")
+                fixed.append(f"dynamic dim {axis} of input {index} ({names[index]}) fixed at {hint}")
+                dim = hint
+            shape.append(int(dim))
+        tensors.append(torch.zeros(shape, dtype=values[name].dtype))
+    return tuple(tensors), fixed
 
 
 def convert(ep: ExportedProgram, example: tuple[torch.Tensor, ...]) -> bytes:
@@ -170,28 +195,42 @@ class TFLiteTarget(ExportTarget):
     requirements = "requirements-tflite.txt"  # not an extra: see that file
 
     def export(self, ep: ExportedProgram, spec: InputSpec, dest: Path, request: ExportRequest) -> Lowered:
-        dest.write_bytes(PRECISION_STEPS[request.precision](convert(ep, (torch.zeros(spec.shape),))))
-        return Lowered(dest, self.inspect(dest))
+        """Every input and output of the program; a dynamic dim is fixed at its example size, with a warning."""
+        from affdeploy.models.source import TensorInputs
+
+        names = [t["name"] for t in spec.tensors] if isinstance(spec, TensorInputs) else [spec.name]
+        example, fixed = example_inputs(ep, names)
+        dest.write_bytes(PRECISION_STEPS[request.precision](convert(ep, example)))
+        report = self.inspect(dest)
+        if fixed:
+            note = (f"LiteRT takes static shapes: converted at the example size, {', '.join(fixed)}; "
+                    "other sizes need an export at another example size")
+            report = dataclasses.replace(report, warnings=[*report.warnings, note])
+        return Lowered(dest, report)
 
     def preload(self) -> None:
         from ai_edge_litert import interpreter as _  # noqa: F401
 
     def open(self, path: Path, request: ExportRequest, threads: int | None = None) -> Session:
+        from affdeploy.models.source import as_arrays, flat_outputs
+
         runner = interpreter(path, threads or min(4, os.cpu_count() or 1))
-        source = runner.get_input_details()[0]["index"]
-        sink = runner.get_output_details()[0]["index"]
+        sources = runner.get_input_details()
+        sinks = [d["index"] for d in runner.get_output_details()]
 
-        def infer(x: np.ndarray) -> np.ndarray:
-            runner.set_tensor(source, x)
+        def prepare(x: Any) -> list[np.ndarray]:
+            arrays = as_arrays(x)
+            if len(arrays) != len(sources):
+                raise ValueError(f"{path.name} takes {len(sources)} inputs, {len(arrays)} given")
+            return [np.ascontiguousarray(a, dtype=d["dtype"]) for a, d in zip(arrays, sources, strict=True)]
+
+        def infer(feed: list[np.ndarray]) -> list[np.ndarray]:
+            for detail, array in zip(sources, feed, strict=True):
+                runner.set_tensor(detail["index"], array)
             runner.invoke()
-            return runner.get_tensor(sink)
+            return [runner.get_tensor(sink) for sink in sinks]
 
-        return Session(
-            infer=infer,
-            prepare=lambda x: np.ascontiguousarray(x, dtype=np.float32),
-            scores=lambda out: np.asarray(out).reshape(-1),
-            backend=self.runtime_backend(request.backend),
-        )
+        return Session(infer=infer, prepare=prepare, scores=flat_outputs, backend=self.runtime_backend(request.backend))
 
     def inspect(self, path: Path) -> OpReport:
         """Ops from the flatbuffer; which of them LiteRT's XNNPACK delegate takes, from the loaded interpreter."""
