@@ -2,7 +2,7 @@
 
 It takes the real tool's ``--flag=value`` command line (benchmark_model.cc, benchmark_tflite_model.cc,
 xnnpack_delegate_provider.cc), really runs the model with ai-edge-litert's interpreter (XNNPACK,
-``--num_threads``) on random inputs, and prints what the real tool prints on stdout: ``INFO: `` lines
+``--num_threads``) on random inputs (every input, of its type, at the model's shapes), and prints what the real tool prints on stdout: ``INFO: `` lines
 with the set parameters, ``Loaded model``, the delegation line, one tsl::StatWithPercentiles line
 per phase (microseconds, doubles with 6 significant digits) followed by an empty ``INFO:`` line,
 ``Inference timings in us: ...`` and the memory lines. Unknown flags are an error, as in the real tool.
@@ -89,8 +89,8 @@ def main(argv: list[str]) -> int:
     init_us = int((time.perf_counter() - started) * 1e6)
     print(f"INFO: The input model file size (MB): {g(os.path.getsize(str(params['graph'])) / 1e6)}")
     print(f"INFO: Initialized session in {g(init_us / 1e3)}ms.")
-    detail = runner.get_input_details()[0]
-    feed = np.random.default_rng(0).random(detail["shape"], dtype=np.float32)
+    rng = np.random.default_rng(0)  # benchmark_tflite_model.cc: random data for every input, at the model's shapes
+    feeds = [(d["index"], rng.random(d["shape"]).astype(d["dtype"])) for d in runner.get_input_details()]
     phases = []
     for runs, min_secs in ((params["warmup_runs"], params["warmup_min_secs"]), (params["num_runs"], params["min_secs"])):
         print(f"INFO: Running benchmark for at least {runs} iterations and at least {g(float(min_secs))} seconds but "  # type: ignore[arg-type]
@@ -99,7 +99,8 @@ def main(argv: list[str]) -> int:
         begin = time.perf_counter()
         while len(values) < runs or time.perf_counter() - begin < min_secs:  # type: ignore[operator]
             start = time.perf_counter()
-            runner.set_tensor(detail["index"], feed)
+            for index, feed in feeds:
+                runner.set_tensor(index, feed)
             runner.invoke()
             values.append(int((time.perf_counter() - start) * 1e6))
         print(f"INFO: {stat_line(values, percentiles=style != 'old')}\n")

@@ -5,8 +5,9 @@ It accepts the real runner's gflags command line (``--model_path``, ``--num_exec
 unknown flags are fatal as in gflags) and prints what the real one prints: ET_LOG lines on stderr
 in the posix PAL format, one ``Iteration i of N: X ms`` line per execution, the
 ``Model executed successfully N time(s) in X ms.`` total and ``OutputX`` lines on stdout. It really
-runs the .pte with the ExecuTorch Python runtime, on all-ones inputs like the real runner, so the
-numbers it reports are real measurements. With ``--legacy_log`` (not a real flag: for tests only)
+runs the .pte with the ExecuTorch Python runtime, on all-ones inputs like the real runner
+(extension/runner_util/inputs.cpp: every input, of its dtype, at the sizes the method metadata
+declares, which for a dynamic dim is its upper bound), so the numbers it reports are real measurements. With ``--legacy_log`` (not a real flag: for tests only)
 it omits the load and per-iteration lines, as executor_runner builds before ExecuTorch 1.3 do.
 
 ``FAKE_ET_LOGGING=off`` in its environment makes it a Release build: ExecuTorch's CMake preset
@@ -33,6 +34,7 @@ _BOOL_FLAGS = {"legacy_log"}
 
 
 _LOGGING = os.environ.get("FAKE_ET_LOGGING", "on") != "off"
+SCALAR_TYPES = {"3": "int32", "4": "int64", "5": "float16", "6": "float32", "7": "float64", "11": "bool"}  # c10 codes
 
 
 def et_log(level: str, line: int, message: str) -> None:
@@ -90,7 +92,9 @@ def main(argv: list[str]) -> int:
     if flags["legacy_log"] != "true":
         et_log("I", 620, f"Model loaded in {(time.perf_counter() - before) * 1000:f} ms.")
     meta = method.metadata
-    inputs = [torch.ones(tuple(meta.input_tensor_meta(i).sizes())) for i in range(meta.num_inputs())]
+    infos = [meta.input_tensor_meta(i) for i in range(meta.num_inputs())]
+    inputs = [torch.ones(tuple(info.sizes()), dtype=getattr(torch, SCALAR_TYPES[str(int(info.dtype()))]))
+              for info in infos]
     executions = int(flags["num_executions"])
     total_ms = 0.0
     outputs = []

@@ -1,10 +1,12 @@
 """A host stand-in for ONNX Runtime's ``onnxruntime_perf_test``, pushed to the loopback phone like the real binary.
 
 It accepts the real tool's getopt command line for what affdeploy uses (``-m times -r N -x T -e cpu
--I <model> [result_file]``), runs one warm-up inference and N measured ones with the onnxruntime
-Python package on generated inputs, prints the real tool's stdout summary lines and appends the
-real per-run CSV lines (``model_name,seconds,peak_working_set,cpu_usage,run_index``) to the
-result file, as onnxruntime/test/perftest/performance_runner.cc does.
+[-f dim_param:value ...] -I <model> [result_file]``), runs one warm-up inference and N measured
+ones with the onnxruntime Python package on generated inputs, prints the real tool's stdout summary
+lines and appends the real per-run CSV lines (``model_name,seconds,peak_working_set,cpu_usage,
+run_index``) to the result file, as onnxruntime/test/perftest/performance_runner.cc does.
+Like ort_test_session.cc's PopulateGeneratedInputTestData, -I makes a tensor of its own element
+type for every input, and a free (symbolic) dim is 1 unless -f overrides it by its dim_param name.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ import resource
 import sys
 import time
 
+ELEMENT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
+                 "tensor(int32)": "int32", "tensor(int64)": "int64", "tensor(bool)": "bool"}
+
 
 def main(argv: list[str]) -> int:
     try:
-        opts, args = getopt.getopt(argv, "m:r:x:y:e:t:IsvS:o:")
+        opts, args = getopt.getopt(argv, "m:r:x:y:e:t:IsvS:o:f:")
     except getopt.GetoptError as exc:
         print(f"{exc}\nSee 'onnxruntime_perf_test --help'.", file=sys.stderr)
         return 255
@@ -31,10 +36,15 @@ def main(argv: list[str]) -> int:
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = int(options.get("-x", "0"))
+    free = dict(value.split(":", 1) for flag, value in opts if flag == "-f")
+    for name, size in free.items():
+        so.add_free_dimension_override_by_name(name, int(size))
     created = time.perf_counter()
     session = ort.InferenceSession(args[0], so, providers=["CPUExecutionProvider"])
     creation_s = time.perf_counter() - created
-    feeds = {i.name: np.ones([d if isinstance(d, int) else 1 for d in i.shape], np.float32) for i in session.get_inputs()}
+    rng = np.random.default_rng(0)
+    feeds = {i.name: rng.random([d if isinstance(d, int) else 1 for d in i.shape]).astype(ELEMENT_TYPES[i.type])
+             for i in session.get_inputs()}
     start = time.perf_counter()
     session.run(None, feeds)
     first_ms = int((time.perf_counter() - start) * 1000)

@@ -268,8 +268,9 @@ def _interleaved_rounds(configs: list[Config], request: BenchRequest, report: Ca
 
 
 def _record(config: Config, request: BenchRequest, device: DeviceInfo, tools: dict[str, str]) -> BenchRecord:
+    model_sha = (resolve_model(config.model).sha256 or "") if is_user_model(config.model) else ""
     subject = Subject(config.model, config.target, config.backend, config.fft, config.threads, request.precision,
-                      request.image_size, config.artifact, config.artifact_sha256)
+                      request.image_size, config.artifact, config.artifact_sha256, model_sha)
     timing = Timing([ns / 1e6 for ns in config.samples_ns], config.warmup_done, config.load_ms, config.first_ms,
                     config.rss_growth, config.notes)
     return build_record(subject, timing, device, RUNNER, tools)

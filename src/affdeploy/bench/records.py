@@ -30,6 +30,7 @@ class Subject:
     image_size: int
     artifact: Path | None = None
     artifact_sha256: str = ""
+    model_sha256: str = ""  # a user model's .pt2 / factory source (``model`` names the file or factory)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ def build_record(subject: Subject, timing: Timing, device: DeviceInfo, runner: s
         stats=stats, warmup=timing.warmup, load_ms=timing.load_ms, first_inference_ms=timing.first_inference_ms,
         peak_rss_growth_bytes=timing.peak_rss_growth_bytes, macs=macs, gmacs_per_s=gmacs_per_s(macs, stats.p50),
         artifact_sha256=subject.artifact_sha256, artifact_path=str(subject.artifact) if subject.artifact else "",
+        model_sha256=subject.model_sha256,
         tools=dict(tools), timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         notes=list(timing.notes),
     )

@@ -80,6 +80,7 @@ class BenchRecord:
     gmacs_per_s: float | None = None  # macs / p50
     artifact_sha256: str = ""
     artifact_path: str = ""
+    model_sha256: str = ""  # a user model's .pt2 file or factory module source; empty for AFFNet
     tools: dict[str, str] = field(default_factory=dict)  # package -> version
     timestamp: str = ""  # ISO 8601 UTC
     notes: list[str] = field(default_factory=list)

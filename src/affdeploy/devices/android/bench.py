@@ -113,7 +113,8 @@ def model_inputs(model: str) -> tuple[tuple[ModelInput, ...], str]:
         return (), ""
     source = resolve_model(model)
     inputs = tuple(
-        ModelInput(spec.name, tuple(tensor.shape), spec.dtype, tuple(a for a, d in enumerate(spec.shape) if isinstance(d, str)))
+        ModelInput(spec.name, tuple(tensor.shape), spec.dtype,
+                   tuple(axis for axis, dim in enumerate(spec.shape) if isinstance(dim, str)))
         for spec, tensor in zip(source.input_specs(), source.example_inputs, strict=True)
     )
     return inputs, source.sha256 or ""

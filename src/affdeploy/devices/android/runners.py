@@ -29,6 +29,19 @@ RUNNER_CHOICES = ("auto", "native", "app")
 
 
 @dataclass(frozen=True)
+class ModelInput:
+    """One input of a user model as the runners must feed it (AFFNet's single image input needs no description)."""
+
+    name: str
+    shape: tuple[int, ...]  # the example input's shape: what the host bench and parity run
+    dtype: str
+    dynamic: tuple[int, ...] = ()  # axes torch.export recorded as dynamic
+
+    def __str__(self) -> str:
+        return f"{self.name} [{', '.join(map(str, self.shape))}] {self.dtype}"
+
+
+@dataclass(frozen=True)
 class Job:
     """One configuration to measure on the phone: the artifact, what it was exported from, how to run it."""
 
@@ -38,6 +51,8 @@ class Job:
     threads: int
     warmup: int
     iters: int
+    inputs: tuple[ModelInput, ...] = ()  # a user model's inputs (empty for AFFNet)
+    model_sha256: str = ""  # a user model's .pt2 / factory source
 
     @property
     def target(self) -> str:
@@ -122,12 +137,51 @@ def executor_runner_command(binary: str, model: str, *, executions: int, threads
     return shlex.join([binary, f"--model_path={model}", f"--num_executions={executions}", f"--cpu_threads={threads}"])
 
 
+def pte_input_sizes(path: Path) -> list[tuple[int, ...]]:
+    """Sizes of the inputs of a .pte's first method as its metadata declares them.
+
+    For a dynamic dim that size is the upper bound memory planning allotted: executor_runner sizes
+    every input from this metadata (extension/runner_util/inputs.cpp), so that is what it runs.
+    """
+    from executorch.runtime import Runtime
+
+    from affdeploy.etruntime import check_pte_header
+    from affdeploy.runtime_guard import native_stderr_captured
+
+    check_pte_header(path)
+    with native_stderr_captured():
+        program = Runtime.get().load_program(path)
+        meta = program.metadata("forward" if "forward" in program.method_names else sorted(program.method_names)[0])
+        infos = [meta.input_tensor_meta(i) for i in range(meta.num_inputs())]
+    return [tuple(int(d) for d in info.sizes()) for info in infos]
+
+
+def executor_runner_inputs(job: Job) -> list[str]:
+    """What executor_runner feeds a user model: ones, at the .pte's sizes (a dynamic dim at its upper bound)."""
+    if not job.inputs:
+        return []
+    sizes = pte_input_sizes(job.artifact)
+    if len(sizes) != len(job.inputs):
+        raise UsageError(f"{job.artifact.name} takes {len(sizes)} inputs but {job.export.model} has {len(job.inputs)}",
+                         hint="export the model again (affdeploy export --target executorch)")
+    declared = list(zip(job.inputs, sizes, strict=True))
+    shapes = ", ".join(str(ModelInput(i.name, shape, i.dtype)) for i, shape in declared)
+    notes = [f"executor_runner fills every input with ones at the sizes the .pte declares: {shapes}"]
+    bounded = [f"{i.name} dim {axis} at its upper bound {shape[axis]} (example {i.shape[axis]})"
+               for i, shape in declared for axis in i.dynamic if shape[axis] != i.shape[axis]]
+    if bounded:
+        notes.append("executor_runner runs a dynamic dim at the upper bound memory planning allotted, not the example "
+                     f"size: {'; '.join(bounded)}")
+    return notes
+
+
 def measure_executor_runner(session: AndroidSession, job: Job, binary: str) -> Measured:
     """One process of warm-up + measured executions; one process per sample for builds before 1.3."""
     name = RUNNERS["executorch"].name
     executions = job.warmup + job.iters
     command, notes = session.pinned(
         executor_runner_command(binary, job.remote_artifact, executions=executions, threads=job.threads), job.threads)
+    notes += executor_runner_inputs(job)
     first = session.run_checked(name, command, runner_timeout(executions))
     parsed = parsing.parse_executor_runner(first.output, warmup=job.warmup)  # a silent build fails here, at once
     if parsing.logs_iterations(first.output):
@@ -157,24 +211,60 @@ register(NativeRunner(
 # ----------------------------------------------------------------------------- ONNX Runtime onnxruntime_perf_test
 
 
-def ort_perf_test_command(binary: str, model: str, result_file: str, *, runs: int, threads: int, provider: str) -> str:
-    """One onnxruntime_perf_test run in 'times' mode with generated inputs (-I)."""
-    return shlex.join([binary, "-m", "times", "-r", str(runs), "-x", str(threads), "-e", provider, "-I", model, result_file])
+def ort_perf_test_command(binary: str, model: str, result_file: str, *, runs: int, threads: int, provider: str,
+                          free_dims: Mapping[str, int] | None = None) -> str:
+    """One onnxruntime_perf_test run in 'times' mode with generated inputs (-I) for every input.
+
+    -I treats each free (symbolic) dim as 1 unless ``-f name:value`` overrides it by its dim_param name.
+    """
+    overrides = [arg for dim, size in (free_dims or {}).items() for arg in ("-f", f"{dim}:{size}")]
+    return shlex.join([binary, "-m", "times", "-r", str(runs), "-x", str(threads), "-e", provider, *overrides, "-I",
+                       model, result_file])
+
+
+def onnx_free_dims(job: Job) -> tuple[dict[str, int], list[str]]:
+    """``-f`` overrides that give each free dim of the .onnx its example size, and a note of the inputs fed.
+
+    The .onnx names its dynamic dims by dim_param (the lowered program's symbols), input by input in
+    the user model's order, so each is matched to the example size at the same input and axis.
+    """
+    import onnx
+
+    graph = onnx.load(str(job.artifact), load_external_data=False).graph
+    initializers = {i.name for i in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in initializers]
+    dims = [[d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in inputs]
+    free: dict[str, int] = {}
+    for index, shape in enumerate(dims):
+        for axis, dim in enumerate(shape):
+            if isinstance(dim, str):
+                if index >= len(job.inputs) or axis >= len(job.inputs[index].shape):
+                    raise UsageError(f"{job.artifact.name} has a free dim {dim!r} (input {inputs[index].name}, axis "
+                                     f"{axis}) that no example input sizes; onnxruntime_perf_test would run it at 1",
+                                     hint="bench the model by --model so its example inputs give the size")
+                free[dim] = job.inputs[index].shape[axis]
+    if not job.inputs:
+        return free, []
+    fed = ", ".join(str(i) for i in job.inputs)
+    note = f"onnxruntime_perf_test generated every input (-I) at the example shapes: {fed}"
+    return free, [note + (f" (free dims set with -f {', '.join(f'{k}:{v}' for k, v in free.items())})" if free else "")]
 
 
 def measure_ort_perf_test(session: AndroidSession, job: Job, binary: str) -> Measured:
     """The tool warms up once by itself; more warm-up runs go to a separate process first."""
     name = RUNNERS["onnx"].name
     result_file = session.temp_file("ort-result", ".csv")
-    notes: list[str] = []
+    free_dims, notes = onnx_free_dims(job)
     if job.warmup > 1:
         command, _ = session.pinned(ort_perf_test_command(binary, job.remote_artifact, result_file, runs=job.warmup - 1,
-                                                          threads=job.threads, provider="cpu"), job.threads)
+                                                          threads=job.threads, provider="cpu", free_dims=free_dims),
+                                    job.threads)
         session.run_checked(name, command, runner_timeout(job.warmup))
         notes.append(f"{job.warmup - 1} warm-up runs in a separate onnxruntime_perf_test process")
     session.adb.shell(f"rm -f {result_file}")
     command, pin_notes = session.pinned(ort_perf_test_command(binary, job.remote_artifact, result_file, runs=job.iters,
-                                                              threads=job.threads, provider="cpu"), job.threads)
+                                                              threads=job.threads, provider="cpu", free_dims=free_dims),
+                                        job.threads)
     out = session.run_checked(name, command, runner_timeout(job.iters + 1))
     with tempfile.TemporaryDirectory(prefix="affdeploy-pull-") as tmp:
         local = Path(tmp) / "result.csv"

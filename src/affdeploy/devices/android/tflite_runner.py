@@ -116,6 +116,9 @@ def measure_benchmark_model(session: AndroidSession, job: Job, binary: str) -> M
     first = outputs[0]
     notes.append(f"{NAME} prints only aggregates: one process per sample, each after {job.warmup} warm-up runs "
                  "(--min_secs=0 --warmup_min_secs=0), XNNPACK applied explicitly (--use_xnnpack=true)")
+    if job.inputs:  # affdeploy's .tflite is static at the example shapes (export/tflite.py)
+        notes.append(f"{NAME} fills every input with random values at the .tflite's static shapes: "
+                     + ", ".join(map(str, job.inputs)))
     if first.memory_overall_mb is not None:
         notes.append(f"{NAME} memory footprint delta init={first.memory_init_mb} MB overall={first.memory_overall_mb} MB")
     output = RunnerOutput(
