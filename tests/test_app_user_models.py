@@ -216,3 +216,12 @@ def test_bench_through_the_app_runs_the_tensor_model(
     remote = f"/data/local/tmp/affdeploy/{Path(entry.path).name}.model.json"
     assert extras["model_meta"] == remote and "macs" not in extras
     _check_meta(json.loads(phone.device_path(remote).read_text()), pt2, entry.resolve(models))
+
+    # a user model's artifact away from its manifest: the app could not know its inputs
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(entry.resolve(models), alone)
+    code, out, err = cli(capsys, "bench", "--device", phone.serial, "--model", str(pt2), "--target", "executorch",
+                         "--artifact", str(alone / Path(entry.path).name), "--iters", "2")
+    assert code == 1 and "no entry for" in err and "the app learns a user model's inputs from it" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

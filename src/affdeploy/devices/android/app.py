@@ -23,7 +23,7 @@ from affdeploy.devices.android import parsing
 from affdeploy.devices.android.runners import Job, Measured
 from affdeploy.devices.android.session import DEVICE_DIR, AndroidSession, runner_timeout
 from affdeploy.devices.appassets import LABELS_NAME
-from affdeploy.errors import DeviceError
+from affdeploy.errors import AffdeployError, DeviceError
 from affdeploy.export.manifest import find_entry
 from affdeploy.models import MODELS
 from affdeploy.models.profile import model_macs
@@ -66,7 +66,11 @@ def push_meta(session: AndroidSession, job: Job, remote: str) -> None:
 
     A dynamic or non-float input is refused here, before the app starts.
     """
-    _, entry = find_entry(job.artifact)
+    try:
+        _, entry = find_entry(job.artifact)
+    except AffdeployError as exc:
+        raise AffdeployError(f"{exc.message}: the app learns a user model's inputs from it",
+                             hint="bench the artifact where `affdeploy export` wrote it, next to its manifest.json") from None
     meta = app_model(entry, labels=LABELS_NAME)
     with tempfile.TemporaryDirectory(prefix="affdeploy-meta-") as tmp:
         local = Path(tmp) / write_app_model(Path(tmp), meta)
