@@ -33,6 +33,7 @@ import onnx
 import torch
 from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 from executorch.exir import to_edge_transform_and_lower
+from _timing import interleaved
 from torch.export import ExportedProgram
 
 from affdeploy.bench.host import host_device_info
@@ -114,21 +115,8 @@ def first_output(result: object) -> np.ndarray:
     return np.asarray(result[0] if isinstance(result, (list, tuple)) else result, dtype=np.float32)
 
 
-def interleaved(sessions: dict[str, Callable[[], object]], rounds: int, iters: int, warmup: int) -> dict[str, list[float]]:
-    """Round-robin timing, rotating the start so that no variant always runs first."""
-    names = list(sessions)
-    for name in names:
-        for _ in range(warmup):
-            sessions[name]()
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(rounds):
-        for name in names[r % len(names):] + names[: r % len(names)]:
-            for _ in range(iters):
-                start = time.perf_counter_ns()
-                sessions[name]()
-                samples[name].append((time.perf_counter_ns() - start) / 1e6)
-        print(f"round {r + 1}/{rounds}: " + ", ".join(f"{n} {np.median(samples[n]):.2f} ms" for n in names), flush=True)
-    return samples
+def print_round(r: int, samples: dict[str, list[float]]) -> None:
+    print(f"round {r}: " + ", ".join(f"{n} {np.median(v):.2f} ms" for n, v in samples.items()), flush=True)
 
 
 def markdown(summary: dict[str, object]) -> str:
@@ -170,7 +158,7 @@ def main() -> None:
         paths, facts, reference = build(Path(tmp), args.image_size)
         sessions = open_all(paths, args.image_size)
         errors = {name: float(np.abs(first_output(s()) - reference.numpy()).max()) for name, s in sessions.items()}
-        samples = interleaved(sessions, args.rounds, args.iters, args.warmup)
+        samples = interleaved(sessions, args.rounds, args.iters, args.warmup, print_round)
     stats = {name: compute_stats(values) for name, values in samples.items()}
     native = stats["native"].p50
     best = min(("dft", "dft+friendly"), key=lambda n: stats[n].p50)

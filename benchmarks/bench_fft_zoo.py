@@ -32,7 +32,7 @@ import torch
 ROOT = Path(__file__).resolve().parent
 sys.path[:0] = [str(ROOT), str(ROOT.parent / "tests")]
 
-from bench_fft_onnx import interleaved  # noqa: E402  (the same round-robin timing)
+from _timing import interleaved  # noqa: E402  (the same round-robin timing)
 from fft_zoo import ZOO, build  # noqa: E402
 
 from affdeploy.bench.host import host_device_info  # noqa: E402

@@ -35,6 +35,8 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from _timing import interleaved  # noqa: E402
+
 from affdeploy.bench.host import host_device_info  # noqa: E402
 from affdeploy.bench.stats import compute_stats  # noqa: E402
 from affdeploy.coreml_reference import ReferenceModel  # noqa: E402
@@ -106,19 +108,15 @@ def main() -> None:
 
     x = inputs[0]
     tensor = torch.from_numpy(x)
-    samples: dict[str, list[float]] = {"pytorch-eager": [], **{name: [] for name in predicts}}
+    calls: dict[str, Callable[[], object]] = {"pytorch-eager": lambda: net(tensor)}
+    calls.update({name: (lambda predict=predict: predict(x)) for name, predict in predicts.items()})
+
+    def report(r: int, samples: dict[str, list[float]]) -> None:
+        print(f"  round {r}/{args.rounds}: " + ", ".join(f"{k} {v[-1] / 1e3:.2f} s" for k, v in samples.items()), flush=True)
+
     with torch.no_grad():
-        net(tensor)  # warm-up
-        for round_index in range(args.rounds):
-            started = time.perf_counter()
-            net(tensor)
-            samples["pytorch-eager"].append((time.perf_counter() - started) * 1e3)
-            for name, predict in predicts.items():
-                started = time.perf_counter()
-                predict(x)
-                samples[name].append((time.perf_counter() - started) * 1e3)
-            print(f"  round {round_index + 1}/{args.rounds}: " + ", ".join(f"{k} {v[-1] / 1e3:.2f} s"
-                                                                        for k, v in samples.items()), flush=True)
+        net(tensor)  # warm-up (the interpreter has no lazy state to warm)
+        samples = interleaved(calls, args.rounds, progress=report)
 
     stats = {name: compute_stats(values) for name, values in samples.items()}
     eager = stats["pytorch-eager"].p50

@@ -24,14 +24,14 @@ import os
 import platform
 import statistics
 import tempfile
-import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from _timing import interleaved
 
 from affdeploy.bench.yardstick import check_threads, gemm_calls, gemm_macs, gmacs_per_s, pin_threads, thread_setting, yardstick
 from affdeploy.data.calibration import calibration_sets
@@ -140,28 +140,6 @@ def open_runtime(art: Artifacts, runtime: str, threads: int, size: int, inputs: 
     return lambda: session.run(None, feed)
 
 
-def interleaved(calls: dict[str, Callable[[], object]], rounds: int, per_round: int, warmup: int) -> dict[str, list[float]]:
-    """Seconds per call, ``per_round`` calls per configuration per round, rotating the first one."""
-    for call in calls.values():
-        for _ in range(warmup):
-            call()
-    names = list(calls)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    gc.collect()
-    for r in range(rounds):
-        for name in names[r % len(names):] + names[: r % len(names)]:
-            call = calls[name]
-            gc.disable()
-            try:
-                for _ in range(per_round):
-                    start = time.perf_counter()
-                    call()
-                    samples[name].append(time.perf_counter() - start)
-            finally:
-                gc.enable()
-    return samples
-
-
 def measure(arts: list[Artifacts], runtimes: list[str], threads: int, args: argparse.Namespace) -> list[dict[str, object]]:
     """All configurations at one thread count, with the yardstick, in one interleaved run."""
     set_threads(threads)  # before any ExecuTorch method loads (see etruntime.set_threads)
@@ -174,7 +152,7 @@ def measure(arts: list[Artifacts], runtimes: list[str], threads: int, args: argp
     calls.update(gemm_calls())
     samples = interleaved(calls, args.rounds, args.per_round, args.warmup)
     check_threads(thread_setting(), threads)
-    medians = {name: statistics.median(s) for name, s in samples.items()}
+    medians = {name: statistics.median(s) / 1e3 for name, s in samples.items()}  # seconds
     gemm_name, gemm = yardstick({k: v for k, v in medians.items() if k.startswith("gemm-")})
     rows: list[dict[str, object]] = []
     for name, median in medians.items():
@@ -188,7 +166,7 @@ def measure(arts: list[Artifacts], runtimes: list[str], threads: int, args: argp
         ref = medians.get(f"{model}|{REFERENCE}")
         rows.append({
             "model": model, "runtime": runtime, "threads": threads, "median_ms": median * 1e3,
-            "p10_ms": float(np.percentile(samples[name], 10)) * 1e3, "p90_ms": float(np.percentile(samples[name], 90)) * 1e3,
+            "p10_ms": float(np.percentile(samples[name], 10)), "p90_ms": float(np.percentile(samples[name], 90)),
             "samples": len(samples[name]), "nominal_gmacs_per_s": nominal, "executed_gmacs_per_s": executed,
             "nominal_of_yardstick": nominal / gemm, "executed_of_yardstick": executed / gemm,
             "speed_vs_executorch_fp32": ref / median if ref else None, "int8_accuracy": art.accuracy.get(runtime),
