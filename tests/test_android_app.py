@@ -108,6 +108,7 @@ def test_java_stats_and_results_file_match_python(classpath: str, tmp_path: Path
     assert record.gmacs_per_s == pytest.approx(790_000_000 / (java.p50 * 1e-3) / 1e9)
     assert record.device.soc == 'Tensor G2 "gs201"' and record.device.extra == {"sdk_int": 34}
     assert record.notes == ['line one\nline "two"\t\\ \u00e9']
+    assert record.model_sha256 == "cd" * 32
     assert list(out.parent.iterdir()) == [out]  # the atomic write left no temporary file
 
 

@@ -80,6 +80,7 @@ public func makeRecord(config: BenchConfig, measurement: LatencyMeasurement, dev
         gmacsPerS: gmacs,
         artifactSha256: config.entry.sha256,
         artifactPath: config.entry.file,
+        modelSha256: config.entry.sourceSha256 ?? "",
         tools: tools,
         timestamp: isoTimestamp(date),
         notes: notes

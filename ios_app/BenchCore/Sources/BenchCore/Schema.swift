@@ -70,6 +70,7 @@ public struct BenchRecord: Codable, Equatable {
     public var gmacsPerS: Double?
     public var artifactSha256: String = ""
     public var artifactPath: String = ""
+    public var modelSha256: String = ""  // a user model's .pt2 file / factory source (its metadata's source_sha256)
     public var tools: [String: String] = [:]
     public var timestamp: String = ""
     public var notes: [String] = []

@@ -99,6 +99,7 @@ public final class BenchmarkActivity extends Activity {
           : ModelMeta.parse(new String(Files.readAllBytes(Paths.get(args.metaPath)), StandardCharsets.UTF_8));
       if (meta != null) {
         meta.checkArtifact(args.target(), context.artifactSha256);
+        context.modelSha256 = meta.sourceSha256 == null ? "" : meta.sourceSha256;
       }
       BenchmarkLoop.Result result;
       try (Runner runner = Runners.create(args.backend)) {

@@ -40,6 +40,8 @@ public final class ModelMeta {
 
   public final String model;
   public final String id;
+  /** The sha256 of a user model's .pt2 file or factory source; null for AFFNet. */
+  public final String sourceSha256;
   public final String file;
   public final String sha256;
   public final String target;
@@ -57,6 +59,7 @@ public final class ModelMeta {
   private ModelMeta(Map<String, Object> m) {
     model = InputSpec.string(m, "model");
     id = InputSpec.string(m, "id");
+    sourceSha256 = m.get("source_sha256") instanceof String ? (String) m.get("source_sha256") : null;
     file = InputSpec.string(m, "file");
     sha256 = InputSpec.string(m, "sha256");
     target = InputSpec.string(m, "target");

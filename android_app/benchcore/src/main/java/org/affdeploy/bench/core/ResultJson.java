@@ -30,6 +30,8 @@ public final class ResultJson {
     public DeviceDescription device = new DeviceDescription();
     public Map<String, String> tools = new LinkedHashMap<>();
     public String artifactSha256 = "";
+    /** A user model's .pt2 file / factory source sha256 (its metadata's source_sha256); empty for AFFNet. */
+    public String modelSha256 = "";
     /** ISO 8601 UTC, e.g. java.time.Instant.now().toString(). */
     public String timestamp = "";
     public List<String> notes = new ArrayList<>();
@@ -59,6 +61,7 @@ public final class ResultJson {
     r.put("gmacs_per_s", args.macs < 0 || stats.p50 <= 0 ? null : args.macs / (stats.p50 * 1e-3) / 1e9);
     r.put("artifact_sha256", context.artifactSha256);
     r.put("artifact_path", args.modelPath);
+    r.put("model_sha256", context.modelSha256);
     r.put("tools", context.tools);
     r.put("timestamp", context.timestamp);
     r.put("notes", context.notes);

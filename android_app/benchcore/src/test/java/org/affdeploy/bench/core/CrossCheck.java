@@ -62,6 +62,7 @@ public final class CrossCheck {
     context.device.extra.put("sdk_int", 34);
     context.tools.putAll(runner.versions());
     context.artifactSha256 = "ab".repeat(32);
+    context.modelSha256 = "cd".repeat(32);
     context.timestamp = "2026-11-25T01:02:03Z";
     context.notes.add("line one\nline \"two\"\t\\ \u00e9");
     ResultJson.writeAtomically(Paths.get(argv[1]), ResultJson.document(ResultJson.record(args, result, context)));

@@ -31,6 +31,7 @@ public class ModelMetaTest {
     assertTrue(meta.isTensorModel());
     assertNull(meta.image);
     assertEquals("fft_zoo-multi_input", meta.id);
+    assertEquals("ab", meta.sourceSha256);
     assertEquals(2, meta.outputs.size());
     assertArrayEquals(new long[] {2, 3}, meta.outputs.get(1).shape);
     List<NamedTensor> inputs = meta.benchmarkInputs();

@@ -44,7 +44,7 @@ public class ResultJsonTest {
     assertEquals(
         Arrays.asList("model", "target", "backend", "fft", "threads", "precision", "image_size", "device", "runner",
             "samples_ms", "stats", "warmup", "load_ms", "first_inference_ms", "peak_rss_growth_bytes", "macs",
-            "gmacs_per_s", "artifact_sha256", "artifact_path", "tools", "timestamp", "notes", "schema"),
+            "gmacs_per_s", "artifact_sha256", "artifact_path", "model_sha256", "tools", "timestamp", "notes", "schema"),
         Arrays.asList(r.keySet().toArray()));
     assertEquals("affnet-et", r.get("model"));
     assertEquals("onnx", r.get("target"));
