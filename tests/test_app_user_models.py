@@ -209,6 +209,7 @@ def test_bench_through_the_app_runs_the_tensor_model(
     assert (record.model, record.runner, record.target, record.device.kind) == (
         str(pt2.resolve()), "android-app", "executorch", "android")
     assert record.stats.count == 4 and record.macs is None
+    assert record.model_sha256 == hashlib.sha256(pt2.read_bytes()).hexdigest()
     assert "tensor model, outputs [[2, 15], [2, 8]]" in record.notes
     (intent,) = [i for i in phone.intent_log() if i["command"] == "start"]
     extras = intent["extras"]
