@@ -35,7 +35,7 @@ from affdeploy.export.registry import bench_targets, get_target, known_bench_tar
 from affdeploy.export.request import ExportRequest
 from affdeploy.fsutil import sha256_path
 from affdeploy.graph import check_image_size, example_input
-from affdeploy.models.source import is_user_model, model_kind, resolve_model
+from affdeploy.models.source import is_user_model, model_kind, resolve_model, source_sha256
 from affdeploy.progress import Progress, silent
 from affdeploy.versions import tool_versions
 from affdeploy.vocab import BASELINE, DeviceKind, FFTMode, parse
@@ -268,9 +268,8 @@ def _interleaved_rounds(configs: list[Config], request: BenchRequest, report: Ca
 
 
 def _record(config: Config, request: BenchRequest, device: DeviceInfo, tools: dict[str, str]) -> BenchRecord:
-    model_sha = (resolve_model(config.model).sha256 or "") if is_user_model(config.model) else ""
     subject = Subject(config.model, config.target, config.backend, config.fft, config.threads, request.precision,
-                      request.image_size, config.artifact, config.artifact_sha256, model_sha)
+                      request.image_size, config.artifact, config.artifact_sha256, source_sha256(config.model) or "")
     timing = Timing([ns / 1e6 for ns in config.samples_ns], config.warmup_done, config.load_ms, config.first_ms,
                     config.rss_growth, config.notes)
     return build_record(subject, timing, device, RUNNER, tools)

@@ -51,13 +51,9 @@ def code_fingerprint() -> str:
 
 def _weights_sha256(request: ExportRequest) -> str | None:
     """What the manifest records as ``weights_sha256``: the checkpoint's, or a user model's .pt2 / factory source's."""
-    from affdeploy.models.source import PT2, is_user_model, model_kind, resolve_model
+    from affdeploy.models.source import source_sha256
 
-    if request.weights is not None:
-        return sha256_path(request.weights)
-    if not is_user_model(request.model):
-        return None
-    return sha256_path(Path(request.model)) if model_kind(request.model) == PT2 else resolve_model(request.model).sha256
+    return sha256_path(request.weights) if request.weights is not None else source_sha256(request.model)
 
 
 def cache_inputs(request: ExportRequest) -> dict[str, Any]:

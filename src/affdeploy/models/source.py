@@ -241,6 +241,17 @@ def _import_factory(ref: str) -> ModelSource:
                        origin=str(Path(source).resolve()) if source else None)
 
 
+def source_sha256(model: str) -> str | None:
+    """What manifests and results record as a user model's sha256 (.pt2 file or factory module source); None for AFFNet.
+
+    A .pt2 is hashed without loading it; a factory is imported and called (its module file is what is hashed).
+    """
+    kind = model_kind(model)
+    if kind == PT2:
+        return sha256_path(Path(model))
+    return _import_factory(model).sha256 if kind == FACTORY else None
+
+
 def resolve_model(model: str) -> ModelSource:
     """Load a user model (``.pt2`` or factory); AFFNet variants go through :func:`affdeploy.models.build_model`."""
     kind = model_kind(model)

@@ -18,7 +18,8 @@ from affdeploy.bench.request import BenchRequest
 from affdeploy.bench.schema import BenchRecord
 from affdeploy.errors import AffdeployError, UsageError
 from affdeploy.export.registry import bench_targets
-from affdeploy.models.source import model_slug
+from affdeploy.models import MODELS
+from affdeploy.models.source import model_slug, source_sha256
 from affdeploy.vocab import DeviceKind
 
 if TYPE_CHECKING:
@@ -82,9 +83,17 @@ def installable_app() -> Path | None:
 
 
 def stamp_records(records: list[BenchRecord], device: IosDevice) -> list[BenchRecord]:
-    """Records with the host's view of the device filled in where the app left fields empty."""
+    """Records with the host's view of the device (and a user model's sha256) filled in where the app left them empty."""
     stamped = []
+    shas: dict[str, str] = {}
     for rec in records:
+        if rec.model not in MODELS and not rec.model_sha256:
+            if rec.model not in shas:
+                try:
+                    shas[rec.model] = source_sha256(rec.model) or ""
+                except UsageError:  # the .pt2 was moved since the app bundled it: the record keeps its name only
+                    shas[rec.model] = ""
+            rec = replace(rec, model_sha256=shas[rec.model])
         info = rec.device
         host = device.info
         merged = replace(
