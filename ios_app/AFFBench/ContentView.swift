@@ -18,7 +18,7 @@ struct ContentView: View {
                     } else {
                         Picker("Model", selection: $model.selected) {
                             ForEach(Array(model.entries.enumerated()), id: \.offset) { index, entry in
-                                Text("\(entry.model) · \(entry.target) · \(entry.precision)").tag(index)
+                                Text("\(entry.id) · \(entry.target) · \(entry.precision)").tag(index)
                             }
                         }
                     }
