@@ -23,13 +23,14 @@ import torch
 from affdeploy.bench.appmodel import APP_CATALOG_SCHEMA, APP_MODEL_SCHEMA, bench_input
 from affdeploy.bench.request import BenchRequest
 from affdeploy.bench.schema import load_results
-from affdeploy.devices.ios import app as ios_app
+from affdeploy.devices import ios
 from affdeploy.export.manifest import read_manifest, write_manifest
 from cli_helpers import cli, run_cli
 from fft_zoo import build
 from loopback_adb.device import LoopbackDevice
 from test_android import app_installed, on_phone  # noqa: F401  (fixtures: the loopback phone with the app installed)
 from test_android_app import ANDROID, _java, classpath  # noqa: F401  (classpath: the compiled benchcore fixture)
+from test_ios import UDID, _app_dir, _calls, fake_xcode  # noqa: F401  (fake_xcode: xcrun/xcodebuild stand-ins)
 from test_ios_assets import app  # noqa: F401  (fixture: an iOS app folder)
 
 INPUTS = [{"name": "a", "shape": [2, 15], "dtype": "float32"}, {"name": "b", "shape": [2, 15], "dtype": "float32"}]
@@ -114,9 +115,18 @@ def test_ios_assets_bundle_a_user_model(user_export: tuple[Path, Path], app: Pat
     assert catalog == {"schema": APP_CATALOG_SCHEMA, "labels": "imagenet_labels.txt",
                        "models": [f"{asset['file']}.model.json"]}
     _check_meta(json.loads((folder / catalog["models"][0]).read_text()), pt2, models / asset["file"])
-    # `affdeploy bench --device iphone` asks the app for the model by the id in its metadata
-    args = ios_app.app_arguments(BenchRequest(models=[str(pt2), "affnet-t"], cooldown_s=0))
-    assert args[args.index("--models") + 1] == "cross_spectrum,affnet-t"
+
+
+def test_iphone_bench_asks_the_app_for_the_user_model_by_id(
+    user_export: tuple[Path, Path], fake_xcode: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+) -> None:
+    """`affdeploy bench --device iphone --model x.pt2` reaches the app's XCTest with the id its metadata carries."""
+    pt2, _ = user_export
+    monkeypatch.setenv("AFFDEPLOY_IOS_APP_DIR", str(_app_dir(tmp_path)))
+    monkeypatch.setenv("AFFDEPLOY_TEAM_ID", "ABCDE12345")
+    ios.find_device(UDID).run(BenchRequest(models=[str(pt2), "affnet-t"], targets=["executorch"], iters=5))
+    (build,) = [c for c in _calls(fake_xcode) if c["tool"] == "xcodebuild"]
+    assert "--models cross_spectrum,affnet-t --targets executorch" in build["env"]["TEST_RUNNER_AFFDEPLOY_ARGS"]
 
 
 def _bad_copy(models: Path, dest: Path, inputs: list[dict]) -> Path:
