@@ -33,9 +33,14 @@ for _name, _fn in _BINARY.items():
 
 @register("real_div")
 def real_div(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The output type is the inputs' promoted type (MIL's elementwise_binary): int32 / int32 stays int32.
+
+    Integer division appears in the shape arithmetic coremltools emits for dynamic dims (a reshape's
+    -1 as numel / batch); the quotient is truncated toward zero, as a C cast of the real quotient.
+    """
     x, y = np.asarray(x), np.asarray(y)
-    if x.dtype.kind in "iub" and y.dtype.kind in "iub":
-        return (x / y).astype(np.float32)
+    if x.dtype.kind in "iu" and y.dtype.kind in "iu":
+        return np.true_divide(x, y).astype(np.result_type(x, y))
     return np.true_divide(x, y)
 
 
