@@ -35,6 +35,14 @@ public class BenchmarkArgsTest {
     assertEquals(256, args.imageSize);
     assertEquals("fp32", args.precision);
     assertEquals(-1L, args.macs);
+    assertEquals(null, args.metaPath); // AFFNet: the picture input
+  }
+
+  @Test
+  public void tensorModelNamesItsMetadataFile() {
+    String meta = "/data/local/tmp/affdeploy/m.pte.model.json";
+    assertEquals(meta, BenchmarkArgs.parse(extras("model_path", "/x/m.pte", "model_meta", meta)).metaPath);
+    assertTrue(error("model_path", "/x/m.pte", "model_meta", " ").contains("model_meta must not be empty"));
   }
 
   @Test
