@@ -155,10 +155,10 @@ def app_model(entry: ArtifactEntry, *, labels: str, macs: int | None = None) -> 
     if "outputs" not in spec or "kind" not in spec:
         raise AffdeployError(f"the manifest entry of {file} does not list the model's outputs (an older export)",
                              hint="export it again")
-    inputs = [_input(s, seed, f"{entry.model} ({file})") for seed, s in enumerate(spec["inputs"])]
-    outputs = [_output(s, f"{entry.model} ({file})") for s in spec["outputs"]]
-    return AppModel(**common, id=model_slug(entry.model, spec["kind"]), source_sha256=spec.get("sha256"), mode=TENSOR,
-                    inputs=inputs, outputs=outputs)
+    model_id = model_slug(entry.model, spec["kind"])
+    inputs = [_input(s, seed, f"{model_id} ({file})") for seed, s in enumerate(spec["inputs"])]
+    outputs = [_output(s, f"{model_id} ({file})") for s in spec["outputs"]]
+    return AppModel(**common, id=model_id, source_sha256=spec.get("sha256"), mode=TENSOR, inputs=inputs, outputs=outputs)
 
 
 def write_app_model(folder: Path, meta: AppModel) -> str:
