@@ -3,6 +3,8 @@
 Zoo models (tests/fft_zoo.py) go through ``affdeploy export`` to ONNX, Core ML and ExecuTorch with
 parity against eager PyTorch on their example inputs and fresh random ones; manifests name them by
 file/factory and sha256; ``info`` and ``verify`` take them; bad references are one clear line.
+The two-input, two-output factory is exported once in tests/test_user_models_android.py, whose
+phone-runner, verify and inspect tests share that export.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from pathlib import Path
 import pytest
 import torch
 
-import fft_zoo
 from affdeploy.cli import main
 from cli_helpers import cli
 from fft_zoo import build
@@ -30,12 +31,6 @@ def pt2_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("user") / "log_mel.pt2"
     torch.export.save(torch.export.export(model, args), str(path))
     return path
-
-
-def _export(capsys: pytest.CaptureFixture[str], model: str, out: Path) -> list[dict]:
-    code, stdout, stderr = cli(capsys, "export", "--model", model, "--target", TARGETS, "--out", str(out), "--json")
-    assert code == 0, stderr
-    return json.loads(stdout)
 
 
 @pytest.fixture(scope="module")
@@ -80,20 +75,6 @@ def test_verify_rechecks_a_user_model_artifact(capsys: pytest.CaptureFixture[str
     assert code == 0, stderr
     result = json.loads(stdout)
     assert result["parity"]["status"] == "passed" and result["sha256_matches_manifest"]
-
-
-def test_factory_with_two_inputs_and_outputs_exports_everywhere(capsys: pytest.CaptureFixture[str],
-                                                                 tmp_path: Path) -> None:
-    entries = _by_target(_export(capsys, "fft_zoo:multi_input", tmp_path))
-    source = Path(fft_zoo.__file__).resolve()
-    for target, entry in entries.items():
-        assert entry["path"].startswith("fft_zoo-multi_input-")
-        assert entry["weights"] == str(source)
-        assert entry["weights_sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
-        assert [i["name"] for i in entry["input"]["inputs"]] == ["a", "b"]
-        assert entry["parity"]["status"] == "passed", (target, entry["parity"])
-    assert entries["executorch"]["op_counts"]["delegate_calls"] == 1
-    assert entries["executorch"]["op_counts"]["non_delegated_ops"] == 0
 
 
 def test_info_reports_a_user_model(capsys: pytest.CaptureFixture[str], pt2_file: Path) -> None:

@@ -3,8 +3,8 @@
 The stand-ins in tests/runners/ feed inputs the way the real tools do (executor_runner: ones at the
 .pte's sizes, a dynamic dim at its upper bound; onnxruntime_perf_test -I: every input, a free dim
 1 unless -f overrides it; benchmark_model: random data for every input at the model's shapes), so a
-runner that fed only the first input, or the wrong shapes, fails here. Also: ``verify`` and
-``inspect`` on every artifact type of a two-input, two-output model.
+runner that fed only the first input, or the wrong shapes, fails here. Also: the export of a
+two-input, two-output factory to every target, and ``verify`` and ``inspect`` on each artifact.
 """
 
 from __future__ import annotations
@@ -114,6 +114,19 @@ def test_a_bare_onnx_with_a_free_dim_is_refused_on_the_phone(on_phone: LoopbackD
     assert code != 0 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert "m.onnx has a free dim" in err and "would run it at 1" in err
     assert not any(e["command"] for e in on_phone.taskset_log())
+
+
+def test_factory_with_two_inputs_and_outputs_exports_everywhere(multi_dir: Path) -> None:
+    entries = {e["target"]: e for e in json.loads((multi_dir / "manifest.json").read_text())["artifacts"]}
+    assert set(entries) == {"onnx", "executorch", "tflite", "coreml"}
+    for target, entry in entries.items():
+        assert entry["path"].startswith("fft_zoo-multi_input-")
+        assert entry["weights"] == str(Path(fft_zoo.__file__).resolve()) and entry["weights_sha256"] == ZOO_SHA
+        assert [i["name"] for i in entry["input"]["inputs"]] == ["a", "b"]
+        assert entry["parity"]["status"] == "passed", (target, entry["parity"])
+    for target in ("executorch", "tflite"):
+        assert entries[target]["op_counts"]["delegate_calls"] == 1, target
+        assert entries[target]["op_counts"]["non_delegated_ops"] == 0, target
 
 
 @pytest.mark.parametrize("suffix", [".onnx", ".pte", ".tflite", ".mlpackage"])

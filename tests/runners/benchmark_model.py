@@ -2,8 +2,9 @@
 
 It takes the real tool's ``--flag=value`` command line (benchmark_model.cc, benchmark_tflite_model.cc,
 xnnpack_delegate_provider.cc), really runs the model with ai-edge-litert's interpreter (XNNPACK,
-``--num_threads``) on random inputs (every input, of its type, at the model's shapes), and prints what the real tool prints on stdout: ``INFO: `` lines
-with the set parameters, ``Loaded model``, the delegation line, one tsl::StatWithPercentiles line
+``--num_threads``) on random inputs (every input, of its type, at the model's shapes, or at
+``--input_layer_shape`` with the real tool's checks of ``--input_layer``), and prints what the real
+tool prints on stdout: ``INFO: `` lines with the set parameters, ``Loaded model``, the delegation line, one tsl::StatWithPercentiles line
 per phase (microseconds, doubles with 6 significant digits) followed by an empty ``INFO:`` line,
 ``Inference timings in us: ...`` and the memory lines. Unknown flags are an error, as in the real tool.
 
@@ -21,11 +22,13 @@ import sys
 import time
 
 FLAGS = {"graph": str, "num_threads": int, "num_runs": int, "min_secs": float, "max_secs": float, "warmup_runs": int,
-         "warmup_min_secs": float, "use_xnnpack": str, "report_peak_memory_footprint": str}
+         "warmup_min_secs": float, "use_xnnpack": str, "report_peak_memory_footprint": str, "input_layer": str,
+         "input_layer_shape": str}
 LABELS = {"num_runs": "Min num runs", "min_secs": "Min runs duration (seconds)", "max_secs": "Max runs duration (seconds)",
           "num_threads": "Num threads", "warmup_runs": "Min warmup runs",
           "warmup_min_secs": "Min warmup runs duration (seconds)", "report_peak_memory_footprint":
-          "Report the peak memory footprint", "graph": "Graph", "use_xnnpack": "Use xnnpack"}
+          "Report the peak memory footprint", "graph": "Graph", "use_xnnpack": "Use xnnpack",
+          "input_layer": "Input layers", "input_layer_shape": "Input shapes"}
 
 
 def g(value: float) -> str:
@@ -46,6 +49,40 @@ def stat_line(values: list[int], percentiles: bool) -> str:
         ranked = sorted(values)
         text += " " + " ".join(f"{k}={ranked[len(ranked) * p // 100]}" for k, p in (("p5", 5), ("median", 50), ("p95", 95)))
     return text
+
+
+def input_layers(names: str, shapes: str) -> list[tuple[str, list[int]]] | None:
+    """PopulateInputLayerInfo: as many names as shapes, no -1; None (after the real error line) when not."""
+    name_list = names.split(",") if names else []
+    shape_list = shapes.split(":") if shapes else []
+    if len(name_list) != len(shape_list):
+        print(f"ERROR: The number of items in --input_layer_shape ({shapes}, with {len(shape_list)} items) must match "
+              f"the number of items in --input_layer ({names}, with {len(name_list)} items). For example "
+              "--input_layer=input1,input2 --input_layer_shape=1,224,224,4:1,20", file=sys.stderr)
+        return None
+    layers = [(name, [int(d) for d in shape.split(",")]) for name, shape in zip(name_list, shape_list)]
+    if any(d == -1 for _, shape in layers for d in shape):
+        print("ERROR: Any unknown sizes in the shapes (-1's) must be replaced with the size you want to benchmark with.",
+              file=sys.stderr)
+        return None
+    return layers
+
+
+def resize_inputs(runner: object, layers: list[tuple[str, list[int]]]) -> bool:
+    """BenchmarkTfLiteModel::Init: a count mismatch is a CHECK (abort), a rank mismatch an error, a name only a WARN."""
+    details = runner.get_input_details()  # type: ignore[attr-defined]
+    if layers and len(layers) != len(details):
+        print(f"F benchmark_tflite_model.cc] Check failed: inputs_.size() == interpreter_inputs.size() Inputs mismatch: "
+              f"Model inputs #:{len(layers)} expected: {len(details)}", file=sys.stderr, flush=True)
+        os.abort()
+    for (name, shape), detail in zip(layers, details):
+        if name != detail["name"]:
+            print(f"WARN: Tensor # {detail['index']} is named {detail['name']} but flags call it {name}")
+        if len(shape) != len(detail["shape"]):
+            print(f"ERROR: Input tensor #{detail['index']} should have {len(detail['shape'])} dimensions!", file=sys.stderr)
+            return False
+        runner.resize_tensor_input(detail["index"], shape)  # type: ignore[attr-defined]
+    return True
 
 
 def main(argv: list[str]) -> int:
@@ -69,12 +106,17 @@ def main(argv: list[str]) -> int:
     if not params["graph"]:
         print("ERROR: Please specify the name of your TF Lite input file with --graph", file=sys.stderr)
         return 1
+    layers = input_layers(str(params.get("input_layer", "")), str(params.get("input_layer_shape", "")))
+    if layers is None:
+        return 1
     import numpy as np
     from ai_edge_litert.interpreter import Interpreter
 
     started = time.perf_counter()
     runner = Interpreter(model_path=str(params["graph"]), num_threads=max(1, int(params["num_threads"])))  # type: ignore[arg-type]
     print(f"INFO: Loaded model {params['graph']}")
+    if not resize_inputs(runner, layers):
+        return 1
     runner.allocate_tensors()
     kernels = sum(node["op_name"] == "DELEGATE" for node in runner._get_ops_details())
     print("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.")

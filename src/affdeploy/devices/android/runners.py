@@ -5,6 +5,14 @@ artifacts it runs, which ``bench`` option and environment variable name the bina
 configuration is measured with it. ``bench --executor-runner PATH`` (or AFFDEPLOY_EXECUTOR_RUNNER)
 picks the ExecuTorch runner; a new runner (TFLite's benchmark_model, say) is one more
 :func:`register` call and one more ``bench`` option.
+
+A user model's job carries its inputs at their example shapes (:class:`ModelInput`). How each tool
+feeds inputs, from its source: executor_runner fills every input with ones at the sizes the .pte's
+method metadata declares (a dynamic dim at its upper bound; only the newest builds have
+``--input_shapes``); onnxruntime_perf_test ``-I`` generates every input with each free dim at 1
+unless ``-f dim_param:size`` overrides it (ort_test_session.cc); benchmark_model fills every input
+with random data at the model's shapes (benchmark_tflite_model.cc). So ONNX free dims get ``-f``
+with the example sizes, and the notes of each record say which shapes ran.
 """
 
 from __future__ import annotations

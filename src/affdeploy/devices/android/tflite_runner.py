@@ -19,18 +19,26 @@ Facts from its source (google-ai-edge/LiteRT tflite/tools/benchmark/, same as te
 
 It prints no per-run times, only these aggregates, so ``bench`` runs one process per sample (each
 after its own warm-up runs) with ``--min_secs=0`` so each process runs exactly what it is told.
+
+Inputs (benchmark_tflite_model.cc): random data for every input at the model's shapes. With
+``--input_layer=a,b --input_layer_shape=1,2:3,4`` it resizes them first; the two lists must have as
+many items as each other (else an error) and as the model has inputs (else a CHECK aborts), each
+shape the input's rank, and no -1 ("Any unknown sizes in the shapes (-1's) must be replaced with the
+size you want to benchmark with"); a name that differs from the tensor's is only a WARN.
 """
 
 from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from affdeploy.devices.android.parsing import RunnerOutput
 from affdeploy.devices.android.runners import Job, Measured, NativeRunner, register
 from affdeploy.devices.android.session import AndroidSession, runner_timeout
-from affdeploy.errors import DeviceError
+from affdeploy.errors import DeviceError, UsageError
 
 NAME = "benchmark_model"
 _NUM = r"(-?(?:[0-9]+(?:\.[0-9]*)?|nan|inf)(?:[eE][-+]?[0-9]+)?)"
@@ -95,17 +103,53 @@ def parse_benchmark_model(stdout: str) -> BenchmarkModelOutput:
     return out
 
 
-def benchmark_model_command(binary: str, model: str, *, threads: int, warmup: int, runs: int) -> str:
+def benchmark_model_command(binary: str, model: str, *, threads: int, warmup: int, runs: int,
+                            input_layers: Sequence[str] = ()) -> str:
     """One process: ``warmup`` + ``runs`` inferences exactly (min_secs 0), XNNPACK explicitly applied."""
     return shlex.join([binary, f"--graph={model}", f"--num_threads={threads}", f"--warmup_runs={warmup}",
                        "--warmup_min_secs=0", f"--num_runs={runs}", "--min_secs=0", "--max_secs=600",
-                       "--use_xnnpack=true", "--report_peak_memory_footprint=true"])
+                       "--use_xnnpack=true", "--report_peak_memory_footprint=true", *input_layers])
+
+
+def tflite_inputs(path: Path) -> list[tuple[str, list[int]]] | None:
+    """Name and shape signature (-1: a dynamic dim) of each input of the .tflite; None without ai-edge-litert here."""
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:
+        return None
+    graph = schema.Model.GetRootAs(path.read_bytes(), 0).Subgraphs(0)
+    tensors = [graph.Tensors(graph.Inputs(i)) for i in range(graph.InputsLength())]
+    return [(t.Name().decode(), [int(d) for d in (t.ShapeSignatureAsNumpy() if t.ShapeSignatureLength()
+                                                  else t.ShapeAsNumpy())]) for t in tensors]
+
+
+def input_layer_flags(job: Job) -> tuple[list[str], list[str]]:
+    """``--input_layer``/``--input_layer_shape`` at the example sizes when the .tflite has a dynamic dim, and notes.
+
+    benchmark_model otherwise runs a dynamic dim at the size stored in the file; its flags must name
+    every input (a count mismatch aborts it) and take no -1.
+    """
+    declared = tflite_inputs(job.artifact)
+    shown = ", ".join(map(str, job.inputs))
+    if declared is None or all(d >= 0 for _, shape in declared for d in shape):
+        return [], [f"{NAME} fills every input with random values at the .tflite's static shapes: {shown}"] if shown else []
+    dynamic = [f"{name} {shape}" for name, shape in declared if min(shape) < 0]
+    if len(job.inputs) != len(declared) or any(len(i.shape) != len(s) for i, (_, s) in zip(job.inputs, declared)):
+        raise UsageError(f"{job.artifact.name} has dynamic input dims ({', '.join(dynamic)}) that no example input "
+                         f"sizes; {NAME} would run them at the sizes stored in the file",
+                         hint="bench the model by --model (affdeploy's .tflite export has static shapes)")
+    shapes = ":".join(",".join(map(str, i.shape)) for i in job.inputs)
+    flags = [f"--input_layer={','.join(name for name, _ in declared)}", f"--input_layer_shape={shapes}"]
+    return flags, [f"{NAME} resized the dynamic inputs ({', '.join(dynamic)}) to the example shapes with {' '.join(flags)}"
+                   f" and fills every input with random values: {shown}"]
 
 
 def measure_benchmark_model(session: AndroidSession, job: Job, binary: str) -> Measured:
     """One process per sample: benchmark_model reports only aggregates of the runs in one process."""
+    flags, input_notes = input_layer_flags(job)
     command, notes = session.pinned(
-        benchmark_model_command(binary, job.remote_artifact, threads=job.threads, warmup=job.warmup, runs=1),
+        benchmark_model_command(binary, job.remote_artifact, threads=job.threads, warmup=job.warmup, runs=1,
+                                input_layers=flags),
         job.threads)
     outputs = []
     for _ in range(job.iters):
@@ -116,9 +160,7 @@ def measure_benchmark_model(session: AndroidSession, job: Job, binary: str) -> M
     first = outputs[0]
     notes.append(f"{NAME} prints only aggregates: one process per sample, each after {job.warmup} warm-up runs "
                  "(--min_secs=0 --warmup_min_secs=0), XNNPACK applied explicitly (--use_xnnpack=true)")
-    if job.inputs:  # affdeploy's .tflite is static at the example shapes (export/tflite.py)
-        notes.append(f"{NAME} fills every input with random values at the .tflite's static shapes: "
-                     + ", ".join(map(str, job.inputs)))
+    notes += input_notes
     if first.memory_overall_mb is not None:
         notes.append(f"{NAME} memory footprint delta init={first.memory_init_mb} MB overall={first.memory_overall_mb} MB")
     output = RunnerOutput(
