@@ -9,12 +9,15 @@ metadata files carry: the AFFNet variant, or a user model's file-name-safe slug.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from affdeploy.bench.appmodel import read_app_model
 from affdeploy.bench.request import BenchRequest
+from affdeploy.devices.ios.assets import CATALOG_NAME
 from affdeploy.bench.schema import BenchRecord
 from affdeploy.errors import AffdeployError, UsageError
 from affdeploy.export.registry import bench_targets
@@ -80,6 +83,16 @@ def installable_app() -> Path | None:
         return path
     default = app_dir() / "build" / "AFFBench.ipa"
     return default if default.exists() else None
+
+
+def bundled_ids(models_dir: Path) -> set[str]:
+    """Ids (``--models`` names) of the models the app's catalog lists in ``models_dir``."""
+    try:
+        names = json.loads((models_dir / CATALOG_NAME).read_text("utf-8")).get("models", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    metas = (read_app_model(models_dir / name) for name in names if isinstance(name, str))
+    return {meta.id for meta in metas if meta is not None}
 
 
 def stamp_records(records: list[BenchRecord], device: IosDevice) -> list[BenchRecord]:

@@ -24,9 +24,11 @@ from affdeploy.devices.ios.app import (
     RUN_TIMEOUT_S,
     STEP_TIMEOUT_S,
     app_dir,
+    bundled_ids,
     stamp_records,
     test_runner_env,
 )
+from affdeploy.devices.ios.assets import CATALOG_NAME
 from affdeploy.devices.ios.device import IosDevice
 from affdeploy.devices.ios.discovery import parse_devicectl_devices
 from affdeploy.devices.ios.xcresult import (
@@ -40,7 +42,9 @@ from affdeploy.devices.ios.xcresult import (
     metrics_from_test_results,
     parse_xcresulttool_version,
 )
-from affdeploy.errors import AffdeployError, DeviceError, ToolMissingError
+from affdeploy.errors import AffdeployError, DeviceError, ToolMissingError, UsageError
+from affdeploy.models import MODELS
+from affdeploy.models.source import model_slug
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +145,18 @@ def _xcode_project(folder: Path) -> Path:
     return project
 
 
-def _check_assets(folder: Path) -> None:
-    if not (folder / "AFFBench" / "Models" / "models.json").exists():
+def _check_assets(folder: Path, request: BenchRequest) -> None:
+    """The app has models, and every user model asked for is bundled (else the app says so after a whole build)."""
+    models = folder / "AFFBench" / "Models"
+    if not (models / CATALOG_NAME).exists():
         raise AffdeployError("the iOS app has no models yet", hint=ASSETS_HINT)
+    users = [m for m in request.models if m not in MODELS]
+    bundled = bundled_ids(models) if users else set()
+    missing = [m for m in users if model_slug(m) not in bundled]
+    if missing:
+        raise UsageError(f"the iOS app has no bundled artifact of {', '.join(missing)} (it has: "
+                         f"{', '.join(sorted(bundled)) or 'no user model'})",
+                         hint=f"run 'affdeploy ios-assets --model {missing[0]}' and rebuild the app")
 
 
 def read_xcresult(bundle: Path, work: Path) -> tuple[list[BenchRecord], list[XcMetric]]:
@@ -182,7 +195,7 @@ def read_xcresult(bundle: Path, work: Path) -> tuple[list[BenchRecord], list[XcM
 def run_bench(request: BenchRequest, device: IosDevice) -> list[BenchRecord]:
     """``xcodebuild test`` of the benchmark on ``device``; the records come from the result bundle."""
     folder = app_dir()
-    _check_assets(folder)
+    _check_assets(folder, request)
     project = _xcode_project(folder)
     with tempfile.TemporaryDirectory(prefix="affdeploy-xcresult-") as tmp:
         work = Path(tmp)
