@@ -238,7 +238,11 @@ def onnx_free_dims(job: Job) -> tuple[dict[str, int], list[str]]:
     """
     import onnx
 
-    graph = onnx.load(str(job.artifact), load_external_data=False).graph
+    source = job.artifact.with_suffix(".onnx")  # an .ort flatbuffer holds the graph of the .onnx beside it
+    if not source.is_file():
+        unread = f"{job.artifact.name}: no .onnx beside it to read free dims from; -I runs any free dim at 1"
+        return {}, [unread] if job.inputs else []
+    graph = onnx.load(str(source), load_external_data=False).graph
     initializers = {i.name for i in graph.initializer}
     inputs = [i for i in graph.input if i.name not in initializers]
     dims = [[d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in inputs]
