@@ -75,27 +75,68 @@ def loopback_device(
 
 # ======================================================================================
 # exported AFFNet-ET artifacts (owner: export/bench; shared by export, bench, Android and iOS tests)
+# made once per run in the background: tests/background_exports.py
 # ======================================================================================
+import background_exports
+from background_exports import SharedExport
+
 SHARED_TARGETS = "onnx,coreml,executorch"  # the core targets (tflite is an optional extra)
+SHARED_EXPORTS = (
+    SharedExport("affnet_et_64_export",
+                 ("--model", "affnet-et", "--target", SHARED_TARGETS, "--image-size", "64", "--ort")),
+    SharedExport("affnet_et_64_tflite", ("--model", "affnet-et", "--target", "tflite", "--image-size", "64")),
+)
+_SHARED_ROOT = pytest.StashKey[Path]()
+_FIXTURE_EXPORTS = {  # fixture -> the shared exports it needs, directly or through other fixtures
+    "affnet_et_64_export": ("affnet_et_64_export",),
+    "affnet_et_64_models": ("affnet_et_64_export",),
+    "affnet_et_64_tflite": ("affnet_et_64_tflite",),
+    "affnet_et_64_every_target": ("affnet_et_64_export", "affnet_et_64_tflite"),
+}
+
+
+def _exports_needed(item: pytest.Item) -> set[str]:
+    return {name for fixture in getattr(item, "fixturenames", ()) for name in _FIXTURE_EXPORTS.get(fixture, ())}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the controller (or the only process): xdist workers inherit the path
+        config.stash[_SHARED_ROOT] = background_exports.create_root()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    root = config.stash.get(_SHARED_ROOT, None)
+    if root is not None:
+        background_exports.stop_and_remove(root)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Start the shared exports the selected tests need, and run the modules that need none first.
+
+    Modules stay whole (their module-scoped fixtures are built once); the sort is stable and the
+    same in every xdist worker.
+    """
+    needed = set().union(*map(_exports_needed, items)) if items else set()
+    if needed:
+        background_exports.start([export for export in SHARED_EXPORTS if export.fixture in needed])
+    waits = {item.module.__name__ for item in items if _exports_needed(item) and getattr(item, "module", None)}
+    items.sort(key=lambda item: getattr(getattr(item, "module", None), "__name__", "") in waits)
+
+
+def _shared(fixture: str) -> tuple[Path, list[dict[str, Any]]]:
+    (export,) = [e for e in SHARED_EXPORTS if e.fixture == fixture]
+    return background_exports.wait(export)
 
 
 @pytest.fixture(scope="session")
-def affnet_et_64_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
-    """ONE `affdeploy export --model affnet-et --target onnx,coreml,executorch --image-size 64 --ort` per session.
+def affnet_et_64_export() -> tuple[Path, list[dict[str, Any]]]:
+    """ONE `affdeploy export --model affnet-et --target onnx,coreml,executorch --image-size 64 --ort` per run.
 
     Returns the models folder (artifacts + manifest.json) and the entries the CLI printed with --json.
     Tests that only need an artifact use this instead of exporting their own; keep 256 px exports for
-    tests that are about 256 px.
+    tests that are about 256 px. Do not write into the folder: copy it (other workers read it too).
     """
-    import json
-
-    from cli_helpers import run_cli
-
-    folder = tmp_path_factory.mktemp("affnet-et-64-models")
-    code, out, err = run_cli("export", "--model", "affnet-et", "--target", SHARED_TARGETS, "--image-size", "64", "--ort",
-                             "--out", str(folder), "--json")
-    assert code == 0, err
-    return folder, json.loads(out)
+    return _shared("affnet_et_64_export")
 
 
 @pytest.fixture(scope="session")
@@ -126,18 +167,9 @@ def tflite_ready() -> None:
 
 
 @pytest.fixture(scope="session")
-def affnet_et_64_tflite(tflite_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """ONE `affdeploy export --model affnet-et --target tflite --image-size 64` per session (its own folder)."""
-    import io
-    from contextlib import redirect_stderr, redirect_stdout
-
-    from affdeploy.cli import main
-
-    folder = tmp_path_factory.mktemp("affnet-et-64-tflite")
-    err = io.StringIO()
-    with redirect_stdout(io.StringIO()), redirect_stderr(err), pytest.raises(SystemExit) as exit_info:
-        main(["export", "--model", "affnet-et", "--target", "tflite", "--image-size", "64", "--out", str(folder)])
-    assert exit_info.value.code in (0, None), err.getvalue()
+def affnet_et_64_tflite(tflite_ready: None) -> Path:
+    """ONE `affdeploy export --model affnet-et --target tflite --image-size 64` per run (its own folder)."""
+    folder, _ = _shared("affnet_et_64_tflite")
     (path,) = folder.glob("*.tflite")
     return path
 

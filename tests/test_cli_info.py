@@ -1,22 +1,29 @@
-"""`affdeploy info` and the CLI's error contract (issue 2)."""
+"""`affdeploy info` and the CLI's error contract (issue 2), run in-process; `python -m affdeploy` once."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from typing import NamedTuple
 
 import pytest
+from cli_helpers import run_cli
 
-AFFDEPLOY = [sys.executable, "-m", "affdeploy"]
+
+class Run(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*AFFDEPLOY, *args], capture_output=True, text=True, timeout=300)
+def run(*args: str) -> Run:
+    return Run(*run_cli(*args))
 
 
 def test_info_prints_the_parameter_count() -> None:
-    proc = run("info", "--model", "affnet", "--image-size", "64")  # the parameter count does not depend on the size
+    # the parameter count depends neither on the size nor on the FFT pass
+    proc = run("info", "--model", "affnet", "--image-size", "64", "--no-fft-pass")
     assert proc.returncode == 0, proc.stderr
     assert "5,568,696" in proc.stdout
 
@@ -29,12 +36,16 @@ def test_info_json_reports_macs_input_and_fft_ops() -> None:
     assert data["input"]["shape"] == [1, 3, 64, 64]
     assert data["input"]["mean"] == [0.0, 0.0, 0.0] and data["input"]["color_order"] == "RGB"
     assert 0 < data["fft_macs"] < data["macs"]
-    # 9 AFF blocks, each one rfft2 and one irfft2 (2-D transforms may export as several 1-D ops)
-    assert data["graph"]["fft_ops"] >= 18
+    # 9 AFF blocks, each one rfft2 and one irfft2
+    assert data["graph"]["fft_ops"] == 18 and data["graph"]["complex_values"] > 0
+    after = data["graph_after_fft_pass"]
+    assert after["fft_ops"] == 0 and after["complex_values"] == 0
+    assert after["dft_matmuls"] == 18  # one matmul per 2-D transform (8x8, 4x4, 2x2 are Kronecker stages)
+    assert after["dft_matrices"] == 6  # deduplicated: one r2c and one c2r per image size
 
 
 def test_info_macs_at_256_match_the_paper_scale() -> None:
-    data = json.loads(run("info", "--model", "affnet-t", "--json").stdout)
+    data = json.loads(run("info", "--model", "affnet-t", "--no-fft-pass", "--json").stdout)
     assert 0.7e9 < data["macs"] < 0.9e9  # ~0.79 G MACs (REFERENCE §1)
 
 
@@ -56,6 +67,6 @@ def test_bad_input_is_one_line_and_nonzero(args: list[str], code: int, needle: s
     assert len([line for line in proc.stderr.splitlines() if line.strip()]) == 1
 
 
-def test_version() -> None:
-    proc = run("--version")
+def test_version_through_the_module_entry_point() -> None:
+    proc = subprocess.run([sys.executable, "-m", "affdeploy", "--version"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and proc.stdout.startswith("affdeploy ")
