@@ -38,7 +38,7 @@ from affdeploy.graph import check_image_size, example_input
 from affdeploy.models.source import is_user_model, model_kind, resolve_model, source_sha256
 from affdeploy.progress import Progress, silent
 from affdeploy.versions import tool_versions
-from affdeploy.vocab import BASELINE, DeviceKind, FFTMode, parse
+from affdeploy.vocab import BASELINE, DeviceKind, FFTMode, Precision, parse
 
 ROUNDS = 10  # interleaved rounds in iteration-count mode
 CHUNK_S = 0.25  # target duration of one chunk in --min-s mode
@@ -73,6 +73,7 @@ def validate_request(request: BenchRequest) -> None:
         model_kind(name)  # an AFFNet variant, a .pt2 file or package.module:factory
     check_image_size(request.image_size)
     parse(FFTMode, request.fft, "--fft")
+    parse(Precision, request.precision, "--precision")
     if not request.threads or any(t < 1 for t in request.threads):
         raise UsageError("--threads must be positive integers, e.g. --threads 1,2")
     if request.min_s is not None:
@@ -311,5 +312,8 @@ def run_host(request: BenchRequest, progress: Progress = silent) -> list[BenchRe
     """Validate, export what is missing, and benchmark on this machine."""
     validate_request(request)
     targets = parse_targets(request.targets, DeviceKind.HOST, "the host (Core ML needs macOS or an iPhone)")
+    if "all" in ",".join(request.targets).lower().split(","):  # all: the targets offering --precision
+        targets = [t for t in targets if t == BASELINE or request.precision in get_target(t).allowed_precisions(
+            get_target(t).backends[0])]
     configs = plan(request, targets, progress)
     return measure(configs, request, progress)

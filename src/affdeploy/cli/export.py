@@ -66,7 +66,11 @@ def export(
     image_size: int = typer.Option(DEFAULT_IMAGE_SIZE, "--image-size", help="Input height and width (multiple of 32)."),
     precision: str | None = typer.Option(None, "--precision",
                                          help=f"Per target, first is the default: {_per_target('precisions')} "
-                                              "(executorch --backend coreml: fp16, fp32)."),
+                                              "(executorch: fp16 and int8 with --backend xnnpack; --backend coreml: "
+                                              "fp16, fp32). int8 is calibrated on images, see --calibration."),
+    calibration: Path | None = typer.Option(
+        None, "--calibration", help="int8: a folder of photos (.png, .jpg, .jpeg, .bmp, .webp) to calibrate on; "
+                                    "default: crops of the sample photos installed with matplotlib."),
     backend: str | None = typer.Option(None, "--backend",
                                        help=f"What to lower for, per target, first is the default: {_per_target('backends')} "
                                             "(portable: no delegate)."),
@@ -82,7 +86,7 @@ def export(
 ) -> None:
     """Export an AFFNet variant or your own model (.pt2, package.module:factory) to ONNX, Core ML, ExecuTorch and/or LiteRT.
 
-    Each artifact is run right after export on fixed inputs and compared with PyTorch (fp32: max abs logit error <= 1e-4; fp16: same top-1 and cosine >= 0.999). Beyond tolerance the export fails and nothing is written. Core ML packages are checked on any OS by executing the saved ML Program op by op (engine mil-reference), and on macOS also by the Core ML runtime.
+    Each artifact is run right after export on fixed inputs and compared with PyTorch (fp32: max abs logit error <= 1e-4; fp16: same top-1 and cosine >= 0.999; int8: top-1 agreement >= 75% and cosine >= 0.95 on validation images the calibration did not see, against the fp32 network it was quantized from). Beyond tolerance the export fails and nothing is written. Core ML packages are checked on any OS by executing the saved ML Program op by op (engine mil-reference), and on macOS also by the Core ML runtime.
 
     Artifacts are written atomically into --out and recorded in --out/manifest.json (one entry per artifact; exporting again replaces that entry and keeps the others).
     """
@@ -90,7 +94,7 @@ def export(
 
     requests = plan_exports(model, target, backend=backend, precision=precision, input_kind=coreml_input,
                             require_full_delegation=require_full_delegation, ort_format=ort, fft=fft,
-                            weights=weights, image_size=image_size, out=out)
+                            weights=weights, image_size=image_size, out=out, calibration=calibration)
     with step_reporter(not as_json) as report:
         entries = export_artifacts(requests, report)
     for entry in entries:

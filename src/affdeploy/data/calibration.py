@@ -5,12 +5,17 @@ photos, and a quantized model tuned on noise misclassifies photos. ``--calibrati
 user's own images. Without it, crops of the photographs matplotlib (a dependency) ships as sample
 data are used: real pictures, nothing downloaded, nothing added to this package. Calibration and
 validation crops are drawn with different seeds, so parity is measured on images the observers
-did not see.
+did not see. The manifest records where they came from (``shipped`` or the folder), how many, and
+a sha256 over the files, so ``verify`` rebuilds the same sets or says they changed.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,8 +23,13 @@ from affdeploy.errors import UsageError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
 DEFAULT_COUNT = 16
+VALIDATION_COUNT = 32  # top-1 agreement in steps of 1/32
 SAMPLE_PHOTOS = ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png")  # matplotlib/mpl-data/sample_data
 CALIBRATION_SEED, VALIDATION_SEED = 1, 2
+SHIPPED = "shipped"
+MIN_SIDE = 32
+PHOTO_MODES = frozenset({"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr"})
+"""8-bit modes; 16-bit or float images (scientific data, depth maps) would be clipped, not photos."""
 
 
 def _rgb(path: Path) -> np.ndarray:
@@ -28,8 +38,13 @@ def _rgb(path: Path) -> np.ndarray:
 
     try:
         with Image.open(path) as image:
+            if image.mode not in PHOTO_MODES:
+                raise UsageError(f"calibration image {path} is a {image.mode} image; calibration takes 8-bit photos")
+            if min(image.size) < MIN_SIDE:
+                raise UsageError(f"calibration image {path} is {image.size[0]}x{image.size[1]}; "
+                                 f"calibration takes photos of at least {MIN_SIDE} px a side")
             return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    except (OSError, UnidentifiedImageError):
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError):
         raise UsageError(f"calibration image {path} cannot be read as an image") from None
 
 
@@ -83,22 +98,64 @@ def image_paths(directory: Path) -> list[Path]:
     return paths
 
 
-def calibration_sets(image_size: int, directory: Path | None = None,
-                     count: int = DEFAULT_COUNT) -> tuple[list[np.ndarray], list[np.ndarray], str]:
-    """(calibration inputs, validation inputs, where they came from), each input (1, 3, S, S) float32.
+@dataclass(frozen=True)
+class CalibrationSet:
+    """Calibration inputs, validation inputs (other crops), and where they came from, each (1, 3, S, S) float32."""
+
+    calibration: list[np.ndarray]
+    validation: list[np.ndarray]
+    source: str  # SHIPPED or the folder's absolute path
+    files: tuple[Path, ...]
+    sha256: str  # over the files' names and bytes
+
+    def describe(self) -> str:
+        where = "matplotlib's sample photos" if self.source == SHIPPED else self.source
+        return f"{len(self.files)} images ({where})"
+
+    def record(self) -> dict[str, Any]:
+        """What the manifest keeps: enough for ``verify`` to rebuild the sets and notice a change."""
+        return {"source": self.source, "images": len(self.files), "files": [p.name for p in self.files],
+                "sha256": self.sha256, "calibration_inputs": len(self.calibration),
+                "validation_inputs": len(self.validation)}
+
+
+def files_sha256(paths: tuple[Path, ...]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def load_calibration(image_size: int, directory: Path | None = None, count: int = DEFAULT_COUNT,
+                     validation_count: int = VALIDATION_COUNT) -> CalibrationSet:
+    """The calibration and validation inputs for ``image_size``: from ``directory``, or the shipped photos.
 
     A user folder gives one centre crop per image for calibration and random crops of the same
     images for validation; the default gives disjoint random crops of matplotlib's photographs.
     """
     if directory is not None:
-        paths = image_paths(Path(directory))
+        paths = tuple(image_paths(Path(directory)))
         photos = [_rgb(p) for p in paths]
-        source = f"{len(paths)} images in {directory}"
-        return [center_crop(p, image_size) for p in photos], random_crops(photos, count, image_size, VALIDATION_SEED), source
-    paths = sample_photo_paths()
+        return CalibrationSet([center_crop(p, image_size) for p in photos],
+                              random_crops(photos, validation_count, image_size, VALIDATION_SEED),
+                              str(Path(directory).resolve()), paths, files_sha256(paths))
+    return _shipped(image_size, count, validation_count)
+
+
+@functools.lru_cache(maxsize=4)
+def _shipped(image_size: int, count: int, validation_count: int) -> CalibrationSet:
+    """The default sets (cached: an export and its parity check both need them; a user folder may change)."""
+    paths = tuple(sample_photo_paths())
     if not paths:
         raise UsageError("matplotlib's sample photos are missing; pass --calibration DIR with your own images")
     photos = [_rgb(p) for p in paths]
-    source = "crops of matplotlib sample photos " + ", ".join(p.name for p in paths)
-    return (random_crops(photos, count, image_size, CALIBRATION_SEED),
-            random_crops(photos, count, image_size, VALIDATION_SEED), source)
+    return CalibrationSet(random_crops(photos, count, image_size, CALIBRATION_SEED),
+                          random_crops(photos, validation_count, image_size, VALIDATION_SEED), SHIPPED, paths,
+                          files_sha256(paths))
+
+
+def calibration_sets(image_size: int, directory: Path | None = None,
+                     count: int = DEFAULT_COUNT) -> tuple[list[np.ndarray], list[np.ndarray], str]:
+    """(calibration inputs, validation inputs, where they came from) of :func:`load_calibration`."""
+    found = load_calibration(image_size, Path(directory) if directory is not None else None, count, count)
+    return found.calibration, found.validation, found.describe()

@@ -23,6 +23,7 @@ import numpy as np
 from torch.export import ExportedProgram
 
 from affdeploy.export.parity import FAILED, ParityResult, Tolerance, run_parity
+from affdeploy.export.quantize import INT8_FLOOR, int8_floor
 from affdeploy.fft.policy import FFTSupport, choose_fft
 from affdeploy.vocab import Backend, DeviceKind, FFTMode, InputKind, Precision, Target
 
@@ -34,8 +35,10 @@ if TYPE_CHECKING:
 DEFAULT_TOLERANCES: Mapping[Precision, Tolerance] = {
     Precision.FP32: Tolerance(max_abs_err=1e-4),
     Precision.FP16: Tolerance(min_cosine=0.999),
+    Precision.INT8: Tolerance(min_cosine=INT8_FLOOR.min_cosine, min_top1_agreement=INT8_FLOOR.top1_agreement),
 }
-"""fp32 must reproduce the logits; fp16 cannot, so it must agree on top-1 and point the same way."""
+"""fp32 must reproduce the logits; fp16 cannot, so it must agree on top-1 and point the same way; int8
+must reach a floor of top-1 agreement and cosine on validation images (``int8_floor`` may override it)."""
 
 
 def first_line(exc: BaseException) -> str:
@@ -130,6 +133,9 @@ class ExportTarget(ABC):
         return choose_fft(mode, self.fft_row(backend), self.runtime_name(backend))
 
     def tolerance(self, precision: Precision) -> Tolerance:
+        if precision == Precision.INT8:  # the floor may be overridden (AFFDEPLOY_INT8_FLOOR)
+            floor = int8_floor()
+            return Tolerance(min_cosine=floor.min_cosine, min_top1_agreement=floor.top1_agreement)
         return self.tolerances[precision]
 
     def artifact_name(self, request: ExportRequest) -> str:

@@ -3,7 +3,8 @@
 ``xnnpack`` (default) delegates to XNNPACK, ``coreml`` to the Core ML delegate (runs only on Apple
 devices), ``portable`` keeps everything on ExecuTorch's own kernels. The delegation report (per op:
 inside a delegate or not) goes into the manifest; ``--require-full-delegation`` turns anything left
-outside into an error, because every such op is a round trip out of the accelerator.
+outside into an error, because every such op is a round trip out of the accelerator. XNNPACK also
+takes fp16 (the graph cast to half, fp32 in and out) and int8 (PT2E, :mod:`affdeploy.export.quantize`).
 """
 
 from __future__ import annotations
@@ -55,6 +56,17 @@ def _partitioners(backend: Backend, precision: Precision) -> list[Any]:
     return []
 
 
+def _reduced(ep: ExportedProgram, request: ExportRequest) -> ExportedProgram:
+    """The program XNNPACK lowers to fp16 or int8 kernels (the Core ML delegate takes precision as a compile spec)."""
+    from affdeploy.export import quantize
+
+    if request.precision == Precision.FP16:
+        return quantize.half_program(ep)
+    from affdeploy.data.calibration import load_calibration
+
+    return quantize.quantize_pt2e(ep, load_calibration(request.image_size, request.calibration).calibration)
+
+
 def _short(op_type: str) -> str:
     """``aten_native_group_norm_default`` -> ``native_group_norm`` (the names ``inspect`` prints)."""
     name = op_type.removeprefix("aten_").removeprefix("dim_order_ops_")
@@ -100,7 +112,7 @@ class ExecuTorchTarget(ExportTarget):
     display = "ExecuTorch"
     suffix = ".pte"
     backends = (Backend.XNNPACK, Backend.COREML, Backend.PORTABLE)
-    precisions = (Precision.FP32,)
+    precisions = (Precision.FP32, Precision.FP16, Precision.INT8)  # fp16 and int8: XNNPACK only
     coreml_precisions = (Precision.FP16, Precision.FP32)  # the Core ML delegate computes in fp16 unless told otherwise
     runs_on = frozenset({DeviceKind.HOST, DeviceKind.ANDROID, DeviceKind.IOS})
     host_backends = frozenset({Backend.XNNPACK, Backend.PORTABLE})  # the pip runtime links no Core ML delegate
@@ -118,12 +130,16 @@ class ExecuTorchTarget(ExportTarget):
     }
 
     def allowed_precisions(self, backend: Backend) -> tuple[Precision, ...]:
-        """XNNPACK and portable lowerings here are fp32; the Core ML delegate also offers fp16 (its default)."""
-        return self.coreml_precisions if backend == Backend.COREML else self.precisions
+        """XNNPACK: fp32, fp16, int8; portable: fp32; the Core ML delegate: fp16 (its default) or fp32."""
+        if backend == Backend.COREML:
+            return self.coreml_precisions
+        return self.precisions if backend == Backend.XNNPACK else (Precision.FP32,)
 
     def export(self, ep: ExportedProgram, spec: InputSpec, dest: Path, request: ExportRequest) -> Lowered:
         from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
 
+        if request.backend == Backend.XNNPACK and request.precision != Precision.FP32:
+            ep = _reduced(ep, request)
         edge = to_edge_transform_and_lower(ep, partitioner=_partitioners(request.backend, request.precision),
                                            compile_config=EdgeCompileConfig(_check_ir_validity=True))
         report = _delegation_report(edge, request.backend)

@@ -45,7 +45,7 @@ class ArtifactEntry:
     backend: str  # onnxruntime | coreml | xnnpack | portable
     path: str  # relative to the manifest's folder
     fft: str  # dft | native
-    precision: str  # fp32 | fp16
+    precision: str  # fp32 | fp16 | int8
     sha256: str
     size_bytes: int
     image_size: int
@@ -60,6 +60,7 @@ class ArtifactEntry:
     weights_sha256: str | None = None
     companions: list[Companion] = field(default_factory=list)  # e.g. the .ort file beside an .onnx
     code_sha256: str | None = None  # affdeploy's export code that wrote it (see export.cache.code_fingerprint)
+    quantization: dict[str, Any] | None = None  # int8: calibration images, BatchNorm, ops kept fp32, floor
 
     def __post_init__(self) -> None:
         """Typed fields from their JSON form (a manifest read back, or a test's literal)."""

@@ -2,12 +2,14 @@
 
 The old TorchScript exporter cannot export rfft2; the dynamo exporter emits ONNX ``DFT`` (opset
 17+) for ``--fft native``. With ``--fft dft`` the graph is plain MatMul/Conv and every ONNX Runtime
-execution provider (NNAPI, Core ML, XNNPACK) can take the whole model.
+execution provider (NNAPI, Core ML, XNNPACK) can take the whole model. ``--precision int8`` is
+static QDQ (per-channel weights) of that file, calibrated on images (:mod:`affdeploy.export.quantize`).
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,7 +72,7 @@ class OnnxTarget(ExportTarget):
     suffix = ".onnx"
     extra_suffixes = (ORT_SUFFIX,)
     backends = (Backend.ONNXRUNTIME,)
-    precisions = (Precision.FP32,)
+    precisions = (Precision.FP32, Precision.INT8)
     runs_on = frozenset({DeviceKind.HOST, DeviceKind.ANDROID})
     fft_support = {
         Backend.ORT_CPU: FFTSupport(
@@ -96,9 +98,16 @@ class OnnxTarget(ExportTarget):
             program = torch.onnx.export(ep, (torch.zeros(spec.shape),), dynamo=True, opset_version=OPSET,
                                         input_names=[spec.name], output_names=[spec.output_name],
                                         external_data=False, verbose=False)
-        program.save(str(dest), external_data=False)
+        with tempfile.TemporaryDirectory() as work:
+            fp32 = dest if request.precision == Precision.FP32 else Path(work) / "fp32.onnx"
+            program.save(str(fp32), external_data=False)
+            onnx.checker.check_model(onnx.load(str(fp32)), full_check=True)  # raises ValidationError, reported by the pipeline
+            if request.precision == Precision.INT8:
+                from affdeploy.data.calibration import load_calibration
+                from affdeploy.export.quantize import quantize_onnx
+
+                quantize_onnx(fp32, dest, load_calibration(request.image_size, request.calibration).calibration)
         model = onnx.load(str(dest))
-        onnx.checker.check_model(model, full_check=True)  # raises ValidationError, reported by the pipeline
         _set_metadata(model, dest, request)
         companions = []
         if request.ort_format:
@@ -152,7 +161,7 @@ def _set_metadata(model: onnx.ModelProto, dest: Path, request: ExportRequest) ->
     import onnx
 
     for key, value in {"affdeploy.model": request.model, "affdeploy.fft": str(request.fft),
-                       "affdeploy.image_size": str(request.image_size)}.items():
+                       "affdeploy.image_size": str(request.image_size), "affdeploy.precision": str(request.precision)}.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     model.producer_name, model.producer_version = "affdeploy", __version__

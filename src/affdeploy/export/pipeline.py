@@ -79,6 +79,38 @@ def weights_record(weights: Path | None) -> tuple[str | None, str | None]:
     return str(path), sha256_path(path)
 
 
+def _reference(model: str, weights: str | Path | None, image_size: int, precision: Precision,
+               calibration: Path | None) -> tuple[torch.nn.Module, list[np.ndarray], list[np.ndarray], dict[str, Any] | None]:
+    """The PyTorch network an AFFNet artifact is made from and checked against, the check inputs, their
+    logits, and for int8 the record of how it was calibrated.
+
+    int8 of untrained weights recalibrates BatchNorm on the calibration images first: random-init
+    statistics shrink activations below int8's step (the quantized network outputs zeros). That
+    recalibrated network is both what is quantized and the fp32 reference its parity is measured
+    against, on validation images the calibration did not see. Other precisions keep the network
+    as built: fp16 passes its bound without it, and their artifacts stay the fixed-seed network.
+    """
+    net = _build(model, weights)
+    if precision != Precision.INT8:
+        inputs = parity_inputs(image_size)
+        return net, inputs, reference_outputs(net, inputs), None
+    from affdeploy.data.calibration import load_calibration
+    from affdeploy.export.quantize import int8_floor, kept_fp32, recalibrate_batchnorm
+
+    images = load_calibration(image_size, calibration)
+    if weights is None:
+        recalibrate_batchnorm(net, images.calibration)
+    record = {
+        "calibration": images.record(),
+        "batchnorm": "recalibrated on the calibration images (untrained weights); the fp32 reference is this network"
+                     if weights is None else "as trained",
+        "kept_fp32": kept_fp32(),
+        "floor": asdict(int8_floor()),
+    }
+    inputs = images.validation
+    return net, inputs, reference_outputs(net, inputs), record
+
+
 def export_artifacts(requests: Sequence[ExportRequest], on_progress: Progress = silent) -> list[ArtifactEntry]:
     """Export every request (one model, weights and image size) and record each in its ``out`` manifest.
 
@@ -91,6 +123,9 @@ def export_artifacts(requests: Sequence[ExportRequest], on_progress: Progress = 
     first = requests[0]
     if any((r.model, r.weights, r.image_size) != (first.model, first.weights, first.image_size) for r in requests):
         raise UsageError("one export run takes one model, weights file and image size")
+    if any((r.precision == Precision.INT8, r.calibration) != (first.precision == Precision.INT8, first.calibration)
+           for r in requests):
+        raise UsageError("an int8 export run takes int8 for every target, with one calibration set")
     for request in requests:
         ensure_writable_dir(request.out)
         read_manifest(request.out)  # a damaged manifest fails now, not after minutes of lowering
@@ -101,14 +136,16 @@ def export_artifacts(requests: Sequence[ExportRequest], on_progress: Progress = 
         spec: InputSpec | TensorInputs = TensorInputs(source.describe())
         inputs: list[Any] = source.parity_inputs()
         references = source.reference_outputs(inputs)
+        quantization = None
         on_progress("torch.export")
         base = source.program()
     else:
-        net = _build(first.model, first.weights)
+        if first.precision == Precision.INT8:
+            on_progress("calibrating: BatchNorm statistics and fp32 references on the calibration images")
+        net, inputs, references, quantization = _reference(first.model, first.weights, first.image_size,
+                                                           first.precision, first.calibration)
         weights_path, weights_sha = weights_record(first.weights)
         spec = input_spec(first.image_size)
-        inputs = parity_inputs(first.image_size)
-        references = reference_outputs(net, inputs)
         on_progress("torch.export")
         base = export_program(net, first.image_size)
     programs = _Programs(base, on_progress, str(first.target) if len(requests) == 1 else None)
@@ -122,6 +159,7 @@ def export_artifacts(requests: Sequence[ExportRequest], on_progress: Progress = 
         program = copy.deepcopy(programs.get(request.fft, tgt.delegate_friendly))  # lowerings consume constants
         entry = _export_one(tgt, request, program, spec, references, inputs, on_progress)
         entry.weights, entry.weights_sha256, entry.code_sha256 = weights_path, weights_sha, code
+        entry.quantization = quantization if request.precision == Precision.INT8 else None
         entry.export_seconds = round(time.perf_counter() - started, 2)
         upsert_entries(request.out, [entry])
         entries.append(entry)
@@ -177,7 +215,16 @@ def entry_request(entry: ArtifactEntry, folder: Path) -> ExportRequest:
     """The request a manifest entry was exported from (its choices are already resolved)."""
     return ExportRequest(entry.model, get_target(entry.target).name, Backend(entry.backend), FFTMode(entry.fft),
                          Precision(entry.precision), entry.image_size, InputKind(entry.input_kind),
-                         Path(entry.weights) if entry.weights else None, Path(folder))
+                         Path(entry.weights) if entry.weights else None, Path(folder),
+                         calibration=_recorded_calibration(entry))
+
+
+def _recorded_calibration(entry: ArtifactEntry) -> Path | None:
+    """The ``--calibration`` folder an int8 entry was made with (None: the shipped photos)."""
+    from affdeploy.data.calibration import SHIPPED
+
+    source = (entry.quantization or {}).get("calibration", {}).get("source", SHIPPED)
+    return None if source == SHIPPED else Path(source)
 
 
 def _recorded_sha(entry: ArtifactEntry, name: str) -> str | None:
@@ -239,9 +286,15 @@ def verify_artifact(path: Path, on_progress: Progress = silent) -> Verification:
         inputs: list[Any] = source.parity_inputs()
         references = source.reference_outputs(inputs)
     else:
-        net = _build(entry.model, entry.weights)
-        inputs = parity_inputs(entry.image_size)
-        references = reference_outputs(net, inputs)
+        calibration = _recorded_calibration(entry)
+        _, inputs, references, rebuilt = _reference(entry.model, entry.weights, entry.image_size,
+                                                    Precision(entry.precision), calibration)
+        if rebuilt is not None and entry.quantization is not None:
+            was, now = entry.quantization["calibration"], rebuilt["calibration"]
+            if was["sha256"] != now["sha256"]:
+                where = "the shipped calibration photos" if calibration is None else f"the calibration images in {calibration}"
+                raise AffdeployError(f"{where} changed since export ({was['images']} then, {now['images']} now)",
+                                     hint="export again with --calibration")
     on_progress(f"{tgt.name}: checking parity against PyTorch")
     parity = tgt.validate(path, entry_request(entry, folder), references, inputs)
     return Verification(str(path), entry.model, entry.target, entry.backend, entry.precision, entry.fft, True, parity)

@@ -1,24 +1,17 @@
-"""int8 for ExecuTorch XNNPACK (PT2E) and ONNX Runtime (static QDQ), with accuracy against fp32.
+"""Reduced precision for ExecuTorch XNNPACK (int8 PT2E, fp16) and ONNX Runtime (int8 static QDQ).
 
-Both quantize the program the fp32 artifact is lowered from (DFT lowering + delegate-friendly
+int8 quantizes the program the fp32 artifact is lowered from (DFT lowering + delegate-friendly
 rewrites), so the int8 graph has the fp32 graph's structure and stays one XNNPACK delegate call.
-Every convolution runs in int8 (82% of AFFNet-T's executed MACs), the grouped 1x1 convolutions of
-the filter MLP included. fp32 stays:
-
-- the DFT matrix products (``linear``): their inputs span the whole spectrum's dynamic range, and an
-  int8 DFT perturbs every frequency of every AFF block;
-- normalisation (the GroupNorm moments and their scaling): the centred squares are tiny with
-  untrained weights (variances near 1e-9, below the observer's minimum scale), so an int8 norm
-  outputs zeros (the all-zero PT2E output seen with a global config);
-- elementwise ops (SiLU, residual adds, the spectral mask) and the classifier.
+Which ops stay fp32, and why, is :data:`KEPT_FP32` (recorded in every int8 manifest entry).
 
 Parity of an int8 artifact is not a 1e-4 bound: top-1 agreement and cosine similarity of the logits
 against fp32 on validation images the calibration did not see, with a floor below which the export
-fails (:data:`INT8_FLOOR`).
+fails (:func:`int8_floor`; ``AFFDEPLOY_INT8_FLOOR=top1,cosine`` overrides it).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,7 +22,32 @@ import torch
 from torch import nn
 from torch.export import ExportedProgram
 
-FP32_OPS = ("DFT matrix products (linear)", "normalisation (GroupNorm moments)", "elementwise ops", "classifier (linear)")
+from affdeploy.errors import UsageError
+
+FP32_CONVS: dict[str, str] = {
+    "norm": "convolutions to one channel are GroupNorm moments (the mean over channels), not features: "
+            "int8 there is an int8 norm",
+    "stem": "reads the image; with head and depthwise in fp32, top-1 agreement on AFFNet-ET rose from 50% to 66% "
+            "(ONNX, 256 px) for 8% of the MACs",
+    "head": "feeds the pooled logits directly, so its error reaches every logit unaveraged",
+    "depthwise": "3x3 depthwise convolutions: 5% of the MACs, each weight seeing 9 inputs, so int8 error is "
+                 "averaged least there",
+}
+"""Convolutions left in fp32 by kind (``conv_kind``), with the reason; pointwise and the filter
+MLP's grouped 1x1 convolutions (most of the MACs) run in int8."""
+
+KEPT_FP32: tuple[tuple[str, str], ...] = (
+    ("linear (the DFT matrix products, the classifier)",
+     "their inputs span the spectrum's whole dynamic range: int8 there perturbs every frequency of every AFF block"),
+    ("GroupNorm moments and scaling (mean, sub, mul, rsqrt)",
+     "centred squares are tiny (variances near 1e-9 with untrained weights), below int8's smallest step: the norm outputs zeros"),
+    ("elementwise ops (SiLU, residual adds, the spectral mask, softshrink)",
+     "cheap next to the convolutions; dequantized inputs keep them exact"),
+)
+"""(op kinds, why) left in fp32 by int8; every convolution and the concatenations of their outputs run in int8."""
+
+FP32_OPS = tuple(ops for ops, _ in KEPT_FP32)
+FLOOR_ENV = "AFFDEPLOY_INT8_FLOOR"
 
 
 @dataclass(frozen=True)
@@ -41,6 +59,65 @@ class Floor:
 
 
 INT8_FLOOR = Floor(top1_agreement=0.75, min_cosine=0.95)
+
+
+def int8_floor() -> Floor:
+    """:data:`INT8_FLOOR`, or ``AFFDEPLOY_INT8_FLOOR="top1,cosine"`` (a value above 1 forces every int8 export to fail)."""
+    value = os.environ.get(FLOOR_ENV)
+    if not value:
+        return INT8_FLOOR
+    try:
+        top1, cosine = (float(v) for v in value.split(","))
+    except ValueError:
+        raise UsageError(f"{FLOOR_ENV}={value!r}: expected two numbers 'top1,cosine', e.g. 0.75,0.95") from None
+    return Floor(top1_agreement=top1, min_cosine=cosine)
+
+
+def kept_fp32() -> list[dict[str, str]]:
+    """The per-op fp32 decision as the manifest records it."""
+    return ([{"ops": ops, "why": why} for ops, why in KEPT_FP32]
+            + [{"ops": f"{kind} convolutions", "why": why} for kind, why in FP32_CONVS.items()])
+
+
+def conv_kind(out_channels: int, in_per_group: int, groups: int, kernel: Sequence[int], *, reads_input: bool,
+              last: bool) -> str:
+    """``norm``, ``stem``, ``head``, ``depthwise``, ``grouped`` (the filter MLP) or ``pointwise``: what decides fp32."""
+    if out_channels == 1:
+        return "norm"
+    if reads_input:
+        return "stem"
+    if last:
+        return "head"
+    if groups > 1:
+        return "depthwise" if in_per_group == 1 and any(k > 1 for k in kernel) else "grouped"
+    return "pointwise"
+
+
+def _fx_conv_kinds(graph: torch.fx.Graph) -> dict[str, str]:
+    """Kind of every convolution node of an ATen graph, by node name."""
+    convs = [n for n in graph.nodes if n.target in _CONV_OPS]
+    features = [n for n in convs if n.args[1].meta["val"].shape[0] > 1]
+    kinds = {}
+    for node in convs:
+        weight, x = node.args[1].meta["val"].shape, node.args[0].meta["val"].shape
+        kinds[node.name] = conv_kind(weight[0], weight[1], x[1] // weight[1], tuple(weight[2:]),
+                                     reads_input=node.args[0].op == "placeholder", last=node is features[-1])
+    return kinds
+
+
+def _onnx_conv_kinds(model: Any) -> dict[str, str]:
+    """Kind of every Conv node of an ONNX graph (weights as initializers), by node name."""
+    weights = {i.name: list(i.dims) for i in model.graph.initializer}
+    convs = [n for n in model.graph.node if n.op_type == "Conv" and n.input[1] in weights]
+    features = [n for n in convs if weights[n.input[1]][0] > 1]
+    image = model.graph.input[0].name
+    kinds = {}
+    for node in convs:
+        weight = weights[node.input[1]]
+        groups = next((a.i for a in node.attribute if a.name == "group"), 1)
+        kinds[node.name] = conv_kind(weight[0], weight[1], groups, tuple(weight[2:]), reads_input=node.input[0] == image,
+                                     last=node is features[-1])
+    return kinds
 
 
 def recalibrate_batchnorm(net: nn.Module, images: Sequence[np.ndarray]) -> None:
@@ -62,8 +139,9 @@ def recalibrate_batchnorm(net: nn.Module, images: Sequence[np.ndarray]) -> None:
         net.eval()
 
 
-QUANTIZED_OPS = (torch.ops.aten.conv2d.default, torch.ops.aten.convolution.default, torch.ops.aten.cat.default)
-"""Convolutions (dense, depthwise, the filter MLP's grouped 1x1) and concatenations of their outputs.
+_CONV_OPS = (torch.ops.aten.conv2d.default, torch.ops.aten.convolution.default)
+QUANTIZED_OPS = (*_CONV_OPS, torch.ops.aten.cat.default)
+"""Convolutions (but :data:`FP32_CONVS`) and concatenations of their outputs.
 
 A ``cat`` of int8 tensors is exact in int8; left in fp32 between quantized convolutions (AFFNet's
 stage fusion ``cat([res, proj])``), it made XNNPACK's partitioner fail with "dependency cycles".
@@ -74,7 +152,8 @@ def quantize_pt2e(ep: ExportedProgram, calibration: Sequence[np.ndarray]) -> Exp
     """XNNPACKQuantizer (symmetric, per-channel weights) on ``ep``'s convolutions, observed on ``calibration``.
 
     Only :data:`QUANTIZED_OPS` get a config: a global config with a filter still quantizes the norm's
-    statistics, because the quantizer propagates annotations through neighbouring ops.
+    statistics, because the quantizer propagates annotations through neighbouring ops. The filter
+    function skips :data:`FP32_CONVS` (with their fused BatchNorm and activation).
     """
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
@@ -86,7 +165,10 @@ def quantize_pt2e(ep: ExportedProgram, calibration: Sequence[np.ndarray]) -> Exp
     quantizer = XNNPACKQuantizer()
     for op in QUANTIZED_OPS:  # no global config: everything else stays fp32
         quantizer.set_operator_type(op, config)
-    prepared = prepare_pt2e(ep.module(), quantizer)
+    module = ep.module()
+    fp32 = {name for name, kind in _fx_conv_kinds(module.graph).items() if kind in FP32_CONVS}
+    quantizer.set_filter_function(lambda node: node.name not in fp32)
+    prepared = prepare_pt2e(module, quantizer)
     with torch.no_grad():
         for x in calibration:
             prepared(torch.from_numpy(x))
@@ -111,11 +193,13 @@ def quantize_onnx(source: Path, dest: Path, calibration: Sequence[np.ndarray]) -
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    name = onnx.load(str(source), load_external_data=False).graph.input[0].name
+    model = onnx.load(str(source))
+    name = model.graph.input[0].name
     quantize_static(
         str(source), str(dest), _Reader(name, calibration), quant_format=QuantFormat.QDQ, per_channel=True,
         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
         op_types_to_quantize=["Conv"],
+        nodes_to_exclude=[node for node, kind in _onnx_conv_kinds(model).items() if kind in FP32_CONVS],
     )
 
 
@@ -141,3 +225,46 @@ def int8_parity(run: Callable[[np.ndarray], np.ndarray], reference: Sequence[np.
     result = agreement(reference, [run(x) for x in validation])
     return {**result, "passed": meets(result, floor), "floor": asdict(floor), "images_from": source,
             "kept_fp32": list(FP32_OPS)}
+
+
+class _Fp16Boundary(nn.Module):
+    """fp32 in and out (the manifest's input spec, every runner), fp16 everywhere in between."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, *args: torch.Tensor) -> Any:
+        out = self.inner(*(a.half() if a.is_floating_point() else a for a in args))
+        return torch.utils._pytree.tree_map(lambda t: t.float() if isinstance(t, torch.Tensor) and t.is_floating_point() else t, out)
+
+
+def half_program(ep: ExportedProgram) -> ExportedProgram:
+    """``ep`` computing in fp16, for XNNPACK's fp16 kernels (it takes a graph whose tensors are fp16).
+
+    XNNPACK lowers fp16 only where the graph itself is fp16 and delegates no dtype conversion, so
+    the weights and constants are cast, the boundary casts are the only conversions (two CPU kernels
+    around one delegate call), and constant casts are folded. SiLU is spelled ``x * sigmoid(x)``:
+    its decomposition computes fp16 in fp32, a cast pair around every activation otherwise.
+    """
+    from executorch.exir.passes.constant_prop_pass import constant_prop_pass
+
+    module = ep.module()
+    for sub in module.modules():
+        for name, value in list(vars(sub).items()):
+            if isinstance(value, torch.Tensor) and value.is_floating_point() and not isinstance(value, nn.Parameter):
+                setattr(sub, name, value.half())  # constants the graph reads with get_attr
+    module.half()
+    graph = module.graph
+    for node in [n for n in graph.nodes if n.target == torch.ops.aten.silu.default]:
+        with graph.inserting_after(node):
+            sigmoid = graph.call_function(torch.ops.aten.sigmoid.default, (node.args[0],))
+        with graph.inserting_after(sigmoid):
+            product = graph.call_function(torch.ops.aten.mul.Tensor, (node.args[0], sigmoid))
+        node.replace_all_uses_with(product)
+        graph.erase_node(node)
+    module.recompile()
+    example = tuple(torch.zeros(v.shape, dtype=v.dtype) for v in (n.meta["val"] for n in ep.graph.nodes
+                    if n.op == "placeholder" and n.name in ep.graph_signature.user_inputs))
+    with torch.no_grad():
+        return constant_prop_pass(torch.export.export(_Fp16Boundary(module), example, strict=False))

@@ -33,12 +33,13 @@ class ExportRequest:
     out: Path = DEFAULT_OUT
     require_full_delegation: bool = False
     ort_format: bool = False  # ONNX only: also write the .ort flatbuffer
+    calibration: Path | None = None  # int8 only: a folder of images (None: the shipped photos)
 
     @classmethod
     def create(cls, model: str, target: str, *, backend: str | None = None, fft: str = "auto",
                precision: str | None = None, image_size: int = 256, input_kind: str | None = None,
                weights: Path | None = None, out: Path = DEFAULT_OUT, require_full_delegation: bool = False,
-               ort_format: bool = False) -> ExportRequest:
+               ort_format: bool = False, calibration: Path | None = None) -> ExportRequest:
         """Resolve defaults from the target's capabilities and validate every choice (one clear line each)."""
         from affdeploy.export.registry import get_target
         from affdeploy.graph import check_image_size
@@ -67,15 +68,30 @@ class ExportRequest:
         if weights is not None and not Path(weights).is_file():
             raise UsageError(f"weights file {weights} does not exist")
         mode = tgt.resolve_fft(parse(FFTMode, fft, "--fft"), chosen_backend)
+        _check_reduced_precision(chosen_precision, chosen_backend, user_model, calibration)
         return cls(model, tgt.name, chosen_backend, mode, chosen_precision, image_size, kind,
-                   Path(weights) if weights is not None else None, Path(out), require_full_delegation, ort_format)
+                   Path(weights) if weights is not None else None, Path(out), require_full_delegation, ort_format,
+                   Path(calibration).resolve() if calibration is not None else None)
 
     def identity(self) -> dict[str, Any]:
         """The fields that shape the artifact's bytes (JSON-able): what a cached artifact must match."""
         fields = asdict(self)
-        for where in ("weights", "out", "require_full_delegation"):
+        for where in ("weights", "out", "require_full_delegation", "calibration"):
             del fields[where]
         return {k: str(v) if not isinstance(v, (int, bool)) else v for k, v in fields.items()}
+
+
+def _check_reduced_precision(precision: Precision, backend: Backend, user_model: bool, calibration: Path | None) -> None:
+    """int8 calibrates on photos (AFFNet's input); ``--calibration`` means nothing to other precisions."""
+    if calibration is not None:
+        if precision != Precision.INT8:
+            raise UsageError(f"--calibration applies to --precision int8, not {precision}")
+        from affdeploy.data.calibration import image_paths
+
+        image_paths(Path(calibration))  # a missing or empty folder fails now, not after the export
+    if user_model and (precision == Precision.INT8 or (precision == Precision.FP16 and backend == Backend.XNNPACK)):
+        raise UsageError(f"--precision {precision} with --backend {backend} is for AFFNet models (it calibrates on "
+                         "or casts their image input); user models export in fp32 there")
 
 
 def _pick(enum: type[StrEnumT], value: str | None, allowed: tuple[StrEnumT, ...], option: str, where: str) -> StrEnumT:
@@ -91,7 +107,7 @@ def _pick(enum: type[StrEnumT], value: str | None, allowed: tuple[StrEnumT, ...]
 
 def plan_exports(model: str, targets: str, *, backend: str | None = None, precision: str | None = None,
                  input_kind: str | None = None, require_full_delegation: bool = False, ort_format: bool = False,
-                 **common: Any) -> list[ExportRequest]:
+                 calibration: Path | None = None, **common: Any) -> list[ExportRequest]:
     """Requests for ``targets`` ("all", one name or a comma list), every choice checked before slow work.
 
     Options that concern one target only (``--coreml-input``, ``--require-full-delegation``,
@@ -108,7 +124,7 @@ def plan_exports(model: str, targets: str, *, backend: str | None = None, precis
             model, name, backend=backend, precision=precision,
             input_kind=input_kind if name == Target.COREML else None,
             require_full_delegation=require_full_delegation and name == Target.EXECUTORCH,
-            ort_format=ort_format and name == Target.ONNX, **common,
+            ort_format=ort_format and name == Target.ONNX, calibration=calibration, **common,
         )
         for name in chosen
     ]
