@@ -6,8 +6,9 @@ becomes expand_copy), real and imaginary parts come out of the same matmul, and 
 symmetry is used (r2c keeps n//2+1 bins; c2r weights them as Hermitian, odd n included).
 When the transformed axes are small (product <= ``KRON_LIMIT``) all of them go through one
 Kronecker matrix on the flattened trailing axes: one matmul and no transposes, which beats
-separable stages at the sizes AFFNet uses (see docs/fft.md). Larger transforms run one
-matrix per axis, moving that axis last.
+separable stages for AFFNet's 8x8 maps (see docs/fft.md). Larger transforms run one matrix per
+axis, moving that axis last: from 16x16 on, the Kronecker matrix's MACs (H*W per value against
+H+W) cost more than the transposes the separable stages add.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from affdeploy.fft.matrices import StageKey
 from affdeploy.fft.values import Pair
 
 # Largest product of transformed sizes done as one Kronecker matrix (measured, docs/fft.md).
-KRON_LIMIT = 256
+KRON_LIMIT = 64
 
 
 class DynamicDimError(ValueError):
