@@ -2,16 +2,20 @@
 
 Runtimes: eager PyTorch (native FFT), torch.compile (native FFT), ONNX Runtime with the native DFT
 op, ONNX Runtime with affdeploy's DFT lowering (fp32 and static int8), ExecuTorch XNNPACK (fp32 and
-int8). Per thread count, every configuration is loaded first, then timed in interleaved rounds
-(each round runs every configuration a few times, rotating who goes first) together with two
+int8), LiteRT (TFLite) with its XNNPACK delegate running the same lowered program converted by
+litert-torch (left out, with a note, when requirements-tflite.txt is not installed). Per thread
+count, every configuration is loaded first, then timed in interleaved rounds (each round runs
+every configuration a few times, rotating who goes first) together with two
 fp32 GEMMs (1024^3, torch/MKL and numpy/OpenBLAS) whose faster median is the yardstick. Thread
 counts of torch, the OpenMP/BLAS pools and ExecuTorch's XNNPACK pool are read back and must all
-equal the count under test. Throughput is reported against both MAC counts: the nominal one
+equal the count under test (LiteRT's XNNPACK delegate takes the interpreter's num_threads, which it
+does not report back). Throughput is reported against both MAC counts: the nominal one
 (the model as written, FFTs at n log n) and the one the DFT-lowered artifact executes.
 
 Writes <out>/runtimes.json, runtimes.md and runtimes.png (ratios vs ExecuTorch fp32 and vs the yardstick).
 
     .venv/bin/python benchmarks/bench_runtimes.py [--models affnet-et,affnet-t,affnet] [--threads 1,2] [--rounds 12]
+        [--runtimes executorch-xnnpack-fp32,ort-dft,tflite] (the fp32 race only)
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import copy
 import gc
+import importlib.util
 import json
 import os
 import platform
@@ -45,7 +50,8 @@ from affdeploy.models.profile import profile_model
 from affdeploy.passes import delegate_friendly
 
 REFERENCE = "executorch-xnnpack-fp32"
-RUNTIMES = ("eager", "torch.compile", "ort-native-dft", "ort-dft", "ort-dft-int8", REFERENCE, "executorch-xnnpack-int8")
+RUNTIMES = ("eager", "torch.compile", "ort-native-dft", "ort-dft", "ort-dft-int8", REFERENCE, "executorch-xnnpack-int8",
+            "tflite")
 
 
 @dataclass
@@ -91,6 +97,11 @@ def build(model: str, size: int, folder: Path, runtimes: set[str]) -> Artifacts:
     if "ort-dft-int8" in runtimes:
         art.files["ort-dft-int8"] = stem.with_suffix(".int8.onnx")
         quantize_onnx(art.files["ort-dft"], art.files["ort-dft-int8"], calibration)
+    if "tflite" in runtimes:
+        from affdeploy.export.tflite import convert
+
+        art.files["tflite"] = stem.with_suffix(".tflite")
+        art.files["tflite"].write_bytes(convert(friendly, (example_input(size),)))
     if REFERENCE in runtimes:
         art.files[REFERENCE] = _lower_pte(copy.deepcopy(friendly), stem.with_suffix(".fp32.pte"))
     if "executorch-xnnpack-int8" in runtimes:
@@ -126,6 +137,18 @@ def open_runtime(art: Artifacts, runtime: str, threads: int, size: int, inputs: 
     if runtime.startswith("executorch"):
         forward = load_forward(art.files[runtime])
         return lambda: forward([x])
+    if runtime == "tflite":
+        from affdeploy.export.tflite import interpreter
+
+        runner = interpreter(art.files[runtime], threads)
+        slot, sink = runner.get_input_details()[0]["index"], runner.get_output_details()[0]["index"]
+
+        def invoke() -> object:
+            runner.set_tensor(slot, x.numpy())
+            runner.invoke()
+            return runner.get_tensor(sink)
+
+        return invoke
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -285,6 +308,9 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     runtimes = [r for r in args.runtimes.split(",") if r]
+    if "tflite" in runtimes and importlib.util.find_spec("litert_torch") is None:
+        print("tflite left out: litert-torch is not installed (pip install -r requirements-tflite.txt)")
+        runtimes.remove("tflite")
     meta: dict[str, object] = {"machine": machine(), "load_start": os.getloadavg()}
     meta["command"] = f"--models {args.models} --threads {args.threads} --rounds {args.rounds} --per-round {args.per_round}"
     with tempfile.TemporaryDirectory() as tmp:
