@@ -119,10 +119,14 @@ def test_ios_assets_bundle_a_user_model(user_export: tuple[Path, Path], app: Pat
 
 def test_iphone_bench_asks_the_app_for_the_user_model_by_id(
     user_export: tuple[Path, Path], fake_xcode: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """`affdeploy bench --device iphone --model x.pt2` reaches the app's XCTest with the id its metadata carries."""
-    pt2, _ = user_export
-    monkeypatch.setenv("AFFDEPLOY_IOS_APP_DIR", str(_app_dir(tmp_path)))
+    pt2, models = user_export
+    app_dir = _app_dir(tmp_path)
+    code, _, err = cli(capsys, "ios-assets", "--models-dir", str(models), "--app", str(app_dir), "--model", str(pt2))
+    assert code == 0, err
+    monkeypatch.setenv("AFFDEPLOY_IOS_APP_DIR", str(app_dir))
     monkeypatch.setenv("AFFDEPLOY_TEAM_ID", "ABCDE12345")
     ios.find_device(UDID).run(BenchRequest(models=[str(pt2), "affnet-t"], targets=["executorch"], iters=5))
     (build,) = [c for c in _calls(fake_xcode) if c["tool"] == "xcodebuild"]

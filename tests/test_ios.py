@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from affdeploy.bench.appmodel import APP_CATALOG_SCHEMA
 from affdeploy.bench.request import BenchRequest
 from affdeploy.bench.schema import dump_results, load_results
 from affdeploy.devices import ios
@@ -228,7 +229,7 @@ def _app_dir(tmp_path: Path, with_models: bool = True) -> Path:
     shutil.copy(Path(__file__).parent.parent / "ios_app" / "project.yml", app / "project.yml")
     if with_models:
         (app / "AFFBench" / "Models").mkdir(parents=True)
-        (app / "AFFBench" / "Models" / "models.json").write_text('{"schema": "affdeploy.ios-assets/v1", "models": []}')
+        (app / "AFFBench" / "Models" / "models.json").write_text(json.dumps({"schema": APP_CATALOG_SCHEMA, "models": []}))
     return app
 
 
