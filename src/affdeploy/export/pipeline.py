@@ -296,7 +296,12 @@ def verify_artifact(path: Path, on_progress: Progress = silent) -> Verification:
                 raise AffdeployError(f"{where} changed since export ({was['images']} then, {now['images']} now)",
                                      hint="export again with --calibration")
     on_progress(f"{tgt.name}: checking parity against PyTorch")
-    parity = tgt.validate(path, entry_request(entry, folder), references, inputs)
+    with ExitStack() as stack:
+        if entry.quantization is not None:  # the floor the export was held to
+            from affdeploy.export.quantize import Floor, recorded_floor
+
+            stack.enter_context(recorded_floor(Floor(**entry.quantization["floor"])))
+        parity = tgt.validate(path, entry_request(entry, folder), references, inputs)
     return Verification(str(path), entry.model, entry.target, entry.backend, entry.precision, entry.fft, True, parity)
 
 
