@@ -14,6 +14,7 @@ from affdeploy.passes.activation import SoftshrinkToClamp
 from affdeploy.passes.arithmetic import IntScalarToFloat
 from affdeploy.passes.base import Rewrite
 from affdeploy.passes.contraction import ComplexEinsumToOne, ConstantEinsumToConv, ConstantMatmulToLinear
+from affdeploy.passes.elementwise import ChainThroughView, MergeSplitChains
 from affdeploy.passes.folding import FoldConstants
 from affdeploy.passes.layout import DropNoOpExpand, ReshapeToView, SelectToSlice, StackToCat
 from affdeploy.passes.normalization import GroupNormToMoments
@@ -34,6 +35,8 @@ PIPELINE: tuple[Rewrite, ...] = (
     SoftshrinkToClamp(),
     ComplexEinsumToOne(),
     ConstantEinsumToConv(),
+    MergeSplitChains(),
+    ChainThroughView(),
     ConstantMatmulToLinear(),
     MeanToGlobalPool(),
     Log1pToLog(),

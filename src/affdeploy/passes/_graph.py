@@ -111,3 +111,18 @@ def replace(old: Node, new: Node) -> None:
     """Point every user of ``old`` at ``new`` and drop ``old``."""
     old.replace_all_uses_with(new)
     old.graph.erase_node(old)
+
+
+def constant_value(ep: ExportedProgram, node: Node, cache: dict[Node, Any]) -> Any:
+    """Evaluate a constant node (a weight, or a pure function of weights) eagerly; ``cache`` memoises."""
+    if node in cache:
+        return cache[node]
+    sig = ep.graph_signature
+    if node.op == "placeholder":
+        fqn = {**sig.inputs_to_parameters, **sig.inputs_to_buffers, **sig.inputs_to_lifted_tensor_constants}[node.name]
+        value = ep.state_dict[fqn] if fqn in ep.state_dict else ep.constants[fqn]
+    else:
+        args, kwargs = torch.fx.node.map_arg((node.args, node.kwargs), lambda n: constant_value(ep, n, cache))
+        value = node.target(*args, **kwargs)
+    cache[node] = value
+    return value

@@ -33,7 +33,7 @@ import torch
 from torch.export import ExportedProgram
 from torch.fx import Node
 
-from affdeploy.passes._graph import aten, constant_nodes, emit, has_static_shape, replace, shape
+from affdeploy.passes._graph import aten, constant_nodes, constant_value, emit, has_static_shape, replace, shape
 from affdeploy.passes.base import Rewrite
 
 _BIG = 1e30
@@ -122,22 +122,6 @@ def _join(ep: ExportedProgram, pieces: list[Node], dim: int, node: Node) -> Node
     return pieces[0] if len(pieces) == 1 else emit(ep.graph, aten.cat.default, (pieces, dim), node)
 
 
-def _constant_value(ep: ExportedProgram, node: Node, constants: set[Node], cache: dict[Node, Any]) -> Any:
-    """Evaluate a constant node (weights and pure functions of them) eagerly."""
-    if node in cache:
-        return cache[node]
-    sig = ep.graph_signature
-    if node.op == "placeholder":
-        fqn = {**sig.inputs_to_parameters, **sig.inputs_to_buffers, **sig.inputs_to_lifted_tensor_constants}[node.name]
-        value = ep.state_dict[fqn] if fqn in ep.state_dict else ep.constants[fqn]
-    else:
-        args, kwargs = torch.fx.node.map_arg((node.args, node.kwargs),
-                                             lambda n: _constant_value(ep, n, constants, cache))
-        value = node.target(*args, **kwargs)
-    cache[node] = value
-    return value
-
-
 class IndexSelectToSlices(Rewrite):
     """``index_select(x, dim, const)`` -> slices + cat when the index is a few ascending runs (roll)."""
 
@@ -149,7 +133,7 @@ class IndexSelectToSlices(Rewrite):
             if node.target != aten.index_select.default or node in constants or node.args[2] not in constants:
                 continue
             x, dim, index_node = node.args
-            runs = _runs(_constant_value(ep, index_node, constants, cache).reshape(-1).tolist())
+            runs = _runs(constant_value(ep, index_node, cache).reshape(-1).tolist())
             if len(runs) > _MAX_RUNS:
                 continue
             with ep.graph.inserting_before(node):
