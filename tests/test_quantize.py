@@ -59,18 +59,20 @@ def test_agreement_counts_top1_and_cosine() -> None:
 
 
 class SmallNet(nn.Module):
-    """Convs (quantized), a one-group GroupNorm and a linear head (both kept fp32)."""
+    """Pointwise and grouped 1x1 convs (int8); stem, head, GroupNorm and the linear classifier (fp32)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(3, 16, 3, stride=2, padding=1)
+        self.stem = nn.Conv2d(3, 16, 3, stride=2, padding=1)
+        self.pointwise = nn.Conv2d(16, 16, 1)
         self.norm = nn.GroupNorm(1, 16)
         self.grouped = nn.Conv2d(16, 16, 1, groups=4)
-        self.fc = nn.Linear(16, 10)
+        self.head = nn.Conv2d(16, 32, 1)
+        self.fc = nn.Linear(32, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.grouped(self.norm(torch.relu(self.conv(x))))
-        return self.fc(y.mean((2, 3), keepdim=True).flatten(1))
+        y = self.grouped(self.norm(torch.relu(self.pointwise(torch.relu(self.stem(x))))))
+        return self.fc(self.head(y).mean((2, 3), keepdim=True).flatten(1))
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +105,9 @@ def test_xnnpack_int8_is_one_delegate_with_linear_and_norm_in_fp32(small: tuple)
     linear = next(n for n in kept if n.target == torch.ops.aten.linear.default)
     assert "dequantize" not in str(linear.args[1].target)  # the head's weight is fp32
     convs = [n for n in quantized.graph.nodes if n.target in (torch.ops.aten.conv2d.default, torch.ops.aten.convolution.default)]
-    assert len(convs) == 2 and all("dequantize" in str(n.args[1].target) for n in convs)  # grouped conv too
+    int8 = {tuple(n.args[1].meta["val"].shape) for n in convs if "dequantize" in str(n.args[1].target)}
+    assert int8 == {(16, 16, 1, 1), (16, 4, 1, 1)}  # pointwise and grouped; stem, head, norm moments stay fp32
+    assert len(convs) > len(int8) + 2  # the moments' convolutions to one channel exist, in fp32
     edge = to_edge_transform_and_lower(quantized, partitioner=[XnnpackPartitioner()])
     graph = edge.exported_program().graph
     assert sum(n.target == DELEGATE for n in graph.nodes) == 1
@@ -147,3 +151,49 @@ def test_affnet_stage_int8_is_one_xnnpack_delegate() -> None:
         expected = stage(x)
     out = method.execute([x])[0]
     assert float(torch.nn.functional.cosine_similarity(out.flatten(), expected.flatten(), dim=0)) > 0.98
+
+
+def test_calibration_record_names_files_and_changes_with_them(tmp_path: Path) -> None:
+    from affdeploy.data.calibration import SHIPPED, load_calibration
+
+    shipped = load_calibration(SIZE)
+    assert shipped.source == SHIPPED and shipped.record()["images"] == len(shipped.files) >= 1
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    before = load_calibration(SIZE, tmp_path, count=2, validation_count=2).record()
+    assert before["source"] == str(tmp_path.resolve()) and before["files"] == ["a.png"] and before["validation_inputs"] == 2
+    Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    assert load_calibration(SIZE, tmp_path, count=2, validation_count=2).record()["sha256"] != before["sha256"]  # verify notices
+
+
+def test_floor_knob(monkeypatch: pytest.MonkeyPatch) -> None:
+    from affdeploy.export.quantize import FLOOR_ENV, Floor, int8_floor
+
+    assert int8_floor() == INT8_FLOOR
+    monkeypatch.setenv(FLOOR_ENV, "0.5,0.9")
+    assert int8_floor() == Floor(top1_agreement=0.5, min_cosine=0.9)
+    monkeypatch.setenv(FLOOR_ENV, "high")
+    with pytest.raises(UsageError, match="expected two numbers"):
+        int8_floor()
+
+
+def test_half_program_is_fp16_inside_one_delegate_with_fp32_boundary(small: tuple) -> None:
+    from affdeploy.export.quantize import half_program
+
+    net, ep, _, validation = small
+    half = half_program(ep)
+    dtypes = {n.meta["val"].dtype for n in half.graph.nodes if n.op == "call_function"
+              and isinstance(n.meta.get("val"), torch.Tensor) and n.meta["val"].is_floating_point()}
+    assert torch.float16 in dtypes
+    edge = to_edge_transform_and_lower(half, partitioner=[XnnpackPartitioner()])
+    graph = edge.exported_program().graph
+    assert sum(n.target == DELEGATE for n in graph.nodes) == 1
+    outside = [str(n.target) for n in graph.nodes if n.op == "call_function" and n.target != DELEGATE
+               and "getitem" not in str(n.target)]
+    assert len(outside) == 2 and all("_to_dim_order_copy" in op for op in outside)  # the fp32 input/output casts
+    program = Runtime.get().load_program(edge.to_executorch().buffer)
+    method = program.load_method("forward")
+    out = method.execute([torch.from_numpy(validation[0])])[0]
+    assert out.dtype == torch.float32
+    expected = _fp32(net, validation[:1])[0]
+    assert float(np.abs(out.numpy() - expected).max()) < 1e-2 and not np.array_equal(out.numpy(), expected)

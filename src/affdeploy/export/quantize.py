@@ -11,6 +11,7 @@ fails (:func:`int8_floor`; ``AFFDEPLOY_INT8_FLOOR=top1,cosine`` overrides it).
 
 from __future__ import annotations
 
+import copy
 import io
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -292,7 +293,7 @@ def half_program(ep: ExportedProgram) -> ExportedProgram:
     """
     from executorch.exir.passes.constant_prop_pass import constant_prop_pass
 
-    module = ep.module()
+    module = copy.deepcopy(ep.module())  # ep.module() shares the parameters; .half() would cast them in place
     for sub in module.modules():
         for name, value in list(vars(sub).items()):
             if isinstance(value, torch.Tensor) and value.is_floating_point() and not isinstance(value, nn.Parameter):
