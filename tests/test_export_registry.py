@@ -65,7 +65,8 @@ def test_a_request_is_resolved_and_validated_once() -> None:
     for choices, message in [
         ({"target": "onnx", "fft": "fast"}, "--fft must be one of auto, dft, native"),
         ({"target": "onnx", "backend": "tpu"}, "--backend tpu is not available for --target onnx"),
-        ({"target": "executorch", "precision": "fp16"}, "--precision fp16 is not available for --target executorch --backend xnnpack"),
+        ({"target": "executorch", "backend": "portable", "precision": "fp16"},
+             "--precision fp16 is not available for --target executorch --backend portable"),
         ({"target": "executorch", "backend": "portable", "require_full_delegation": True}, "needs a delegate"),
         ({"target": "coreml", "fft": "native"}, "Core ML cannot run"),
         ({"target": "tpu"}, "unknown target 'tpu'"),
