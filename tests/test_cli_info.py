@@ -1,9 +1,9 @@
-"""`affdeploy info` and the CLI's error contract (issue 2), run in-process; `python -m affdeploy` once."""
+"""`affdeploy info` and the CLI's error contract (issue 2), run in-process."""
 
 from __future__ import annotations
 
 import json
-import subprocess
+import runpy
 import sys
 from typing import NamedTuple
 
@@ -67,6 +67,11 @@ def test_bad_input_is_one_line_and_nonzero(args: list[str], code: int, needle: s
     assert len([line for line in proc.stderr.splitlines() if line.strip()]) == 1
 
 
-def test_version_through_the_module_entry_point() -> None:
-    proc = subprocess.run([sys.executable, "-m", "affdeploy", "--version"], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0 and proc.stdout.startswith("affdeploy ")
+def test_version_through_the_module_entry_point(monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m affdeploy --version` (the module's __main__, run in this process)."""
+    monkeypatch.setattr(sys, "argv", ["affdeploy", "--version"])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_module("affdeploy", run_name="__main__", alter_sys=True)
+    assert exit_info.value.code in (0, None)
+    assert capsys.readouterr().out.startswith("affdeploy ")
