@@ -312,7 +312,8 @@ def main() -> None:
         print("tflite left out: litert-torch is not installed (pip install -r requirements-tflite.txt)")
         runtimes.remove("tflite")
     meta: dict[str, object] = {"machine": machine(), "load_start": os.getloadavg()}
-    meta["command"] = f"--models {args.models} --threads {args.threads} --rounds {args.rounds} --per-round {args.per_round}"
+    meta["command"] = (f"--models {args.models} --runtimes {args.runtimes} --threads {args.threads} "
+                       f"--rounds {args.rounds} --per-round {args.per_round}")
     with tempfile.TemporaryDirectory() as tmp:
         arts = [build(m, args.image_size, Path(tmp), set(runtimes)) for m in args.models.split(",")]
         rows = [row for t in map(int, args.threads.split(",")) for row in measure(arts, runtimes, t, args)]
