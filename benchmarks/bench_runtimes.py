@@ -34,9 +34,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import torch
-from _timing import interleaved
+# Before torch loads OpenMP: its idle threads sleep instead of spinning, so eager PyTorch does not take
+# the cores from the runtime timed after it in the interleaved rounds (ONNX Runtime's sessions do the
+# same through session_options).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from _timing import interleaved  # noqa: E402
 
 from affdeploy.bench.yardstick import check_threads, gemm_calls, gemm_macs, gmacs_per_s, pin_threads, thread_setting, yardstick
 from affdeploy.data.calibration import calibration_sets
