@@ -156,11 +156,9 @@ def open_runtime(art: Artifacts, runtime: str, threads: int, size: int, inputs: 
         return invoke
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3
-    session = ort.InferenceSession(str(art.files[runtime]), options, providers=["CPUExecutionProvider"])
+    from affdeploy.export.onnx import session_options
+
+    session = ort.InferenceSession(str(art.files[runtime]), session_options(threads), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     if inputs:
         return lambda image: session.run(None, {name: image})[0]
