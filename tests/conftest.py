@@ -87,16 +87,15 @@ SHARED_EXPORTS = (
     SharedExport("affnet_et_64_tflite", ("--model", "affnet-et", "--target", "tflite", "--image-size", "64")),
 )
 _SHARED_ROOT = pytest.StashKey[Path]()
-_FIXTURE_EXPORTS = {  # fixture -> the shared exports it needs, directly or through other fixtures
-    "affnet_et_64_export": ("affnet_et_64_export",),
-    "affnet_et_64_models": ("affnet_et_64_export",),
-    "affnet_et_64_tflite": ("affnet_et_64_tflite",),
-    "affnet_et_64_every_target": ("affnet_et_64_export", "affnet_et_64_tflite"),
-}
+# pytest's fixture closure already holds the fixtures a test needs through others, except those taken with
+# request.getfixturevalue: the LiteRT export, which affnet_et_64_every_target takes only when LiteRT is installed
+_TAKEN_AT_RUN_TIME = {"affnet_et_64_every_target": "affnet_et_64_tflite"}
 
 
 def _exports_needed(item: pytest.Item) -> set[str]:
-    return {name for fixture in getattr(item, "fixturenames", ()) for name in _FIXTURE_EXPORTS.get(fixture, ())}
+    closure = set(getattr(item, "fixturenames", ()))
+    closure |= {_TAKEN_AT_RUN_TIME[f] for f in closure & _TAKEN_AT_RUN_TIME.keys()}
+    return {export.fixture for export in SHARED_EXPORTS if export.fixture in closure}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -116,10 +115,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     Modules stay whole (their module-scoped fixtures are built once); the sort is stable and the
     same in every xdist worker.
     """
-    needed = set().union(*map(_exports_needed, items)) if items else set()
+    needs = {item: _exports_needed(item) for item in items}
+    needed = set().union(*needs.values())
     if needed:
         background_exports.start([export for export in SHARED_EXPORTS if export.fixture in needed])
-    waits = {item.module.__name__ for item in items if _exports_needed(item) and getattr(item, "module", None)}
+    waits = {item.module.__name__ for item, names in needs.items() if names and getattr(item, "module", None)}
     items.sort(key=lambda item: getattr(getattr(item, "module", None), "__name__", "") in waits)
 
 
