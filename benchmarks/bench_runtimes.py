@@ -1,18 +1,21 @@
 """Every runtime of AFFNet on this machine, side by side in one process, against an honest GEMM yardstick.
 
 Runtimes: eager PyTorch (native FFT), torch.compile (native FFT), ONNX Runtime with the native DFT
-op, ONNX Runtime with affdeploy's DFT lowering (fp32 and static int8), ExecuTorch XNNPACK (fp32 and
-int8), LiteRT (TFLite) with its XNNPACK delegate running the same lowered program converted by
+op, ONNX Runtime with affdeploy's DFT lowering (fp32 and static int8), ExecuTorch XNNPACK (fp32,
+fp16 and int8), LiteRT (TFLite) with its XNNPACK delegate running the same lowered program converted by
 litert-torch (left out, with a note, when requirements-tflite.txt is not installed). Per thread
 count, every configuration is loaded first, then timed in interleaved rounds (each round runs
-every configuration a few times, rotating who goes first) together with two
-fp32 GEMMs (1024^3, torch/MKL and numpy/OpenBLAS) whose faster median is the yardstick. Thread
+every configuration a few times, rotating who goes first) together with the GEMM yardsticks
+(affdeploy.bench.yardstick): two fp32 GEMMs (1024^3, torch/MKL and numpy/OpenBLAS) and, when an
+int8 runtime is measured, two int8 GEMMs (2048^3, ExecuTorch XNNPACK and ONNX Runtime); per
+precision the faster median is the yardstick, and int8 rows are given against the int8 one. Thread
 counts of torch, the OpenMP/BLAS pools and ExecuTorch's XNNPACK pool are read back and must all
 equal the count under test (LiteRT's XNNPACK delegate takes the interpreter's num_threads, which it
 does not report back). Throughput is reported against both MAC counts: the nominal one
-(the model as written, FFTs at n log n) and the one the DFT-lowered artifact executes.
+(the model as written, FFTs at n log n) and the one the DFT-lowered artifact executes. A model row
+at or above its yardstick means the yardstick is wrong: the script says so and exits with status 1.
 
-Writes <out>/runtimes.json, runtimes.md and runtimes.png (ratios vs ExecuTorch fp32 and vs the yardstick).
+Writes <out>/runtimes.json, runtimes.md and runtimes.png (ratios vs ExecuTorch fp32 and vs the yardsticks).
 
     .venv/bin/python benchmarks/bench_runtimes.py [--models affnet-et,affnet-t,affnet] [--threads 1,2] [--rounds 12]
         [--runtimes executorch-xnnpack-fp32,ort-dft,tflite] (the fp32 race only)
@@ -28,25 +31,38 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Before torch loads OpenMP: its idle threads sleep instead of spinning, so eager PyTorch does not take
-# the cores from the runtime timed after it in the interleaved rounds (ONNX Runtime's sessions do the
-# same through session_options).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from affdeploy.bench.openmp import sleep_idle_openmp_threads
+
+sleep_idle_openmp_threads()  # before torch loads OpenMP (the same setting as the affdeploy CLI)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from _timing import interleaved  # noqa: E402
 
-from affdeploy.bench.yardstick import check_threads, gemm_calls, gemm_macs, gmacs_per_s, pin_threads, thread_setting, yardstick
+from affdeploy.bench.yardstick import (
+    GEMM_SIZES,
+    Int8Gemms,
+    build_int8_gemms,
+    check_threads,
+    gemm_calls,
+    gemm_macs,
+    gemm_precision,
+    gmacs_per_s,
+    int8_gemm_calls,
+    pin_threads,
+    thread_setting,
+    yardsticks,
+)
 from affdeploy.data.calibration import calibration_sets
 from affdeploy.etruntime import load_forward, set_threads
-from affdeploy.export.quantize import int8_parity, quantize_onnx, quantize_pt2e, recalibrate_batchnorm
+from affdeploy.export.quantize import half_program, int8_parity, quantize_onnx, quantize_pt2e, recalibrate_batchnorm
 from affdeploy.fft import lower_fft
 from affdeploy.graph import example_input, export_program
 from affdeploy.models import build_model
@@ -55,8 +71,16 @@ from affdeploy.models.profile import profile_model
 from affdeploy.passes import delegate_friendly
 
 REFERENCE = "executorch-xnnpack-fp32"
-RUNTIMES = ("eager", "torch.compile", "ort-native-dft", "ort-dft", "ort-dft-int8", REFERENCE, "executorch-xnnpack-int8",
-            "tflite")
+RUNTIMES = ("eager", "torch.compile", "ort-native-dft", "ort-dft", "ort-dft-int8", REFERENCE, "executorch-xnnpack-fp16",
+            "executorch-xnnpack-int8", "tflite")
+
+
+def yardstick_precision(runtime: str) -> str:
+    """Which yardstick a runtime's row is held against: int8 rows the int8 GEMM, all others fp32.
+
+    fp16 rows too: this x86 CPU has no fp16 arithmetic, so XNNPACK computes fp16 graphs in fp32 lanes.
+    """
+    return "int8" if runtime.endswith("int8") else "fp32"
 
 
 @dataclass
@@ -109,6 +133,8 @@ def build(model: str, size: int, folder: Path, runtimes: set[str]) -> Artifacts:
         art.files["tflite"].write_bytes(convert(friendly, (example_input(size),)))
     if REFERENCE in runtimes:
         art.files[REFERENCE] = _lower_pte(copy.deepcopy(friendly), stem.with_suffix(".fp32.pte"))
+    if "executorch-xnnpack-fp16" in runtimes:
+        art.files["executorch-xnnpack-fp16"] = _lower_pte(half_program(friendly), stem.with_suffix(".fp16.pte"))
     if "executorch-xnnpack-int8" in runtimes:
         art.files["executorch-xnnpack-int8"] = _lower_pte(quantize_pt2e(friendly, calibration), stem.with_suffix(".int8.pte"))
     if "torch.compile" in runtimes:
@@ -166,8 +192,9 @@ def open_runtime(art: Artifacts, runtime: str, threads: int, size: int, inputs: 
     return lambda: session.run(None, feed)
 
 
-def measure(arts: list[Artifacts], runtimes: list[str], threads: int, args: argparse.Namespace) -> list[dict[str, object]]:
-    """All configurations at one thread count, with the yardstick, in one interleaved run."""
+def measure(arts: list[Artifacts], runtimes: list[str], threads: int, args: argparse.Namespace,
+            int8_gemms: Int8Gemms | None) -> list[dict[str, object]]:
+    """All configurations at one thread count, with the yardsticks, in one interleaved run."""
     set_threads(threads)  # before any ExecuTorch method loads (see etruntime.set_threads)
     setting = pin_threads(threads)  # and every other pool; all read back and checked
     calls: dict[str, Callable[[], object]] = {}
@@ -176,33 +203,46 @@ def measure(arts: list[Artifacts], runtimes: list[str], threads: int, args: argp
             if runtime in art.files or runtime == "eager" or (runtime == "torch.compile" and art.compiled):
                 calls[f"{art.model}|{runtime}"] = open_runtime(art, runtime, threads, args.image_size)
     calls.update(gemm_calls())
+    if int8_gemms is not None:
+        calls.update(int8_gemm_calls(int8_gemms, threads))
     samples = interleaved(calls, args.rounds, args.per_round, args.warmup)
     check_threads(thread_setting(), threads)
     medians = {name: statistics.median(s) / 1e3 for name, s in samples.items()}  # seconds
-    gemm_name, gemm = yardstick({k: v for k, v in medians.items() if k.startswith("gemm-")})
+    sticks = yardsticks({k: v for k, v in medians.items() if k.startswith("gemm-")})
     rows: list[dict[str, object]] = []
     for name, median in medians.items():
         if name.startswith("gemm-"):
-            rows.append({"model": "", "runtime": name, "threads": threads, "median_ms": median * 1e3,
-                         "gmacs_per_s": gmacs_per_s(gemm_macs(), median), "yardstick": name == gemm_name})
+            precision = gemm_precision(name)
+            rows.append({"model": "", "runtime": name, "threads": threads, "yardstick_precision": precision, "median_ms": median * 1e3,
+                         "gmacs_per_s": gmacs_per_s(gemm_macs(GEMM_SIZES[precision]), median),
+                         "yardstick": name == sticks[precision][0]})
             continue
         model, runtime = name.split("|")
         art = next(a for a in arts if a.model == model)
+        precision = yardstick_precision(runtime)
+        gemm = sticks[precision][1]
         nominal, executed = gmacs_per_s(art.nominal_macs, median), gmacs_per_s(art.executed_macs, median)
         ref = medians.get(f"{model}|{REFERENCE}")
         rows.append({
-            "model": model, "runtime": runtime, "threads": threads, "median_ms": median * 1e3,
+            "model": model, "runtime": runtime, "threads": threads, "yardstick_precision": precision, "median_ms": median * 1e3,
             "p10_ms": float(np.percentile(samples[name], 10)), "p90_ms": float(np.percentile(samples[name], 90)),
             "samples": len(samples[name]), "nominal_gmacs_per_s": nominal, "executed_gmacs_per_s": executed,
             "nominal_of_yardstick": nominal / gemm, "executed_of_yardstick": executed / gemm,
             "speed_vs_executorch_fp32": ref / median if ref else None, "int8_accuracy": art.accuracy.get(runtime),
         })  # fmt: skip
-    for row in rows:
-        row["yardstick_gmacs_per_s"] = gemm
+    for row in rows:  # every percentage names the GEMM it is a percentage of
+        row["yardstick_name"], row["yardstick_gmacs_per_s"] = sticks[str(row["yardstick_precision"])]
         row["thread_setting"] = setting.counts()
     del calls
     gc.collect()
     return rows
+
+
+def beaten(rows: list[dict[str, object]]) -> list[str]:
+    """Model rows at or above their yardstick: such a yardstick is no ceiling, and its percentages mean nothing."""
+    return [f"{r['model']} {r['runtime']} at {r['threads']} thread(s): {share:.0%} of {r['yardstick_name']}"
+            for r in rows if r["model"] for share in [max(float(r["nominal_of_yardstick"]), float(r["executed_of_yardstick"]))]
+            if share >= 1.0]
 
 
 def machine() -> dict[str, object]:
@@ -221,8 +261,11 @@ def markdown(rows: list[dict[str, object]], meta: dict[str, object]) -> str:
         f"Machine: {meta['machine']['cpu']}, {meta['machine']['cores']} cores, {meta['machine']['system']}; "
         f"load average at start {meta['load_start']}, at end {meta['load_end']} (shared machine: judge by ratios).",
         "",
-        "Yardstick: fp32 GEMM 1024^3, faster median of torch.mm (MKL) and numpy.matmul (OpenBLAS), timed in the same "
-        "interleaved rounds at the same thread count (every pool read back). MACs: nominal = the model as written "
+        "Yardsticks, timed in the same interleaved rounds at the same thread count (every pool read back), the faster "
+        "median per precision: fp32 rows against an fp32 GEMM 1024^3, torch.mm (MKL) and numpy.matmul (OpenBLAS); "
+        "int8 rows against an int8 GEMM 2048^3 (int8 activations, per-channel int8 weights), ExecuTorch XNNPACK "
+        "(a PT2E-quantized Linear, one delegate) and ONNX Runtime (a QDQ 1x1 Conv, run as QLinearConv). fp16 rows are "
+        "held against fp32: this CPU has no fp16 arithmetic. MACs: nominal = the model as written "
         "(FFTs at n log n); executed = what the DFT-lowered artifact computes.",
         "",
     ]
@@ -231,15 +274,18 @@ def markdown(rows: list[dict[str, object]], meta: dict[str, object]) -> str:
                   "for every runtime alike, so that int8 sees realistic activation ranges.", ""]
     for threads in sorted({r["threads"] for r in rows}):
         group = [r for r in rows if r["threads"] == threads]
-        gemm = group[0]["yardstick_gmacs_per_s"]
-        lines += [f"## {threads} thread(s): yardstick {gemm:.1f} GMAC/s", "",
-                  "| model | runtime | median ms | vs ET fp32 | GMAC/s nominal (% of GEMM) | GMAC/s executed (% of GEMM) |",
-                  "|---|---|---:|---:|---:|---:|"]
+        gemms = ", ".join(f"{r['runtime']} {r['gmacs_per_s']:.1f}" for r in group if not r["model"])
+        sticks = ", ".join(f"{r['yardstick_precision']} {r['gmacs_per_s']:.1f} GMAC/s ({r['runtime']})"
+                           for r in group if not r["model"] and r["yardstick"])
+        lines += [f"## {threads} thread(s): yardsticks {sticks}", "", f"GEMMs timed (GMAC/s): {gemms}.", "",
+                  "| model | runtime | median ms | vs ET fp32 | yardstick | GMAC/s nominal (% of yardstick) "
+                  "| GMAC/s executed (% of yardstick) |",
+                  "|---|---|---:|---:|---|---:|---:|"]
         for r in group:
             if not r["model"]:
                 continue
             vs = f"{r['speed_vs_executorch_fp32']:.2f}x" if r["speed_vs_executorch_fp32"] else "-"
-            lines.append(f"| {r['model']} | {r['runtime']} | {r['median_ms']:.2f} | {vs} | "
+            lines.append(f"| {r['model']} | {r['runtime']} | {r['median_ms']:.2f} | {vs} | {r['yardstick_precision']} | "
                          f"{r['nominal_gmacs_per_s']:.1f} ({r['nominal_of_yardstick']:.0%}) | "
                          f"{r['executed_gmacs_per_s']:.1f} ({r['executed_of_yardstick']:.0%}) |")
         lines.append("")
@@ -253,6 +299,10 @@ def markdown(rows: list[dict[str, object]], meta: dict[str, object]) -> str:
     scaling = scaling_lines(rows)
     if scaling:
         lines += ["## Thread scaling (median at 1 thread / median at 2 threads)", "", *scaling, ""]
+    wrong = beaten(rows)
+    if wrong:
+        lines += ["## YARDSTICK BEATEN: its percentages are wrong", "",
+                  "A yardstick must be a ceiling; these rows reach or pass theirs:", "", *(f"- {w}" for w in wrong), ""]
     lines += ["`vs ET fp32` > 1 means faster than the ExecuTorch XNNPACK fp32 .pte.", "", "![runtimes](runtimes.png)", ""]
     return "\n".join(lines)
 
@@ -316,10 +366,12 @@ def main() -> None:
         runtimes.remove("tflite")
     meta: dict[str, object] = {"machine": machine(), "load_start": os.getloadavg()}
     meta["command"] = (f"--models {args.models} --runtimes {args.runtimes} --threads {args.threads} "
-                       f"--rounds {args.rounds} --per-round {args.per_round}")
+                       f"--image-size {args.image_size} --rounds {args.rounds} --per-round {args.per_round} "
+                       f"--warmup {args.warmup}")
     with tempfile.TemporaryDirectory() as tmp:
         arts = [build(m, args.image_size, Path(tmp), set(runtimes)) for m in args.models.split(",")]
-        rows = [row for t in map(int, args.threads.split(",")) for row in measure(arts, runtimes, t, args)]
+        int8_gemms = build_int8_gemms(Path(tmp)) if any(yardstick_precision(r) == "int8" for r in runtimes) else None
+        rows = [row for t in map(int, args.threads.split(",")) for row in measure(arts, runtimes, t, args, int8_gemms)]
     meta["load_end"] = os.getloadavg()
     args.out.mkdir(parents=True, exist_ok=True)
     text = markdown(rows, meta)
@@ -327,6 +379,10 @@ def main() -> None:
     _atomic_write(args.out / "runtimes.md", lambda p: p.write_text(text))
     _atomic_write(args.out / "runtimes.png", lambda p: plot(rows, p))
     print(text)
+    if beaten(rows):
+        print("error: a model row reached its GEMM yardstick, so that yardstick is no ceiling (see the end of "
+              f"{args.out / 'runtimes.md'})", file=sys.stderr)
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from affdeploy.bench.engine import Config, _interleaved_rounds, run_host
+from affdeploy.bench.openmp import PASSIVE, WAIT_POLICY_ENV, openmp_wait_policy, sleep_idle_openmp_threads
 from affdeploy.bench.request import BenchRequest
 from affdeploy.export import ExportRequest, read_manifest
 from affdeploy.export.base import Session
@@ -147,3 +151,26 @@ def test_an_exported_artifact_runs_directly(host_run: tuple[Path, Path], capsys:
     assert status == 0
     records = json.loads(out)["records"]
     assert [(r["target"], r["threads"], r["fft"]) for r in records] == [("onnx", 1, onnx.fft), ("onnx", 2, onnx.fft)]
+
+
+def test_a_real_bench_process_runs_torch_with_sleeping_openmp_threads(tmp_path: Path) -> None:
+    """libgomp itself reports its spin count (OMP_DISPLAY_ENV) when torch loads it: 0 means idle threads sleep."""
+    env = {k: v for k, v in os.environ.items() if k != WAIT_POLICY_ENV} | {"OMP_DISPLAY_ENV": "VERBOSE"}
+    proc = subprocess.run([sys.executable, "-m", "affdeploy", "bench", "--target", "torch", "--model", "affnet-et",
+                           "--image-size", "64", "--iters", "1", "--warmup", "0", "--models-dir", str(tmp_path),
+                           "--json", "-"], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "GOMP_SPINCOUNT = '0'" in proc.stderr  # libgomp's default, without the CLI's setting, is 300000
+    (record,) = json.loads(proc.stdout)["records"]
+    assert record["device"]["extra"]["openmp_wait_policy"] == PASSIVE
+
+
+def test_openmp_policy_is_set_only_before_torch_loads_and_never_over_the_users(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(WAIT_POLICY_ENV, raising=False)
+    assert not sleep_idle_openmp_threads()  # torch is loaded in this process: too late, the environment stays true
+    assert WAIT_POLICY_ENV not in os.environ and openmp_wait_policy() == "default"
+    monkeypatch.delitem(sys.modules, "torch")  # as in a fresh CLI process (restored after the test)
+    monkeypatch.setenv(WAIT_POLICY_ENV, "ACTIVE")
+    assert not sleep_idle_openmp_threads() and openmp_wait_policy() == "ACTIVE"
+    monkeypatch.delenv(WAIT_POLICY_ENV)
+    assert sleep_idle_openmp_threads() and os.environ[WAIT_POLICY_ENV] == PASSIVE

@@ -1,9 +1,11 @@
-"""The GEMM yardstick's thread pinning and the executed-MAC count of lowered programs."""
+"""The GEMM yardsticks (fp32 and int8), their thread pinning, and the executed-MAC count of lowered programs."""
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,13 +15,16 @@ from torch import nn
 from affdeploy.etruntime import set_threads as set_executorch_threads
 from affdeploy.bench.yardstick import (
     ThreadSetting,
+    build_int8_gemms,
     check_threads,
     executorch_pool_size,
     gemm_calls,
     gmacs_per_s,
+    int8_gemm_calls,
     pin_threads,
     thread_setting,
     yardstick,
+    yardsticks,
 )
 from affdeploy.errors import AffdeployError
 from affdeploy.fft import lower_fft
@@ -70,6 +75,53 @@ def test_gemm_calls_compute_the_product_and_the_faster_median_is_the_yardstick()
     name, gmacs = yardstick({"gemm-torch": 0.02, "gemm-numpy": 0.01}, size=1000)
     assert name == "gemm-numpy" and gmacs == pytest.approx(100.0)
     assert gmacs_per_s(10**9, float("inf")) == 0.0
+
+
+def test_each_precision_has_its_own_yardstick() -> None:
+    medians = {"gemm-torch": 0.02, "gemm-numpy": 0.01, "gemm-int8-xnnpack": 0.004, "gemm-int8-ort": 0.005}
+    sticks = yardsticks(medians, sizes={"fp32": 1000, "int8": 1000})
+    assert sticks == {"fp32": ("gemm-numpy", pytest.approx(100.0)), "int8": ("gemm-int8-xnnpack", pytest.approx(250.0))}
+    assert yardsticks({"gemm-torch": 0.02}, sizes={"fp32": 1000}) == {"fp32": ("gemm-torch", pytest.approx(50.0))}
+
+
+def test_int8_gemms_multiply_in_int8_kernels(tmp_path: Path, restore_threads: None) -> None:
+    import onnx
+    import onnxruntime as ort
+
+    from affdeploy.export.onnx import session_options
+
+    gemms = build_int8_gemms(tmp_path, size=64, seed=3)
+    generator = torch.Generator().manual_seed(3)
+    a, b = torch.randn(64, 64, generator=generator), torch.randn(64, 64, generator=generator)
+    reference = (a @ b).numpy().ravel()
+    set_executorch_threads(1)
+    for name, call in int8_gemm_calls(gemms, threads=1).items():
+        out = np.asarray(call(), dtype=np.float64).ravel()
+        cosine = out @ reference / (np.linalg.norm(out) * np.linalg.norm(reference))
+        assert cosine > 0.99, name  # the product itself, through int8 rounding
+    # ONNX Runtime must fuse the QDQ pattern into its int8 convolution; an fp32 Conv behind DequantizeLinear
+    # would make the "int8" yardstick an fp32 one.
+    optimized = tmp_path / "optimized.onnx"
+    options = session_options(1)
+    options.optimized_model_filepath = str(optimized)
+    ort.InferenceSession(str(gemms.onnx), options, providers=["CPUExecutionProvider"])
+    ops = [node.op_type for node in onnx.load(str(optimized)).graph.node]
+    assert "QLinearConv" in ops and "Conv" not in ops
+
+
+def test_bench_runtimes_holds_int8_rows_to_the_int8_yardstick_and_flags_a_beaten_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "benchmarks"))
+    script = importlib.import_module("bench_runtimes")
+    assert [script.yardstick_precision(r) for r in ("ort-dft-int8", "executorch-xnnpack-int8", "executorch-xnnpack-fp16")] \
+        == ["int8", "int8", "fp32"]
+    rows = [{"model": "", "runtime": "gemm-int8-ort", "threads": 1, "nominal_of_yardstick": 0.0, "executed_of_yardstick": 0.0},
+            {"model": "affnet-t", "runtime": "executorch-xnnpack-int8", "threads": 1, "yardstick_name": "gemm-int8-ort",
+             "nominal_of_yardstick": 0.31, "executed_of_yardstick": 0.33},
+            {"model": "affnet", "runtime": "ort-dft", "threads": 2, "yardstick_name": "gemm-numpy",
+             "nominal_of_yardstick": 0.97, "executed_of_yardstick": 1.04}]
+    assert script.beaten(rows) == ["affnet ort-dft at 2 thread(s): 104% of gemm-numpy"]
 
 
 class _Contractions(nn.Module):

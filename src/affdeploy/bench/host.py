@@ -12,6 +12,7 @@ import resource
 import sys
 from pathlib import Path
 
+from affdeploy.bench.openmp import openmp_wait_policy
 from affdeploy.bench.schema import DeviceInfo
 
 _CPU_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "neon", "asimd")
@@ -54,6 +55,7 @@ def host_device_info() -> DeviceInfo:
         "isa_flags": [f for f in _CPU_FLAGS if f in flags],
         "python": sys.version.split()[0],
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else [],
+        "openmp_wait_policy": openmp_wait_policy(),  # idle torch threads: PASSIVE sleeps, default spins first
     }
     return DeviceInfo(
         kind="host",

@@ -7,17 +7,21 @@ on stderr and an exit code (2: usage, 1: failure, 130: interrupted), never a tra
 
 from __future__ import annotations
 
-import logging
-import sys
-import traceback
-import warnings
+from affdeploy.bench.openmp import sleep_idle_openmp_threads
 
-import typer
-from typer._click import exceptions as click_exc  # typer vendors its own click
+sleep_idle_openmp_threads()  # before any command module imports torch: OpenMP reads it once, at load
 
-from affdeploy.cli._common import app, err_console
-from affdeploy.errors import AffdeployError, Interrupted
-from affdeploy.runtime_guard import guarded_run, unexpected_error_line
+import logging  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+import warnings  # noqa: E402
+
+import typer  # noqa: E402
+from typer._click import exceptions as click_exc  # noqa: E402  # typer vendors its own click
+
+from affdeploy.cli._common import app, err_console  # noqa: E402
+from affdeploy.errors import AffdeployError, Interrupted  # noqa: E402
+from affdeploy.runtime_guard import guarded_run, unexpected_error_line  # noqa: E402
 
 # Command modules register themselves on ``app`` when imported; this order is the order of --help.
 from affdeploy.cli import info as _info  # noqa: E402,F401
