@@ -1,4 +1,4 @@
-"""Every runtime of AFFNet on this machine, side by side in one process, against an honest GEMM yardstick.
+"""Every runtime of AFFNet on this machine, side by side in one process, against honest GEMM yardsticks.
 
 Runtimes: eager PyTorch (native FFT), torch.compile (native FFT), ONNX Runtime with the native DFT
 op, ONNX Runtime with affdeploy's DFT lowering (fp32 and static int8), ExecuTorch XNNPACK (fp32,
@@ -349,16 +349,20 @@ def _atomic_write(dest: Path, write: Callable[[Path], None]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="affnet-et,affnet-t,affnet")
-    parser.add_argument("--runtimes", default=",".join(RUNTIMES))
-    parser.add_argument("--threads", default="1,2")
-    parser.add_argument("--image-size", type=int, default=256)
-    parser.add_argument("--rounds", type=int, default=12)
-    parser.add_argument("--per-round", type=int, default=3)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--models", default="affnet-et,affnet-t,affnet", help="comma-separated AFFNet variants")
+    parser.add_argument("--runtimes", default=",".join(RUNTIMES), help="comma-separated, from: " + ", ".join(RUNTIMES))
+    parser.add_argument("--threads", default="1,2", help="thread counts, each measured in its own interleaved run")
+    parser.add_argument("--image-size", type=int, default=256, help="input height and width")
+    parser.add_argument("--rounds", type=int, default=12, help="interleaved rounds per thread count")
+    parser.add_argument("--per-round", type=int, default=3, help="timed calls of each configuration per round")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed calls of each configuration first")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results", help="where the results go")
     args = parser.parse_args()
+    unknown = [r for r in args.runtimes.split(",") if r and r not in RUNTIMES]
+    if unknown:
+        parser.error(f"unknown runtime(s) {', '.join(unknown)}; choose from {', '.join(RUNTIMES)}")
     warnings.filterwarnings("ignore")
     runtimes = [r for r in args.runtimes.split(",") if r]
     if "tflite" in runtimes and importlib.util.find_spec("litert_torch") is None:
