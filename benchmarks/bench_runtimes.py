@@ -264,7 +264,7 @@ def markdown(rows: list[dict[str, object]], meta: dict[str, object]) -> str:
         "Yardsticks, timed in the same interleaved rounds at the same thread count (every pool read back), the faster "
         "median per precision: fp32 rows against an fp32 GEMM 1024^3, torch.mm (MKL) and numpy.matmul (OpenBLAS); "
         "int8 rows against an int8 GEMM 2048^3 (int8 activations, per-channel int8 weights), ExecuTorch XNNPACK "
-        "(a PT2E-quantized Linear, one delegate) and ONNX Runtime (a QDQ 1x1 Conv, run as QLinearConv). fp16 rows are "
+        "(an int8 Linear in PT2E's quantize/dequantize form, one delegate) and ONNX Runtime (a QDQ 1x1 Conv, run as QLinearConv). fp16 rows are "
         "held against fp32: this CPU has no fp16 arithmetic. MACs: nominal = the model as written "
         "(FFTs at n log n); executed = what the DFT-lowered artifact computes.",
         "",
