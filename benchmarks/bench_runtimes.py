@@ -213,8 +213,8 @@ def measure(arts: list[Artifacts], runtimes: list[str], threads: int, args: argp
     for name, median in medians.items():
         if name.startswith("gemm-"):
             precision = gemm_precision(name)
-            rows.append({"model": "", "runtime": name, "threads": threads, "yardstick_precision": precision, "median_ms": median * 1e3,
-                         "gmacs_per_s": gmacs_per_s(gemm_macs(GEMM_SIZES[precision]), median),
+            rows.append({"model": "", "runtime": name, "threads": threads, "yardstick_precision": precision,
+                         "median_ms": median * 1e3, "gmacs_per_s": gmacs_per_s(gemm_macs(GEMM_SIZES[precision]), median),
                          "yardstick": name == sticks[precision][0]})
             continue
         model, runtime = name.split("|")
@@ -264,8 +264,8 @@ def markdown(rows: list[dict[str, object]], meta: dict[str, object]) -> str:
         "Yardsticks, timed in the same interleaved rounds at the same thread count (every pool read back), the faster "
         "median per precision: fp32 rows against an fp32 GEMM 1024^3, torch.mm (MKL) and numpy.matmul (OpenBLAS); "
         "int8 rows against an int8 GEMM 2048^3 (int8 activations, per-channel int8 weights), ExecuTorch XNNPACK "
-        "(an int8 Linear in PT2E's quantize/dequantize form, one delegate) and ONNX Runtime (a QDQ 1x1 Conv, run as QLinearConv). fp16 rows are "
-        "held against fp32: this CPU has no fp16 arithmetic. MACs: nominal = the model as written "
+        "(an int8 Linear in PT2E's quantize/dequantize form, one delegate) and ONNX Runtime (a QDQ 1x1 Conv, run as "
+        "QLinearConv). fp16 rows are held against fp32: this CPU has no fp16 arithmetic. MACs: nominal = the model as written "
         "(FFTs at n log n); executed = what the DFT-lowered artifact computes.",
         "",
     ]
