@@ -10,6 +10,19 @@ from typing import Any, NoReturn
 
 import pytest
 
+from affdeploy.bench.openmp import sleep_idle_openmp_threads
+
+
+# ======================================================================================
+# thread pools (owner: coordinator). Read by torch's OpenMP when it loads, so set before any test module
+# imports torch; xdist workers and the processes tests start inherit them.
+# ======================================================================================
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+"""Two xdist workers (and the background export) share two cores: a second intra-op thread per process
+only contends with the other worker. Tests that are about threads set them explicitly."""
+sleep_idle_openmp_threads()  # a spinning pool takes the core the other worker is waiting for
+
+
 # ======================================================================================
 # system tools the tests need (owner: export/bench; used by the adb, JDK and usbmuxd tests)
 # ======================================================================================
@@ -147,6 +160,24 @@ def affnet_et_64_models(affnet_et_64_export: tuple[Path, list[dict[str, Any]]]) 
     its manifest.json and exports nothing.
     """
     return affnet_et_64_export[0]
+
+
+@pytest.fixture(scope="module")
+def affnet_et_1block() -> Iterator[str]:
+    """AFFNet-ET with one AFF block per stage, registered as a model for the requesting module (its name).
+
+    For CLI tests of a path every AFFNet takes alike (int8, fp16, --weights): the model registry maps
+    the name to the reduced config as it does for the paper's variants.
+    """
+    from affdeploy.models import MODELS, ModelInfo
+    from affdeploy.models.affnet import AFFNet
+    from reduced_affnet import one_block_per_stage
+
+    config = one_block_per_stage("affnet-et")
+    params = sum(p.numel() for p in AFFNet(config).parameters())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(MODELS, config.name, ModelInfo(config.name, config, params, top1=float("nan")))
+        yield config.name
 
 
 # ---------------------------------------------------------------- end of exported AFFNet-ET artifacts

@@ -3,7 +3,6 @@ delegate), and AFFNet through lower_fft + delegate_friendly + XNNPACK + the Exec
 
 from __future__ import annotations
 
-import dataclasses
 import operator
 
 import pytest
@@ -17,7 +16,7 @@ from torch.export import ExportedProgram
 
 from affdeploy.fft import lower_fft
 from affdeploy.graph import complex_value_count, example_input, export_program, fft_op_count, op_counts
-from affdeploy.models.affnet import AFFNET_CONFIGS, AFFNet
+from affdeploy.models.affnet import AFFNet
 from affdeploy.passes import delegate_friendly
 from affdeploy.passes.activation import SoftshrinkToClamp
 from affdeploy.passes.arithmetic import IntScalarToFloat
@@ -27,6 +26,7 @@ from affdeploy.passes.folding import FoldConstants
 from affdeploy.passes.layout import DropNoOpExpand, ReshapeToView, SelectToSlice, StackToCat
 from affdeploy.passes.normalization import GroupNormToMoments
 from affdeploy.passes.reduction import MeanToGlobalPool
+from reduced_affnet import one_block_per_stage
 
 DELEGATE = torch.ops.higher_order.executorch_call_delegate
 
@@ -285,24 +285,13 @@ def test_rewritten_graph_converts_to_plain_core_ml_ops() -> None:
     assert ops <= plain
 
 
-def one_aff_block_per_stage(name: str) -> nn.Module:
-    """Variant ``name`` with its stem, widths and head but one AFF block per stage instead of (2, 4, 3).
-
-    The variants differ only in widths (all have the same depths), and the blocks of a stage are
-    identical repeats, so this graph has every op and shape the whole network lowers, in a third of
-    the nodes (ExecuTorch's XNNPACK lowering time grows with the node count).
-    """
-    model = AFFNet(dataclasses.replace(AFFNET_CONFIGS[name], depths=(1, 1, 1)))
-    return model.eval()
-
-
 # The FFT pass, then the delegate-friendly rewrites and XNNPACK, on AFFNets. The whole affnet-et at 64 goes
 # through the same lowering in the shared export (one delegate call asserted in tests/test_export.py); the
 # widths of the other two variants here, one of them at the paper's 256 px.
 @pytest.mark.parametrize(("name", "size"), [("affnet-t", 256), ("affnet", 64)])
 def test_affnet_lowers_to_one_xnnpack_delegate(name: str, size: int) -> None:
     torch.manual_seed(0)
-    model = one_aff_block_per_stage(name)
+    model = AFFNet(one_block_per_stage(name)).eval()
     x = example_input(size)
     with torch.no_grad():
         expected = model(x)
