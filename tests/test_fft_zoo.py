@@ -22,6 +22,7 @@ from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPar
 from executorch.exir import to_edge_transform_and_lower
 from executorch.runtime import Runtime
 
+from affdeploy.export.onnx import session_options
 from affdeploy.fft import UnsupportedOpError, lower_fft
 from affdeploy.graph import complex_value_count, fft_op_count, op_counts
 from affdeploy.passes import delegate_friendly
@@ -123,7 +124,7 @@ def _onnx_outputs(ep: torch.export.ExportedProgram, inputs: tuple[torch.Tensor, 
     onnx.save(program.model_proto, buffer)
     proto = onnx.load_from_string(buffer.getvalue())
     assert not {n.op_type for n in proto.graph.node} & {"DFT", "STFT"}
-    session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(buffer.getvalue(), session_options(threads=1), providers=["CPUExecutionProvider"])
     feed = {i.name: x.numpy() for i, x in zip(session.get_inputs(), inputs)}
     return session.run(None, feed)
 
