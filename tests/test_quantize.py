@@ -17,7 +17,7 @@ from torch import nn
 
 from affdeploy.data.calibration import calibration_sets
 from affdeploy.errors import UsageError
-from affdeploy.export.quantize import INT8_FLOOR, agreement, int8_parity, meets, quantize_onnx, quantize_pt2e
+from affdeploy.export.quantize import EARLY_STRIDES, INT8_FLOOR, agreement, int8_parity, meets, quantize_onnx, quantize_pt2e
 
 SIZE = 32
 DELEGATE = torch.ops.higher_order.executorch_call_delegate
@@ -59,19 +59,23 @@ def test_agreement_counts_top1_and_cosine() -> None:
 
 
 class SmallNet(nn.Module):
-    """Pointwise and grouped 1x1 convs (int8); stem, head, GroupNorm and the linear classifier (fp32)."""
+    """Pointwise and grouped 1x1 convs (int8); stem, the convs at the stem's resolution, depthwise, head,
+    GroupNorm and the linear classifier (fp32)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.stem = nn.Conv2d(3, 16, 3, stride=2, padding=1)
-        self.pointwise = nn.Conv2d(16, 16, 1)
+        self.early = nn.Conv2d(16, 24, 1)  # before the EARLY_STRIDES-th strided conv
+        self.down = nn.Sequential(*(nn.Conv2d(24, 24, 3, stride=2, padding=1, groups=24) for _ in range(EARLY_STRIDES - 1)))
+        self.pointwise = nn.Conv2d(24, 16, 1)
         self.norm = nn.GroupNorm(1, 16)
         self.grouped = nn.Conv2d(16, 16, 1, groups=4)
         self.head = nn.Conv2d(16, 32, 1)
         self.fc = nn.Linear(32, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.grouped(self.norm(torch.relu(self.pointwise(torch.relu(self.stem(x))))))
+        y = self.down(torch.relu(self.early(torch.relu(self.stem(x)))))
+        y = self.grouped(self.norm(torch.relu(self.pointwise(y))))
         return self.fc(self.head(y).mean((2, 3), keepdim=True).flatten(1))
 
 
@@ -106,8 +110,8 @@ def test_xnnpack_int8_is_one_delegate_with_linear_and_norm_in_fp32(small: tuple)
     assert "dequantize" not in str(linear.args[1].target)  # the head's weight is fp32
     convs = [n for n in quantized.graph.nodes if n.target in (torch.ops.aten.conv2d.default, torch.ops.aten.convolution.default)]
     int8 = {tuple(n.args[1].meta["val"].shape) for n in convs if "dequantize" in str(n.args[1].target)}
-    assert int8 == {(16, 16, 1, 1), (16, 4, 1, 1)}  # pointwise and grouped; stem, head, norm moments stay fp32
-    assert len(convs) > len(int8) + 2  # the moments' convolutions to one channel exist, in fp32
+    assert int8 == {(16, 24, 1, 1), (16, 4, 1, 1)}  # pointwise and grouped; stem, early, depthwise, head, norm moments fp32
+    assert len(convs) > len(int8) + 4  # the moments' convolutions to one channel exist, in fp32
     edge = to_edge_transform_and_lower(quantized, partitioner=[XnnpackPartitioner()])
     graph = edge.exported_program().graph
     assert sum(n.target == DELEGATE for n in graph.nodes) == 1
@@ -125,6 +129,9 @@ def test_onnx_static_qdq_int8_agrees_with_fp32(small: tuple, tmp_path: Path) -> 
     graph = onnx.load(str(dest)).graph
     kinds = {n.op_type for n in graph.node}
     assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= kinds
+    weights = {i.name: tuple(i.dims) for i in graph.initializer}
+    fp32 = {weights[n.input[1]] for n in graph.node if n.op_type == "Conv" and n.input[1] in weights}
+    assert (24, 16, 1, 1) in fp32 and (16, 24, 1, 1) not in fp32  # early fp32, the pointwise after it int8
     session = ort.InferenceSession(str(dest), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     parity = int8_parity(lambda x: session.run(None, {name: x})[0], _fp32(net, validation), validation, "test")
@@ -138,11 +145,13 @@ def test_affnet_stage_int8_is_one_xnnpack_delegate() -> None:
     from affdeploy.passes import delegate_friendly
 
     torch.manual_seed(0)
-    stage = nn.Sequential(nn.Conv2d(16, 16, 1), AFFBlock(16, 32, 1)).eval()
-    x = torch.rand(1, 16, 8, 8)
+    down = [nn.Conv2d(16, 16, 3, stride=2, padding=1, groups=16 if i else 1) for i in range(EARLY_STRIDES)]  # past "early"
+    stage = nn.Sequential(*down, nn.Conv2d(16, 16, 1), AFFBlock(16, 32, 1)).eval()
+    x = torch.rand(1, 16, 4 << EARLY_STRIDES, 4 << EARLY_STRIDES)
     with torch.no_grad():
         ep = delegate_friendly(lower_fft(torch.export.export(stage, (x,), strict=False).run_decompositions({})))
-    quantized = quantize_pt2e(ep, [torch.rand(1, 16, 8, 8).numpy() for _ in range(4)])
+    quantized = quantize_pt2e(ep, [torch.rand(x.shape).numpy() for _ in range(4)])
+    assert any("quantize_per" in str(n.target) for n in quantized.graph.nodes)
     edge = to_edge_transform_and_lower(quantized, partitioner=[XnnpackPartitioner()])
     assert sum(n.target == DELEGATE for n in edge.exported_program().graph.nodes) == 1
     program = Runtime.get().load_program(edge.to_executorch().buffer)
