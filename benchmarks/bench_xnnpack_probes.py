@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import importlib.util
 import statistics
 import sys
 import tempfile
@@ -138,18 +139,32 @@ def report(medians: dict[str, float], threads: int) -> list[str]:
     return lines
 
 
+def positive(text: str) -> int:
+    """argparse type: an integer >= 1 (a usage error otherwise, not a traceback)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return int(text)
+
+
+def thread_counts(text: str) -> list[int]:
+    """argparse type: comma-separated thread counts, each >= 1."""
+    return [positive(part.strip()) for part in text.split(",")]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--threads", default="1,2", help="comma-separated thread counts (default: 1,2)")
-    parser.add_argument("--rounds", type=int, default=12, help="interleaved rounds (default: 12)")
-    parser.add_argument("--per-round", type=int, default=5, help="timed calls per probe per round (default: 5)")
+    parser.add_argument("--threads", type=thread_counts, default=[1, 2], help="comma-separated thread counts (default: 1,2)")
+    parser.add_argument("--rounds", type=positive, default=12, help="interleaved rounds (default: 12)")
+    parser.add_argument("--per-round", type=positive, default=5, help="timed calls per probe per round (default: 5)")
     args = parser.parse_args()
+    if importlib.util.find_spec("litert_torch") is None:
+        parser.exit(2, "bench_xnnpack_probes: LiteRT is not installed (pip install -r requirements-tflite.txt)\n")
     torch.set_num_threads(1)
     lines = ["# ExecuTorch vs LiteRT: the same XNNPACK kernels, probe by probe", ""]
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         files = {name: export(name, Path(tmp)) for name in PROBES}
-        for threads in map(int, args.threads.split(",")):
+        for threads in args.threads:
             samples = interleaved(calls(files, threads), args.rounds, args.per_round, warmup=3)
             lines += report({k: statistics.median(v) for k, v in samples.items()}, threads)
     print("\n".join(lines))
