@@ -200,7 +200,7 @@ def measure(arts: list[Artifacts], runtimes: list[str], threads: int, args: argp
     calls: dict[str, Callable[[], object]] = {}
     for art in arts:
         for runtime in runtimes:
-            if runtime in art.files or runtime == "eager" or (runtime == "torch.compile" and art.compiled):
+            if runtime in art.files or runtime == "eager" or (runtime == "torch.compile" and art.compiled is not None):
                 calls[f"{art.model}|{runtime}"] = open_runtime(art, runtime, threads, args.image_size)
     calls.update(gemm_calls())
     if int8_gemms is not None:
