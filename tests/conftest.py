@@ -17,9 +17,9 @@ from affdeploy.bench.openmp import sleep_idle_openmp_threads
 # thread pools (owner: coordinator). Read by torch's OpenMP when it loads, so set before any test module
 # imports torch; xdist workers and the processes tests start inherit them.
 # ======================================================================================
+# Two xdist workers (and the background export) share two cores: a second intra-op thread per process
+# only contends with the other worker. Tests that are about threads set them explicitly.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-"""Two xdist workers (and the background export) share two cores: a second intra-op thread per process
-only contends with the other worker. Tests that are about threads set them explicitly."""
 sleep_idle_openmp_threads()  # a spinning pool takes the core the other worker is waiting for
 
 
