@@ -1,7 +1,7 @@
 """Exports that many tests share, made once per test run by `affdeploy export` in a background process.
 
 The first test process to finish collecting starts, for each shared export a collected test needs,
-one real `affdeploy export` in its own process group; tests that do not need it run meanwhile, and a
+one real `affdeploy export` (reduced_affnet's CLI, which also knows the reduced model) in its own process group; tests that do not need it run meanwhile, and a
 fixture that needs it waits for its exit code. Under pytest-xdist every worker sees one folder (the
 controller creates it and passes its path in the environment), so each export runs once per test
 run, not once per worker. The controller kills what is still running and removes the folder at the end.
@@ -14,7 +14,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
+from reduced_affnet import CLI
 
 ROOT_ENV = "AFFDEPLOY_TEST_SHARED_EXPORTS"
 TIMEOUT_S = 1800.0
@@ -63,7 +63,7 @@ def start(exports: list[SharedExport]) -> None:
             if run_dir.exists():
                 continue
             run_dir.mkdir()
-            command = [sys.executable, "-m", "affdeploy", "export", *export.args,
+            command = [*CLI, "export", *export.args,
                        "--out", str(export.models_dir(root)), "--json"]
             proc = subprocess.Popen(["sh", "-c", _WRAPPER, "sh", *command], env={**os.environ, "OUT": str(run_dir)},
                                     stdin=subprocess.DEVNULL, start_new_session=True)

@@ -87,17 +87,22 @@ def loopback_device(
 
 
 # ======================================================================================
-# exported AFFNet-ET artifacts (owner: export/bench; shared by export, bench, Android and iOS tests)
+# exported reduced AFFNet-ET artifacts (owner: export/bench; shared by export, bench, Android and iOS tests)
 # made once per run in the background: tests/background_exports.py
 # ======================================================================================
 import background_exports
+import reduced_affnet
 from background_exports import SharedExport
 
+# AFFNet-ET with one AFF block per stage: every op, convolution kind and stage shape of AFFNet-ET in half
+# its graph nodes (ExecuTorch's lowering time grows with them). Registered in every test process for the
+# tests that pass its name; the shared exports' subprocesses run reduced_affnet's CLI, which registers it too.
+SHARED_MODEL = reduced_affnet.register()
 SHARED_TARGETS = "onnx,coreml,executorch"  # the core targets (tflite is an optional extra)
 SHARED_EXPORTS = (
     SharedExport("affnet_et_64_export",
-                 ("--model", "affnet-et", "--target", SHARED_TARGETS, "--image-size", "64", "--ort")),
-    SharedExport("affnet_et_64_tflite", ("--model", "affnet-et", "--target", "tflite", "--image-size", "64")),
+                 ("--model", SHARED_MODEL, "--target", SHARED_TARGETS, "--image-size", "64", "--ort")),
+    SharedExport("affnet_et_64_tflite", ("--model", SHARED_MODEL, "--target", "tflite", "--image-size", "64")),
 )
 _SHARED_ROOT = pytest.StashKey[Path]()
 # pytest's fixture closure already holds the fixtures a test needs through others, except those taken with
@@ -143,7 +148,7 @@ def _shared(fixture: str) -> tuple[Path, list[dict[str, Any]]]:
 
 @pytest.fixture(scope="session")
 def affnet_et_64_export() -> tuple[Path, list[dict[str, Any]]]:
-    """ONE `affdeploy export --model affnet-et --target onnx,coreml,executorch --image-size 64 --ort` per run.
+    """ONE `affdeploy export --model affnet-et-1block --target onnx,coreml,executorch --image-size 64 --ort` per run.
 
     Returns the models folder (artifacts + manifest.json) and the entries the CLI printed with --json.
     Tests that only need an artifact use this instead of exporting their own; keep 256 px exports for
@@ -154,9 +159,9 @@ def affnet_et_64_export() -> tuple[Path, list[dict[str, Any]]]:
 
 @pytest.fixture(scope="session")
 def affnet_et_64_models(affnet_et_64_export: tuple[Path, list[dict[str, Any]]]) -> Path:
-    """A models dir holding affnet-et at 64x64 for every target (fft auto), as `affdeploy export` wrote it.
+    """A models dir holding SHARED_MODEL at 64x64 for every target (fft auto), as `affdeploy export` wrote it.
 
-    `affdeploy bench --model affnet-et --image-size 64 --models-dir <this>` finds these artifacts in
+    `affdeploy bench --model affnet-et-1block --image-size 64 --models-dir <this>` finds these artifacts in
     its manifest.json and exports nothing.
     """
     return affnet_et_64_export[0]
@@ -199,7 +204,7 @@ def tflite_ready() -> None:
 
 @pytest.fixture(scope="session")
 def affnet_et_64_tflite(tflite_ready: None) -> Path:
-    """ONE `affdeploy export --model affnet-et --target tflite --image-size 64` per run (its own folder)."""
+    """ONE `affdeploy export --model affnet-et-1block --target tflite --image-size 64` per run (its own folder)."""
     folder, _ = _shared("affnet_et_64_tflite")
     (path,) = folder.glob("*.tflite")
     return path

@@ -1,17 +1,45 @@
-"""Reduced AFFNets for tests whose cost is ExecuTorch's lowering, which grows with the node count."""
+"""Reduced AFFNets for tests whose cost is ExecuTorch's lowering, which grows with the node count.
+
+Run as a script, it is the `affdeploy` command with :data:`SHARED_MODEL` registered: the background
+exports and the signal tests start it in a subprocess exactly as they would start `python -m affdeploy`.
+"""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 
-from affdeploy.models.affnet import AFFNET_CONFIGS, AFFNetConfig
+from affdeploy.models.affnet import AFFNET_CONFIGS, AFFNet, AFFNetConfig
+
+SHARED_MODEL = "affnet-et-1block"
+"""The model of the shared exports and the CLI tests of paths every AFFNet takes alike (registered by conftest)."""
+CLI = (sys.executable, __file__)
+"""Command prefix of `affdeploy` in a subprocess that knows :data:`SHARED_MODEL`."""
 
 
 def one_block_per_stage(name: str) -> AFFNetConfig:
     """Variant ``name`` with its stem, widths and head but one AFF block per stage instead of (2, 4, 3).
 
     The variants share their depths and a stage's blocks are identical repeats, so this network has
-    every op, convolution kind and shape of the whole one in a third of the nodes: ExecuTorch's XNNPACK
+    every op, convolution kind and shape of the whole one in half the nodes: ExecuTorch's XNNPACK
     lowering time grows with the node count, not with the width or the image size.
     """
     return replace(AFFNET_CONFIGS[name], name=f"{name}-1block", depths=(1, 1, 1))
+
+
+def register() -> str:
+    """Add :data:`SHARED_MODEL` to the model registry as the paper's variants are registered; returns its name."""
+    from affdeploy.models import MODELS, ModelInfo
+
+    if SHARED_MODEL not in MODELS:
+        config = one_block_per_stage("affnet-et")
+        params = sum(p.numel() for p in AFFNet(config).parameters())
+        MODELS[SHARED_MODEL] = ModelInfo(SHARED_MODEL, config, params, top1=float("nan"))
+    return SHARED_MODEL
+
+
+if __name__ == "__main__":
+    register()
+    from affdeploy.cli import main
+
+    main(sys.argv[1:])

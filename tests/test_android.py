@@ -33,6 +33,7 @@ from affdeploy.export.registry import target_names
 from affdeploy.vocab import DeviceKind
 from cli_helpers import cli
 from loopback_adb.device import DeviceConfig, LoopbackDevice
+from reduced_affnet import SHARED_MODEL
 
 RUNNERS = Path(__file__).parent / "runners"
 IMAGE_SIZE = 64
@@ -40,7 +41,7 @@ IMAGE_SIZE = 64
 
 @pytest.fixture(scope="module")
 def pte(affnet_et_64_models: Path) -> Path:
-    """The session's affnet-et .pte (XNNPACK, DFT) at 64x64, as `affdeploy export` wrote it."""
+    """The session's shared AFFNet-ET .pte (XNNPACK, DFT) at 64x64, as `affdeploy export` wrote it."""
     (path,) = affnet_et_64_models.glob("*.pte")
     return path
 
@@ -85,7 +86,7 @@ def on_phone(loopback_device: LoopbackDevice, monkeypatch: pytest.MonkeyPatch) -
 
 
 def request_for(artifact: Path, **kwargs: object) -> BenchRequest:
-    defaults: dict[str, object] = dict(models=["affnet-et"], targets=["executorch"], fft="dft", threads=[1], warmup=1,
+    defaults: dict[str, object] = dict(models=[SHARED_MODEL], targets=["executorch"], fft="dft", threads=[1], warmup=1,
                                        iters=3, image_size=IMAGE_SIZE, artifacts=[artifact])
     defaults.update(kwargs)
     return BenchRequest(**defaults)  # type: ignore[arg-type]
@@ -211,14 +212,14 @@ def test_bench_cli_end_to_end_with_native_runners(on_phone: LoopbackDevice, affn
                                                   monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("ANDROID_SERIAL", on_phone.serial)  # no --device: the README says bench takes this phone
     out_json = tmp_path / "results.json"
-    code, out, err = cli(capsys, "bench", "--model", "affnet-et", "--target", "all", "--image-size", str(IMAGE_SIZE),
+    code, out, err = cli(capsys, "bench", "--model", SHARED_MODEL, "--target", "all", "--image-size", str(IMAGE_SIZE),
                          "--threads", "2", "--warmup", "2", "--iters", "4", "--models-dir", str(affnet_et_64_every_target),
                          "--executor-runner", str(stand_in(tmp_path / "bin", "executor_runner")),
                          "--ort-perf-test", str(stand_in(tmp_path / "bin", "onnxruntime_perf_test")),
                          "--tflite-benchmark", str(stand_in(tmp_path / "bin", "benchmark_model")),
                          "--json", str(out_json))
     assert code == 0, err
-    assert "affnet-et" in out and "pixel7" in out  # the results table
+    assert SHARED_MODEL in out and "pixel7" in out  # the results table
     records = {(r.runner, r.threads): r for r in load_results(out_json)}
     runners = {NATIVE_RUNNERS[t].name for t in target_names(DeviceKind.ANDROID)}  # LiteRT's when its packages are installed
     assert set(records) == {(name, 2) for name in runners} and {"executor_runner", "onnxruntime_perf_test"} <= runners
@@ -285,7 +286,7 @@ def test_release_built_runner_fails_at_once_naming_the_logging_flag(
 ) -> None:
     """A Release executor_runner prints no ET_LOG line: the first process ends the run with the cause and the fix."""
     monkeypatch.setenv("AFFDEPLOY_EXECUTOR_RUNNER", str(stand_in(tmp_path / "bin", "executor_runner", "FAKE_ET_LOGGING=off")))
-    code, _, err = cli(capsys, "bench", "--device", "pixel7", "--model", "affnet-et", "--target", "executorch",
+    code, _, err = cli(capsys, "bench", "--device", "pixel7", "--model", SHARED_MODEL, "--target", "executorch",
                        "--image-size", str(IMAGE_SIZE), "--warmup", "1", "--iters", "50",
                        "--models-dir", str(affnet_et_64_models))
     assert code == 1
@@ -380,7 +381,7 @@ def test_benchmark_app_route_passes_every_field_the_app_takes(app_installed: Loo
     extras = intent["extras"]
     assert set(extras) == java_extra_keys() - {"model_meta"}  # a user model's metadata file (test_app_user_models.py)
     assert extras == {"model_path": f"{DEVICE_DIR}/{pte.name}", "backend": "xnnpack", "warmup": 2, "iterations": 6,
-                      "threads": 2, "model_name": "affnet-et", "fft": "dft", "image_size": IMAGE_SIZE,
+                      "threads": 2, "model_name": SHARED_MODEL, "fft": "dft", "image_size": IMAGE_SIZE,
                       "precision": "fp32", "macs": record.macs}
     assert "-W" in intent["flags"]
     assert not (app_installed.root / "data/data/org.affdeploy.bench/files/benchmark_results.json").exists()

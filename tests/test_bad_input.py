@@ -237,7 +237,7 @@ CASES: list[tuple[str, Callable[[Path, Path], list[str]], int, str]] = [
     ("bench-size-huge", lambda m, s: ["bench", "--image-size", BIG], 2, "at most --image-size"),
     ("bench-artifact-missing", lambda m, s: ["bench", "--artifact", str(s / "gone.pte")], 2, "does not exist"),
     ("bench-artifact-other-model", lambda m, s: ["bench", "--artifact", str(artifact(m, ".pte")), "-m", "affnet-t"], 2,
-     "is affnet-et (its manifest entry says so)"),
+     "is affnet-et-1block (its manifest entry says so)"),
     ("bench-artifact-other-size", lambda m, s: ["bench", "--artifact", str(artifact(m, ".onnx")), "--image-size", "256"],
      2, "exported at --image-size 64"),
     ("bench-json-is-a-folder", lambda m, s: ["bench", "--json", str(s)], 2, "--json"),

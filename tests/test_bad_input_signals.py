@@ -1,6 +1,6 @@
 """Bad-input suite, part 2: signals at several stages of a real export, a SIGKILLed run, two writers at once.
 
-Real `affdeploy export` subprocesses at 64 px, all started at once; each is signalled when its plain
+Real `affdeploy export` subprocesses of the reduced AFFNet-ET at 64 px, all started at once; each is signalled when its plain
 progress line (printed outside a terminal) announces the stage, so the timing does not depend on the
 machine's speed.
 """
@@ -21,12 +21,13 @@ from pathlib import Path
 import pytest
 
 from bad_input_helpers import assert_one_clear_line, error_lines, snapshot
+from reduced_affnet import CLI, SHARED_MODEL
 
 STEP_TIMEOUT_S = 600.0
 
 # (id, signal, the progress line that triggers it, export arguments, whether a temporary exists by then)
 STAGES = [
-    ("sigterm-building", signal.SIGTERM, "building affnet-et", ("--target", "onnx"), False),
+    ("sigterm-building", signal.SIGTERM, f"building {SHARED_MODEL}", ("--target", "onnx"), False),
     ("sigint-torch-export", signal.SIGINT, "torch.export", ("--target", "onnx"), False),
     ("sigterm-onnx-lowering", signal.SIGTERM, "onnx: lowering", ("--target", "onnx", "--fft", "native"), True),
     ("sigterm-coreml-lowering", signal.SIGTERM, "coreml: lowering", ("--target", "coreml"), True),
@@ -47,8 +48,7 @@ def temporaries(out: Path) -> list[str]:
 
 
 def start_export(out: Path, *args: str) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "affdeploy", "export", "--model", "affnet-et", "--image-size", "64",
-               "--out", str(out), *args]
+    command = [*CLI, "export", "--model", SHARED_MODEL, "--image-size", "64", "--out", str(out), *args]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
 

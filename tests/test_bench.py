@@ -21,6 +21,7 @@ from affdeploy.bench.schema import load_results
 from affdeploy.cli import main
 from affdeploy.vocab import Backend
 from cli_helpers import cli
+from reduced_affnet import SHARED_MODEL
 
 
 @pytest.mark.parametrize(
@@ -115,7 +116,7 @@ def host_run(tmp_path_factory: pytest.TempPathFactory, affnet_et_64_models: Path
     results = root / "results.json"
     with pytest.raises(SystemExit) as exit_info:
         main([
-            "bench", "--model", "affnet-et", "--image-size", "64", "--target", "torch,onnx,executorch", "--iters", "5",
+            "bench", "--model", SHARED_MODEL, "--image-size", "64", "--target", "torch,onnx,executorch", "--iters", "5",
             "--warmup", "1",
             "--models-dir", str(affnet_et_64_models), "--json", str(results), "--csv", str(root / "results.csv"),
         ])  # fmt: skip
@@ -145,7 +146,7 @@ def test_an_exported_artifact_runs_directly(host_run: tuple[Path, Path], capsys:
     results, models = host_run
     onnx = next(r for r in load_results(results) if r.target == "onnx")
     status, out, _err = cli(
-        capsys, "bench", "-m", "affnet-et", "--image-size", "64", "--artifact", onnx.artifact_path,
+        capsys, "bench", "-m", SHARED_MODEL, "--image-size", "64", "--artifact", onnx.artifact_path,
         "--iters", "2", "--threads", "1,2", "--json", "-",
     )  # fmt: skip
     assert status == 0

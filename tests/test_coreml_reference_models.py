@@ -1,6 +1,6 @@
 """The reference interpreter on real converted models, and the faults its parity check must catch.
 
-- AFFNet-ET 64 px, fp16 image classifier: the session's shared export (tests/conftest.py). Faults
+- AFFNet-ET (one AFF block per stage) 64 px, fp16 image classifier: the session's shared export (tests/conftest.py). Faults
   are written into copies of the package (a swapped weight blob, a dropped cast, a changed image
   scale) and the Core ML target's reference parity (and `verify_artifact`) must report "failed".
 - A tiny torch classifier converted here with a BGR image input, per-channel bias and a transpose:

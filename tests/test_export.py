@@ -1,4 +1,4 @@
-"""Exporters (issue 4): real torch.onnx / coremltools / ExecuTorch exports of AFFNet-ET at 64x64,
+"""Exporters (issue 4): real torch.onnx / coremltools / ExecuTorch exports of AFFNet-ET (one AFF block per stage) at 64x64,
 checked with the real runtimes, plus `affdeploy inspect` and `affdeploy verify` on the results.
 
 One `--target all` export through the CLI is shared by the tests of this module (the ExecuTorch
@@ -25,6 +25,7 @@ from affdeploy.export.manifest import upsert_entries
 from affdeploy.fsutil import sha256_path
 from affdeploy.models import build_model
 from cli_helpers import run_cli as run
+from reduced_affnet import SHARED_MODEL
 
 SIZE = "64"
 
@@ -191,10 +192,10 @@ def test_bench_reuses_an_exported_artifact_only_while_it_still_matches(exported:
     onnx_entry = by_target(entries, "onnx")
     shutil.copy(out / MANIFEST_NAME, tmp_path / MANIFEST_NAME)
     shutil.copy(out / onnx_entry["path"], tmp_path / onnx_entry["path"])
-    inputs = cache_inputs(ExportRequest.create("affnet-et", "onnx", image_size=64))
+    inputs = cache_inputs(ExportRequest.create(SHARED_MODEL, "onnx", image_size=64))
     hit = find_exported(tmp_path, inputs)
     assert hit is not None and hit[0] == (tmp_path / onnx_entry["path"]).resolve()
-    assert find_exported(tmp_path, cache_inputs(ExportRequest.create("affnet-et", "onnx", image_size=96))) is None
+    assert find_exported(tmp_path, cache_inputs(ExportRequest.create(SHARED_MODEL, "onnx", image_size=96))) is None
     assert find_exported(tmp_path, {**inputs, "tools": {**inputs["tools"], "onnx": "0.0"}}) is None
     assert find_exported(tmp_path, {**inputs, "code": "another export code"}) is None
     with (tmp_path / onnx_entry["path"]).open("ab") as artifact:

@@ -19,6 +19,7 @@ from affdeploy.devices.android.tflite_runner import parse_benchmark_model
 from affdeploy.errors import DeviceError
 from cli_helpers import cli
 from loopback_adb.device import LoopbackDevice
+from reduced_affnet import SHARED_MODEL
 from test_android import IMAGE_SIZE, on_phone, phone, request_for, stand_in  # noqa: F401  (on_phone: fixture)
 
 # What benchmark_model 2.x prints for a run of 50 (TFLITE_LOG INFO lines; tsl StatWithPercentiles).
@@ -79,7 +80,7 @@ def test_benchmark_model_is_the_registered_runner_of_tflite() -> None:
 def test_bench_on_the_phone_with_benchmark_model(on_phone: LoopbackDevice, affnet_et_64_tflite: Path, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     out_json = tmp_path / "results.json"
-    code, out, err = cli(capsys, "bench", "--device", on_phone.serial, "--model", "affnet-et", "--target", "tflite",
+    code, out, err = cli(capsys, "bench", "--device", on_phone.serial, "--model", SHARED_MODEL, "--target", "tflite",
                          "--image-size", str(IMAGE_SIZE), "--threads", "2", "--warmup", "2", "--iters", "3",
                          "--models-dir", str(affnet_et_64_tflite.parent),
                          "--tflite-benchmark", str(stand_in(tmp_path / "bin", "benchmark_model")), "--json", str(out_json))
