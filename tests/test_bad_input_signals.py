@@ -1,6 +1,7 @@
 """Bad-input suite, part 2: signals at several stages of a real export, a SIGKILLed run, two writers at once.
 
-Real `affdeploy export` subprocesses of the reduced AFFNet-ET at 64 px, all started at once; each is signalled when its plain
+Real `affdeploy export` subprocesses, all started at once (the reduced AFFNet-ET at 64 px up to torch.export,
+then a small FFT model saved as .pt2, which reaches the lowering stages in a fraction of the time); each is signalled when its plain
 progress line (printed outside a terminal) announces the stage, so the timing does not depend on the
 machine's speed.
 """
@@ -19,20 +20,41 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import torch
+from torch import nn
 
 from bad_input_helpers import assert_one_clear_line, error_lines, snapshot
 from reduced_affnet import CLI, SHARED_MODEL
 
 STEP_TIMEOUT_S = 600.0
 
+PT2 = "{pt2}"  # stands for the small FFT model's .pt2 file in export arguments
 # (id, signal, the progress line that triggers it, export arguments, whether a temporary exists by then)
 STAGES = [
-    ("sigterm-building", signal.SIGTERM, f"building {SHARED_MODEL}", ("--target", "onnx"), False),
-    ("sigint-torch-export", signal.SIGINT, "torch.export", ("--target", "onnx"), False),
-    ("sigterm-onnx-lowering", signal.SIGTERM, "onnx: lowering", ("--target", "onnx", "--fft", "native"), True),
-    ("sigterm-coreml-lowering", signal.SIGTERM, "coreml: lowering", ("--target", "coreml"), True),
-    ("sigkill-onnx-lowering", signal.SIGKILL, "onnx: lowering", ("--target", "onnx", "--fft", "native"), True),
+    ("sigterm-building", signal.SIGTERM, f"building {SHARED_MODEL}", ("--model", SHARED_MODEL, "--target", "onnx"), False),
+    ("sigint-torch-export", signal.SIGINT, "torch.export", ("--model", SHARED_MODEL, "--target", "onnx"), False),
+    ("sigterm-onnx-lowering", signal.SIGTERM, "onnx: lowering", ("--model", PT2, "--target", "onnx", "--fft", "native"), True),
+    ("sigterm-coreml-lowering", signal.SIGTERM, "coreml: lowering", ("--model", PT2, "--target", "coreml"), True),
+    ("sigkill-onnx-lowering", signal.SIGKILL, "onnx: lowering", ("--model", PT2, "--target", "onnx", "--fft", "native"), True),
 ]
+
+
+class SpectralGain(nn.Module):
+    """A learnt gain on rfft2: the FFT pass's whole path (FFT, complex product, inverse) in a few graph nodes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gain = nn.Parameter(torch.randn(4, 16, 9))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.fft.irfft2(torch.fft.rfft2(x) * self.gain, s=(16, 16))
+
+
+def small_fft_pt2(folder: Path) -> Path:
+    path = folder / "spectral_gain.pt2"
+    torch.manual_seed(0)
+    torch.export.save(torch.export.export(SpectralGain().eval(), (torch.randn(1, 4, 16, 16),)), str(path))
+    return path
 
 
 def seeded(folder: Path) -> Path:
@@ -48,7 +70,7 @@ def temporaries(out: Path) -> list[str]:
 
 
 def start_export(out: Path, *args: str) -> subprocess.Popen[str]:
-    command = [*CLI, "export", "--model", SHARED_MODEL, "--image-size", "64", "--out", str(out), *args]
+    command = [*CLI, "export", "--image-size", "64", "--out", str(out), *args]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
@@ -86,10 +108,11 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
     """Every stage's export started at once (they overlap on the cores instead of queueing)."""
     started: dict[str, Run] = {}
     threads = []
+    pt2 = str(small_fft_pt2(tmp_path_factory.mktemp("pt2")))
     for name, signum, step, args, _writes in STAGES:
         out = seeded(tmp_path_factory.mktemp(name))
         before = snapshot(out)
-        started[name] = Run(out, signum, step, start_export(out, *args), before)
+        started[name] = Run(out, signum, step, start_export(out, *(pt2 if a == PT2 else a for a in args)), before)
         threads.append(threading.Thread(target=started[name].watch, daemon=True))
         threads[-1].start()
     yield started
@@ -119,7 +142,7 @@ def test_a_killed_runs_leftovers_are_swept_by_the_next_run(runs: dict[str, Run],
     # The next run (here one that fails fast on its checkpoint) sweeps the dead run's temporary on start.
     bad = tmp_path / "bad.pt"
     bad.write_text("not a checkpoint")
-    retry = start_export(run.out, "--target", "onnx", "--weights", str(bad))
+    retry = start_export(run.out, "--model", SHARED_MODEL, "--target", "onnx", "--weights", str(bad))
     _, stderr = retry.communicate(timeout=STEP_TIMEOUT_S)
     assert retry.returncode == 1
     assert_one_clear_line(stderr, "bad.pt is not a readable torch checkpoint")
