@@ -1,9 +1,9 @@
 """Bad-input suite, part 2: signals at several stages of a real export, a SIGKILLed run, two writers at once.
 
-Real `affdeploy export` subprocesses, all started at once (the reduced AFFNet-ET at 64 px up to torch.export,
-then a small FFT model saved as .pt2, which reaches the lowering stages in a fraction of the time); each is signalled when its plain
-progress line (printed outside a terminal) announces the stage, so the timing does not depend on the
-machine's speed.
+Real `affdeploy export` subprocesses, all started at once: the reduced AFFNet-ET at 64 px for the stages up
+to torch.export, a small FFT model saved as .pt2 (which reaches the lowering stages in a fraction of the
+time) for the lowering stages. Each is signalled when its plain progress line (printed outside a terminal)
+announces the stage, so the timing does not depend on the machine's speed.
 """
 
 from __future__ import annotations
