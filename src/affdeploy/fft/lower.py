@@ -189,11 +189,11 @@ class _LoweredModule(nn.Module):
         stack = [output]
         while stack:
             node = stack.pop()
-            if node.name in self._live:
-                continue
-            self._live.add(node.name)
-            if node.name not in folded:
-                stack.extend(node.all_input_nodes)
+            if node.name not in self._live:
+                self._live.add(node.name)
+                if node.name not in folded:
+                    stack.extend(node.all_input_nodes)
+            # checked after every pop (a last node already live included), or a write is dropped silently
             if not stack:  # in-place writes (``out[..., :m] = w``) matter without being read
                 stack.extend(n for n in self._ep_graph.nodes if _mutates(n) and n.name not in self._live)
 
