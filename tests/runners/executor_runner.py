@@ -5,7 +5,7 @@ It accepts the real runner's gflags command line (``--model_path``, ``--num_exec
 unknown flags are fatal as in gflags) and prints what the real one prints: ET_LOG lines on stderr
 in the posix PAL format, one ``Iteration i of N: X ms`` line per execution, the
 ``Model executed successfully N time(s) in X ms.`` total and ``OutputX`` lines on stdout. It really
-runs the .pte with the ExecuTorch Python runtime, on all-ones inputs like the real runner
+runs the .pte with ExecuTorch's C++ runtime (its Python bindings), on all-ones inputs like the real runner
 (extension/runner_util/inputs.cpp: every input, of its dtype, at the sizes the method metadata
 declares, which for a dynamic dim is its upper bound), so the numbers it reports are real measurements. With ``--legacy_log`` (not a real flag: for tests only)
 it omits the load and per-iteration lines, as executor_runner builds before ExecuTorch 1.3 do.
@@ -72,8 +72,8 @@ def parse_flags(argv: list[str]) -> dict[str, str]:
 
 def main(argv: list[str]) -> int:
     flags = parse_flags(argv)
-    import torch
-    from executorch.runtime import Runtime
+    import torch  # loads libtorch, which the ExecuTorch pybindings link against
+    from executorch.extension.pybindings import _C  # the runtime alone (executorch.runtime imports exir first: 4 s)
 
     threads = int(flags["cpu_threads"])
     et_log("I", 322, f"Resetting threadpool with num threads = {threads if threads > 0 else os.cpu_count()}")
@@ -81,17 +81,17 @@ def main(argv: list[str]) -> int:
         torch.set_num_threads(threads)
     before = time.perf_counter()
     try:
-        program = Runtime.get().load_program(flags["model_path"])
+        program = _C._load_program(flags["model_path"], program_verification=_C.Verification.InternalConsistency)
     except Exception:  # the real runner reports any load failure this way
         et_log("E", 469, f"Failed to parse model file {flags['model_path']}")
         return 1
     et_log("I", 471, f"Model file {flags['model_path']} is loaded.")
-    name = flags["method_name"] or sorted(program.method_names)[0]
+    name = flags["method_name"] or sorted(program.get_method_name(i) for i in range(program.num_methods()))[0]
     et_log("I", 481, f"Using method {name}")
     method = program.load_method(name)
     if flags["legacy_log"] != "true":
         et_log("I", 620, f"Model loaded in {(time.perf_counter() - before) * 1000:f} ms.")
-    meta = method.metadata
+    meta = method.method_meta()
     infos = [meta.input_tensor_meta(i) for i in range(meta.num_inputs())]
     inputs = [torch.ones(tuple(info.sizes()), dtype=getattr(torch, SCALAR_TYPES[str(int(info.dtype()))]))
               for info in infos]
@@ -100,7 +100,7 @@ def main(argv: list[str]) -> int:
     outputs = []
     for i in range(executions):
         start = time.perf_counter()
-        outputs = method.execute(inputs)
+        outputs = method(inputs)
         elapsed = (time.perf_counter() - start) * 1000
         total_ms += elapsed
         if flags["legacy_log"] != "true":
