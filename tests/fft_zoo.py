@@ -249,6 +249,42 @@ def build(name: str) -> tuple[nn.Module, tuple[torch.Tensor, ...], Any]:
     return model, entry.inputs(), entry.dynamic() if entry.dynamic else None
 
 
+class Bundle(nn.Module):
+    """Several zoo models side by side in one module, so one export and one conversion per target serve them all.
+
+    Takes the models' example inputs one after the other and returns their outputs, flat and in the
+    same order; ``outputs[name]`` says which of them are that model's.
+    """
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__()
+        built = [build(name) for name in names]
+        self.names = names
+        self.models = nn.ModuleList([model for model, _, _ in built])
+        self.arity = [len(args) for _, args, _ in built]
+        self.example = tuple(a for _, args, _ in built for a in args)
+        specs = [dynamic or (None,) * len(args) for _, args, dynamic in built]
+        self.dynamic = (tuple(s for spec in specs for s in spec),) if any(d for _, _, d in built) else None
+        self.outputs: dict[str, slice] = {}
+        start = 0
+        with torch.no_grad():
+            for name, model, (_, args, _) in zip(names, self.models, built):
+                count = len(_flat(model(*args)))
+                self.outputs[name] = slice(start, start + count)
+                start += count
+
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        outputs: list[torch.Tensor] = []
+        for model, arity in zip(self.models, self.arity):
+            outputs += _flat(model(*inputs[:arity]))
+            inputs = inputs[arity:]
+        return tuple(outputs)
+
+
+def _flat(value: torch.Tensor | tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
+    return list(value) if isinstance(value, (tuple, list)) else [value]
+
+
 def multi_input() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
     """``fft_zoo:multi_input`` for ``--model``: two inputs, two outputs."""
     model, args, _ = build("multi-input")

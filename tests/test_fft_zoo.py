@@ -4,12 +4,16 @@ Per model: the lowered program has no FFT op and no complex value and matches ea
 example inputs and on fresh random inputs; through the delegate-friendly rewrites it goes to ONNX
 (ONNX Runtime parity), to an ExecuTorch XNNPACK .pte (runtime parity, delegate calls and CPU
 kernels outside them counted) and converts to a Core ML ML Program with no FFT or complex op.
+The target runs take the models side by side as one program (fft_zoo.Bundle): each target's fixed
+cost is paid once, and each model is still checked on its own outputs.
 """
 
 from __future__ import annotations
 
 import copy
 import io
+import operator
+from dataclasses import dataclass
 from typing import Any
 
 import coremltools as ct
@@ -26,11 +30,12 @@ from affdeploy.export.onnx import session_options
 from affdeploy.fft import UnsupportedOpError, lower_fft
 from affdeploy.graph import complex_value_count, fft_op_count, op_counts
 from affdeploy.passes import delegate_friendly
-from fft_zoo import ZOO, build
+from fft_zoo import ZOO, Bundle, build
 
 TOLERANCE = 1e-4  # of the output scale
 VIA_CLI = {"stft-log-mel", "multi-input"}
 """Exported to all three targets through ``affdeploy export`` in test_user_models.py (.pt2 and factory)."""
+ON_TARGETS = [name for name in ZOO if name not in VIA_CLI]
 
 
 def _outputs(value: Any) -> list[torch.Tensor]:
@@ -129,32 +134,79 @@ def _onnx_outputs(ep: torch.export.ExportedProgram, inputs: tuple[torch.Tensor, 
     return session.run(None, feed)
 
 
-def _xnnpack(ep: torch.export.ExportedProgram, inputs: tuple[torch.Tensor, ...]) -> tuple[list[torch.Tensor], int, dict[str, int]]:
-    """Outputs of the .pte run by the ExecuTorch runtime, its delegate calls and CPU kernels outside."""
-    from executorch.devtools.backend_debug import get_delegation_info
-
-    edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
-    info = get_delegation_info(edge.exported_program().graph_module)
-    outside = {op: row.non_delegated for op, row in info.delegation_by_operator.items()
-               if row.non_delegated and op not in ("getitem", "executorch_call_delegate")}
-    program = Runtime.get().load_program(edge.to_executorch().buffer)
-    outputs = [o.clone() for o in program.load_method("forward").execute(list(inputs))]
-    return outputs, info.num_delegated_subgraphs, outside
-
-
-@pytest.mark.parametrize("name", [name for name in ZOO if name not in VIA_CLI])
-def test_zoo_model_through_onnx_executorch_and_coreml(zoo: Zoo, name: str) -> None:
-    model, args, lowered = zoo.get(name)
-    friendly = delegate_friendly(copy.deepcopy(lowered))
-    with torch.no_grad():
-        want = _outputs(model(*args))
-    _assert_close(_onnx_outputs(friendly, args), want)
+def _mil_ops(friendly: torch.export.ExportedProgram) -> set[str]:
     mlmodel = ct.convert(copy.deepcopy(friendly).run_decompositions({}), minimum_deployment_target=ct.target.iOS16,
                          convert_to="mlprogram", skip_model_load=True)
-    mil_ops = {op.type for f in mlmodel.get_spec().mlProgram.functions.values()
-               for b in f.block_specializations.values() for op in b.operations}
-    assert not any("fft" in op or "complex" in op for op in mil_ops)
-    outputs, delegate_calls, outside = _xnnpack(copy.deepcopy(friendly), args)  # last: lowering consumes constants
-    _assert_close(outputs, want)
-    assert delegate_calls >= 1
+    return {op.type for f in mlmodel.get_spec().mlProgram.functions.values()
+            for b in f.block_specializations.values() for op in b.operations}
+
+
+@dataclass
+class XnnpackRun:
+    """The .pte run by the ExecuTorch runtime; per output, the delegate calls and the CPU kernels it depends on."""
+
+    outputs: list[torch.Tensor]
+    delegate_calls: list[set[str]]
+    outside: list[set[str]]
+
+
+def _xnnpack(ep: torch.export.ExportedProgram, inputs: tuple[torch.Tensor, ...]) -> XnnpackRun:
+    edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
+    graph = edge.exported_program().graph_module.graph
+    delegate_calls, outside = [], []
+    for out in next(n for n in graph.nodes if n.op == "output").args[0]:
+        seen, stack = set(), [out]
+        while stack:  # everything this output is computed from
+            node = stack.pop()
+            if node not in seen:
+                seen.add(node)
+                stack.extend(node.all_input_nodes)
+        calls = {n for n in seen if n.op == "call_function" and n.target is not operator.getitem}
+        delegate_calls.append({n.name for n in calls if n.target.__name__ == "executorch_call_delegate"})
+        outside.append({n.target.__name__ for n in calls if n.target.__name__ != "executorch_call_delegate"})
+    program = Runtime.get().load_program(edge.to_executorch().buffer)
+    outputs = [o.clone() for o in program.load_method("forward").execute(list(inputs))]
+    return XnnpackRun(outputs, delegate_calls, outside)
+
+
+@dataclass
+class OnTargets:
+    """What each target made of the bundle of zoo models (eager outputs as the reference)."""
+
+    bundle: Bundle
+    want: list[torch.Tensor]
+    onnx: list[np.ndarray]
+    mil_ops: set[str]
+    xnnpack: XnnpackRun
+
+
+@pytest.fixture(scope="module")
+def on_targets() -> OnTargets:
+    """The ON_TARGETS models as ONE program, lowered and converted once per target.
+
+    Each target's fixed cost (its retraces, optimizer, session) is paid once for all models instead
+    of once per model; the models stay independent parts of the graph, each with its own outputs.
+    """
+    bundle = Bundle(ON_TARGETS).eval()
+    args = bundle.example
+    lowered = lower_fft(torch.export.export(bundle, args, dynamic_shapes=bundle.dynamic))
+    friendly = delegate_friendly(lowered)
+    with torch.no_grad():
+        want = _outputs(bundle(*args))
+    onnx_outputs = _onnx_outputs(copy.deepcopy(friendly), args)
+    mil_ops = _mil_ops(friendly)
+    xnnpack = _xnnpack(copy.deepcopy(friendly), args)  # last: lowering consumes constants
+    return OnTargets(bundle, want, onnx_outputs, mil_ops, xnnpack)
+
+
+@pytest.mark.parametrize("name", ON_TARGETS)
+def test_zoo_model_through_onnx_executorch_and_coreml(on_targets: OnTargets, name: str) -> None:
+    part = on_targets.bundle.outputs[name]
+    want = on_targets.want[part]
+    _assert_close(on_targets.onnx[part], want)
+    assert not any("fft" in op or "complex" in op for op in on_targets.mil_ops)
+    xnnpack = on_targets.xnnpack
+    _assert_close(xnnpack.outputs[part], want)
+    assert set().union(*xnnpack.delegate_calls[part]), "no XNNPACK delegate call computes this model"
+    outside = set().union(*xnnpack.outside[part])
     assert not {op for op in outside if "mm" in op or "linear" in op or "convolution" in op}, outside
