@@ -115,9 +115,19 @@ class ModelSource:
     dynamic_shapes: Any = None
     recorded: ExportedProgram | None = field(default=None, repr=False)
     origin: str | None = None  # the file ``sha256`` is of (the .pt2, or the factory's module source)
+    _program: ExportedProgram | None = field(default=None, init=False, repr=False, compare=False)
 
     def program(self) -> ExportedProgram:
-        """The ATen program (decomposed to core ATen ops, dynamic dims kept)."""
+        """The ATen program (decomposed to core ATen ops, dynamic dims kept).
+
+        Made once per source: describing, exporting and `info` all ask for it, and each torch.export
+        and decomposition of a large model takes seconds. Callers only read it.
+        """
+        if self._program is None:
+            self._program = self._decomposed()
+        return self._program
+
+    def _decomposed(self) -> ExportedProgram:
         ep = self.recorded
         if ep is None:
             with torch.no_grad():
