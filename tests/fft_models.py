@@ -64,13 +64,16 @@ class SpectralConv2d(nn.Module):
 
 
 class SpectralConvNet(nn.Module):
-    """Lift, two FNO layers (spectral conv + 1x1 conv, GELU), project."""
+    """Lift, ``layers`` FNO layers (spectral conv + 1x1 conv, GELU), project.
 
-    def __init__(self, width: int = 8, modes: int = 4) -> None:
+    One layer by default: a second lowers to the same ops again and doubles every export's work.
+    """
+
+    def __init__(self, width: int = 8, modes: int = 4, layers: int = 1) -> None:
         super().__init__()
         self.lift = nn.Conv2d(3, width, 1)
-        self.spectral = nn.ModuleList([SpectralConv2d(width, width, modes, modes) for _ in range(2)])
-        self.pointwise = nn.ModuleList([nn.Conv2d(width, width, 1) for _ in range(2)])
+        self.spectral = nn.ModuleList([SpectralConv2d(width, width, modes, modes) for _ in range(layers)])
+        self.pointwise = nn.ModuleList([nn.Conv2d(width, width, 1) for _ in range(layers)])
         self.project = nn.Conv2d(width, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

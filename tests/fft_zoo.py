@@ -250,28 +250,32 @@ def build(name: str) -> tuple[nn.Module, tuple[torch.Tensor, ...], Any]:
 
 
 class Bundle(nn.Module):
-    """Several zoo models side by side in one module, so one export and one conversion per target serve them all.
+    """Several models side by side in one module, so one export and one conversion per target serve them all.
 
-    Takes the models' example inputs one after the other and returns their outputs, flat and in the
+    ``parts`` maps a name to (model, example inputs, dynamic shapes or None), as :func:`build` returns
+    them. The bundle takes the inputs one model after the other and returns the outputs flat, in the
     same order; ``outputs[name]`` says which of them are that model's.
     """
 
-    def __init__(self, names: list[str]) -> None:
+    def __init__(self, parts: dict[str, tuple[nn.Module, tuple[torch.Tensor, ...], Any]]) -> None:
         super().__init__()
-        built = [build(name) for name in names]
-        self.names = names
-        self.models = nn.ModuleList([model for model, _, _ in built])
-        self.arity = [len(args) for _, args, _ in built]
-        self.example = tuple(a for _, args, _ in built for a in args)
-        specs = [dynamic or (None,) * len(args) for _, args, dynamic in built]
-        self.dynamic = (tuple(s for spec in specs for s in spec),) if any(d for _, _, d in built) else None
+        self.models = nn.ModuleList([model for model, _, _ in parts.values()])
+        self.arity = [len(args) for _, args, _ in parts.values()]
+        self.example = tuple(a for _, args, _ in parts.values() for a in args)
+        specs = [dynamic or (None,) * len(args) for _, args, dynamic in parts.values()]
+        self.dynamic = (tuple(s for spec in specs for s in spec),) if any(d for _, _, d in parts.values()) else None
         self.outputs: dict[str, slice] = {}
         start = 0
         with torch.no_grad():
-            for name, model, (_, args, _) in zip(names, self.models, built):
+            for name, (model, args, _) in parts.items():
                 count = len(_flat(model(*args)))
                 self.outputs[name] = slice(start, start + count)
                 start += count
+
+    @classmethod
+    def of(cls, names: list[str]) -> Bundle:
+        """The zoo models ``names``, built as :func:`build` builds them."""
+        return cls({name: build(name) for name in names})
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         outputs: list[torch.Tensor] = []

@@ -12,24 +12,21 @@ from __future__ import annotations
 
 import copy
 import io
-import operator
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-import coremltools as ct
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-from executorch.exir import to_edge_transform_and_lower
-from executorch.runtime import Runtime
 
 from affdeploy.export.onnx import session_options
 from affdeploy.fft import UnsupportedOpError, lower_fft
 from affdeploy.graph import complex_value_count, fft_op_count, op_counts
 from affdeploy.passes import delegate_friendly
+from fft_targets import XnnpackRun, mil_ops, run_xnnpack
 from fft_zoo import ZOO, Bundle, build
 
 TOLERANCE = 1e-4  # of the output scale
@@ -134,41 +131,6 @@ def _onnx_outputs(ep: torch.export.ExportedProgram, inputs: tuple[torch.Tensor, 
     return session.run(None, feed)
 
 
-def _mil_ops(friendly: torch.export.ExportedProgram) -> set[str]:
-    mlmodel = ct.convert(copy.deepcopy(friendly).run_decompositions({}), minimum_deployment_target=ct.target.iOS16,
-                         convert_to="mlprogram", skip_model_load=True)
-    return {op.type for f in mlmodel.get_spec().mlProgram.functions.values()
-            for b in f.block_specializations.values() for op in b.operations}
-
-
-@dataclass
-class XnnpackRun:
-    """The .pte run by the ExecuTorch runtime; per output, the delegate calls and the CPU kernels it depends on."""
-
-    outputs: list[torch.Tensor]
-    delegate_calls: list[set[str]]
-    outside: list[set[str]]
-
-
-def _xnnpack(ep: torch.export.ExportedProgram, inputs: tuple[torch.Tensor, ...]) -> XnnpackRun:
-    edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
-    graph = edge.exported_program().graph_module.graph
-    delegate_calls, outside = [], []
-    for out in next(n for n in graph.nodes if n.op == "output").args[0]:
-        seen, stack = set(), [out]
-        while stack:  # everything this output is computed from
-            node = stack.pop()
-            if node not in seen:
-                seen.add(node)
-                stack.extend(node.all_input_nodes)
-        calls = {n for n in seen if n.op == "call_function" and n.target is not operator.getitem}
-        delegate_calls.append({n.name for n in calls if n.target.__name__ == "executorch_call_delegate"})
-        outside.append({n.target.__name__ for n in calls if n.target.__name__ != "executorch_call_delegate"})
-    program = Runtime.get().load_program(edge.to_executorch().buffer)
-    outputs = [o.clone() for o in program.load_method("forward").execute(list(inputs))]
-    return XnnpackRun(outputs, delegate_calls, outside)
-
-
 @dataclass
 class OnTargets:
     """What each target made of the bundle of zoo models (eager outputs as the reference)."""
@@ -176,7 +138,7 @@ class OnTargets:
     bundle: Bundle
     want: list[torch.Tensor]
     onnx: list[np.ndarray]
-    mil_ops: set[str]
+    mil_ops: Counter[str]
     xnnpack: XnnpackRun
 
 
@@ -187,16 +149,14 @@ def on_targets() -> OnTargets:
     Each target's fixed cost (its retraces, optimizer, session) is paid once for all models instead
     of once per model; the models stay independent parts of the graph, each with its own outputs.
     """
-    bundle = Bundle(ON_TARGETS).eval()
+    bundle = Bundle.of(ON_TARGETS).eval()
     args = bundle.example
     lowered = lower_fft(torch.export.export(bundle, args, dynamic_shapes=bundle.dynamic))
     friendly = delegate_friendly(lowered)
     with torch.no_grad():
         want = _outputs(bundle(*args))
     onnx_outputs = _onnx_outputs(copy.deepcopy(friendly), args)
-    mil_ops = _mil_ops(friendly)
-    xnnpack = _xnnpack(copy.deepcopy(friendly), args)  # last: lowering consumes constants
-    return OnTargets(bundle, want, onnx_outputs, mil_ops, xnnpack)
+    return OnTargets(bundle, want, onnx_outputs, mil_ops(friendly), run_xnnpack(copy.deepcopy(friendly), args))
 
 
 @pytest.mark.parametrize("name", ON_TARGETS)
@@ -205,8 +165,7 @@ def test_zoo_model_through_onnx_executorch_and_coreml(on_targets: OnTargets, nam
     want = on_targets.want[part]
     _assert_close(on_targets.onnx[part], want)
     assert not any("fft" in op or "complex" in op for op in on_targets.mil_ops)
-    xnnpack = on_targets.xnnpack
-    _assert_close(xnnpack.outputs[part], want)
-    assert set().union(*xnnpack.delegate_calls[part]), "no XNNPACK delegate call computes this model"
-    outside = set().union(*xnnpack.outside[part])
+    outputs, delegate_calls, outside = on_targets.xnnpack.of(part)
+    _assert_close(outputs, want)
+    assert delegate_calls, "no XNNPACK delegate call computes this model"
     assert not {op for op in outside if "mm" in op or "linear" in op or "convolution" in op}, outside

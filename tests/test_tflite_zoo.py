@@ -37,7 +37,7 @@ class Converted:
 
 @pytest.fixture(scope="module")
 def converted(tflite_ready: None, tmp_path_factory: pytest.TempPathFactory) -> Converted:
-    bundle = Bundle(list(ZOO)).eval()
+    bundle = Bundle.of(list(ZOO)).eval()
     args = bundle.example  # litert-torch exports at the example shapes: static
     program = delegate_friendly(lower_fft(torch.export.export(bundle, args)))
     path = tmp_path_factory.mktemp("zoo_tflite") / "zoo.tflite"
