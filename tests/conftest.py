@@ -171,18 +171,25 @@ def affnet_et_64_models(affnet_et_64_export: tuple[Path, list[dict[str, Any]]]) 
 def affnet_et_1block() -> Iterator[str]:
     """AFFNet-ET with one AFF block per stage, registered as a model for the requesting module (its name).
 
-    For CLI tests of a path every AFFNet takes alike (int8, fp16, --weights): the model registry maps
-    the name to the reduced config as it does for the paper's variants.
+    For CLI tests of a path every AFFNet takes alike (--weights, info): the model registry maps the
+    name to the reduced config as it does for the paper's variants.
     """
-    from affdeploy.models import MODELS, ModelInfo
-    from affdeploy.models.affnet import AFFNet
-    from reduced_affnet import one_block_per_stage
+    from reduced_affnet import one_block_per_stage, registered
 
-    config = one_block_per_stage("affnet-et")
-    params = sum(p.numel() for p in AFFNet(config).parameters())
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(MODELS, config.name, ModelInfo(config.name, config, params, top1=float("nan")))
-        yield config.name
+    with registered(one_block_per_stage("affnet-et")) as name:
+        yield name
+
+
+@pytest.fixture(scope="module")
+def affnet_et_1aff() -> Iterator[str]:
+    """AFFNet-ET with one AFF block in all (reduced_affnet's one_aff_block), registered as affnet_et_1block is.
+
+    For the int8 and fp16 CLI tests: every op kind those precisions treat, and the fewest nodes to lower.
+    """
+    from reduced_affnet import one_aff_block, registered
+
+    with registered(one_aff_block("affnet-et")) as name:
+        yield name
 
 
 # ---------------------------------------------------------------- end of exported AFFNet-ET artifacts

@@ -7,6 +7,8 @@ exports and the signal tests start it in a subprocess exactly as they would star
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 from affdeploy.models.affnet import AFFNET_CONFIGS, AFFNet, AFFNetConfig
@@ -25,6 +27,30 @@ def one_block_per_stage(name: str) -> AFFNetConfig:
     lowering time grows with the node count, not with the width or the image size.
     """
     return replace(AFFNET_CONFIGS[name], name=f"{name}-1block", depths=(1, 1, 1))
+
+
+def one_aff_block(name: str) -> AFFNetConfig:
+    """Variant ``name`` with one AFF block in its first AFF stage and none in the other two.
+
+    A stage without blocks keeps its downsampling, GroupNorm, projection and fusion, so every op and
+    convolution kind is still there (the frequency filter's FFTs, mask MLP and norms once, at 1/8 of the
+    input side) in two thirds of :func:`one_block_per_stage`'s nodes: for the int8 and fp16 CLI tests,
+    whose time is ExecuTorch's lowering of the reduced-precision program.
+    """
+    return replace(AFFNET_CONFIGS[name], name=f"{name}-1aff", depths=(1, 0, 0))
+
+
+@contextmanager
+def registered(config: AFFNetConfig) -> Iterator[str]:
+    """``config`` in the model registry under its name while the context lasts (for a test module's fixture)."""
+    import pytest
+
+    from affdeploy.models import MODELS, ModelInfo
+
+    params = sum(p.numel() for p in AFFNet(config).parameters())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(MODELS, config.name, ModelInfo(config.name, config, params, top1=float("nan")))
+        yield config.name
 
 
 def register() -> str:

@@ -1,7 +1,7 @@
 """``--precision int8`` (ExecuTorch XNNPACK PT2E, ONNX static QDQ) and ``fp16`` (ExecuTorch XNNPACK) through the CLI.
 
-The exports run on AFFNet-ET with one AFF block per stage (conftest's ``affnet_et_1block``: every op
-and convolution kind int8 and fp16 treat, a third of ExecuTorch's lowering time) at 64 px. One int8
+The exports run on AFFNet-ET with one AFF block in all (conftest's ``affnet_et_1aff``: every op and
+convolution kind int8 and fp16 treat, the fewest nodes for ExecuTorch to lower) at 64 px. One int8
 export (both targets, the shipped calibration photos) serves the manifest, delegation, verify and
 bench checks; the floor and bad inputs fail before or at parity. At 64 px the untrained network's last
 stage is 2x2 and its logits' top-1 margins are small, so int8 agrees less than the default floor
@@ -29,12 +29,12 @@ TEST_FLOOR = {"top1_agreement": 0.5, "min_cosine": 0.9}
 
 
 @pytest.fixture(scope="module")
-def int8_export(tmp_path_factory: pytest.TempPathFactory, affnet_et_1block: str) -> tuple[Path, dict[str, dict[str, Any]]]:
+def int8_export(tmp_path_factory: pytest.TempPathFactory, affnet_et_1aff: str) -> tuple[Path, dict[str, dict[str, Any]]]:
     """ONE ``export --precision int8 -t onnx,executorch`` at 64 px: the folder and its entries by target."""
     folder = tmp_path_factory.mktemp("int8")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(FLOOR_ENV, f"{TEST_FLOOR['top1_agreement']},{TEST_FLOOR['min_cosine']}")
-        code, out, err = run_cli("export", "-m", affnet_et_1block, "-t", "onnx,executorch", "--precision", "int8",
+        code, out, err = run_cli("export", "-m", affnet_et_1aff, "-t", "onnx,executorch", "--precision", "int8",
                                  "--image-size", SIZE, "--out", str(folder), "--json")
     assert code == 0, err
     return folder, {e["target"]: e for e in json.loads(out)}
@@ -94,10 +94,10 @@ def test_verify_rechecks_int8_with_the_same_metrics(int8_export: tuple[Path, dic
     assert parity["cosine"] == pytest.approx(recorded["cosine"], abs=1e-6)
 
 
-def test_bench_precision_int8_uses_the_exported_artifacts(int8_export: tuple[Path, dict[str, Any]], affnet_et_1block: str,
+def test_bench_precision_int8_uses_the_exported_artifacts(int8_export: tuple[Path, dict[str, Any]], affnet_et_1aff: str,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     folder, entries = int8_export
-    code, out, err = cli(capsys, "bench", "-d", "host", "-m", affnet_et_1block, "--image-size", SIZE, "-t", "onnx,executorch",
+    code, out, err = cli(capsys, "bench", "-d", "host", "-m", affnet_et_1aff, "--image-size", SIZE, "-t", "onnx,executorch",
                          "--precision", "int8", "--models-dir", str(folder), "--iters", "2", "--warmup", "0", "--json", "-")
     assert code == 0, err
     records = json.loads(out)["records"]
@@ -106,7 +106,7 @@ def test_bench_precision_int8_uses_the_exported_artifacts(int8_export: tuple[Pat
     assert not (folder / "cache").exists()  # found in the manifest, nothing exported again
 
 
-def test_int8_below_the_floor_fails_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, affnet_et_1block: str,
+def test_int8_below_the_floor_fails_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, affnet_et_1aff: str,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -115,7 +115,7 @@ def test_int8_below_the_floor_fails_and_leaves_nothing(tmp_path: Path, monkeypat
         Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(photos / f"{i}.png")
     out = tmp_path / "out"
     monkeypatch.setenv(FLOOR_ENV, "1.01,0.95")  # no int8 artifact agrees on more than every image
-    code, _, err = cli(capsys, "export", "-m", affnet_et_1block, "-t", "onnx", "--precision", "int8", "--image-size", SIZE,
+    code, _, err = cli(capsys, "export", "-m", affnet_et_1aff, "-t", "onnx", "--precision", "int8", "--image-size", SIZE,
                        "--calibration", str(photos), "--out", str(out))
     assert code != 0
     lines = [line for line in err.splitlines() if line.strip()]
@@ -124,9 +124,9 @@ def test_int8_below_the_floor_fails_and_leaves_nothing(tmp_path: Path, monkeypat
     assert not out.exists() or not any(out.iterdir())  # neither the artifact nor a manifest
 
 
-def test_fp16_executorch_is_one_delegate_with_coreml_fp16_parity(tmp_path: Path, affnet_et_1block: str,
+def test_fp16_executorch_is_one_delegate_with_coreml_fp16_parity(tmp_path: Path, affnet_et_1aff: str,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = cli(capsys, "export", "-m", affnet_et_1block, "-t", "executorch", "--precision", "fp16",
+    code, out, err = cli(capsys, "export", "-m", affnet_et_1aff, "-t", "executorch", "--precision", "fp16",
                          "--image-size", SIZE, "--out", str(tmp_path), "--json")
     assert code == 0, err
     (entry,) = json.loads(out)
