@@ -22,7 +22,12 @@ DELEGATE_CALL = "executorch_call_delegate"
 
 @dataclass
 class XnnpackRun:
-    """The .pte's outputs; per output, the delegate calls and the CPU kernels (edge op names) it is computed by."""
+    """The .pte's outputs; per output, the delegate calls and the CPU kernels (edge op names) upstream of it.
+
+    A delegate call can take several models' nodes, and its inputs then bring their CPU kernels into
+    each of those models' sets: a kernel left outside fails the model it belongs to, and maybe others.
+    A model none of whose nodes were delegated has no delegate call upstream (the models share no node).
+    """
 
     outputs: list[torch.Tensor]
     delegate_calls: list[set[str]]
