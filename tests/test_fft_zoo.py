@@ -155,7 +155,7 @@ def on_targets() -> OnTargets:
     friendly = delegate_friendly(lowered)
     with torch.no_grad():
         want = _outputs(bundle(*args))
-    onnx_outputs = _onnx_outputs(copy.deepcopy(friendly), args)
+    onnx_outputs = _onnx_outputs(friendly, args)
     return OnTargets(bundle, want, onnx_outputs, mil_ops(friendly), run_xnnpack(copy.deepcopy(friendly), args))
 
 
