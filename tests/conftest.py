@@ -95,9 +95,9 @@ import reduced_affnet
 from background_exports import SharedExport
 
 # AFFNet-ET with one AFF block per stage: every op, convolution kind and stage shape of AFFNet-ET in half
-# its graph nodes (ExecuTorch's lowering time grows with them). Registered in every test process for the
-# tests that pass its name; the shared exports' subprocesses run reduced_affnet's CLI, which registers it too.
-SHARED_MODEL = reduced_affnet.register()
+# its graph nodes (ExecuTorch's lowering time grows with them). The shared exports' subprocesses run
+# reduced_affnet's CLI, which knows it; the modules that read them have it registered while they run.
+SHARED_MODEL = reduced_affnet.SHARED_MODEL
 SHARED_TARGETS = "onnx,coreml,executorch"  # the core targets (tflite is an optional extra)
 SHARED_EXPORTS = (
     SharedExport("affnet_et_64_export",
@@ -105,6 +105,7 @@ SHARED_EXPORTS = (
     SharedExport("affnet_et_64_tflite", ("--model", SHARED_MODEL, "--target", "tflite", "--image-size", "64")),
 )
 _SHARED_ROOT = pytest.StashKey[Path]()
+_READERS = pytest.StashKey[set[str]]()  # the modules that read a shared export
 # pytest's fixture closure already holds the fixtures a test needs through others, except those taken with
 # request.getfixturevalue: the LiteRT export, which affnet_et_64_every_target takes only when LiteRT is installed
 _TAKEN_AT_RUN_TIME = {"affnet_et_64_every_target": "affnet_et_64_tflite"}
@@ -127,7 +128,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         background_exports.stop_and_remove(root)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Start the shared exports the selected tests need, and run the modules that need none first.
 
     Modules stay whole (their module-scoped fixtures are built once); the sort is stable and the
@@ -138,7 +139,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if needed:
         background_exports.start([export for export in SHARED_EXPORTS if export.fixture in needed])
     waits = {item.module.__name__ for item, names in needs.items() if names and getattr(item, "module", None)}
+    config.stash[_READERS] = waits
     items.sort(key=lambda item: getattr(getattr(item, "module", None), "__name__", "") in waits)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _shared_model_registered(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A module that reads the shared exports passes SHARED_MODEL by name: registered while it runs."""
+    if request.module.__name__ not in request.config.stash.get(_READERS, set()):
+        yield
+        return
+    with reduced_affnet.registered(reduced_affnet.one_block_per_stage("affnet-et")):
+        yield
 
 
 def _shared(fixture: str) -> tuple[Path, list[dict[str, Any]]]:

@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
+from affdeploy.models import MODELS, ModelInfo
 from affdeploy.models.affnet import AFFNET_CONFIGS, AFFNet, AFFNetConfig
 
 SHARED_MODEL = "affnet-et-1block"
-"""The model of the shared exports and the CLI tests of paths every AFFNet takes alike (registered by conftest)."""
+"""The model of the shared exports (one_block_per_stage of AFFNet-ET; conftest registers it for the modules that read them)."""
 CLI = (sys.executable, __file__)
 """Command prefix of `affdeploy` in a subprocess that knows :data:`SHARED_MODEL`."""
 
@@ -41,32 +42,24 @@ def one_aff_block(name: str) -> AFFNetConfig:
     return replace(AFFNET_CONFIGS[name], name=f"{name}-1aff", depths=(1, 0, 0), expand_ratio=1)
 
 
+def model_info(config: AFFNetConfig) -> ModelInfo:
+    """The registry entry of a reduced config, as the paper's variants have theirs."""
+    params = sum(p.numel() for p in AFFNet(config).parameters())
+    return ModelInfo(config.name, config, params, top1=float("nan"))
+
+
 @contextmanager
 def registered(config: AFFNetConfig) -> Iterator[str]:
     """``config`` in the model registry under its name while the context lasts (for a test module's fixture)."""
     import pytest
 
-    from affdeploy.models import MODELS, ModelInfo
-
-    params = sum(p.numel() for p in AFFNet(config).parameters())
     with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(MODELS, config.name, ModelInfo(config.name, config, params, top1=float("nan")))
+        patch.setitem(MODELS, config.name, model_info(config))
         yield config.name
 
 
-def register() -> str:
-    """Add :data:`SHARED_MODEL` to the model registry as the paper's variants are registered; returns its name."""
-    from affdeploy.models import MODELS, ModelInfo
-
-    if SHARED_MODEL not in MODELS:
-        config = one_block_per_stage("affnet-et")
-        params = sum(p.numel() for p in AFFNet(config).parameters())
-        MODELS[SHARED_MODEL] = ModelInfo(SHARED_MODEL, config, params, top1=float("nan"))
-    return SHARED_MODEL
-
-
 if __name__ == "__main__":
-    register()
+    MODELS[SHARED_MODEL] = model_info(one_block_per_stage("affnet-et"))
     from affdeploy.cli import main
 
     main(sys.argv[1:])
