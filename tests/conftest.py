@@ -196,8 +196,8 @@ def affnet_et_64_models(affnet_et_64_export: tuple[Path, list[dict[str, Any]]]) 
 def affnet_et_1block() -> Iterator[str]:
     """AFFNet-ET with one AFF block per stage, registered as a model for the requesting module (its name).
 
-    For CLI tests of a path every AFFNet takes alike (--weights, info): the model registry maps the
-    name to the reduced config as it does for the paper's variants.
+    For CLI tests that need every AFF stage (info's FFT counts per stage size): the model registry maps
+    the name to the reduced config as it does for the paper's variants.
     """
     from reduced_affnet import one_block_per_stage, registered
 
@@ -209,7 +209,8 @@ def affnet_et_1block() -> Iterator[str]:
 def affnet_et_1aff() -> Iterator[str]:
     """AFFNet-ET with one AFF block in all (reduced_affnet's one_aff_block), registered as affnet_et_1block is.
 
-    For the int8 and fp16 CLI tests: every op kind those precisions treat, and the fewest nodes to lower.
+    For CLI tests of a path every AFFNet takes alike (int8, fp16, --weights, info's table): every op
+    kind, and the fewest nodes to lower.
     """
     from reduced_affnet import one_aff_block, registered
 

@@ -31,11 +31,11 @@ SIZE = "64"
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory, affnet_et_1block: str) -> Path:
-    """A checkpoint of the one-block AFFNet-ET unlike its default init, so parity really follows --weights."""
+def checkpoint(tmp_path_factory: pytest.TempPathFactory, affnet_et_1aff: str) -> Path:
+    """A checkpoint of the one-AFF-block AFFNet-ET unlike its default init, so parity really follows --weights."""
     torch.manual_seed(1234)
-    path = tmp_path_factory.mktemp("ckpt") / f"{affnet_et_1block}.pt"
-    torch.save(build_model(affnet_et_1block).state_dict(), path)
+    path = tmp_path_factory.mktemp("ckpt") / f"{affnet_et_1aff}.pt"
+    torch.save(build_model(affnet_et_1aff).state_dict(), path)
     return path
 
 
@@ -174,9 +174,9 @@ def test_upsert_replaces_one_entry_and_keeps_the_others(exported: tuple[Path, li
     assert all(after[e.path] == e for e in before[1:])
 
 
-def test_weights_are_recorded_and_verify_rebuilds_from_them(checkpoint: Path, affnet_et_1block: str, tmp_path: Path) -> None:
+def test_weights_are_recorded_and_verify_rebuilds_from_them(checkpoint: Path, affnet_et_1aff: str, tmp_path: Path) -> None:
     """Parity against a checkpoint unlike the default init passes only if export and verify both load it."""
-    code, stdout, stderr = run("export", "--model", affnet_et_1block, "--target", "onnx", "--fft", "native",
+    code, stdout, stderr = run("export", "--model", affnet_et_1aff, "--target", "onnx", "--fft", "native",
                                "--image-size", SIZE, "--weights", str(checkpoint), "--out", str(tmp_path), "--json")
     assert code == 0, stderr
     (entry,) = json.loads(stdout)
