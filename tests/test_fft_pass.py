@@ -128,7 +128,8 @@ class ComplexOps(torch.nn.Module):
         mixed = torch.einsum("bchw,chwo->bohw", spec, weight)
         parts = spec.real * spec.imag + spec.abs() + spec.angle()
         shifted = torch.view_as_real(spec.conj() * 2 + 1j - spec / (spec.abs() + 1))
-        built = torch.complex(x, x + 1) / (spec[:, :, :, :1] + 1)
+        dc = spec[:, :, :, :1]  # divided by with |divisor| >= 1: no random input makes it ill-conditioned
+        built = torch.complex(x, x + 1) / (dc / (dc.abs() + 1) + 2)
         cat = torch.cat([spec, spec], 1)[:, 1:3].permute(0, 2, 1, 3).reshape(2, -1)
         stacked = torch.stack([spec[:, 0], spec[:, 1].transpose(-1, -2).transpose(-1, -2)], 1).unsqueeze(0).squeeze(0)
         filled = torch.zeros_like(spec) + torch.full_like(spec, 2 - 1j) * spec[..., 0, None]
