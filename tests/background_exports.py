@@ -1,10 +1,11 @@
 """Exports that many tests share, made once per test run by `affdeploy export` in a background process.
 
 The first test process to finish collecting starts, for each shared export a collected test needs,
-one real `affdeploy export` (reduced_affnet's CLI, which also knows the reduced model) in its own process group; tests that do not need it run meanwhile, and a
-fixture that needs it waits for its exit code. Under pytest-xdist every worker sees one folder (the
-controller creates it and passes its path in the environment), so each export runs once per test
-run, not once per worker. The controller kills what is still running and removes the folder at the end.
+one real `affdeploy export` (reduced_affnet's CLI, which also knows the reduced model) in its own
+process group; tests that do not need it run meanwhile, and a fixture that needs it waits for its exit
+code. Under pytest-xdist every worker sees one folder (the controller creates it and passes its path in
+the environment), so each export runs once per test run, not once per worker. The controller kills
+what is still running and removes the folder at the end.
 """
 
 from __future__ import annotations

@@ -162,7 +162,7 @@ def _shared_model_registered(request: pytest.FixtureRequest) -> Iterator[None]:
     if request.module.__name__ not in request.config.stash.get(_READERS, set()):
         yield
         return
-    with reduced_affnet.registered(reduced_affnet.one_block_per_stage("affnet-et")):
+    with reduced_affnet.registered(reduced_affnet.SHARED_CONFIG):
         yield
 
 
@@ -194,14 +194,14 @@ def affnet_et_64_models(affnet_et_64_export: tuple[Path, list[dict[str, Any]]]) 
 
 @pytest.fixture(scope="module")
 def affnet_et_1block() -> Iterator[str]:
-    """AFFNet-ET with one AFF block per stage, registered as a model for the requesting module (its name).
+    """The shared exports' model (AFFNet-ET with one AFF block per stage), registered for the requesting module.
 
     For CLI tests that need every AFF stage (info's FFT counts per stage size): the model registry maps
     the name to the reduced config as it does for the paper's variants.
     """
-    from reduced_affnet import one_block_per_stage, registered
+    from reduced_affnet import SHARED_CONFIG, registered
 
-    with registered(one_block_per_stage("affnet-et")) as name:
+    with registered(SHARED_CONFIG) as name:
         yield name
 
 

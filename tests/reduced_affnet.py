@@ -14,12 +14,6 @@ from dataclasses import replace
 from affdeploy.models import MODELS, ModelInfo
 from affdeploy.models.affnet import AFFNET_CONFIGS, AFFNet, AFFNetConfig
 
-SHARED_MODEL = "affnet-et-1block"
-"""The model of the shared exports (one_block_per_stage of AFFNet-ET; conftest registers it for the modules that read them)."""
-CLI = (sys.executable, __file__)
-"""Command prefix of `affdeploy` in a subprocess that knows :data:`SHARED_MODEL`."""
-
-
 def one_block_per_stage(name: str) -> AFFNetConfig:
     """Variant ``name`` with its stem, widths and head but one AFF block per stage instead of (2, 4, 3).
 
@@ -28,6 +22,13 @@ def one_block_per_stage(name: str) -> AFFNetConfig:
     lowering time grows with the node count, not with the width or the image size.
     """
     return replace(AFFNET_CONFIGS[name], name=f"{name}-1block", depths=(1, 1, 1))
+
+
+SHARED_CONFIG = one_block_per_stage("affnet-et")
+"""The model of the shared exports (conftest registers it for the modules that read them)."""
+SHARED_MODEL = SHARED_CONFIG.name
+CLI = (sys.executable, __file__)
+"""Command prefix of `affdeploy` in a subprocess that knows :data:`SHARED_MODEL`."""
 
 
 def one_aff_block(name: str) -> AFFNetConfig:
@@ -59,7 +60,7 @@ def registered(config: AFFNetConfig) -> Iterator[str]:
 
 
 if __name__ == "__main__":
-    MODELS[SHARED_MODEL] = model_info(one_block_per_stage("affnet-et"))
+    MODELS[SHARED_MODEL] = model_info(SHARED_CONFIG)
     from affdeploy.cli import main
 
     main(sys.argv[1:])

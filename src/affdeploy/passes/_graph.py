@@ -79,6 +79,12 @@ def numel(dims: Sequence[int]) -> int:
     return math.prod(dims)
 
 
+def weight_targets(ep: ExportedProgram) -> dict[str, str]:
+    """Placeholder name -> key in ``ep.state_dict`` or ``ep.constants``, for parameters, buffers and lifted constants."""
+    sig = ep.graph_signature
+    return {**sig.inputs_to_parameters, **sig.inputs_to_buffers, **sig.inputs_to_lifted_tensor_constants}
+
+
 def constant_placeholders(ep: ExportedProgram) -> set[str]:
     """Names of the placeholders that hold parameters, buffers or lifted constants."""
     sig = ep.graph_signature
@@ -117,9 +123,8 @@ def constant_value(ep: ExportedProgram, node: Node, cache: dict[Node, Any]) -> A
     """Evaluate a constant node (a weight, or a pure function of weights) eagerly; ``cache`` memoises."""
     if node in cache:
         return cache[node]
-    sig = ep.graph_signature
     if node.op == "placeholder":
-        fqn = {**sig.inputs_to_parameters, **sig.inputs_to_buffers, **sig.inputs_to_lifted_tensor_constants}[node.name]
+        fqn = weight_targets(ep)[node.name]
         value = ep.state_dict[fqn] if fqn in ep.state_dict else ep.constants[fqn]
     else:
         args, kwargs = torch.fx.node.map_arg((node.args, node.kwargs), lambda n: constant_value(ep, n, cache))

@@ -17,7 +17,7 @@ from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, InputSpec, TensorArgument
 from torch.fx import Node
 
-from affdeploy.passes._graph import constant_nodes, constant_placeholders, constant_value
+from affdeploy.passes._graph import constant_nodes, constant_placeholders, constant_value, weight_targets
 from affdeploy.passes.base import Rewrite
 
 FOLDED_PREFIX = "_folded_constant"
@@ -72,8 +72,7 @@ class FoldConstants(Rewrite):
     @staticmethod
     def _drop_unused_weights(ep: ExportedProgram) -> None:
         """Weights only the folded subgraphs read leave the program (and its state dict)."""
-        sig = ep.graph_signature
-        fqns = {**sig.inputs_to_parameters, **sig.inputs_to_buffers, **sig.inputs_to_lifted_tensor_constants}
+        fqns = weight_targets(ep)
         weights = constant_placeholders(ep)
         for node in list(ep.graph.find_nodes(op="placeholder")):
             if node.users or node.name not in weights:
