@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import random
 import shutil
 import subprocess
 import zipfile
@@ -97,6 +98,11 @@ def weights_file(scratch: Path, name: str, data: bytes) -> str:
     return str(path)
 
 
+def _noise(size: int) -> bytes:
+    """Random-looking bytes, seeded: unseeded ones open with a format's magic now and then (0x08 ONNX, 0x80 pickle)."""
+    return random.Random(size).randbytes(size)
+
+
 def _pickled(obj: object) -> bytes:
     return pickle.dumps(obj, protocol=2)
 
@@ -179,8 +185,10 @@ CASES: list[tuple[str, Callable[[Path, Path], list[str]], int, str]] = [
     # --- checkpoints (weights_only stays on: the malicious one must not run) ----------------------
     ("weights-missing", lambda m, s: export_args(s, "--weights", str(s / "nope.pt")), 2, "nope.pt does not exist"),
     ("weights-folder", lambda m, s: export_args(s, "--weights", str(s)), 2, "does not exist"),
-    ("weights-random-bytes", lambda m, s: export_args(s, "--weights", weights_file(s, "r.pt", os.urandom(512))), 1,
+    ("weights-random-bytes", lambda m, s: export_args(s, "--weights", weights_file(s, "r.pt", _noise(512))), 1,
      "binary data"),
+    ("weights-onnx-model", lambda m, s: export_args(s, "--weights", str(artifact(m, ".onnx"))), 1,
+     "is an ONNX model, not a checkpoint"),
     ("weights-text", lambda m, s: export_args(s, "--weights", weights_file(s, "t.pt", b"epoch 3 loss 0.1\n")), 1,
      "is a text file"),
     ("weights-plain-pickle", lambda m, s: export_args(s, "--weights", weights_file(s, "p.pt", pickle.dumps({"a": 1}))),
@@ -220,7 +228,7 @@ CASES: list[tuple[str, Callable[[Path, Path], list[str]], int, str]] = [
     ("verify-manifest-corrupt", lambda m, s: ["verify", *_manifest(m, s, "{not json")], 1,
      "not a readable affdeploy manifest"),
     ("inspect-truncated-pte", lambda m, s: ["inspect", *_damaged(m, s, ".pte", _truncate)], 1, "not a readable .pte"),
-    ("inspect-random-onnx", lambda m, s: ["inspect", weights_file(s, "x.onnx", os.urandom(300))], 1, "x.onnx"),
+    ("inspect-random-onnx", lambda m, s: ["inspect", weights_file(s, "x.onnx", _noise(300))], 1, "x.onnx"),
     ("inspect-empty-pte", lambda m, s: ["inspect", weights_file(s, "x.pte", b"")], 1, "x.pte"),
     ("inspect-missing", lambda m, s: ["inspect", str(s / "gone.onnx")], 2, "does not exist"),
     ("inspect-wrong-suffix", lambda m, s: ["inspect", weights_file(s, "model.h5", b"\x89HDF")], 2, "model.h5"),
@@ -250,7 +258,7 @@ CASES: list[tuple[str, Callable[[Path, Path], list[str]], int, str]] = [
     ("bench-bare-pte-other-size",
      lambda m, s: ["bench", "--artifact", str(shutil.copy(artifact(m, ".pte"), s)), "--image-size", "256"], 2,
      "takes 64x64 inputs, not --image-size 256"),
-    ("bench-bare-garbage-pte", lambda m, s: ["bench", "--artifact", weights_file(s, "bare.pte", b"\0" * 4 + os.urandom(3000)),
+    ("bench-bare-garbage-pte", lambda m, s: ["bench", "--artifact", weights_file(s, "bare.pte", b"\0" * 4 + _noise(3000)),
                                              "-m", "affnet-et", "--image-size", "64", "--iters", "1", "-t", "executorch"],
      1, "bare.pte is not an ExecuTorch program (no 'ET' identifier at byte 4)"),
     ("bench-bare-truncated-pte",

@@ -17,7 +17,10 @@ SHOWN_KEYS = 5
 EXPECTED = "expected a state dict saved with torch.save, e.g. an official AFFNet .pt"
 _TORCH_LEGACY_MAGIC = bytes.fromhex("80028a0a6cfc9c46f9206aa85019")  # pickled magic number of pre-1.6 torch.save
 _MAGIC = {b"\x89HDF": "is an HDF5 file (Keras?)", b"\x1f\x8b": "is gzip-compressed", b"\x89PNG": "is a PNG image",
-          b"\xff\xd8\xff": "is a JPEG image", b"\x08": "looks like a protobuf (an ONNX model?)"}
+          b"\xff\xd8\xff": "is a JPEG image"}
+# An ONNX ModelProto opens with ir_version (field 1, a small varint), then the next field by number: producer_name,
+# producer_version, domain, model_version, doc_string, graph or opset_import.
+_ONNX_SECOND_TAGS = frozenset(b"\x12\x1a\x22\x28\x32\x3a\x42")
 
 
 def _pickle_imports(data: bytes) -> list[str]:
@@ -73,6 +76,8 @@ def describe_file(path: Path) -> str:
         return "is a safetensors file (convert it with safetensors.torch.load_file and torch.save)"
     if head[4:8] == b"ET12":
         return "is an ExecuTorch program (.pte), not a checkpoint"
+    if len(head) >= 3 and head[0] == 0x08 and 1 <= head[1] < 0x80 and head[2] in _ONNX_SECOND_TAGS:
+        return "is an ONNX model, not a checkpoint (export from the PyTorch weights instead)"
     for magic, what in _MAGIC.items():
         if head.startswith(magic):
             return what
