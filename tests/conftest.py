@@ -28,17 +28,27 @@ sleep_idle_openmp_threads()  # a spinning pool takes the core the other worker i
 # ======================================================================================
 # random numbers (owner: coordinator)
 # ======================================================================================
+def _seed(name: str) -> None:
+    import numpy as np  # here, not at the top: OMP_NUM_THREADS above must be set before OpenBLAS and torch load
+    import torch
+
+    seed = zlib.crc32(name.encode())
+    random.seed(seed)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _seeded_module(request: pytest.FixtureRequest) -> None:
+    """Module fixtures draw the same numbers whichever file ran before on their worker."""
+    _seed(request.module.__name__)
+
+
 @pytest.fixture(autouse=True)
 def _seeded(request: pytest.FixtureRequest) -> None:
     """Every test draws the same random numbers on every run, whatever ran before it on its worker:
     a tolerance that a rare draw exceeds fails here every time, not once in a while in CI."""
-    import numpy as np  # here, not at the top: OMP_NUM_THREADS above must be set before OpenBLAS and torch load
-    import torch
-
-    seed = zlib.crc32(request.node.nodeid.encode())
-    random.seed(seed)
-    torch.manual_seed(seed)
-    np.random.seed(seed)
+    _seed(request.node.nodeid)
 
 
 # ======================================================================================
