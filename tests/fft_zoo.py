@@ -252,9 +252,10 @@ def build(name: str) -> tuple[nn.Module, tuple[torch.Tensor, ...], Any]:
 class Bundle(nn.Module):
     """Several models side by side in one module, so one export and one conversion per target serve them all.
 
-    ``parts`` maps a name to (model, example inputs, dynamic shapes or None), as :func:`build` returns
-    them. The bundle takes the inputs one model after the other and returns the outputs flat, in the
-    same order; ``outputs[name]`` says which of them are that model's.
+    ``parts`` maps a name to (model in eval mode, example inputs, dynamic shapes or None), as :func:`build`
+    returns them. The bundle takes the inputs one model after the other and returns the outputs flat, in
+    the same order; ``outputs[name]`` says which of them are that model's, and ``reference`` holds them
+    all as eager PyTorch computes them on the example inputs.
     """
 
     def __init__(self, parts: dict[str, tuple[nn.Module, tuple[torch.Tensor, ...], Any]]) -> None:
@@ -265,12 +266,12 @@ class Bundle(nn.Module):
         specs = [dynamic or (None,) * len(args) for _, args, dynamic in parts.values()]
         self.dynamic = (tuple(s for spec in specs for s in spec),) if any(d for _, _, d in parts.values()) else None
         self.outputs: dict[str, slice] = {}
-        start = 0
+        self.reference: list[torch.Tensor] = []
         with torch.no_grad():
             for name, (model, args, _) in parts.items():
-                count = len(_flat(model(*args)))
-                self.outputs[name] = slice(start, start + count)
-                start += count
+                outputs = _flat(model(*args))
+                self.outputs[name] = slice(len(self.reference), len(self.reference) + len(outputs))
+                self.reference += outputs
 
     @classmethod
     def of(cls, names: list[str]) -> Bundle:
