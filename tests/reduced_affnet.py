@@ -14,6 +14,7 @@ from dataclasses import replace
 from affdeploy.models import MODELS, ModelInfo
 from affdeploy.models.affnet import AFFNET_CONFIGS, AFFNet, AFFNetConfig
 
+
 def one_block_per_stage(name: str) -> AFFNetConfig:
     """Variant ``name`` with its stem, widths and head but one AFF block per stage instead of (2, 4, 3).
 

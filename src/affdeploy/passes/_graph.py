@@ -87,11 +87,8 @@ def weight_targets(ep: ExportedProgram) -> dict[str, str]:
 
 def constant_placeholders(ep: ExportedProgram) -> set[str]:
     """Names of the placeholders that hold parameters, buffers or lifted constants."""
-    sig = ep.graph_signature
-    mutated = set(sig.buffers_to_mutate.values())
-    names = set(sig.inputs_to_parameters) | set(sig.inputs_to_lifted_tensor_constants)
-    names |= {name for name, fqn in sig.inputs_to_buffers.items() if fqn not in mutated}
-    return names
+    mutated = set(ep.graph_signature.buffers_to_mutate.values())  # a buffer the program writes is no constant
+    return {name for name, fqn in weight_targets(ep).items() if fqn not in mutated}
 
 
 def constant_nodes(ep: ExportedProgram) -> set[Node]:
