@@ -179,7 +179,7 @@ def test_compare_matches_the_same_hardware_under_another_hostname(tmp_path: Path
 @pytest.mark.parametrize(
     ("change", "says"),
     [
-        (lambda r: setattr(r.device, "cpu", "Intel Xeon 8375C"), "device (host AMD"),
+        (lambda r: setattr(r.device, "cpu", "Other CPU 9000"), "vs host Other CPU 9000)"),
         (lambda r: setattr(r, "image_size", 256), "image_size (64 vs 256)"),
         (lambda r: setattr(r, "precision", "fp16"), "precision (fp32 vs fp16)"),
         (lambda r: setattr(r, "threads", 2), "threads (1 vs 2)"),
