@@ -6,6 +6,9 @@
 - A tiny torch classifier converted here with a BGR image input, per-channel bias and a transpose:
   image preprocessing and classifier outputs against PyTorch, then a flipped transpose
   permutation and a changed image bias must fail the same comparison.
+- An FFT zoo model with a dynamic batch dim, and an audio model (stft log-mel front end through
+  affdeploy's FFT pass, a bidirectional LSTM and an RNN body) in fp32 and fp16 against eager PyTorch;
+  a torch GRU, which coremltools turns into a while_loop, is named as not interpretable.
 """
 
 from __future__ import annotations
@@ -283,3 +286,104 @@ def test_fft_zoo_dynamic_batch_model_matches_torch(tmp_path: Path) -> None:
         (got,) = reference.run({"args_0": x.numpy()}).values()
         assert got.shape == want.shape
         np.testing.assert_allclose(got, want, atol=3e-3 * float(np.abs(want).max()))
+
+
+# ---------------------------------------------------------------- an audio model: STFT log-mel front end, recurrent body
+
+
+class AudioTagger(torch.nn.Module):
+    """fft_zoo's torchaudio-style log-mel front end (stft), a bidirectional LSTM and a ReLU RNN over its frames,
+    a per-frame head; the LSTM's final hidden states are a second output."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from fft_zoo import LogMel
+
+        self.front = LogMel(n_fft=64, hop=16, n_mels=12)
+        self.lstm = torch.nn.LSTM(12, 8, batch_first=True, bidirectional=True)
+        self.rnn = torch.nn.RNN(16, 6, batch_first=True, nonlinearity="relu")
+        self.head = torch.nn.Linear(6, 3)
+
+    def forward(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        frames, (h, _) = self.lstm(self.front(wave))
+        out, _ = self.rnn(frames)
+        return self.head(out), h
+
+
+WAVE = torch.randn(2, 400, generator=torch.Generator().manual_seed(5))
+
+
+def _traced_after_fft_pass(model: torch.nn.Module, example: torch.Tensor) -> torch.jit.ScriptModule:
+    """affdeploy's FFT pass (stft -> DFT matrix products) on the exported program, then TorchScript.
+
+    coremltools 9 converts nn.LSTM / nn.RNN only from TorchScript: its torch.export frontend has no
+    translation for aten.lstm.input, gru.input or rnn_tanh/rnn_relu.input ("Unsupported fx node"), so
+    `affdeploy export --target coreml` cannot convert a recurrent model yet.
+    """
+    from affdeploy.fft import lower_fft
+    from affdeploy.passes import delegate_friendly
+
+    with torch.no_grad():
+        program = delegate_friendly(lower_fft(torch.export.export(model, (example,)).run_decompositions({})))
+        return torch.jit.trace(program.module(), (example,), check_trace=False)
+
+
+@pytest.fixture(scope="module")
+def audio_tagger(tmp_path_factory: pytest.TempPathFactory) -> tuple[AudioTagger, dict[str, Path]]:
+    """The model and its fp32 and fp16 packages (iOS 17: the recurrent ops run in fp16 there)."""
+    torch.manual_seed(11)
+    model = AudioTagger().eval()
+    traced = _traced_after_fft_pass(model, WAVE)
+    folder = tmp_path_factory.mktemp("audio")
+    paths = {}
+    for name, precision in (("fp32", ct.precision.FLOAT32), ("fp16", ct.precision.FLOAT16)):
+        mlmodel = ct.convert(traced, inputs=[ct.TensorType(name="wave", shape=WAVE.shape)], convert_to="mlprogram",
+                             compute_precision=precision, minimum_deployment_target=ct.target.iOS17,
+                             skip_model_load=True)
+        paths[name] = folder / f"audio-{name}.mlpackage"
+        mlmodel.save(str(paths[name]))
+    return model, paths
+
+
+@pytest.mark.parametrize(("precision", "atol"), [("fp32", 1e-5), ("fp16", 5e-3)])
+def test_stft_recurrent_audio_model_matches_torch(audio_tagger: tuple[AudioTagger, dict[str, Path]], precision: str,
+                                                  atol: float) -> None:
+    """The converter's own lstm (bidirectional: torch weights rearranged, states split [forward | backward]) and rnn,
+    after the DFT front end, give eager PyTorch's frame logits and final LSTM states."""
+    model, paths = audio_tagger
+    reference = ReferenceModel(paths[precision])
+    counts = reference.op_counts
+    assert counts.get("lstm") == 1 and counts.get("rnn") == 1, counts
+    assert not any("fft" in op for op in counts)
+    dtype = np.float16 if precision == "fp16" else np.float32
+    assert reference.program.run({"wave": WAVE.numpy()})[reference.program.output_names[0]].dtype == dtype
+    got = list(reference.predict({"wave": WAVE.numpy()}).values())
+    with torch.no_grad():
+        want = [w.numpy() for w in model(WAVE)]
+    assert [g.shape for g in got] == [w.shape for w in want]
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, atol=atol * max(1.0, float(np.abs(w).max())))
+
+
+def test_torch_gru_becomes_a_loop_the_interpreter_names(tmp_path: Path) -> None:
+    """coremltools converts nn.GRU not to MIL gru (Core ML's GRU applies the reset gate before the recurrent
+    product, PyTorch's after) but to a while_loop of elementary ops. The interpreter runs no control flow: it
+    stops at load naming while_loop, so the Core ML target's parity says "not verified", never "passed"."""
+    class GruBody(torch.nn.Module):  # inside a module, as a model holds it (a bare traced nn.GRU trips the converter)
+        def __init__(self) -> None:
+            super().__init__()
+            self.gru = torch.nn.GRU(12, 8, batch_first=True)
+
+        def forward(self, frames: torch.Tensor) -> torch.Tensor:
+            return self.gru(frames)[0]
+
+    frames = torch.randn(2, 6, 12)
+    traced = torch.jit.trace(GruBody().eval(), (frames,), check_trace=False)
+    mlmodel = ct.convert(traced, inputs=[ct.TensorType(name="frames", shape=frames.shape)], convert_to="mlprogram",
+                         compute_precision=ct.precision.FLOAT32, minimum_deployment_target=ct.target.iOS17,
+                         skip_model_load=True)
+    ops = {op.type for op in main_ops(mlmodel.get_spec())}
+    assert "while_loop" in ops and "gru" not in ops, ops
+    mlmodel.save(str(tmp_path / "gru.mlpackage"))
+    with pytest.raises(UnsupportedOpError, match="'while_loop'"):
+        MilProgram.load(tmp_path / "gru.mlpackage")

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 ct = pytest.importorskip("coremltools")
 from coremltools.converters.mil import Builder as mb  # noqa: E402
@@ -89,6 +90,186 @@ def unary(op: str, ref: Callable[[torch.Tensor], torch.Tensor], x: np.ndarray = 
 
 def _sdpa_ref(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
     return F.scaled_dot_product_attention(t(q), t(k), t(v)).numpy()
+
+
+# ---------------------------------------------------------------- recurrent layers: weights and references
+# Expected values come from PyTorch's nn.LSTM / nn.GRU / nn.RNN with their weights rearranged into MIL's
+# layout, or, for what PyTorch has no mode for (peephole, clip, other activations, Core ML's GRU), from the
+# textbook step loops below, which test_recurrent_references_agree_with_torch checks against PyTorch where
+# it does have the mode. States absent in PyTorch are zero constants in MIL (initial_h/c are required).
+STEPS, BATCH, IN, HID = 5, 2, 3, 4
+SEQ = rand(STEPS, BATCH, IN)
+H0, C0 = rand(BATCH, HID, low=-1, high=1), rand(BATCH, HID, low=-1, high=1)
+H0_BI, C0_BI = rand(BATCH, 2 * HID, low=-1, high=1), rand(BATCH, 2 * HID, low=-1, high=1)
+
+
+def _torch_layer(cls: type[nn.RNNBase], **kwargs: Any) -> nn.RNNBase:
+    """A seq-first torch layer IN -> HID whose parameters are drawn from RNG (not torch's generator)."""
+    layer = cls(IN, HID, **kwargs)
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.copy_(t(rand(*p.shape, low=-0.8, high=0.8)))
+    return layer.eval()
+
+
+LSTM_T = _torch_layer(nn.LSTM)
+LSTM_NOBIAS_T = _torch_layer(nn.LSTM, bias=False)
+LSTM_BI_T = _torch_layer(nn.LSTM, bidirectional=True)
+GRU_T = _torch_layer(nn.GRU)
+RNN_TANH_T, RNN_RELU_T = _torch_layer(nn.RNN), _torch_layer(nn.RNN, nonlinearity="relu", bias=False)
+
+
+def _p(layer: nn.Module, name: str) -> np.ndarray | None:
+    value = getattr(layer, name, None)
+    return None if value is None else value.detach().numpy()
+
+
+def _mil_lstm(layer: nn.LSTM) -> dict[str, np.ndarray]:
+    """MIL lstm weights of a torch LSTM: gate rows [i, f, g, o] -> [i, f, o, g], the two biases summed."""
+    def ifoz(w: np.ndarray) -> np.ndarray:
+        i, f, g, o = np.split(w, 4)
+        return np.concatenate([i, f, o, g])
+
+    out = {}
+    for suffix, back in (("_l0", ""), ("_l0_reverse", "_back")):
+        if _p(layer, "weight_ih" + suffix) is None:
+            continue
+        out["weight_ih" + back] = ifoz(_p(layer, "weight_ih" + suffix))
+        out["weight_hh" + back] = ifoz(_p(layer, "weight_hh" + suffix))
+        if layer.bias:
+            out["bias" + back] = ifoz(_p(layer, "bias_ih" + suffix) + _p(layer, "bias_hh" + suffix))
+    return out
+
+
+def _mil_gru_reset_after(layer: nn.GRU) -> dict[str, np.ndarray]:
+    """MIL gru (iOS 18, reset_after) weights of a torch GRU: rows [r, z, n] -> [r, n, z], biases kept apart."""
+    def roz(w: np.ndarray) -> np.ndarray:
+        r, z, n = np.split(w, 3)
+        return np.concatenate([r, n, z])
+
+    return {"weight_ih": roz(_p(layer, "weight_ih_l0")), "weight_hh": roz(_p(layer, "weight_hh_l0")),
+            "input_bias": roz(_p(layer, "bias_ih_l0")), "bias": roz(_p(layer, "bias_hh_l0"))}
+
+
+def _mil_rnn(layer: nn.RNN) -> dict[str, np.ndarray]:
+    out = {"weight_ih": _p(layer, "weight_ih_l0"), "weight_hh": _p(layer, "weight_hh_l0")}
+    if layer.bias:
+        out["bias"] = _p(layer, "bias_ih_l0") + _p(layer, "bias_hh_l0")
+    return out
+
+
+def _torch_run(layer: nn.RNNBase, x: np.ndarray, *states: np.ndarray, reverse: bool = False,
+               last: bool = False) -> tuple[np.ndarray, ...]:
+    """The layer on x (time-reversed for MIL's reverse direction) from MIL-layout states (B, D*H), zeros if none;
+    outputs as MIL returns them: (sequence or (1, B, D*H) last output, final h[, final c]) in MIL layout."""
+    dirs = 2 if layer.bidirectional else 1
+    to_torch = [t(np.stack(np.split(s, dirs, axis=-1))) for s in states]
+    with torch.no_grad():
+        out, finals = layer(t(x[::-1].copy() if reverse else x),
+                            (tuple(to_torch) if isinstance(layer, nn.LSTM) else to_torch[0]) if states else None)
+    finals = finals if isinstance(finals, tuple) else (finals,)
+    seq = out.numpy()
+    if last:  # the forward half's last step and the backward half's first (its own last), as coremltools' tests do
+        seq = np.concatenate([seq[-1:, :, :HID], seq[:1, :, HID:]], -1) if dirs == 2 else seq[-1:]
+    return (seq, *(np.concatenate(list(f.numpy()), axis=-1) for f in finals))
+
+
+_ACT: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "sigmoid": lambda v: 1 / (1 + np.exp(-v)), "tanh": np.tanh, "scaled_tanh": np.tanh,
+    "relu": lambda v: np.maximum(v, 0), "linear": lambda v: v,
+    "hard_sigmoid": lambda v: np.minimum(np.maximum(0.2 * v + 0.5, 0), 1),
+}
+_ACT["sigmoid_hard"] = _ACT["hard_sigmoid"]
+
+
+def _gates(w: np.ndarray | None, names: str, size: int) -> dict[str, np.ndarray]:
+    return dict(zip(names, np.split(np.zeros(len(names) * size, F32) if w is None else w, len(names))))
+
+
+def np_lstm(x: np.ndarray, h: np.ndarray, c: np.ndarray, weight_ih: np.ndarray, weight_hh: np.ndarray,
+            bias: np.ndarray | None = None, peephole: np.ndarray | None = None, reverse: bool = False,
+            acts: tuple[str, str, str] = ("sigmoid", "tanh", "tanh"), clip: float = np.inf) -> tuple[np.ndarray, ...]:
+    """Core ML's LSTM (the formulas of coremltools' runtime tests) for one direction, one batch row at a time;
+    states in processing order."""
+    gate, cell, out_act = (_ACT[a] for a in acts)
+    w, r, b = _gates(weight_ih, "ifoz", HID), _gates(weight_hh, "ifoz", HID), _gates(bias, "ifoz", HID)
+    p = _gates(peephole, "ifo", HID)
+    outs, hs, cs = [], [], []
+    for row in range(x.shape[1]):
+        hr, cr, seq = h[row], c[row], []
+        for step in (reversed(range(len(x))) if reverse else range(len(x))):
+            pre = {g: w[g] @ x[step, row] + r[g] @ hr + b[g] for g in "ifoz"}
+            i, f = gate(pre["i"] + p["i"] * cr), gate(pre["f"] + p["f"] * cr)
+            cr = np.minimum(np.maximum(f * cr + i * cell(pre["z"]), -clip), clip)
+            hr = gate(pre["o"] + p["o"] * cr) * out_act(cr)
+            seq.append(hr)
+        outs.append(np.stack(seq))
+        hs.append(hr)
+        cs.append(cr)
+    return np.stack(outs, 1), np.stack(hs), np.stack(cs)
+
+
+def np_bilstm(x: np.ndarray, h: np.ndarray, c: np.ndarray, weights: dict[str, np.ndarray], peephole: np.ndarray,
+              peephole_back: np.ndarray, **kwargs: Any) -> tuple[np.ndarray, ...]:
+    """A forward and a reverse np_lstm side by side, the reverse one's sequence put back in input order."""
+    fwd = np_lstm(x, h[:, :HID], c[:, :HID], weights["weight_ih"], weights["weight_hh"], weights["bias"], peephole,
+                  **kwargs)
+    bwd = np_lstm(x, h[:, HID:], c[:, HID:], weights["weight_ih_back"], weights["weight_hh_back"],
+                  weights["bias_back"], peephole_back, reverse=True, **kwargs)
+    return (np.concatenate([fwd[0], bwd[0][::-1]], -1), *(np.concatenate([a, b], -1) for a, b in zip(fwd[1:], bwd[1:])))
+
+
+def np_gru(x: np.ndarray, h: np.ndarray, weight_ih: np.ndarray, weight_hh: np.ndarray, bias: np.ndarray,
+           reverse: bool = False, acts: tuple[str, str] = ("sigmoid", "tanh")) -> tuple[np.ndarray, ...]:
+    """Core ML's GRU, the reset gate applied to h before the recurrent product (coremltools' runtime tests)."""
+    gate, act = (_ACT[a] for a in acts)
+    w, r, b = _gates(weight_ih, "roz", HID), _gates(weight_hh, "roz", HID), _gates(bias, "roz", HID)
+    outs = []
+    for step in (reversed(range(len(x))) if reverse else range(len(x))):
+        xt = x[step]
+        reset = gate(xt @ w["r"].T + h @ r["r"].T + b["r"])
+        update = gate(xt @ w["z"].T + h @ r["z"].T + b["z"])
+        h = (1 - update) * act(xt @ w["o"].T + (reset * h) @ r["o"].T + b["o"]) + update * h
+        outs.append(h)
+    return np.stack(outs), h
+
+
+def np_rnn(x: np.ndarray, h: np.ndarray, weight_ih: np.ndarray, weight_hh: np.ndarray, bias: np.ndarray | None = None,
+           reverse: bool = False, act: str = "tanh") -> tuple[np.ndarray, ...]:
+    outs = []
+    for step in (reversed(range(len(x))) if reverse else range(len(x))):
+        h = _ACT[act](x[step] @ weight_ih.T + h @ weight_hh.T + (0 if bias is None else bias))
+        outs.append(h)
+    return np.stack(outs), h
+
+
+LSTM_W, LSTM_NOBIAS_W, LSTM_BI_W = _mil_lstm(LSTM_T), _mil_lstm(LSTM_NOBIAS_T), _mil_lstm(LSTM_BI_T)
+GRU_AFTER_W = _mil_gru_reset_after(GRU_T)
+GRU_W = {"weight_ih": rand(3 * HID, IN, low=-0.8, high=0.8), "weight_hh": rand(3 * HID, HID, low=-0.8, high=0.8),
+         "bias": rand(3 * HID, low=-0.8, high=0.8)}
+RNN_TANH_W, RNN_RELU_W = _mil_rnn(RNN_TANH_T), _mil_rnn(RNN_RELU_T)
+PEEP, PEEP_BACK = rand(3 * HID, low=-1, high=1), rand(3 * HID, low=-1, high=1)
+ZERO_H = np.zeros((BATCH, HID), F32)
+
+
+def _last(outputs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """output_sequence=False: the sequence's last step, (1, B, H)."""
+    return (outputs[0][-1:], *outputs[1:])
+
+
+def _const(value: np.ndarray | np.floating, like: Any) -> np.ndarray | np.floating:
+    """A constant in the dtype of the program value it goes with (the fp16 variants cast their inputs)."""
+    return value.astype(np.float16) if like.dtype == types.fp16 else value
+
+
+def _recurrent(op: str, x: Any, weights: dict[str, np.ndarray], *states: Any, width: int = HID, **attrs: Any) -> Any:
+    """``mb.<op>`` over x with ``weights``; states not given are zero constants."""
+    names = ("initial_h", "initial_c") if op == "lstm" else ("initial_h",)
+    given = dict(zip(names, states))
+    zeros = {name: _const(np.zeros((BATCH, width), F32), x) for name in names if name not in given}
+    consts = {name: _const(value, x) for name, value in {**weights, **attrs}.items()
+              if isinstance(value, (np.ndarray, np.floating))}
+    return getattr(mb, op)(x=x, **given, **zeros, **{**attrs, **consts})
 
 
 CASES: list[Case] = [
@@ -301,6 +482,57 @@ CASES: list[Case] = [
          lambda x: mb.resize_nearest_neighbor(x=x, target_size_height=10, target_size_width=15),
          lambda x: F.interpolate(t(x), size=(10, 15), mode="nearest").numpy()),
     Case("crop", "crop", {"x": X}, lambda x: mb.crop(x=x, crop_height=[1, 2], crop_width=[0, 1]), lambda x: x[..., 1:3, 0:4]),
+    # recurrent layers: every direction, output_sequence on/off, initial states given/zero
+    Case("lstm_forward_seq", "lstm", {"x": SEQ, "h": H0, "c": C0},
+         lambda x, h, c: _recurrent("lstm", x, LSTM_W, h, c, output_sequence=True),
+         lambda x, h, c: _torch_run(LSTM_T, x, h, c)),
+    Case("lstm_forward_last_zero_state_nobias", "lstm", {"x": SEQ}, lambda x: _recurrent("lstm", x, LSTM_NOBIAS_W),
+         lambda x: _torch_run(LSTM_NOBIAS_T, x, last=True)),
+    Case("lstm_reverse_seq_zero_state", "lstm", {"x": SEQ},
+         lambda x: _recurrent("lstm", x, LSTM_W, direction="reverse", output_sequence=True),
+         lambda x: _torch_run(LSTM_T, x, reverse=True)),
+    Case("lstm_reverse_last", "lstm", {"x": SEQ, "h": H0, "c": C0},
+         lambda x, h, c: _recurrent("lstm", x, LSTM_W, h, c, direction="reverse"),
+         lambda x, h, c: _torch_run(LSTM_T, x, h, c, reverse=True, last=True)),
+    Case("lstm_bidirectional_seq", "lstm", {"x": SEQ, "h": H0_BI, "c": C0_BI},
+         lambda x, h, c: _recurrent("lstm", x, LSTM_BI_W, h, c, width=2 * HID, direction="bidirectional",
+                                    output_sequence=True),
+         lambda x, h, c: _torch_run(LSTM_BI_T, x, h, c)),
+    Case("lstm_bidirectional_last_zero_state", "lstm", {"x": SEQ},
+         lambda x: _recurrent("lstm", x, LSTM_BI_W, width=2 * HID, direction="bidirectional"),
+         lambda x: _torch_run(LSTM_BI_T, x, last=True)),
+    Case("lstm_peephole_clip_activations", "lstm", {"x": SEQ, "h": H0, "c": C0},
+         lambda x, h, c: _recurrent("lstm", x, LSTM_W, h, c, peephole=PEEP, clip=np.float32(0.3), output_sequence=True,
+                                    recurrent_activation="hard_sigmoid", cell_activation="relu", activation="linear"),
+         lambda x, h, c: np_lstm(x, h, c, **LSTM_W, peephole=PEEP, clip=0.3, acts=("hard_sigmoid", "relu", "linear"))),
+    Case("lstm_bidirectional_peephole_clip", "lstm", {"x": SEQ, "h": H0_BI, "c": C0_BI},
+         lambda x, h, c: _recurrent("lstm", x, LSTM_BI_W, h, c, width=2 * HID, direction="bidirectional",
+                                    output_sequence=True, peephole=PEEP, peephole_back=PEEP_BACK, clip=np.float32(0.5),
+                                    cell_activation="scaled_tanh", activation="sigmoid"),
+         lambda x, h, c: np_bilstm(x, h, c, LSTM_BI_W, PEEP, PEEP_BACK, clip=0.5,
+                                   acts=("sigmoid", "scaled_tanh", "sigmoid"))),
+    Case("gru_forward_seq", "gru", {"x": SEQ, "h": H0},
+         lambda x, h: _recurrent("gru", x, GRU_W, h, output_sequence=True), lambda x, h: np_gru(x, h, **GRU_W)),
+    Case("gru_reverse_last_zero_state", "gru", {"x": SEQ},
+         lambda x: _recurrent("gru", x, GRU_W, direction="reverse", recurrent_activation="hard_sigmoid",
+                              activation="relu"),
+         lambda x: _last(np_gru(x, ZERO_H, **GRU_W, reverse=True, acts=("hard_sigmoid", "relu")))),
+    Case("gru_reset_after_seq", "gru", {"x": SEQ, "h": H0},
+         lambda x, h: _recurrent("gru", x, GRU_AFTER_W, h, reset_after=True, output_sequence=True),
+         lambda x, h: _torch_run(GRU_T, x, h)),
+    Case("gru_reset_after_reverse_last", "gru", {"x": SEQ},
+         lambda x: _recurrent("gru", x, GRU_AFTER_W, reset_after=True, direction="reverse"),
+         lambda x: _torch_run(GRU_T, x, reverse=True, last=True)),
+    Case("rnn_tanh_forward_seq", "rnn", {"x": SEQ, "h": H0},
+         lambda x, h: _recurrent("rnn", x, RNN_TANH_W, h, output_sequence=True),
+         lambda x, h: _torch_run(RNN_TANH_T, x, h)),
+    Case("rnn_relu_reverse_last_zero_state", "rnn", {"x": SEQ},
+         lambda x: _recurrent("rnn", x, RNN_RELU_W, direction="reverse", activation="relu"),
+         lambda x: _torch_run(RNN_RELU_T, x, reverse=True, last=True)),
+    Case("rnn_sigmoid_hard_reverse_seq", "rnn", {"x": SEQ, "h": H0},
+         lambda x, h: _recurrent("rnn", x, RNN_TANH_W, h, direction="reverse", output_sequence=True,
+                                 activation="sigmoid_hard"),
+         lambda x, h: np_rnn(x, h, **RNN_TANH_W, reverse=True, act="sigmoid_hard")),
 ]
 
 
@@ -362,7 +594,9 @@ def test_every_registered_op_has_an_independent_case() -> None:
 
 
 FP16_IDS = ("conv_same_s2", "conv_depthwise", "conv_transpose", "linear", "matmul", "softmax", "silu", "gelu_exact",
-            "layer_norm", "batch_norm", "reduce_mean", "avg_pool_ceil", "upsample_bilinear_align", "concat", "transpose")
+            "layer_norm", "batch_norm", "reduce_mean", "avg_pool_ceil", "upsample_bilinear_align", "concat", "transpose",
+            "lstm_forward_seq", "lstm_bidirectional_last_zero_state", "lstm_peephole_clip_activations",
+            "gru_reverse_last_zero_state", "gru_reset_after_seq", "rnn_tanh_forward_seq")
 
 
 def _in_fp16(case: Case) -> Case:
@@ -370,6 +604,8 @@ def _in_fp16(case: Case) -> Case:
 
     def build(**inputs: Any) -> Any:
         result = case.build(**{name: mb.cast(x=var, dtype="fp16") for name, var in inputs.items()})
+        if isinstance(result, (tuple, list)):
+            return tuple(mb.cast(x=r, dtype="fp32") for r in result)
         return mb.cast(x=result, dtype="fp32")
 
     return Case(f"{case.id}_fp16", case.op, case.inputs, build, case.reference)
@@ -391,11 +627,15 @@ def test_fp16_op_runs_in_float16_within_half_precision(
         case_id: str, fp16_run: tuple[MilProgram, dict[str, Any], dict[str, list[str]]]) -> None:
     _, values, names = fp16_run
     case = next(c for c in CASES if c.id == case_id)
-    ref = np.asarray(case.reference(**case.inputs))
-    out = values[names[f"{case_id}_fp16"][0]]
-    assert out.shape == ref.shape
-    scale = float(np.max(np.abs(ref))) or 1.0
-    np.testing.assert_allclose(out, ref, atol=2e-2 * scale, rtol=1e-2)
+    expected = case.reference(**case.inputs)
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    got = [values[name] for name in names[f"{case_id}_fp16"]]
+    assert len(got) == len(expected)
+    for out, ref in zip(got, expected, strict=True):
+        ref = np.asarray(ref)
+        assert out.shape == ref.shape
+        scale = float(np.max(np.abs(ref))) or 1.0
+        np.testing.assert_allclose(out, ref, atol=2e-2 * scale, rtol=1e-2)
 
 
 def test_fp16_values_round_like_float16(fp16_run: tuple[MilProgram, dict[str, Any], dict[str, list[str]]]) -> None:
@@ -403,3 +643,50 @@ def test_fp16_values_round_like_float16(fp16_run: tuple[MilProgram, dict[str, An
     _, values, names = fp16_run
     assert values[names["fp16_rounding"][0]].item() == 1.0
     assert values[names["fp32_rounding"][0]].item() == np.float32(1 + 2**-11)
+
+
+def test_recurrent_references_agree_with_torch() -> None:
+    """The hand-written step loops above give PyTorch's results where PyTorch has the mode (no peephole or clip,
+    default activations; PyTorch's reverse = a time-reversed input), so the MIL-only modes are checked by code
+    that is right where it can be checked."""
+    for reverse in (False, True):
+        got = np_lstm(SEQ, H0, C0, **LSTM_W, reverse=reverse)
+        for a, b in zip(got, _torch_run(LSTM_T, SEQ, H0, C0, reverse=reverse), strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-6)
+        np.testing.assert_allclose(np_rnn(SEQ, H0, **RNN_TANH_W, reverse=reverse)[0],
+                                   _torch_run(RNN_TANH_T, SEQ, H0, reverse=reverse)[0], atol=1e-6)
+    got = np_bilstm(SEQ, H0_BI, C0_BI, LSTM_BI_W, np.zeros(3 * HID, F32), np.zeros(3 * HID, F32))
+    for a, b in zip(got, _torch_run(LSTM_BI_T, SEQ, H0_BI, C0_BI), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def _fn(op: str) -> Callable[..., Any]:
+    from affdeploy.coreml_reference.registry import lookup
+
+    definition = lookup(op)
+    assert definition is not None
+    return definition.fn
+
+
+@pytest.mark.parametrize(("op", "change", "message"), [
+    ("lstm", {"direction": "bidirectional", "initial_h": H0_BI, "initial_c": C0_BI},
+     "bidirectional lstm needs weight_ih_back and weight_hh_back"),
+    ("lstm", {"direction": "sideways"}, "direction 'sideways' is not one of forward, reverse, bidirectional"),
+    ("lstm", {"cell_activation": "softplus"}, "cell_activation 'softplus' is not a recurrent activation"),
+    ("lstm", {"x": SEQ[0]}, r"x must be \(seq, batch, input\), got shape \[2, 3\]"),
+    ("lstm", {"initial_c": H0_BI}, r"initial_c has shape \[2, 8\], expected \(batch, 4\)"),
+    ("lstm", {"peephole": PEEP[:HID]}, r"peephole has shape \[4\], expected \[12\]"),
+    ("lstm", {"weight_ih": LSTM_W["weight_ih"][:, :2]}, r"weight_ih has shape \[16, 2\], expected \[16, 3\]"),
+    ("gru", {"direction": "bidirectional"}, "direction 'bidirectional' is not one of forward, reverse"),
+    ("gru", {"weight_ih": LSTM_W["weight_ih"]}, r"weight_ih has shape \[16, 3\], expected \[12, 3\]"),
+    ("rnn", {"activation": "gelu"}, "activation 'gelu' is not a recurrent activation"),
+    ("rnn", {"bias": GRU_W["bias"]}, r"bias has shape \[12\], expected \[4\]"),
+])
+def test_recurrent_misuse_is_a_program_error(op: str, change: dict[str, Any], message: str) -> None:
+    """What MIL does not define (or the program gets wrong) is one ProgramError naming the input, never a guess."""
+    from affdeploy.coreml_reference import ProgramError
+
+    weights = {"lstm": LSTM_W, "gru": GRU_W, "rnn": RNN_TANH_W}[op]
+    states = {"initial_h": H0, "initial_c": C0} if op == "lstm" else {"initial_h": H0}
+    with pytest.raises(ProgramError, match=message):
+        _fn(op)(**{"x": SEQ, **states, **weights, **change})

@@ -9,6 +9,7 @@ from affdeploy.coreml_reference.ops import (  # noqa: F401
     linalg,
     normalization,
     pool,
+    recurrent,
     reduction,
     resize,
     shape,
