@@ -29,7 +29,8 @@ from affdeploy.coreml_reference import MilProgram, MilReferenceError, ReferenceM
 from affdeploy.export import MANIFEST_NAME, verify_artifact  # noqa: E402
 from affdeploy.export.manifest import find_entry, upsert_entries  # noqa: E402
 from affdeploy.fsutil import sha256_path  # noqa: E402
-from affdeploy.export.parity import Tolerance, compare, parity_inputs, reference_outputs  # noqa: E402
+from affdeploy.data.inputs import image_parity_inputs  # noqa: E402
+from affdeploy.export.parity import Tolerance, compare, image_checkset, reference_outputs  # noqa: E402
 from affdeploy.export.pipeline import INIT_SEED, entry_request  # noqa: E402
 from affdeploy.export.registry import get_target  # noqa: E402
 from affdeploy.models import build_model  # noqa: E402
@@ -129,10 +130,9 @@ def reference_check(affnet_package: Path) -> Callable[[Path], dict[str, Any]]:
     with torch.random.fork_rng():
         torch.manual_seed(INIT_SEED)
         net = build_model(entry.model)
-    inputs = parity_inputs(entry.image_size)
-    references = reference_outputs(net, inputs)
+    check = image_checkset(net, image_parity_inputs(entry.image_size))
     target = get_target("coreml")
-    return lambda path: target.reference_parity(path, request, references, inputs).to_dict()
+    return lambda path: target.reference_parity(path, request, check).to_dict()
 
 
 @pytest.mark.parametrize("fault", [_swap_two_conv_weights, _drop_input_cast, _change_image_scale],

@@ -47,14 +47,20 @@ def test_int8_entries_record_calibration_fp32_ops_and_agreement(int8_export: tup
         assert entry["precision"] == "int8" and "-int8-" in entry["path"] and (folder / entry["path"]).is_file()
         record = entry["quantization"]
         calibration = record["calibration"]
-        assert calibration["source"] == "shipped" and calibration["images"] == len(calibration["files"]) >= 1
+        assert calibration["source"] == "shipped" and calibration["split"] == "by file"
+        assert not set(calibration["calibration_files"]) & set(calibration["validation_files"])
+        assert len(calibration["validation_files"]) >= 20 and calibration["images"] == len(
+            calibration["calibration_files"]) + len(calibration["validation_files"])
         assert len(calibration["sha256"]) == 64 and calibration["calibration_inputs"] >= 8
         assert "recalibrated" in record["batchnorm"]
         assert any("linear" in kept["ops"] and kept["why"] for kept in record["kept_fp32"])
         assert record["floor"] == TEST_FLOOR
         parity = entry["parity"]
         assert parity["status"] == "passed", parity
-        assert parity["inputs"] == calibration["validation_inputs"]  # validation crops, not the calibration ones
+        assert parity["inputs"] == calibration["validation_inputs"]  # validation photographs, not the calibration ones
+        assert {d["input"].removesuffix(" (mirrored crop)") for d in parity["details"]} == set(
+            calibration["validation_files"])
+        assert entry["parity_inputs"]["source"] == "calibration split"
         assert parity["top1_agreement"] >= TEST_FLOOR["top1_agreement"]
         assert TEST_FLOOR["min_cosine"] <= parity["cosine"] <= parity["mean_cosine"] < 1.0  # int8: close, not exact
     manifest = json.loads((folder / "manifest.json").read_text())
@@ -108,11 +114,7 @@ def test_bench_precision_int8_uses_the_exported_artifacts(int8_export: tuple[Pat
 
 def test_int8_below_the_floor_fails_and_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, affnet_et_1aff: str,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    photos = tmp_path / "photos"
-    photos.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(photos / f"{i}.png")
+    photos = _photos(tmp_path / "photos")
     out = tmp_path / "out"
     monkeypatch.setenv(FLOOR_ENV, "1.01,0.95")  # no int8 artifact agrees on more than every image
     code, _, err = cli(capsys, "export", "-m", affnet_et_1aff, "-t", "onnx", "--fft", "native", "--precision", "int8",
@@ -141,8 +143,17 @@ def test_fp16_executorch_is_one_delegate_with_coreml_fp16_parity(tmp_path: Path,
     assert code == 0 and json.loads(out)["parity"]["status"] == "passed", err
 
 
-def _save(folder: Path, name: str, image: Image.Image) -> Path:
+def _photos(folder: Path, count: int = 24) -> Path:
+    """A folder of ``count`` readable (noise) photos: enough for int8's split by file."""
     folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+    return folder
+
+
+def _save(folder: Path, name: str, image: Image.Image) -> Path:
+    _photos(folder)
     image.save(folder / name)
     return folder
 
@@ -150,9 +161,10 @@ def _save(folder: Path, name: str, image: Image.Image) -> Path:
 @pytest.mark.parametrize(("case", "message"), [
     ("missing", "is not a directory"),
     ("empty", "holds no images"),
+    ("too-few", "holds 23 images; int8 needs at least 24: 4 or more to calibrate on and 20 others"),
     ("not-an-image", "cannot be read as an image"),
-    ("16-bit", "is a I;16 image; calibration takes 8-bit photos"),
-    ("tiny", "is 8x8; calibration takes photos of at least 32 px"),
+    ("16-bit", "is a I;16 image; 8-bit photos are expected"),
+    ("tiny", "is 8x8; photos of at least 32 px a side are expected"),
     ("fp32", "--calibration applies to --precision int8, not fp32"),
 ])
 def test_calibration_bad_inputs_are_one_line(case: str, message: str, tmp_path: Path,
@@ -161,8 +173,10 @@ def test_calibration_bad_inputs_are_one_line(case: str, message: str, tmp_path: 
     if case == "empty":
         folder.mkdir()
         (folder / "notes.txt").write_text("no photos here")
+    elif case == "too-few":
+        _photos(folder, 23)
     elif case == "not-an-image":
-        folder.mkdir()
+        _photos(folder)
         (folder / "a.jpg").write_bytes(b"not a jpeg")
     elif case == "16-bit":
         _save(folder, "depth.png", Image.fromarray(np.full((40, 40), 40000, dtype=np.uint16)))

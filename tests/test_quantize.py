@@ -15,47 +15,62 @@ from executorch.runtime import Runtime
 from PIL import Image
 from torch import nn
 
-from affdeploy.data.calibration import calibration_sets
+from affdeploy.data.calibration import MIN_CALIBRATION, MIN_VALIDATION, SHIPPED, load_calibration
 from affdeploy.errors import UsageError
-from affdeploy.export.quantize import EARLY_STRIDES, INT8_FLOOR, agreement, int8_parity, meets, quantize_onnx, quantize_pt2e
+from affdeploy.export.parity import compare
+from affdeploy.export.quantize import EARLY_STRIDES, INT8_FLOOR, int8_parity, int8_tolerance, quantize_onnx, quantize_pt2e
 
 SIZE = 32
 DELEGATE = torch.ops.higher_order.executorch_call_delegate
 
 
-def test_default_calibration_is_real_photos_and_validation_differs() -> None:
-    calibration, validation, source = calibration_sets(SIZE, count=4)
-    assert "matplotlib" in source and len(calibration) == len(validation) == 4
-    for x in calibration + validation:
+def test_default_calibration_and_validation_are_different_photographs() -> None:
+    found = load_calibration(SIZE, count=4)
+    assert found.source == SHIPPED and len(found.calibration) == 4
+    assert len(found.validation_files) >= MIN_VALIDATION and not set(found.calibration_files) & set(found.validation_files)
+    assert len(found.validation) == len(found.validation_names) == 2 * len(found.validation_files)  # centre + mirrored
+    for x in found.calibration + found.validation:
         assert x.shape == (1, 3, SIZE, SIZE) and x.dtype == np.float32 and 0.0 <= x.min() and x.max() <= 1.0
         assert x.std() > 0.02  # a photo, not a flat image
-    assert not any(np.array_equal(c, v) for c in calibration for v in validation)
+    assert not any(np.array_equal(c, v) for c in found.calibration for v in found.validation)
 
 
-def test_calibration_folder_and_its_errors(tmp_path: Path) -> None:
-    rng = np.random.default_rng(0)
-    for name in ("a.png", "b.jpg"):
-        Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(tmp_path / name)
+def _photos(folder: Path, count: int, seed: int = 0) -> None:
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(folder / f"img{i:02d}.png")
+
+
+def test_a_calibration_folder_is_split_by_file_and_its_errors_say_what_to_do(tmp_path: Path) -> None:
+    _photos(tmp_path, MIN_VALIDATION + MIN_CALIBRATION + 2)
     (tmp_path / "notes.txt").write_text("not an image")
-    calibration, validation, source = calibration_sets(SIZE, tmp_path, count=3)
-    assert len(calibration) == 2 and len(validation) == 3 and str(tmp_path) in source
+    found = load_calibration(SIZE, tmp_path)
+    assert len(found.validation) == MIN_VALIDATION and len(found.calibration) == MIN_CALIBRATION + 2
+    assert not set(found.calibration_files) & set(found.validation_files)
+    assert found.record()["split"] == "by file" and found.source == str(tmp_path.resolve())
+    assert load_calibration(SIZE, tmp_path).record() == found.record()  # the same split on every run
+    few = tmp_path / "few"
+    few.mkdir()
+    _photos(few, MIN_VALIDATION + MIN_CALIBRATION - 1)
+    with pytest.raises(UsageError, match=f"int8 needs at least {MIN_VALIDATION + MIN_CALIBRATION}"):
+        load_calibration(SIZE, few)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(UsageError, match="holds no images"):
-        calibration_sets(SIZE, empty)
+        load_calibration(SIZE, empty)
     (tmp_path / "broken.png").write_bytes(b"not a png")
     with pytest.raises(UsageError, match="broken.png cannot be read"):
-        calibration_sets(SIZE, tmp_path)
+        load_calibration(SIZE, tmp_path)
     with pytest.raises(UsageError, match="is not a directory"):
-        calibration_sets(SIZE, tmp_path / "missing")
+        load_calibration(SIZE, tmp_path / "missing")
 
 
-def test_agreement_counts_top1_and_cosine() -> None:
+def test_int8_rule_counts_top1_agreement_and_the_least_cosine() -> None:
     ref = [np.array([1.0, 0.0, 0.0]), np.array([0.0, 2.0, 0.0])]
     out = [np.array([2.0, 0.0, 0.0]), np.array([0.0, 1.0, 1.5])]
-    result = agreement(ref, out)
-    assert result["top1_agreement"] == 0.5 and result["min_cosine"] == pytest.approx(0.5547, abs=1e-4)
-    assert not meets(result) and meets({"top1_agreement": 1.0, "min_cosine": INT8_FLOOR.min_cosine})
+    result = compare(ref, out, int8_tolerance(INT8_FLOOR))
+    assert result.top1_agreement == 0.5 and result.cosine == pytest.approx(0.5547, abs=1e-4) and result.failed
+    assert not compare(ref, ref, int8_tolerance(INT8_FLOOR)).failed
 
 
 class SmallNet(nn.Module):
@@ -85,7 +100,8 @@ def small() -> tuple[nn.Module, torch.export.ExportedProgram, list[np.ndarray], 
 
     torch.manual_seed(0)
     net = SmallNet().eval()
-    calibration, validation, _ = calibration_sets(SIZE, count=8)
+    found = load_calibration(SIZE, count=8)
+    calibration, validation = found.calibration, found.validation
     with torch.no_grad():
         ep = torch.export.export(net, (torch.from_numpy(calibration[0]),), strict=False).run_decompositions({})
     return net, delegate_friendly(ep), calibration, validation
@@ -166,16 +182,15 @@ def test_affnet_stage_int8_is_one_xnnpack_delegate() -> None:
 
 
 def test_calibration_record_names_files_and_changes_with_them(tmp_path: Path) -> None:
-    from affdeploy.data.calibration import SHIPPED, load_calibration
-
-    shipped = load_calibration(SIZE)
-    assert shipped.source == SHIPPED and shipped.record()["images"] == len(shipped.files) >= 1
-    rng = np.random.default_rng(1)
-    Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "a.png")
-    before = load_calibration(SIZE, tmp_path, count=2, validation_count=2).record()
-    assert before["source"] == str(tmp_path.resolve()) and before["files"] == ["a.png"] and before["validation_inputs"] == 2
-    Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "a.png")
-    assert load_calibration(SIZE, tmp_path, count=2, validation_count=2).record()["sha256"] != before["sha256"]  # verify notices
+    shipped = load_calibration(SIZE).record()
+    assert shipped["source"] == SHIPPED and shipped["images"] == len(shipped["calibration_files"]) + len(
+        shipped["validation_files"])
+    _photos(tmp_path, MIN_VALIDATION + MIN_CALIBRATION)
+    before = load_calibration(SIZE, tmp_path).record()
+    assert before["source"] == str(tmp_path.resolve()) and before["validation_inputs"] == MIN_VALIDATION
+    assert sorted(before["calibration_files"] + before["validation_files"]) == sorted(p.name for p in tmp_path.iterdir())
+    _photos(tmp_path, 1, seed=5)  # img00.png changes
+    assert load_calibration(SIZE, tmp_path).record()["sha256"] != before["sha256"]  # verify notices
 
 
 def test_floor_knob(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,8 @@ import pytest
 
 from affdeploy.bench.schema import load_results
 from affdeploy.export.manifest import read_manifest
-from affdeploy.export.parity import parity_inputs, reference_outputs
+from affdeploy.data.inputs import image_parity_inputs
+from affdeploy.export.parity import image_checkset
 from affdeploy.export.pipeline import _build, entry_request
 from affdeploy.export.registry import get_target, target_names
 from affdeploy.export.tflite import delegated_nodes, interpreter, read_op_codes, to_fp16_weights
@@ -33,7 +34,7 @@ def test_export_writes_a_tflite_that_matches_pytorch_in_one_xnnpack_kernel(affne
     (entry,) = [e for e in read_manifest(affnet_et_64_tflite.parent) if e.target == "tflite"]
     assert entry.path == f"{SHARED_MODEL}-64-fp32-dft.tflite" and entry.backend == "xnnpack" and entry.fft == "dft"
     assert entry.sha256 == sha256_path(affnet_et_64_tflite)
-    assert entry.parity.status == "passed" and entry.parity.inputs == 3 and entry.parity.max_abs_err is not None
+    assert entry.parity.status == "passed" and entry.parity.inputs == 10 and entry.parity.max_abs_err is not None
     assert entry.parity.max_abs_err <= 1e-4 and entry.parity.top1_agree
     report = entry.op_counts
     assert report.fft_ops_left == 0 and report.complex_values == 0 and report.total > 250  # the whole network
@@ -51,13 +52,12 @@ def test_fp16_halves_the_file_and_keeps_top1_through_xnnpack(affnet_et_64_tflite
     (entry,) = [e for e in read_manifest(affnet_et_64_tflite.parent) if e.target == "tflite"]
     request = entry_request(entry, affnet_et_64_tflite.parent)
     fp16_request = type(request)(**{**request.__dict__, "precision": Precision.FP16})
-    inputs = parity_inputs(64)
-    references = reference_outputs(_build(SHARED_MODEL, None), inputs)
+    check = image_checkset(_build(SHARED_MODEL, None), image_parity_inputs(64))
     target = get_target("tflite")
-    parity = target.validate(fp16, fp16_request, references, inputs)
+    parity = target.validate(fp16, fp16_request, check)
     assert parity.status == "passed" and parity.top1_agree and parity.cosine is not None and parity.cosine >= 0.999
     assert parity.max_abs_err is not None and parity.max_abs_err > 0  # really the fp16 weights, not the fp32 file
-    assert target.validate(fp16, request, references, inputs).status == "failed"  # fp32's 1e-4 rule: fp16 misses it
+    assert target.validate(fp16, request, check).status == "failed"  # fp32's 1e-4 rule: fp16 misses it
     report = target.inspect(fp16)
     assert report.delegate_calls == 1 and report.non_delegated_ops == 0 and report.delegation["DEQUANTIZE"].delegated > 0
 
@@ -103,7 +103,7 @@ def test_native_fft_is_refused_with_the_reason(tflite_ready: None, capsys: pytes
 
 
 def test_interpreter_threads_and_xnnpack_switch(affnet_et_64_tflite: Path) -> None:
-    x = parity_inputs(64)[0]
+    x = image_parity_inputs(64).inputs[0]
     outputs = []
     for threads, xnnpack in ((1, True), (2, True), (1, False)):
         runner = interpreter(affnet_et_64_tflite, threads, xnnpack=xnnpack)

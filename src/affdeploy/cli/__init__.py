@@ -27,6 +27,8 @@ from affdeploy.runtime_guard import guarded_run, unexpected_error_line  # noqa: 
 from affdeploy.cli import info as _info  # noqa: E402,F401
 from affdeploy.cli import export as _export  # noqa: E402,F401
 from affdeploy.cli import verify as _verify  # noqa: E402,F401
+from affdeploy.cli import eval_cmd as _eval_cmd  # noqa: E402,F401
+from affdeploy.cli import run_cmd as _run_cmd  # noqa: E402,F401
 from affdeploy.cli import inspect_cmd as _inspect_cmd  # noqa: E402,F401
 from affdeploy.cli import bench as _bench  # noqa: E402,F401
 from affdeploy.cli import report as _report  # noqa: E402,F401

@@ -1,12 +1,16 @@
-"""Images for int8 calibration and for checking an int8 artifact against fp32.
+"""Images for int8 calibration and for judging an int8 artifact against fp32, split by file.
 
-Static int8 needs activation ranges from realistic inputs: random noise gives other ranges than
-photos, and a quantized model tuned on noise misclassifies photos. ``--calibration DIR`` takes the
-user's own images. Without it, crops of the photographs matplotlib (a dependency) ships as sample
-data are used: real pictures, nothing downloaded, nothing added to this package. Calibration and
-validation crops are drawn with different seeds, so parity is measured on images the observers
-did not see. The manifest records where they came from (``shipped`` or the folder), how many, and
-a sha256 over the files, so ``verify`` rebuilds the same sets or says they changed.
+Static int8 needs activation ranges from realistic inputs (noise gives other ranges than photos),
+and its accuracy must be judged on pictures the observers never saw: not other crops of the same
+photographs, other photographs. So the split is by file, always:
+
+- default: the bundled photographs (:mod:`affdeploy.data.photos`), 2 for calibration (16 random
+  crops) and 20 others for validation (each photo's centre crop and one mirrored random crop);
+- ``--calibration DIR``: the folder's images, split by file in a fixed order (a hash of each file
+  name): :data:`MIN_VALIDATION` (or half, when the folder holds more) validate, the rest calibrate.
+
+The manifest records where they came from, which files went where, and a sha256 over the files,
+so ``verify`` rebuilds the same sets or says they changed.
 """
 
 from __future__ import annotations
@@ -19,143 +23,86 @@ from typing import Any
 
 import numpy as np
 
+from affdeploy.data.photos import Role, bundled, center_crop, image_files, random_crops, read_rgb
 from affdeploy.errors import UsageError
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
-DEFAULT_COUNT = 16
-VALIDATION_COUNT = 32  # top-1 agreement in steps of 1/32
-SAMPLE_PHOTOS = ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png")  # matplotlib/mpl-data/sample_data
+DEFAULT_COUNT = 16  # calibration crops of the bundled photographs
+MIN_VALIDATION = 20  # validation photographs, never seen by the observers
+MIN_CALIBRATION = 4  # calibration photographs of a user folder
 CALIBRATION_SEED, VALIDATION_SEED = 1, 2
 SHIPPED = "shipped"
-MIN_SIDE = 32
-PHOTO_MODES = frozenset({"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "CMYK", "YCbCr"})
-"""8-bit modes; 16-bit or float images (scientific data, depth maps) would be clipped, not photos."""
-
-
-def _rgb(path: Path) -> np.ndarray:
-    """(H, W, 3) float32 in [0, 1], the range AFFNet takes (affdeploy.preprocessing)."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            if image.mode not in PHOTO_MODES:
-                raise UsageError(f"calibration image {path} is a {image.mode} image; calibration takes 8-bit photos")
-            if min(image.size) < MIN_SIDE:
-                raise UsageError(f"calibration image {path} is {image.size[0]}x{image.size[1]}; "
-                                 f"calibration takes photos of at least {MIN_SIDE} px a side")
-            return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError):
-        raise UsageError(f"calibration image {path} cannot be read as an image") from None
-
-
-def _resized(rgb: np.ndarray, size: int) -> np.ndarray:
-    """(1, 3, size, size): antialiased square resize of an (H, W, 3) crop."""
-    import torch
-    import torch.nn.functional as F
-
-    chw = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
-    out = F.interpolate(chw, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return out.clamp(0.0, 1.0).numpy().astype(np.float32)
-
-
-def center_crop(rgb: np.ndarray, size: int) -> np.ndarray:
-    """The preprocessing of the manifest: shorter side to ``size``, centre square."""
-    h, w = rgb.shape[:2]
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    return _resized(rgb[top : top + side, left : left + side], size)
-
-
-def random_crops(photos: list[np.ndarray], count: int, size: int, seed: int) -> list[np.ndarray]:
-    """``count`` crops covering 30-100% of a photo's shorter side, every other one mirrored."""
-    rng = np.random.default_rng(seed)
-    crops = []
-    for i in range(count):
-        rgb = photos[i % len(photos)]
-        h, w = rgb.shape[:2]
-        side = max(8, int(min(h, w) * rng.uniform(0.3, 1.0)))
-        top, left = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
-        crop = rgb[top : top + side, left : left + side]
-        crops.append(_resized(crop[:, ::-1] if i % 2 else crop, size))
-    return crops
-
-
-def sample_photo_paths() -> list[Path]:
-    """The photographs matplotlib installs with itself."""
-    import matplotlib
-
-    folder = Path(matplotlib.get_data_path()) / "sample_data"
-    return [folder / name for name in SAMPLE_PHOTOS if (folder / name).is_file()]
-
-
-def image_paths(directory: Path) -> list[Path]:
-    """Image files directly in ``directory``, sorted; a missing or empty folder is a usage error."""
-    if not directory.is_dir():
-        raise UsageError(f"--calibration {directory} is not a directory")
-    paths = sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not paths:
-        raise UsageError(f"--calibration {directory} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    return paths
+OPTION = "--calibration"
 
 
 @dataclass(frozen=True)
 class CalibrationSet:
-    """Calibration inputs, validation inputs (other crops), and where they came from, each (1, 3, S, S) float32."""
+    """Calibration inputs, validation inputs from other files, and where they came from; (1, 3, S, S) float32."""
 
     calibration: list[np.ndarray]
     validation: list[np.ndarray]
+    validation_names: list[str]  # one per validation input: file name, ``(mirrored crop)`` marked
     source: str  # SHIPPED or the folder's absolute path
-    files: tuple[Path, ...]
-    sha256: str  # over the files' names and bytes
+    calibration_files: tuple[str, ...]
+    validation_files: tuple[str, ...]
+    sha256: str  # over every file's name and bytes
 
     def describe(self) -> str:
-        where = "matplotlib's sample photos" if self.source == SHIPPED else self.source
-        return f"{len(self.files)} images ({where})"
+        where = "the bundled photographs" if self.source == SHIPPED else self.source
+        return (f"{len(self.calibration)} calibration inputs from {len(self.calibration_files)} photographs, "
+                f"{len(self.validation)} validation inputs from {len(self.validation_files)} other photographs "
+                f"({where})")
 
     def record(self) -> dict[str, Any]:
         """What the manifest keeps: enough for ``verify`` to rebuild the sets and notice a change."""
-        return {"source": self.source, "images": len(self.files), "files": [p.name for p in self.files],
+        return {"source": self.source, "images": len(self.calibration_files) + len(self.validation_files),
+                "calibration_files": list(self.calibration_files), "validation_files": list(self.validation_files),
                 "sha256": self.sha256, "calibration_inputs": len(self.calibration),
-                "validation_inputs": len(self.validation)}
+                "validation_inputs": len(self.validation), "split": "by file"}
 
 
-def files_sha256(paths: tuple[Path, ...]) -> str:
+def files_sha256(paths: list[Path]) -> str:
     digest = hashlib.sha256()
     for path in paths:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 
-def load_calibration(image_size: int, directory: Path | None = None, count: int = DEFAULT_COUNT,
-                     validation_count: int = VALIDATION_COUNT) -> CalibrationSet:
-    """The calibration and validation inputs for ``image_size``: from ``directory``, or the shipped photos.
+def split_by_file(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+    """(calibration, validation) files of a user folder: disjoint, in an order fixed by the names.
 
-    A user folder gives one centre crop per image for calibration and random crops of the same
-    images for validation; the default gives disjoint random crops of matplotlib's photographs.
+    Files are ordered by a hash of their name (not alphabetically, which would put ``cat_*`` in one
+    set and ``dog_*`` in the other); half validate, at least :data:`MIN_VALIDATION`.
     """
-    if directory is not None:
-        paths = tuple(image_paths(Path(directory)))
-        photos = [_rgb(p) for p in paths]
-        return CalibrationSet([center_crop(p, image_size) for p in photos],
-                              random_crops(photos, validation_count, image_size, VALIDATION_SEED),
-                              str(Path(directory).resolve()), paths, files_sha256(paths))
-    return _shipped(image_size, count, validation_count)
+    shuffled = sorted(paths, key=lambda p: hashlib.sha256(p.name.encode()).hexdigest())
+    validate = max(MIN_VALIDATION, len(paths) // 2)
+    if len(paths) - validate < MIN_CALIBRATION:
+        raise UsageError(f"{OPTION} {paths[0].parent} holds {len(paths)} image{'s' * (len(paths) != 1)}; int8 needs at least "
+                         f"{MIN_VALIDATION + MIN_CALIBRATION}: {MIN_CALIBRATION} or more to calibrate on and "
+                         f"{MIN_VALIDATION} others to validate on (the two sets never share a file)")
+    return sorted(shuffled[validate:]), sorted(shuffled[:validate])
+
+
+def load_calibration(image_size: int, directory: Path | None = None, count: int = DEFAULT_COUNT) -> CalibrationSet:
+    """The calibration and validation inputs for ``image_size``: from ``directory``, or the bundled photographs."""
+    if directory is None:
+        return _shipped(image_size, count)
+    paths = image_files(Path(directory), OPTION)
+    calibrate, validate = split_by_file(paths)
+    photos = [read_rgb(p, "calibration image") for p in validate]
+    return CalibrationSet([center_crop(read_rgb(p, "calibration image"), image_size) for p in calibrate],
+                          [center_crop(p, image_size) for p in photos], [p.name for p in validate],
+                          str(Path(directory).resolve()), tuple(p.name for p in calibrate),
+                          tuple(p.name for p in validate), files_sha256(paths))
 
 
 @functools.lru_cache(maxsize=4)
-def _shipped(image_size: int, count: int, validation_count: int) -> CalibrationSet:
+def _shipped(image_size: int, count: int) -> CalibrationSet:
     """The default sets (cached: an export and its parity check both need them; a user folder may change)."""
-    paths = tuple(sample_photo_paths())
-    if not paths:
-        raise UsageError("matplotlib's sample photos are missing; pass --calibration DIR with your own images")
-    photos = [_rgb(p) for p in paths]
-    return CalibrationSet(random_crops(photos, count, image_size, CALIBRATION_SEED),
-                          random_crops(photos, validation_count, image_size, VALIDATION_SEED), SHIPPED, paths,
-                          files_sha256(paths))
-
-
-def calibration_sets(image_size: int, directory: Path | None = None,
-                     count: int = DEFAULT_COUNT) -> tuple[list[np.ndarray], list[np.ndarray], str]:
-    """(calibration inputs, validation inputs, where they came from) of :func:`load_calibration`."""
-    found = load_calibration(image_size, Path(directory) if directory is not None else None, count, count)
-    return found.calibration, found.validation, found.describe()
+    calibrate, validate = bundled(Role.CALIBRATION), bundled(Role.VALIDATION)
+    photos = [read_rgb(path) for _, path in validate]
+    centre = [center_crop(p, image_size) for p in photos]
+    mirrored = [random_crops([p], 2, image_size, VALIDATION_SEED + i)[1] for i, p in enumerate(photos)]
+    names = [n for n, _ in validate] + [f"{n} (mirrored crop)" for n, _ in validate]
+    return CalibrationSet(random_crops([read_rgb(p) for _, p in calibrate], count, image_size, CALIBRATION_SEED),
+                          centre + mirrored, names, SHIPPED, tuple(n for n, _ in calibrate),
+                          tuple(n for n, _ in validate), files_sha256([p for _, p in calibrate + validate]))

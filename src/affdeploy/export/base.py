@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 from torch.export import ExportedProgram
 
-from affdeploy.export.parity import FAILED, ParityResult, Tolerance, run_parity
-from affdeploy.export.quantize import INT8_FLOOR, int8_floor
+from affdeploy.export.parity import FAILED, Checkset, ParityResult, Tolerance, run_parity
+from affdeploy.export.quantize import INT8_FLOOR, int8_tolerance
 from affdeploy.fft.policy import FFTSupport, choose_fft
 from affdeploy.vocab import Backend, DeviceKind, FFTMode, InputKind, Precision, Target
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 DEFAULT_TOLERANCES: Mapping[Precision, Tolerance] = {
     Precision.FP32: Tolerance(max_abs_err=1e-4),
     Precision.FP16: Tolerance(min_cosine=0.999),
-    Precision.INT8: Tolerance(min_cosine=INT8_FLOOR.min_cosine, min_top1_agreement=INT8_FLOOR.top1_agreement),
+    Precision.INT8: int8_tolerance(INT8_FLOOR),
 }
 """fp32 must reproduce the logits; fp16 cannot, so it must agree on top-1 and point the same way; int8
 must reach a floor of top-1 agreement and cosine on validation images (``int8_floor`` may override it)."""
@@ -134,8 +134,7 @@ class ExportTarget(ABC):
 
     def tolerance(self, precision: Precision) -> Tolerance:
         if precision == Precision.INT8:  # the floor may be overridden (AFFDEPLOY_INT8_FLOOR)
-            floor = int8_floor()
-            return Tolerance(min_cosine=floor.min_cosine, min_top1_agreement=floor.top1_agreement)
+            return int8_tolerance()
         return self.tolerances[precision]
 
     def artifact_name(self, request: ExportRequest) -> str:
@@ -178,12 +177,11 @@ class ExportTarget(ABC):
         """How to map PyTorch logits onto what the artifact outputs (identity by default)."""
         return None
 
-    def validate(self, path: Path, request: ExportRequest, references: Sequence[np.ndarray],
-                 inputs: Sequence[np.ndarray]) -> ParityResult:
-        """Parity of the artifact at ``path`` against the PyTorch ``references``."""
+    def validate(self, path: Path, request: ExportRequest, check: Checkset) -> ParityResult:
+        """Parity of the artifact at ``path`` against PyTorch's outputs on ``check``'s inputs."""
         try:
             session = self.open(path, request)
-            return run_parity(session.predict, references, inputs, self.tolerance(request.precision),
+            return run_parity(session.predict, check, self.tolerance(request.precision),
                               self.reference_transform(request))
         except NotRunnable as exc:
             return ParityResult.not_verified(str(exc))

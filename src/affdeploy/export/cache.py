@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from affdeploy.export.request import ExportRequest
 from affdeploy.fsutil import atomic_path, atomic_write_text, sha256_path
 from affdeploy.progress import Progress, silent
 from affdeploy.versions import tool_versions
+from affdeploy.vocab import Precision
 
 CACHE_DIR = "cache"
 CACHE_RECORD = "cache-key.json"  # what the key covers; written last, so its presence marks a complete export
@@ -101,23 +103,53 @@ def find_exported(folder: Path, inputs: dict[str, Any]) -> tuple[Path, ArtifactE
     return None
 
 
-def ensure_artifact(request: ExportRequest, models_dir: Path, on_progress: Progress = silent) -> tuple[Path, ArtifactEntry]:
-    """Path and manifest entry of the artifact for ``request``: reused when exported before, else exported."""
-    from affdeploy.export.pipeline import export_artifacts
-
-    models_dir = Path(models_dir)
+def _cached(request: ExportRequest, models_dir: Path) -> tuple[Path, ArtifactEntry] | None:
+    """What ``export`` wrote into ``models_dir``, else a complete cached export; None when neither has it."""
     inputs = cache_inputs(request)
     hit = find_exported(models_dir, inputs)
     if hit is not None:
         return hit
     folder = models_dir / CACHE_DIR / cache_key(inputs)
     if (folder / CACHE_RECORD).is_file():
-        hit = find_exported(folder, inputs)
-        if hit is not None:
-            return hit
-    with atomic_path(folder, is_dir=True) as tmp:
-        entries = export_artifacts([dataclasses.replace(request, out=tmp)], on_progress)
-        if not entries:
-            raise AffdeployError(f"the {request.target} exporter produced no artifact")
-        atomic_write_text(tmp / CACHE_RECORD, json.dumps({"key": folder.name, "inputs": inputs}, indent=2) + "\n")
-    return entries[0].resolve(folder), entries[0]
+        return find_exported(folder, inputs)
+    return None
+
+
+def ensure_artifact(request: ExportRequest, models_dir: Path, on_progress: Progress = silent) -> tuple[Path, ArtifactEntry]:
+    """Path and manifest entry of the artifact for ``request``: reused when exported before, else exported."""
+    return ensure_artifacts([request], models_dir, on_progress)[0]
+
+
+def ensure_artifacts(requests: list[ExportRequest], models_dir: Path,
+                     on_progress: Progress = silent) -> list[tuple[Path, ArtifactEntry]]:
+    """:func:`ensure_artifact` for several requests of one model: the missing ones are exported in ONE run
+    (one build, torch.export and FFT lowering shared by every target), each into its own cache folder."""
+    from affdeploy.export.pipeline import export_artifacts
+
+    models_dir = Path(models_dir)
+    found = {request: _cached(request, models_dir) for request in requests}
+    missing = [request for request, hit in found.items() if hit is None]
+    for batch in _batches(missing):
+        with ExitStack() as stack:
+            folders = {r: stack.enter_context(atomic_path(models_dir / CACHE_DIR / cache_key(cache_inputs(r)),
+                                                          is_dir=True)) for r in batch}
+            entries = export_artifacts([dataclasses.replace(r, out=folders[r]) for r in batch], on_progress)
+            if len(entries) != len(batch):
+                raise AffdeployError(f"the exporters produced {len(entries)} artifacts for {len(batch)} requests")
+            for request, entry in zip(batch, entries, strict=True):
+                tmp = folders[request]
+                key = models_dir / CACHE_DIR / cache_key(cache_inputs(request))
+                atomic_write_text(tmp / CACHE_RECORD, json.dumps({"key": key.name, "inputs": cache_inputs(request)},
+                                                                 indent=2) + "\n")
+                found[request] = (entry.resolve(key), entry)
+    return [hit for hit in (found[r] for r in requests) if hit is not None]
+
+
+def _batches(requests: list[ExportRequest]) -> list[list[ExportRequest]]:
+    """Requests one export run can take together (one model, weights, size and int8-ness; see export_artifacts)."""
+    groups: dict[tuple[Any, ...], list[ExportRequest]] = {}
+    for r in requests:
+        key = (r.model, r.weights, r.image_size, r.parity_images, r.parity_inputs, r.precision == Precision.INT8,
+               r.calibration)
+        groups.setdefault(key, []).append(r)
+    return list(groups.values())

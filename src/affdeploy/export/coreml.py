@@ -21,7 +21,7 @@ import copy
 import dataclasses
 import platform
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,7 @@ from torch.export.graph_signature import OutputKind
 
 from affdeploy.export.base import ExportTarget, Lowered, NotRunnable, Session
 from affdeploy.export.opreport import OpReport
-from affdeploy.export.parity import FAILED, NOT_VERIFIED, ParityResult, log_softmax, run_parity
+from affdeploy.export.parity import FAILED, NOT_VERIFIED, Checkset, ParityResult, centred, centred_log, run_parity
 from affdeploy.export.registry import register_target
 from affdeploy.fft.policy import CHECKED, FFTSupport
 from affdeploy.models.source import TensorInputs, as_arrays, flat_outputs
@@ -65,6 +65,44 @@ def _with_softmax(ep: ExportedProgram) -> ExportedProgram:
             out_spec.arg.name = probs.name
     ep.graph_module.recompile()
     return ep
+
+
+FP32_PROBABILITIES = "affdeploy::fp32_probabilities"
+
+
+def _probability_pipeline(ct: Any, precision: Any) -> tuple[Any, Any]:
+    """(compute precision, pass pipeline) that keep a classifier's softmax and probabilities in fp32.
+
+    In an fp16 program coremltools computes the softmax in fp16 and casts its output to fp16 before
+    ``classify``: every probability below fp16's range (6e-8) becomes 0 and log-probabilities of a
+    confident classifier lose most of the 1000 classes. Run in fp32 (1000 values: nothing next to the
+    network), the softmax is exact to the fp16 logits; the pass below removes the cast back to fp16.
+    """
+    from coremltools.converters.mil.mil.passes.graph_pass import AbstractGraphPass
+    from coremltools.converters.mil.mil.passes.pass_registry import PASS_REGISTRY, register_pass
+
+    if precision != ct.precision.FLOAT16:
+        return precision, ct.PassPipeline.DEFAULT
+    if FP32_PROBABILITIES not in PASS_REGISTRY:
+
+        class fp32_probabilities(AbstractGraphPass):  # noqa: N801 - coremltools names passes by their class
+            """Drop a cast to fp16 of an fp32 value that only leaves the program (it is cast back to fp32)."""
+
+            def apply(self, prog: Any) -> None:
+                for block in prog.functions.values():
+                    for op in list(block.operations):
+                        out = op.outputs[0]
+                        if (op.op_type != "cast" or op.dtype.val != "fp16" or op.x.dtype.__name__ != "fp32"
+                                or out not in block.outputs or out.child_ops):
+                            continue
+                        block.set_outputs([op.x if v is out else v for v in block.outputs])
+                        block.remove_ops([op])
+                        op.x.name = out.name
+
+        register_pass(namespace="affdeploy")(fp32_probabilities)
+    pipeline = ct.PassPipeline.DEFAULT
+    pipeline.append_pass(FP32_PROBABILITIES)
+    return ct.transform.FP16ComputePrecision(op_selector=lambda op: op.op_type != "softmax"), pipeline
 
 
 def _pixels(x: np.ndarray) -> np.ndarray:
@@ -129,11 +167,12 @@ class CoreMLTarget(ExportTarget):
         if request.input_kind == InputKind.TENSOR:
             return ct.convert(ep, inputs=[ct.TensorType(name=spec.name, shape=spec.shape)],
                               outputs=[ct.TensorType(name=spec.output_name)], **common)
+        precision, pipeline = _probability_pipeline(ct, common["compute_precision"])
         return ct.convert(
             _with_softmax(ep),
             inputs=[ct.ImageType(name=spec.name, shape=spec.shape, scale=spec.scale, color_layout=ct.colorlayout.RGB)],
             classifier_config=ct.ClassifierConfig(list(imagenet_labels())),
-            **common,
+            **{**common, "compute_precision": precision}, pass_pipeline=pipeline,
         )
 
     def open(self, path: Path, request: ExportRequest, threads: int | None = None) -> Session:
@@ -156,41 +195,26 @@ class CoreMLTarget(ExportTarget):
 
         def scores(out: dict[str, Any]) -> np.ndarray:
             probs = out["classLabel_probs"]
-            return np.log(np.maximum([probs[label] for label in labels], 1e-30))
+            return centred_log(np.array([probs[label] for label in labels]))
 
         return Session(infer=model.predict, prepare=prepare, scores=scores, backend=Backend.COREML)
 
-    def validate(self, path: Path, request: ExportRequest, references: Sequence[np.ndarray],
-                 inputs: Sequence[np.ndarray]) -> ParityResult:
+    def validate(self, path: Path, request: ExportRequest, check: Checkset) -> ParityResult:
         """The reference interpreter everywhere, and the Core ML runtime where it exists; either failing fails."""
-        runtime = dataclasses.replace(super().validate(path, request, references, inputs), engine=RUNTIME_ENGINE)
-        reference = self.reference_parity(path, request, references, inputs)
+        runtime = dataclasses.replace(super().validate(path, request, check), engine=RUNTIME_ENGINE)
+        reference = self.reference_parity(path, request, check)
         if runtime.status == NOT_VERIFIED:
             return dataclasses.replace(reference, reason=f"{reference.reason}; Core ML runtime: {runtime.reason}")
         if reference.failed and not runtime.failed:
             return dataclasses.replace(reference, also=(runtime,))
         return dataclasses.replace(runtime, also=(reference,))
 
-    def reference_parity(self, path: Path, request: ExportRequest, references: Sequence[np.ndarray],
-                         inputs: Sequence[np.ndarray]) -> ParityResult:
+    def reference_parity(self, path: Path, request: ExportRequest, check: Checkset) -> ParityResult:
         """Parity of the saved ML Program executed by affdeploy.coreml_reference (any OS)."""
-        from affdeploy.coreml_reference import ENGINE, MilReferenceError, ReferenceModel, UnsupportedOpError
+        from affdeploy.coreml_reference import ENGINE, MilReferenceError, UnsupportedOpError
 
         try:
-            model = ReferenceModel(path)
-            if request.input_kind == InputKind.TENSOR:
-                feeds = [i.name for i in model.description.input]
-                fetches = [o.name for o in model.description.output]
-
-                def predict(x: np.ndarray) -> np.ndarray:
-                    out = model.predict(dict(zip(feeds, as_arrays(x), strict=True)))
-                    return flat_outputs([out[name] for name in fetches])
-            else:
-
-                def predict(x: np.ndarray) -> np.ndarray:
-                    return np.log(np.maximum(model.class_probabilities({"image": _pixels(x)}), 1e-30))
-
-            return run_parity(predict, references, inputs, self.tolerance(request.precision),
+            return run_parity(self.reference_predict(path, request), check, self.tolerance(request.precision),
                               self.reference_transform(request), engine=ENGINE)
         except UnsupportedOpError as exc:
             return dataclasses.replace(ParityResult.not_verified(str(exc)), engine=ENGINE)
@@ -198,9 +222,30 @@ class CoreMLTarget(ExportTarget):
             return dataclasses.replace(ParityResult.unmeasured(FAILED, f"the reference interpreter rejected the "
                                                                        f"program: {exc}"), engine=ENGINE)
 
+    @staticmethod
+    def reference_predict(path: Path, request: ExportRequest) -> Callable[[Any], np.ndarray]:
+        """The package run by affdeploy's ML Program interpreter (any OS): inputs -> flat scores, as a Session's."""
+        from affdeploy.coreml_reference import ReferenceModel
+
+        model = ReferenceModel(path)
+        if request.input_kind == InputKind.TENSOR:
+            feeds = [i.name for i in model.description.input]
+            fetches = [o.name for o in model.description.output]
+
+            def tensor(x: Any) -> np.ndarray:
+                out = model.predict(dict(zip(feeds, as_arrays(x), strict=True)))
+                return flat_outputs([out[name] for name in fetches])
+
+            return tensor
+
+        def image(x: np.ndarray) -> np.ndarray:
+            return centred_log(model.class_probabilities({"image": _pixels(x)}))
+
+        return image
+
     def reference_transform(self, request: ExportRequest) -> Callable[[np.ndarray], np.ndarray] | None:
-        """The image variant reports probabilities: compare log-probabilities with log-softmax of the logits."""
-        return log_softmax if request.input_kind == InputKind.IMAGE else None
+        """The image variant reports probabilities: compare their centred logs with the centred logits."""
+        return centred if request.input_kind == InputKind.IMAGE else None
 
     def inspect(self, path: Path) -> OpReport:
         import coremltools as ct

@@ -61,6 +61,7 @@ class ArtifactEntry:
     companions: list[Companion] = field(default_factory=list)  # e.g. the .ort file beside an .onnx
     code_sha256: str | None = None  # affdeploy's export code that wrote it (see export.cache.code_fingerprint)
     quantization: dict[str, Any] | None = None  # int8: calibration images, BatchNorm, ops kept fp32, floor
+    parity_inputs: dict[str, Any] | None = None  # what parity ran on: source (bundled/seeded/a path), sha256, names
 
     def __post_init__(self) -> None:
         """Typed fields from their JSON form (a manifest read back, or a test's literal)."""

@@ -16,14 +16,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.export import ExportedProgram
 
+from affdeploy.data.calibration import CalibrationSet
+from affdeploy.data.inputs import CALIBRATION_SPLIT, Checkset, image_parity_inputs
 from affdeploy.errors import AffdeployError, ExportError, ParityError, UsageError
 from affdeploy.export.base import ExportTarget, Lowered, first_line
-from affdeploy.export.manifest import ArtifactEntry, Companion, find_entry, read_manifest, upsert_entries
-from affdeploy.export.parity import ParityResult, parity_inputs, reference_outputs
+from affdeploy.export.manifest import (
+    ArtifactEntry,
+    Companion,
+    find_entry,
+    read_manifest,
+    upsert_entries,
+)
+from affdeploy.export.opreport import OpReport
+from affdeploy.export.parity import ParityResult, image_checkset, reference_outputs
 from affdeploy.export.registry import get_target, target_for_path
 from affdeploy.export.request import ExportRequest
 from affdeploy.fsutil import atomic_path, ensure_writable_dir, path_size, sha256_path
@@ -79,36 +87,48 @@ def weights_record(weights: Path | None) -> tuple[str | None, str | None]:
     return str(path), sha256_path(path)
 
 
-def _reference(model: str, weights: str | Path | None, image_size: int, precision: Precision,
-               calibration: Path | None) -> tuple[torch.nn.Module, list[np.ndarray], list[np.ndarray], dict[str, Any] | None]:
-    """The PyTorch network an AFFNet artifact is made from and checked against, the check inputs, their
-    logits, and for int8 the record of how it was calibrated.
+def reference_network(request: ExportRequest) -> tuple[torch.nn.Module, CalibrationSet | None]:
+    """The PyTorch network an AFFNet artifact is made from and checked against, and for int8 its calibration set.
 
     int8 of untrained weights recalibrates BatchNorm on the calibration images first: random-init
     statistics shrink activations below int8's step (the quantized network outputs zeros). That
     recalibrated network is both what is quantized and the fp32 reference its parity is measured
-    against, on validation images the calibration did not see. Other precisions keep the network
-    as built: fp16 passes its bound without it, and their artifacts stay the fixed-seed network.
+    against. Other precisions keep the network as built.
     """
-    net = _build(model, weights)
-    if precision != Precision.INT8:
-        inputs = parity_inputs(image_size)
-        return net, inputs, reference_outputs(net, inputs), None
+    net = _build(request.model, request.weights)
+    if request.precision != Precision.INT8:
+        return net, None
     from affdeploy.data.calibration import load_calibration
-    from affdeploy.export.quantize import int8_floor, kept_fp32, recalibrate_batchnorm
+    from affdeploy.export.quantize import recalibrate_batchnorm
 
-    images = load_calibration(image_size, calibration)
-    if weights is None:
+    images = load_calibration(request.image_size, request.calibration)
+    if request.weights is None:
         recalibrate_batchnorm(net, images.calibration)
+    return net, images
+
+
+def _reference(request: ExportRequest) -> tuple[torch.nn.Module, Checkset, dict[str, Any] | None]:
+    """The reference network, what an AFFNet artifact is checked on, and for int8 how it was calibrated.
+
+    fp32/fp16 are checked on photographs (bundled, or ``--parity-images``) plus seeded noise; int8 on
+    validation photographs the calibration never saw (split by file).
+    """
+    net, images = reference_network(request)
+    if images is None:
+        return net, image_checkset(net, image_parity_inputs(request.image_size, request.parity_images)), None
+    from affdeploy.export.quantize import int8_floor, kept_fp32
+
     record = {
         "calibration": images.record(),
         "batchnorm": "recalibrated on the calibration images (untrained weights); the fp32 reference is this network"
-                     if weights is None else "as trained",
+                     if request.weights is None else "as trained",
         "kept_fp32": kept_fp32(),
         "floor": asdict(int8_floor()),
     }
-    inputs = images.validation
-    return net, inputs, reference_outputs(net, inputs), record
+    check = Checkset(images.validation, reference_outputs(net, images.validation), images.validation_names,
+                     f"{len(images.validation)} validation inputs from {len(images.validation_files)} photographs the "
+                     "calibration did not see", CALIBRATION_SPLIT, images.sha256)
+    return net, check, record
 
 
 def export_artifacts(requests: Sequence[ExportRequest], on_progress: Progress = silent) -> list[ArtifactEntry]:
@@ -121,8 +141,9 @@ def export_artifacts(requests: Sequence[ExportRequest], on_progress: Progress = 
     if not requests:
         raise UsageError("nothing to export")
     first = requests[0]
-    if any((r.model, r.weights, r.image_size) != (first.model, first.weights, first.image_size) for r in requests):
-        raise UsageError("one export run takes one model, weights file and image size")
+    if any((r.model, r.weights, r.image_size, r.parity_images, r.parity_inputs)
+           != (first.model, first.weights, first.image_size, first.parity_images, first.parity_inputs) for r in requests):
+        raise UsageError("one export run takes one model, weights file, image size and set of parity inputs")
     if any((r.precision == Precision.INT8, r.calibration) != (first.precision == Precision.INT8, first.calibration)
            for r in requests):
         raise UsageError("an int8 export run takes int8 for every target, with one calibration set")
@@ -134,16 +155,14 @@ def export_artifacts(requests: Sequence[ExportRequest], on_progress: Progress = 
         source = resolve_model(first.model)
         weights_path, weights_sha = source.origin, source.sha256
         spec: InputSpec | TensorInputs = TensorInputs(source.describe())
-        inputs: list[Any] = source.parity_inputs()
-        references = source.reference_outputs(inputs)
+        check = source.checkset(first.parity_inputs)
         quantization = None
         on_progress("torch.export")
         base = source.program()
     else:
         if first.precision == Precision.INT8:
             on_progress("calibrating: BatchNorm statistics and fp32 references on the calibration images")
-        net, inputs, references, quantization = _reference(first.model, first.weights, first.image_size,
-                                                           first.precision, first.calibration)
+        net, check, quantization = _reference(first)
         weights_path, weights_sha = weights_record(first.weights)
         spec = input_spec(first.image_size)
         on_progress("torch.export")
@@ -157,9 +176,10 @@ def export_artifacts(requests: Sequence[ExportRequest], on_progress: Progress = 
         started = time.perf_counter()
         tgt = get_target(request.target)
         program = copy.deepcopy(programs.get(request.fft, tgt.delegate_friendly))  # lowerings consume constants
-        entry = _export_one(tgt, request, program, spec, references, inputs, on_progress)
+        entry = _export_one(tgt, request, program, spec, check, on_progress)
         entry.weights, entry.weights_sha256, entry.code_sha256 = weights_path, weights_sha, code
         entry.quantization = quantization if request.precision == Precision.INT8 else None
+        entry.parity_inputs = check.record()
         entry.export_seconds = round(time.perf_counter() - started, 2)
         upsert_entries(request.out, [entry])
         entries.append(entry)
@@ -167,21 +187,21 @@ def export_artifacts(requests: Sequence[ExportRequest], on_progress: Progress = 
 
 
 def _export_one(tgt: ExportTarget, request: ExportRequest, program: ExportedProgram, spec: InputSpec | TensorInputs,
-                references: list[np.ndarray], inputs: list[np.ndarray], progress: Progress) -> ArtifactEntry:
+                check: Checkset, progress: Progress) -> ArtifactEntry:
     out_dir = Path(request.out)
     final = out_dir / tgt.artifact_name(request)
     with ExitStack() as stack:
         tmp = stack.enter_context(atomic_path(final, is_dir=tgt.is_dir))
         progress(f"{tgt.name}: lowering ({request.backend}, {request.precision}, fft {request.fft})")
         lowered = _lower(tgt, program, spec, tmp, request)
-        progress(f"{tgt.name}: checking parity against PyTorch")
-        parity = _checked(tgt.validate(tmp, request, references, inputs), final.name)
+        progress(f"{tgt.name}: checking parity against PyTorch on {check.description}")
+        parity = _checked(tgt.validate(tmp, request, check), final.name)
         companions = []
         for extra in lowered.companions:
             extra_tmp = stack.enter_context(atomic_path(out_dir / extra.name))
             extra.replace(extra_tmp)
             companions.append(Companion(extra.name, sha256_path(extra_tmp), path_size(extra_tmp),
-                                        _checked(tgt.validate(extra_tmp, request, references, inputs), extra.name)))
+                                        _checked(tgt.validate(extra_tmp, request, check), extra.name)))
         progress(f"{tgt.name}: writing {final.name}")
         entry = ArtifactEntry(
             model=request.model, target=tgt.name, backend=request.backend, path=final.name, fft=request.fft,
@@ -213,10 +233,22 @@ def _checked(parity: ParityResult, name: str) -> ParityResult:
 
 def entry_request(entry: ArtifactEntry, folder: Path) -> ExportRequest:
     """The request a manifest entry was exported from (its choices are already resolved)."""
+    user_inputs = _recorded_parity_source(entry)
+    user_model = is_user_model(entry.model)
     return ExportRequest(entry.model, get_target(entry.target).name, Backend(entry.backend), FFTMode(entry.fft),
                          Precision(entry.precision), entry.image_size, InputKind(entry.input_kind),
                          Path(entry.weights) if entry.weights else None, Path(folder),
-                         calibration=_recorded_calibration(entry))
+                         calibration=_recorded_calibration(entry),
+                         parity_images=None if user_model else user_inputs,
+                         parity_inputs=user_inputs if user_model else None)
+
+
+def _recorded_parity_source(entry: ArtifactEntry) -> Path | None:
+    """The ``--parity-images`` folder or ``--parity-inputs`` file an entry was checked on (None: the defaults)."""
+    from affdeploy.data.inputs import BUNDLED, CALIBRATION_SPLIT, SEEDED
+
+    source = (entry.parity_inputs or {}).get("source")
+    return None if source in (None, BUNDLED, SEEDED, CALIBRATION_SPLIT) else Path(source)
 
 
 def _recorded_calibration(entry: ArtifactEntry) -> Path | None:
@@ -281,27 +313,29 @@ def verify_artifact(path: Path, on_progress: Progress = silent) -> Verification:
         if sha256_path(weights) != entry.weights_sha256:
             raise AffdeployError(f"the checkpoint {weights} changed since export", hint="export again with --weights")
     on_progress(f"building {entry.model}")
+    request = entry_request(entry, folder)
     if is_user_model(entry.model):
-        source = resolve_model(entry.model)
-        inputs: list[Any] = source.parity_inputs()
-        references = source.reference_outputs(inputs)
+        check = resolve_model(entry.model).checkset(request.parity_inputs)
     else:
-        calibration = _recorded_calibration(entry)
-        _, inputs, references, rebuilt = _reference(entry.model, entry.weights, entry.image_size,
-                                                    Precision(entry.precision), calibration)
+        _, check, rebuilt = _reference(request)
         if rebuilt is not None and entry.quantization is not None:
             was, now = entry.quantization["calibration"], rebuilt["calibration"]
             if was["sha256"] != now["sha256"]:
-                where = "the shipped calibration photos" if calibration is None else f"the calibration images in {calibration}"
+                where = ("the bundled calibration photographs" if request.calibration is None
+                         else f"the calibration images in {request.calibration}")
                 raise AffdeployError(f"{where} changed since export ({was['images']} then, {now['images']} now)",
                                      hint="export again with --calibration")
-    on_progress(f"{tgt.name}: checking parity against PyTorch")
+    recorded = entry.parity_inputs or {}
+    if recorded.get("sha256") and recorded["sha256"] != check.sha256 and check.user_path() is not None:
+        raise AffdeployError(f"the parity inputs in {check.user_path()} changed since export",
+                             hint="export again to check against them")
+    on_progress(f"{tgt.name}: checking parity against PyTorch on {check.description}")
     with ExitStack() as stack:
         if entry.quantization is not None:  # the floor the export was held to
             from affdeploy.export.quantize import Floor, recorded_floor
 
             stack.enter_context(recorded_floor(Floor(**entry.quantization["floor"])))
-        parity = tgt.validate(path, entry_request(entry, folder), references, inputs)
+        parity = tgt.validate(path, request, check)
     return Verification(str(path), entry.model, entry.target, entry.backend, entry.precision, entry.fft, True, parity)
 
 

@@ -33,13 +33,16 @@ class ExportRequest:
     out: Path = DEFAULT_OUT
     require_full_delegation: bool = False
     ort_format: bool = False  # ONNX only: also write the .ort flatbuffer
-    calibration: Path | None = None  # int8 only: a folder of images (None: the shipped photos)
+    calibration: Path | None = None  # int8 only: a folder of images (None: the bundled photographs)
+    parity_images: Path | None = None  # AFFNet: photographs to check parity on (None: the bundled ones)
+    parity_inputs: Path | None = None  # user models: an .npz of input sets to check parity on (None: seeded)
 
     @classmethod
     def create(cls, model: str, target: str, *, backend: str | None = None, fft: str = "auto",
                precision: str | None = None, image_size: int = 256, input_kind: str | None = None,
                weights: Path | None = None, out: Path = DEFAULT_OUT, require_full_delegation: bool = False,
-               ort_format: bool = False, calibration: Path | None = None) -> ExportRequest:
+               ort_format: bool = False, calibration: Path | None = None, parity_images: Path | None = None,
+               parity_inputs: Path | None = None) -> ExportRequest:
         """Resolve defaults from the target's capabilities and validate every choice (one clear line each)."""
         from affdeploy.export.registry import get_target
         from affdeploy.graph import check_image_size
@@ -53,10 +56,16 @@ class ExportRequest:
                 raise UsageError("--weights loads AFFNet checkpoints; a .pt2 or factory model carries its own weights")
             if input_kind == InputKind.IMAGE:
                 raise UsageError("--coreml-input image needs AFFNet's image preprocessing; user models take tensors")
+            if parity_images is not None:
+                raise UsageError("--parity-images is for image models (AFFNet); give a user model's own inputs "
+                                 "with --parity-inputs file.npz")
             input_kind = input_kind or InputKind.TENSOR
             model = str(Path(model).resolve()) if kind_of_model == PT2 else model
         else:
             model_info(model)
+            if parity_inputs is not None:
+                raise UsageError("--parity-inputs is for user models (.pt2, factory); check AFFNet on your photos "
+                                 "with --parity-images DIR")
         check_image_size(image_size)
         tgt = get_target(target)
         chosen_backend = _pick(Backend, backend, tgt.backends, "--backend", tgt.name)
@@ -69,16 +78,31 @@ class ExportRequest:
             raise UsageError(f"weights file {weights} does not exist")
         mode = tgt.resolve_fft(parse(FFTMode, fft, "--fft"), chosen_backend)
         _check_reduced_precision(chosen_precision, chosen_backend, user_model, calibration)
+        _check_parity_sources(parity_images, parity_inputs)
         return cls(model, tgt.name, chosen_backend, mode, chosen_precision, image_size, kind,
                    Path(weights) if weights is not None else None, Path(out), require_full_delegation, ort_format,
-                   Path(calibration).resolve() if calibration is not None else None)
+                   _absolute(calibration), _absolute(parity_images), _absolute(parity_inputs))
 
     def identity(self) -> dict[str, Any]:
         """The fields that shape the artifact's bytes (JSON-able): what a cached artifact must match."""
         fields = asdict(self)
-        for where in ("weights", "out", "require_full_delegation", "calibration"):
+        for where in ("weights", "out", "require_full_delegation", "calibration", "parity_images", "parity_inputs"):
             del fields[where]
         return {k: str(v) if not isinstance(v, (int, bool)) else v for k, v in fields.items()}
+
+
+def _absolute(path: Path | None) -> Path | None:
+    return Path(path).resolve() if path is not None else None
+
+
+def _check_parity_sources(parity_images: Path | None, parity_inputs: Path | None) -> None:
+    """A missing or empty folder, or a missing file, fails now rather than after minutes of lowering."""
+    if parity_images is not None:
+        from affdeploy.data.photos import image_files
+
+        image_files(Path(parity_images), "--parity-images")
+    if parity_inputs is not None and not Path(parity_inputs).is_file():
+        raise UsageError(f"--parity-inputs {parity_inputs} is not a file")
 
 
 def _check_reduced_precision(precision: Precision, backend: Backend, user_model: bool, calibration: Path | None) -> None:
@@ -86,9 +110,10 @@ def _check_reduced_precision(precision: Precision, backend: Backend, user_model:
     if calibration is not None:
         if precision != Precision.INT8:
             raise UsageError(f"--calibration applies to --precision int8, not {precision}")
-        from affdeploy.data.calibration import image_paths
+        from affdeploy.data.calibration import OPTION, split_by_file
+        from affdeploy.data.photos import image_files
 
-        image_paths(Path(calibration))  # a missing or empty folder fails now, not after the export
+        split_by_file(image_files(Path(calibration), OPTION))  # too few images fail now, not after the export
     if user_model and (precision == Precision.INT8 or (precision == Precision.FP16 and backend == Backend.XNNPACK)):
         raise UsageError(f"--precision {precision} with --backend {backend} is for AFFNet models (it calibrates on "
                          "or casts their image input); user models export in fp32 there")

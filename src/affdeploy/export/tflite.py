@@ -4,7 +4,9 @@ litert-torch 0.10 cannot take AFFNet as written (``rfft2(norm="ortho")`` and ``i
 lowering), so this target always converts the DFT-lowered, delegate-friendly program, which is
 plain convolutions, matmuls and elementwise ops. fp16 is TFLite's float16 weight format: weights
 stored in half precision behind DEQUANTIZE ops (ai-edge-quantizer's FLOAT_CASTING), which
-XNNPACK folds into fp32 weights on CPU and a GPU delegate runs in fp16. ``inspect`` reads the op
+XNNPACK folds into fp32 weights on CPU and a GPU delegate runs in fp16. int8 is static PT2E
+quantization of the same convolutions ExecuTorch's int8 quantizes (export/quantize.py), which
+litert-torch converts into int8 kernels. ``inspect`` reads the op
 codes from the flatbuffer and asks the interpreter which nodes its XNNPACK delegate took.
 
 Everything heavy (litert-torch, ai-edge-litert) is imported inside methods: those packages are
@@ -100,12 +102,31 @@ def example_inputs(ep: ExportedProgram, names: list[str]) -> tuple[tuple[torch.T
     return tuple(tensors), fixed
 
 
-def convert(ep: ExportedProgram, example: tuple[torch.Tensor, ...]) -> bytes:
-    """The fp32 ``.tflite`` bytes of ``ep`` (litert-torch re-exports its module at the shapes of ``example``)."""
+def convert(ep: ExportedProgram, example: tuple[torch.Tensor, ...], *, int8: bool = False) -> bytes:
+    """The ``.tflite`` bytes of ``ep`` (litert-torch re-exports its module at the shapes of ``example``).
+
+    ``int8``: ``ep`` holds static quantize/dequantize pairs (:func:`quantize_pt2e`); the converter turns
+    them into int8 kernels when told they are static, which a PT2E quantizer's config is how it is told.
+    """
     import litert_torch
 
+    options: dict[str, Any] = {}
+    if int8:
+        from litert_torch.quantize import pt2e_quantizer, quant_config
+
+        static = pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False)
+        options["quant_config"] = quant_config.QuantConfig(pt2e_quantizer=pt2e_quantizer.PT2EQuantizer().set_global(static))
     with _quiet_conversion():
-        return bytes(litert_torch.convert(ep.module(), example).model_content())
+        return bytes(litert_torch.convert(ep.module(), example, **options).model_content())
+
+
+def int8_model(ep: ExportedProgram, example: tuple[torch.Tensor, ...], request: ExportRequest) -> bytes:
+    """Static int8 of the lowered program: the convolutions ExecuTorch's int8 quantizes, calibrated alike."""
+    from affdeploy.data.calibration import load_calibration
+    from affdeploy.export.quantize import quantize_pt2e
+
+    calibration = load_calibration(request.image_size, request.calibration).calibration
+    return convert(quantize_pt2e(ep, calibration, fold_weights=False), example, int8=True)
 
 
 def to_fp16_weights(model: bytes) -> bytes:
@@ -124,7 +145,7 @@ PRECISION_STEPS: Mapping[Precision, Callable[[bytes], bytes]] = {
     Precision.FP32: lambda model: model,
     Precision.FP16: to_fp16_weights,
 }
-"""fp32 flatbuffer -> the artifact's bytes, per precision (int8 joins here with its calibrated step)."""
+"""fp32 flatbuffer -> the artifact's bytes, for the float precisions (int8 is quantized before conversion)."""
 
 
 def interpreter(path: Path, threads: int, *, xnnpack: bool = True) -> Any:
@@ -188,7 +209,7 @@ class TFLiteTarget(ExportTarget):
     display = "LiteRT"
     suffix = ".tflite"
     backends = (Backend.XNNPACK,)
-    precisions = (Precision.FP32, Precision.FP16)
+    precisions = (Precision.FP32, Precision.FP16, Precision.INT8)
     runs_on = frozenset({DeviceKind.HOST, DeviceKind.ANDROID})
     fft_support = FFT_ROWS
     requires = ("litert_torch", "ai_edge_litert", "ai_edge_quantizer")
@@ -200,7 +221,10 @@ class TFLiteTarget(ExportTarget):
 
         names = [t["name"] for t in spec.tensors] if isinstance(spec, TensorInputs) else [spec.name]
         example, fixed = example_inputs(ep, names)
-        dest.write_bytes(PRECISION_STEPS[request.precision](convert(ep, example)))
+        if request.precision == Precision.INT8:
+            dest.write_bytes(int8_model(ep, example, request))
+        else:
+            dest.write_bytes(PRECISION_STEPS[request.precision](convert(ep, example)))
         report = self.inspect(dest)
         if fixed:
             note = (f"LiteRT takes static shapes: converted at the example size, {', '.join(fixed)}; "

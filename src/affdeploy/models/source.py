@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch.export import ExportedProgram
 
+from affdeploy.data.inputs import SEEDED, Checkset, ParityInputs, TensorSignature, npz_parity_inputs
 from affdeploy.errors import ExportError, UsageError
 from affdeploy.fsutil import sha256_path
 from affdeploy.models import MODELS
@@ -164,6 +165,22 @@ class ModelSource:
         """Eager outputs for each input set, every output flattened and concatenated in order."""
         with torch.no_grad():
             return [flat_outputs(self.module(*(torch.from_numpy(a) for a in as_arrays(x)))) for x in inputs]
+
+    def signature(self) -> TensorSignature:
+        """Input names, shapes and dtypes, as ``--parity-inputs`` arrays must match them."""
+        specs = self.input_specs()
+        return TensorSignature(tuple(s.name for s in specs), tuple(s.shape for s in specs),
+                               tuple(s.dtype for s in specs))
+
+    def checkset(self, npz: Path | None = None) -> Checkset:
+        """What this model's artifacts are checked on: ``npz``'s arrays, or the seeded :meth:`parity_inputs`."""
+        if npz is not None:
+            chosen = npz_parity_inputs(npz, self.signature())
+        else:
+            names = ["example"] + [f"random (seed {seed})" for seed in FRESH_SEEDS]
+            chosen = ParityInputs(self.parity_inputs(), names, SEEDED,
+                                  f"the example inputs + {len(FRESH_SEEDS)} seeded random input sets")
+        return Checkset.of(chosen, self.reference_outputs(chosen.inputs))
 
     def describe(self) -> dict[str, Any]:
         """What manifests and results record about the model."""

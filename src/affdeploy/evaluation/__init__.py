@@ -1,0 +1,1 @@
+"""Evaluating exported artifacts on the user's own images (``affdeploy eval``)."""
