@@ -60,7 +60,7 @@ from affdeploy.bench.yardstick import (
     thread_setting,
     yardsticks,
 )
-from affdeploy.data.calibration import calibration_sets
+from affdeploy.data.calibration import load_calibration
 from affdeploy.etruntime import load_forward, set_threads
 from affdeploy.export.quantize import half_program, int8_parity, quantize_onnx, quantize_pt2e, recalibrate_batchnorm
 from affdeploy.fft import lower_fft
@@ -113,7 +113,8 @@ def build(model: str, size: int, folder: Path, runtimes: set[str]) -> Artifacts:
     """Export everything ``runtimes`` needs for ``model``; int8 uses BN statistics recalibrated on photos."""
     torch.manual_seed(0)
     net = build_model(model).eval()
-    calibration, validation, source = calibration_sets(size)
+    images = load_calibration(size)
+    calibration, validation, source = images.calibration, images.validation, images.describe()
     if any("int8" in r for r in runtimes):
         recalibrate_batchnorm(net, calibration)  # untrained weights: realistic ranges for every runtime alike
     friendly = delegate_friendly(lower_fft(export_program(net, size)))

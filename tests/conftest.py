@@ -246,6 +246,18 @@ def affnet_et_1aff() -> Iterator[str]:
         yield name
 
 
+def trained_like_checkpoint(folder: Path, model: str, image_size: int) -> Path:
+    """A checkpoint of ``model`` with trained-like weights (benchmarks/trained_like.py: normalised activations,
+    smooth kernels, confident logits on photographs), saved as an official file is: a ``state_dict`` with
+    ``module.`` prefixes. The seeded init's flat logits never put a reduced-precision gate to the test."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from trained_like import save_checkpoint, trained_like
+
+    return save_checkpoint(trained_like(model, image_size), folder / f"{model}-trained-like.pt", wrapped=True)
+
+
 # ---------------------------------------------------------------- end of exported AFFNet-ET artifacts
 
 

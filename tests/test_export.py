@@ -16,15 +16,15 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
-import torch
 from onnx import numpy_helper
 
 from affdeploy.export import MANIFEST_NAME, ArtifactEntry, ExportRequest, read_manifest
 from affdeploy.export.cache import cache_inputs, find_exported
 from affdeploy.export.manifest import upsert_entries
+from affdeploy.export.registry import target_names
 from affdeploy.fsutil import sha256_path
-from affdeploy.models import build_model
 from cli_helpers import run_cli as run
+from conftest import trained_like_checkpoint
 from reduced_affnet import SHARED_MODEL
 
 SIZE = "64"
@@ -32,11 +32,8 @@ SIZE = "64"
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory, affnet_et_1aff: str) -> Path:
-    """A checkpoint of the one-AFF-block AFFNet-ET unlike its default init, so parity really follows --weights."""
-    torch.manual_seed(1234)
-    path = tmp_path_factory.mktemp("ckpt") / f"{affnet_et_1aff}.pt"
-    torch.save(build_model(affnet_et_1aff).state_dict(), path)
-    return path
+    """Trained-like weights of the one-AFF-block AFFNet-ET in the official file layout (conftest)."""
+    return trained_like_checkpoint(tmp_path_factory.mktemp("ckpt"), affnet_et_1aff, int(SIZE))
 
 
 @pytest.fixture(scope="module")
@@ -174,14 +171,24 @@ def test_upsert_replaces_one_entry_and_keeps_the_others(exported: tuple[Path, li
     assert all(after[e.path] == e for e in before[1:])
 
 
-def test_weights_are_recorded_and_verify_rebuilds_from_them(checkpoint: Path, affnet_et_1aff: str, tmp_path: Path) -> None:
-    """Parity against a checkpoint unlike the default init passes only if export and verify both load it."""
-    code, stdout, stderr = run("export", "--model", affnet_et_1aff, "--target", "onnx", "--fft", "native",
-                               "--image-size", SIZE, "--weights", str(checkpoint), "--out", str(tmp_path), "--json")
+def test_trained_like_checkpoint_exports_to_every_target_with_defaults(checkpoint: Path, affnet_et_1aff: str,
+                                                                       tmp_path: Path) -> None:
+    """The command this project exists for, with weights a user has (confident logits, not the flat seeded init):
+    every target at its default precision passes parity on the photographs, and verify rebuilds from the file."""
+    code, stdout, stderr = run("export", "--model", affnet_et_1aff, "--target", "all", "--image-size", SIZE,
+                               "--weights", str(checkpoint), "--out", str(tmp_path), "--json")
     assert code == 0, stderr
-    (entry,) = json.loads(stdout)
-    assert entry["weights_sha256"] == sha256_path(checkpoint) and entry["parity"]["status"] == "passed"
-    code, stdout, stderr = run("verify", str(tmp_path / entry["path"]), "--json")
+    entries = json.loads(stdout)
+    assert {e["target"] for e in entries} == set(target_names())
+    for entry in entries:
+        parity = entry["parity"]
+        assert entry["weights_sha256"] == sha256_path(checkpoint) and parity["status"] == "passed", parity
+        assert parity["inputs_from"] == "8 bundled photographs + 2 seeded noise images" and parity["tolerance"]
+        assert {d["input"] for d in parity["details"]} >= {"skimage/chelsea.png", "noise (seed 0)"}
+        assert max(abs(d["margin"]) for d in parity["details"]) > 1.0 and "max |reference|" in parity["reason"]
+    coreml = by_target(entries, "coreml")
+    assert coreml["precision"] == "fp16" and coreml["parity"]["top5_overlap"] >= 0.8
+    code, stdout, stderr = run("verify", str(tmp_path / coreml["path"]), "--json")
     assert code == 0, stderr
     assert json.loads(stdout)["parity"]["status"] == "passed"
 

@@ -74,7 +74,7 @@ def test_int8_rule_counts_top1_agreement_and_the_least_cosine() -> None:
 
 
 class SmallNet(nn.Module):
-    """Pointwise and grouped 1x1 convs (int8); stem, the convs at the stem's resolution, depthwise, head,
+    """Pointwise 1x1 convs (int8); grouped 1x1 (the filter MLP), stem, the convs at the stem's resolution, depthwise, head,
     GroupNorm and the linear classifier (fp32)."""
 
     def __init__(self) -> None:
@@ -126,7 +126,7 @@ def test_xnnpack_int8_is_one_delegate_with_linear_and_norm_in_fp32(small: tuple)
     assert "dequantize" not in str(linear.args[1].target)  # the head's weight is fp32
     convs = [n for n in quantized.graph.nodes if n.target in (torch.ops.aten.conv2d.default, torch.ops.aten.convolution.default)]
     int8 = {tuple(n.args[1].meta["val"].shape) for n in convs if "dequantize" in str(n.args[1].target)}
-    assert int8 == {(16, 24, 1, 1), (16, 4, 1, 1)}  # pointwise and grouped; stem, early, depthwise, head, norm moments fp32
+    assert int8 == {(16, 24, 1, 1)}  # pointwise; stem, early, depthwise, grouped (spectra), head, norm moments fp32
     assert len(convs) > len(int8) + 4  # the moments' convolutions to one channel exist, in fp32
     edge = to_edge_transform_and_lower(quantized, partitioner=[XnnpackPartitioner()])
     graph = edge.exported_program().graph

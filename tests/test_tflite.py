@@ -162,6 +162,6 @@ def test_without_the_litert_packages_the_target_is_one_line_naming_the_install(t
 def test_tflite_is_registered_once_with_its_capabilities(tflite_ready: None) -> None:
     target = get_target("tflite")
     assert "tflite" in target_names() and target.suffix == ".tflite" and target.requirements == "requirements-tflite.txt"
-    assert target.precisions == (Precision.FP32, Precision.FP16)
+    assert target.precisions == (Precision.FP32, Precision.FP16, Precision.INT8)
     assert all(not row.native_runs and "backend sources" in row.source for row in target.fft_support.values())
     assert (REPO / "requirements-tflite.txt").read_text().count("==") == 3
