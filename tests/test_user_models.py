@@ -16,12 +16,14 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from affdeploy.cli import main
 from cli_helpers import cli
 from fft_zoo import build
 
+from affdeploy.cli import main
+from affdeploy.data.photos import bundled
+
 TARGETS = "onnx,coreml,executorch"
+PHOTO = dict(bundled())["skimage/chelsea.png"]
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +103,26 @@ def test_bad_user_model_is_one_line(capsys: pytest.CaptureFixture[str], tmp_path
     assert code != 0
     assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
     assert re.search(message, stderr), stderr
+
+
+def test_run_feeds_a_user_models_artifact_an_npz_and_names_its_outputs(pt2_export: tuple[list[dict], Path],
+                                                                      tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+
+    entries, out = pt2_export
+    onnx = _by_target(entries)["onnx"]
+    model, args, _ = build("stft-log-mel")
+    np.savez(tmp_path / "inputs.npz", wave=args[0].numpy())
+    code, stdout, err = cli(capsys, "run", str(out / onnx["path"]), "--input", str(tmp_path / "inputs.npz"), "--json",
+                            "--save", str(tmp_path / "outputs.npz"))
+    assert code == 0, err
+    result = json.loads(stdout)
+    (name,) = result["outputs"]
+    assert name == onnx["input"]["outputs"][0]["name"] and not result["top"]
+    with torch.no_grad():
+        expected = model(*args).numpy()
+    assert result["outputs"][name]["shape"] == list(expected.shape)
+    np.testing.assert_allclose(np.load(tmp_path / "outputs.npz")[name], expected, atol=1e-4 * np.abs(expected).max())
+    code, _, err = cli(capsys, "run", str(out / onnx["path"]), "--input", str(PHOTO))
+    assert code == 2 and "takes tensors (wave)" in err

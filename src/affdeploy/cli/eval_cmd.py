@@ -7,7 +7,14 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from affdeploy.cli._common import JSON_OPTION_HELP, app, console, err_console, print_json, progress
+from affdeploy.cli._common import (
+    JSON_OPTION_HELP,
+    app,
+    console,
+    err_console,
+    print_json,
+    progress,
+)
 from affdeploy.models.source import MODEL_HELP
 from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE
 
