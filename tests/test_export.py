@@ -16,16 +16,17 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
+from cli_helpers import run_cli as run
+from conftest import trained_like_checkpoint
 from onnx import numpy_helper
+from reduced_affnet import SHARED_MODEL
 
+from affdeploy.data.photos import bundled
 from affdeploy.export import MANIFEST_NAME, ArtifactEntry, ExportRequest, read_manifest
 from affdeploy.export.cache import cache_inputs, find_exported
 from affdeploy.export.manifest import upsert_entries
 from affdeploy.export.registry import target_names
 from affdeploy.fsutil import sha256_path
-from cli_helpers import run_cli as run
-from conftest import trained_like_checkpoint
-from reduced_affnet import SHARED_MODEL
 
 SIZE = "64"
 
@@ -40,6 +41,9 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory, affnet_et_1aff: str) ->
 def exported(affnet_et_64_export: tuple[Path, list[dict[str, Any]]]) -> tuple[Path, list[dict[str, Any]]]:
     """The session's one `export --target all --image-size 64 --ort` (tests/conftest.py)."""
     return affnet_et_64_export
+
+
+PHOTOS = dict(bundled())
 
 
 def by_target(entries: list[dict[str, Any]], target: str) -> dict[str, Any]:
@@ -101,6 +105,35 @@ def test_coreml_is_an_image_classifier_checked_by_the_reference_interpreter(
     assert entry["op_counts"]["ops"]["classify"] == 1 and entry["op_counts"]["ops"]["softmax"] == 1
     assert spec.description.metadata.author and spec.description.metadata.license
     assert "AFFNet" in spec.description.metadata.shortDescription and spec.description.metadata.versionString
+    # an fp16 program whose softmax and probabilities stay fp32: fp16 would round every probability below
+    # 6e-8 to 0 (most of a confident classifier's 1000 classes)
+    ops = list(spec.mlProgram.functions["main"].block_specializations.values())[0].operations
+    kinds = [(op.type, op.outputs[0].type.tensorType.dataType) for op in ops if op.type != "const"]
+    fp32 = ct.proto.MIL_pb2.DataType.FLOAT32
+    softmax = next(i for i, (kind, _) in enumerate(kinds) if kind == "softmax")
+    assert kinds[softmax][1] == fp32 and kinds[softmax + 1][0] == "classify"
+    assert ct.proto.MIL_pb2.DataType.FLOAT16 in {dtype for _, dtype in kinds[:softmax]}  # the network itself is fp16
+
+
+def test_parity_images_are_the_users_and_verify_notices_when_they_change(affnet_et_1aff: str, tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("chelsea.png", "coffee.png", "rocket.jpg"):
+        shutil.copy(PHOTOS[f"skimage/{name}"], photos / name)
+    code, stdout, stderr = run("export", "--model", affnet_et_1aff, "--target", "onnx", "--fft", "native",
+                               "--image-size", SIZE, "--parity-images", str(photos), "--out", str(tmp_path / "out"),
+                               "--json")
+    assert code == 0, stderr
+    (entry,) = json.loads(stdout)
+    recorded = entry["parity_inputs"]
+    assert recorded["source"] == str(photos.resolve()) and recorded["count"] == 5 and len(recorded["sha256"]) == 64
+    assert recorded["names"][:3] == ["chelsea.png", "coffee.png", "rocket.jpg"]
+    assert entry["parity"]["inputs_from"].startswith("3 photographs from")
+    code, stdout, stderr = run("verify", str(tmp_path / "out" / entry["path"]), "--json")
+    assert code == 0 and json.loads(stdout)["parity"]["inputs"] == 5, stderr
+    (photos / "rocket.jpg").unlink()
+    code, _, stderr = run("verify", str(tmp_path / "out" / entry["path"]))
+    assert code == 1 and "the parity inputs in" in stderr and "changed since export" in stderr
 
 
 def test_pte_delegation_report_covers_every_op(exported: tuple[Path, list[dict[str, Any]]]) -> None:

@@ -126,3 +126,25 @@ def test_run_feeds_a_user_models_artifact_an_npz_and_names_its_outputs(pt2_expor
     np.testing.assert_allclose(np.load(tmp_path / "outputs.npz")[name], expected, atol=1e-4 * np.abs(expected).max())
     code, _, err = cli(capsys, "run", str(out / onnx["path"]), "--input", str(PHOTO))
     assert code == 2 and "takes tensors (wave)" in err
+
+
+def test_parity_inputs_of_a_user_model_are_the_users_arrays(pt2_file: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+
+    waves = np.random.default_rng(3).normal(size=(2, 2, 400)).astype(np.float32)  # two sets of the (2, 400) input
+    np.savez(tmp_path / "waves.npz", wave=waves)
+    code, out, err = cli(capsys, "export", "--model", str(pt2_file), "--target", "onnx", "--parity-inputs",
+                         str(tmp_path / "waves.npz"), "--out", str(tmp_path / "out"), "--json")
+    assert code == 0, err
+    (entry,) = json.loads(out)
+    assert entry["parity"]["inputs"] == 2 and entry["parity_inputs"]["names"] == ["waves.npz[0]", "waves.npz[1]"]
+    assert entry["parity"]["status"] == "passed"
+    code, out, err = cli(capsys, "verify", str(tmp_path / "out" / entry["path"]), "--json")
+    assert code == 0 and json.loads(out)["parity"]["inputs"] == 2, err
+    np.savez(tmp_path / "waves.npz", wave=waves[:1])
+    code, _, err = cli(capsys, "verify", str(tmp_path / "out" / entry["path"]))
+    assert code == 1 and "changed since export" in err
+    code, _, err = cli(capsys, "export", "--model", str(pt2_file), "--target", "onnx", "--parity-images",
+                       str(tmp_path), "--out", str(tmp_path / "out"))
+    assert code == 2 and "--parity-images is for image models" in err
