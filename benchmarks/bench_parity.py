@@ -104,7 +104,8 @@ def markdown(rows: list[dict[str, Any]], image_size: int) -> str:
                      f"{r['min_cosine']:.5f} | {r['top1_agreement']:.0%} ({r['ties']}) | {r['top5_overlap']:.0%} | "
                      f"{r['min_snr_db']:.1f} dB | {r['worst'].split(':')[0]} |")
     lines += ["", f"int8 (`--precision int8`), judged on 40 inputs from 20 photographs the calibration never saw "
-              f"(default floor: top-1 agreement >= {INT8_FLOOR.top1_agreement:.0%} on the inputs the reference decides, "
+              f"(default floor: top-1 agreement >= {INT8_FLOOR.top1_agreement:.0%} on the inputs the reference "
+              "decides, "
               f"cosine >= {INT8_FLOOR.min_cosine} on every input):", "",
               "| model | weights | target | top-1 agreement: decided (all, ties) | min cosine | mean cosine | "
               "top-5 overlap | default floor |",

@@ -55,7 +55,8 @@ FILTER_GAIN = 0.3
 coefficients): the mask's entries are O(0.1), most above softshrink's lambda (0.01)."""
 
 
-def trained_like(model: str, image_size: int = 256, *, seed: int = 0, max_logit: float = DEFAULT_MAX_LOGIT) -> nn.Module:
+def trained_like(model: str, image_size: int = 256, *, seed: int = 0,
+                 max_logit: float = DEFAULT_MAX_LOGIT) -> nn.Module:
     """AFFNet ``model`` in eval mode with trained-like weights (see the module docstring)."""
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng():

@@ -49,6 +49,7 @@ def run(
             table.add_column(column)
         for name, values in result.outputs.items():
             flat = values.reshape(-1)
+            first = ", ".join(f"{v:.4g}" for v in flat[:SHOWN_VALUES]) + (" ..." if flat.size > SHOWN_VALUES else "")
             table.add_row(name, str(list(values.shape)), f"{flat.min():.4g}", f"{flat.max():.4g}", f"{flat.mean():.4g}",
-                          ", ".join(f"{v:.4g}" for v in flat[:SHOWN_VALUES]) + (" ..." if flat.size > SHOWN_VALUES else ""))
+                          first)
     console.print(table)

@@ -76,7 +76,8 @@ def split_by_file(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     shuffled = sorted(paths, key=lambda p: hashlib.sha256(p.name.encode()).hexdigest())
     validate = max(MIN_VALIDATION, len(paths) // 2)
     if len(paths) - validate < MIN_CALIBRATION:
-        raise UsageError(f"{OPTION} {paths[0].parent} holds {len(paths)} image{'s' * (len(paths) != 1)}; int8 needs at least "
+        images = f"{len(paths)} image{'s' * (len(paths) != 1)}"
+        raise UsageError(f"{OPTION} {paths[0].parent} holds {images}; int8 needs at least "
                          f"{MIN_VALIDATION + MIN_CALIBRATION}: {MIN_CALIBRATION} or more to calibrate on and "
                          f"{MIN_VALIDATION} others to validate on (the two sets never share a file)")
     return sorted(shuffled[validate:]), sorted(shuffled[:validate])
