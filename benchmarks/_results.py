@@ -37,7 +37,9 @@ RESULTS = REPO / "benchmarks" / "results"
 SOURCE_SUFFIXES = frozenset({".py", ".txt", ".json", ".java", ".swift"})
 GONE = "(missing)"
 """The hash of a measured path that no longer exists."""
-PART = re.compile(r"<!-- part: (?P<name>[\w.-]+) -->\n(?P<text>.*?)\n<!-- /part -->", re.S)
+NAME_PATTERN = r"[a-z0-9_.-]+"
+"""Result and part names: lower case, so docs can show the template ``<!-- results: NAME/PART -->``."""
+PART = re.compile(rf"<!-- part: (?P<name>{NAME_PATTERN}) -->\n(?P<text>.*?)\n<!-- /part -->", re.S)
 _STARTED = time.monotonic()  # the script imports this module first: its wall time is measured from here
 
 
@@ -83,6 +85,8 @@ def part(name: str, text: str) -> str:
 
     One line is quoted inline, in a sentence; several lines (a table) as a block of their own.
     """
+    if not re.fullmatch(NAME_PATTERN, name):
+        raise ValueError(f"part name {name!r}: lower-case letters, digits, '_', '.' and '-' only")
     return f"<!-- part: {name} -->\n{text.strip()}\n<!-- /part -->"
 
 

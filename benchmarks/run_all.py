@@ -29,11 +29,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from _results import REPO, RESULTS, changed_files, parts
+from _results import NAME_PATTERN, REPO, RESULTS, changed_files, parts
 
 BENCHMARKS = REPO / "benchmarks"
 DECLARED = ("NAME", "PUBLISHED_ARGS", "MINUTES")
-BLOCK = re.compile(r"<!-- results: (?P<name>[\w.-]+)/(?P<part>[\w.-]+) -->(?P<body>.*?)<!-- /results -->", re.S)
+BLOCK = re.compile(rf"<!-- results: (?P<name>{NAME_PATTERN})/(?P<part>{NAME_PATTERN}) -->(?P<body>.*?)<!-- /results -->",
+                   re.S)
 
 
 @dataclass(frozen=True)
