@@ -40,7 +40,7 @@ GONE = "(missing)"
 NAME_PATTERN = r"[a-z0-9_.-]+"
 """Result and part names: lower case, so docs can show the template ``<!-- results: NAME/PART -->``."""
 PART = re.compile(rf"<!-- part: (?P<name>{NAME_PATTERN}) -->\n(?P<text>.*?)\n<!-- /part -->", re.S)
-_STARTED = time.monotonic()  # the script imports this module first: its wall time is measured from here
+_STARTED = time.monotonic()  # a run's wall time counts from the script's import of this module
 
 
 def file_hashes(measures: Sequence[str], root: Path = REPO) -> dict[str, str]:

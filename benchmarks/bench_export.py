@@ -32,7 +32,7 @@ MEASURES = ("src/affdeploy/export", "src/affdeploy/fft", "src/affdeploy/passes",
             "src/affdeploy/models/source.py", "src/affdeploy/graph.py", "src/affdeploy/preprocessing.py",
             "src/affdeploy/etruntime.py")
 PUBLISHED_ARGS = ()
-MINUTES = 3
+MINUTES = 2
 GOAL_SECONDS = 90.0
 
 

@@ -48,7 +48,7 @@ MEASURES = ("benchmarks/_timing.py", "tests/fft_zoo.py", "tests/fft_models.py", 
             "src/affdeploy/passes", "src/affdeploy/export/onnx.py", "src/affdeploy/models/source.py",
             "src/affdeploy/bench/stats.py")
 PUBLISHED_ARGS = ()
-MINUTES = 4
+MINUTES = 3
 RUNTIMES = ("eager", "onnxruntime", "executorch-xnnpack")
 STRUCTURAL = ("getitem", "executorch_call_delegate")
 

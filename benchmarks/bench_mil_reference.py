@@ -56,7 +56,7 @@ MEASURES = ("benchmarks/_timing.py", "src/affdeploy/coreml_reference", "src/affd
             "src/affdeploy/models/affnet.py", "src/affdeploy/graph.py", "src/affdeploy/preprocessing.py",
             "src/affdeploy/bench/stats.py")
 PUBLISHED_ARGS = ()
-MINUTES = 3
+MINUTES = 2
 GOAL_SECONDS = 10.0
 VARIANTS = (("fp32", "tensor"), ("fp16", "image"))
 

@@ -77,7 +77,7 @@ MEASURES = ("benchmarks/_timing.py", "src/affdeploy/bench/yardstick.py", "src/af
             "src/affdeploy/export/parity.py", "src/affdeploy/export/onnx.py", "src/affdeploy/export/tflite.py",
             "src/affdeploy/fft", "src/affdeploy/passes", "src/affdeploy/graph.py", "src/affdeploy/models")
 PUBLISHED_ARGS = ()
-MINUTES = 35
+MINUTES = 25
 REFERENCE = "executorch-xnnpack-fp32"
 RUNTIMES = ("eager", "torch.compile", "ort-native-dft", "ort-dft", "ort-dft-int8", REFERENCE, "executorch-xnnpack-fp16",
             "executorch-xnnpack-int8", "tflite")
