@@ -334,9 +334,9 @@ def headline(rows: list[dict[str, object]], meta: dict[str, object], macs: dict[
              part("macs", ", ".join(f"{m} {v['executed'] / 1e6:.1f} M executed vs {v['nominal'] / 1e6:.1f} M nominal"
                                     for m, v in macs.items()))]
     if int8:
-        low, high = min(int8, key=lambda x: x[1]), max(int8, key=lambda x: x[1])
-        parts.append(part("int8-speedup", f"ExecuTorch int8 runs at {low[1]:.2f}x ({low[0]}) to {high[1]:.2f}x ({high[0]}) "
-                                          "the speed of fp32 at 1 thread"))
+        ends = dict.fromkeys(f"{speedup:.2f}x ({model})" for model, speedup in (min(int8, key=lambda x: x[1]),
+                                                                              max(int8, key=lambda x: x[1])))
+        parts.append(part("int8-speedup", f"ExecuTorch int8 runs at {' to '.join(ends)} the speed of fp32 at 1 thread"))
     return [line for p in parts for line in (p, "")]
 
 
