@@ -147,6 +147,7 @@ def rewrite_documents(names: Sequence[str]) -> list[str]:
 
 
 def last_wall_minutes(script: Script) -> float | None:
+    """How long the committed result's run took (None: it recorded no wall time)."""
     path = RESULTS / f"{script.name}.json"
     seconds = json.loads(path.read_text()).get("wall_seconds") if path.exists() else None
     return seconds / 60 if seconds is not None else None
@@ -182,7 +183,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.list:
         show(selected)
         return 0
-    failed = []
     timings = []
     for script in [] if args.docs else selected:
         print(f"== {script.name}: {' '.join(script.command[1:])} (about {script.minutes:g} min)", flush=True)
@@ -190,8 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = subprocess.run(script.command, cwd=REPO, check=False).returncode
         timings.append((script.name, time.monotonic() - started, code))
         print(f"== {script.name}: {timings[-1][1]:.0f} s wall, exit status {code}", flush=True)
-        if code:
-            failed.append(script.name)
+    failed = [name for name, _, code in timings if code]
     for name, seconds, code in timings:
         print(f"{name:16s} {seconds / 60:6.1f} min  exit {code}")
     if timings:
