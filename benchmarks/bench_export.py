@@ -5,7 +5,8 @@ and ExecuTorch lowering, parity checks) into a temporary folder and records the 
 and every target, with the machine (cores, load average) and tool versions, because export time on
 a shared box depends on what else runs.
 
-Writes <out>/export_times.json and <out>/export_times.md.
+Writes <out>/export_times.json and <out>/export_times.md (part ``summary``: the sentence README and
+docs/export.md quote).
 
     .venv/bin/python benchmarks/bench_export.py [--model affnet-t] [--image-size 256] [--out benchmarks/results]
 """
@@ -13,18 +14,25 @@ Writes <out>/export_times.json and <out>/export_times.md.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 import warnings
 from dataclasses import asdict
 from pathlib import Path
 
+from _results import part, save
+
 from affdeploy.bench.host import host_device_info
 from affdeploy.export import export_artifacts, plan_exports
-from affdeploy.fsutil import atomic_write_text
 from affdeploy.versions import tool_versions
 
+NAME = "export_times"
+MEASURES = ("src/affdeploy/export", "src/affdeploy/fft", "src/affdeploy/passes", "src/affdeploy/coreml_reference",
+            "src/affdeploy/data", "src/affdeploy/models/__init__.py", "src/affdeploy/models/affnet.py",
+            "src/affdeploy/models/source.py", "src/affdeploy/graph.py", "src/affdeploy/preprocessing.py",
+            "src/affdeploy/etruntime.py")
+PUBLISHED_ARGS = ()
+MINUTES = 2
 GOAL_SECONDS = 90.0
 
 
@@ -64,7 +72,13 @@ def markdown(result: dict[str, object]) -> str:
     summary = (f"Total **{result['total_seconds']:.1f} s** wall (goal < {GOAL_SECONDS:.0f} s: {verdict}), "
                f"{result['cpu_seconds']:.1f} s of CPU time, on {machine['cpu']}, {machine['cores']} cores, "
                f"load average at the end {load} (other jobs share the cores when the load exceeds the core count).")
-    lines = [title, "", summary, "", "| target | backend | precision | fft | seconds (lowering + parity) | size | parity |",
+    targets = ", ".join(f"{t['target']} {t['seconds']:.0f} s" for t in result["targets"])
+    quoted = (f"`--target all` for {result['model']} at {result['image_size']} px took {result['total_seconds']:.0f} s "
+              f"of wall time and {result['cpu_seconds']:.0f} s of CPU time on {machine['cores']} cores (load average "
+              f"{machine['extra']['load_average'][0]:.1f} at the end; goal < {GOAL_SECONDS:.0f} s: {verdict}); "
+              f"lowering + parity per target: {targets}")
+    lines = [title, "", summary, "", part("summary", quoted), "",
+             "| target | backend | precision | fft | seconds (lowering + parity) | size | parity |",
              "|---|---|---|---|---|---|---|"]
     for t in result["targets"]:
         lines.append(f"| {t['target']} | {t['backend']} | {t['precision']} | {t['fft']} | {t['seconds']:.1f} | "
@@ -83,8 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     result = measure(args.model, args.image_size)
-    atomic_write_text(args.out / "export_times.json", json.dumps(result, indent=2) + "\n")
-    atomic_write_text(args.out / "export_times.md", markdown(result))
+    save(NAME, result, markdown(result), script=__file__, measures=MEASURES, out=args.out)
     print(markdown(result))
 
 

@@ -10,7 +10,8 @@ that machine noise falls on every variant alike:
 and, for information, ExecuTorch with one whole-graph XNNPACK delegate (1 thread).
 Every variant is checked against PyTorch before timing. Goal: dft >= 2x faster than native.
 
-Writes <out>/fft_onnx.json and <out>/fft_onnx.md with the machine and tool versions.
+Writes <out>/fft_onnx.json and <out>/fft_onnx.md with the machine and tool versions (parts quoted by
+README.md and docs/fft.md: ``conditions``, ``table``, ``lowering-alone``).
 
     .venv/bin/python benchmarks/bench_fft_onnx.py [--image-size 256] [--rounds 15] [--iters 4] [--out benchmarks/results]
 """
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import tempfile
 import time
 import warnings
@@ -33,6 +33,7 @@ import onnx
 import torch
 from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 from executorch.exir import to_edge_transform_and_lower
+from _results import part, save
 from _timing import interleaved
 from torch.export import ExportedProgram
 
@@ -42,15 +43,26 @@ from affdeploy.export import ExportRequest
 from affdeploy.export.base import Session
 from affdeploy.export.registry import get_target
 from affdeploy.fft import lower_fft
-from affdeploy.fsutil import atomic_write_bytes, atomic_write_text
+from affdeploy.fsutil import atomic_write_bytes
 from affdeploy.graph import example_input, export_program
 from affdeploy.models import build_model
 from affdeploy.passes import delegate_friendly
 from affdeploy.versions import tool_versions
 
+NAME = "fft_onnx"
+MEASURES = ("benchmarks/_timing.py", "src/affdeploy/models/__init__.py", "src/affdeploy/models/affnet.py",
+            "src/affdeploy/graph.py", "src/affdeploy/fft", "src/affdeploy/passes", "src/affdeploy/export/base.py",
+            "src/affdeploy/export/onnx.py", "src/affdeploy/export/executorch.py", "src/affdeploy/etruntime.py",
+            "src/affdeploy/bench/stats.py")
+PUBLISHED_ARGS = ()
+MINUTES = 2
 MODEL = "affnet-et"
 GOAL = 2.0
 ONNX_VARIANTS = ("native", "native+friendly", "dft", "dft+friendly")
+LABELS = {"native": "native `DFT` op (plain torch.onnx export)",
+          "native+friendly": "native `DFT` op + delegate-friendly rewrites (`--fft native`)",
+          "dft": "DFT lowering only", "dft+friendly": "DFT lowering + delegate-friendly rewrites (`--fft auto`)",
+          "executorch-xnnpack": "ExecuTorch XNNPACK, one delegate call (for reference)"}
 
 
 def save_onnx(ep: ExportedProgram, x: torch.Tensor, path: Path) -> dict[str, int]:
@@ -121,6 +133,14 @@ def print_round(r: int, samples: dict[str, list[float]]) -> None:
 
 def markdown(summary: dict[str, object]) -> str:
     device = summary["machine"]
+    results = summary["results"]
+    conditions = (f"{device['cpu']}, {device['cores']} cores, 1 thread, {MODEL} at {summary['image_size']}, p50 of "
+                  f"{summary['rounds']} interleaved rounds x {summary['iters']} calls, load average "
+                  f"{device['extra']['load_average'][0]:.1f}")
+    table = ["| ONNX Runtime CPU EP | p50 | vs native DFT |", "|---|---|---|"]
+    for name, row in results.items():
+        bold = "**" if name == "dft+friendly" else ""
+        table.append(f"| {LABELS[name]} | {bold}{row['p50_ms']:.1f} ms{bold} | {bold}{row['speedup_vs_native']:.2f}x{bold} |")
     lines = [
         f"# {MODEL} @ {summary['image_size']}: ONNX Runtime native DFT vs DFT-matrix lowering",
         "",
@@ -130,18 +150,24 @@ def markdown(summary: dict[str, object]) -> str:
         "Load average when measuring (1/5/15 min): " + " / ".join(f"{v:.2f}" for v in device["extra"]["load_average"])
         + " (absolute times grow with load; interleaving keeps the ratios fair).",
         "",
+        part("conditions", conditions),
+        "",
+        part("table", "\n".join(table)),
+        "",
         "| variant | p50 ms | p90 ms | speedup vs native | max abs err vs PyTorch | notes |",
         "|---|---|---|---|---|---|",
     ]
-    for name, row in summary["results"].items():
+    for name, row in results.items():
         notes = ", ".join(f"{k}={v}" for k, v in row["facts"].items() if k != "top_ops")
         lines.append(f"| {name} | {row['p50_ms']:.2f} | {row['p90_ms']:.2f} | {row['speedup_vs_native']:.2f}x | "
                      f"{row['max_abs_err']:.1e} | {notes} |")
     verdict = "met" if summary["speedup"] >= GOAL else "NOT met"
+    alone = (f"the FFT lowering alone runs {summary['lowering_speedup_same_rewrites']:.2f}x as fast as ONNX's native "
+             "`DFT` op")
     lines += ["", f"Best lowered ONNX variant ({summary['best_lowered']}) is {summary['speedup']:.2f}x faster than the "
               f"native DFT op (goal >= {GOAL:.0f}x: {verdict}).",
-              f"With the same delegate-friendly rewrites on both sides, the FFT lowering alone is "
-              f"{summary['lowering_speedup_same_rewrites']:.2f}x faster (native+friendly vs dft+friendly)."]
+              "With the same delegate-friendly rewrites on both sides (native+friendly vs dft+friendly):", "",
+              part("lowering-alone", alone)]
     return "\n".join(lines) + "\n"
 
 
@@ -177,9 +203,7 @@ def main() -> None:
     print(f"speedup (native / {best}): {summary['speedup']:.2f}x  goal >= {GOAL:.0f}x")
     print(f"FFT lowering alone, same rewrites elsewhere (native+friendly / dft+friendly): "
           f"{summary['lowering_speedup_same_rewrites']:.2f}x")
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / "fft_onnx.json", json.dumps(summary, indent=2) + "\n")
-    atomic_write_text(args.out / "fft_onnx.md", markdown(summary))
+    save(NAME, summary, markdown(summary), script=__file__, measures=MEASURES, out=args.out)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ torch.set_num_threads does not touch). Each is checked against eager before timi
 run in interleaved rounds so machine noise falls on all alike. Also records, per model, the
 XNNPACK delegate calls and the CPU kernels left outside them (the table in docs/fft.md).
 
-Writes <out>/fft_zoo.json and <out>/fft_zoo.md.
+Writes <out>/fft_zoo.json and <out>/fft_zoo.md (parts quoted by docs/fft.md: ``table``, ``conditions``).
 
     .venv/bin/python benchmarks/bench_fft_zoo.py [--rounds 10] [--iters 10] [--out benchmarks/results]
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import copy
 import io
-import json
 import sys
 import warnings
 from collections.abc import Callable
@@ -32,6 +31,7 @@ import torch
 ROOT = Path(__file__).resolve().parent
 sys.path[:0] = [str(ROOT), str(ROOT.parent / "tests")]
 
+from _results import part, save  # noqa: E402
 from _timing import interleaved  # noqa: E402  (the same round-robin timing)
 from fft_zoo import ZOO, build  # noqa: E402
 
@@ -39,11 +39,16 @@ from affdeploy.bench.host import host_device_info  # noqa: E402
 from affdeploy.bench.stats import compute_stats  # noqa: E402
 from affdeploy.export.onnx import session_options  # noqa: E402
 from affdeploy.fft import lower_fft  # noqa: E402
-from affdeploy.fsutil import atomic_write_text  # noqa: E402
 from affdeploy.models.source import flat_outputs  # noqa: E402
 from affdeploy.passes import delegate_friendly  # noqa: E402
 from affdeploy.versions import tool_versions  # noqa: E402
 
+NAME = "fft_zoo"
+MEASURES = ("benchmarks/_timing.py", "tests/fft_zoo.py", "tests/fft_models.py", "src/affdeploy/fft",
+            "src/affdeploy/passes", "src/affdeploy/export/onnx.py", "src/affdeploy/models/source.py",
+            "src/affdeploy/bench/stats.py")
+PUBLISHED_ARGS = ()
+MINUTES = 3
 RUNTIMES = ("eager", "onnxruntime", "executorch-xnnpack")
 STRUCTURAL = ("getitem", "executorch_call_delegate")
 
@@ -99,6 +104,16 @@ def measure(name: str, rounds: int, iters: int, warmup: int) -> dict[str, Any]:
 
 def markdown(summary: dict[str, Any]) -> str:
     device = summary["machine"]
+    models = summary["models"]
+    conditions = (f"1 thread, small shapes, p50 ratios of {summary['rounds']} interleaved rounds x {summary['iters']} "
+                  f"calls on {device['cpu']}, {device['cores']} cores")
+    table = ["| zoo model | XNNPACK delegate calls | CPU kernels outside the delegate | ExecuTorch vs eager | "
+             "ONNX Runtime vs eager |", "|---|---|---|---|---|"]
+    for name, row in models.items():
+        outside = ", ".join(f"`{op.removeprefix('aten_')}` x{n}" for op, n in row["xnnpack"]["outside"].items())
+        rt = row["runtimes"]
+        table.append(f"| {name} | {row['xnnpack']['delegate_calls']} | {outside or 'none'} | "
+                     f"{rt['executorch-xnnpack']['speedup_vs_eager']:.2f}x | {rt['onnxruntime']['speedup_vs_eager']:.2f}x |")
     lines = [
         "# FFT zoo: ExecuTorch XNNPACK and ONNX Runtime (FFT-lowered) vs eager PyTorch (native FFT)",
         "",
@@ -107,15 +122,17 @@ def markdown(summary: dict[str, Any]) -> str:
         f"{summary['rounds']} interleaved rounds x {summary['iters']} iterations per model.",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in summary["versions"].items()),
         "",
-        "| model | eager p50 ms | ORT p50 ms | ORT vs eager | ET XNNPACK p50 ms | ET vs eager | delegate calls | CPU kernels outside |",
-        "|---|---|---|---|---|---|---|---|",
+        part("conditions", conditions),
+        "",
+        part("table", "\n".join(table)),
+        "",
+        "| model | eager p50 ms | ORT p50 ms | ET XNNPACK p50 ms |",
+        "|---|---|---|---|",
     ]
-    for name, row in summary["models"].items():
+    for name, row in models.items():
         rt = row["runtimes"]
-        outside = ", ".join(f"{op} x{n}" for op, n in row["xnnpack"]["outside"].items()) or "none"
         lines.append(f"| {name} | {rt['eager']['p50_ms']:.3f} | {rt['onnxruntime']['p50_ms']:.3f} | "
-                     f"{rt['onnxruntime']['speedup_vs_eager']:.2f}x | {rt['executorch-xnnpack']['p50_ms']:.3f} | "
-                     f"{rt['executorch-xnnpack']['speedup_vs_eager']:.2f}x | {row['xnnpack']['delegate_calls']} | {outside} |")
+                     f"{rt['executorch-xnnpack']['p50_ms']:.3f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -138,9 +155,7 @@ def main() -> None:
     for name, row in models.items():
         print(f"{name:28s} " + "  ".join(f"{k} {v['p50_ms']:.3f} ms ({v['speedup_vs_eager']:.2f}x)"
                                          for k, v in row["runtimes"].items()))
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / "fft_zoo.json", json.dumps(summary, indent=2) + "\n")
-    atomic_write_text(args.out / "fft_zoo.md", markdown(summary))
+    save(NAME, summary, markdown(summary), script=__file__, measures=MEASURES, out=args.out)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ does not report back). Throughput is reported against both MAC counts: the nomin
 (the model as written, FFTs at n log n) and the one the DFT-lowered artifact executes. A model row
 at or above its yardstick means the yardstick is wrong: the script says so and exits with status 1.
 
-Writes <out>/runtimes.json, runtimes.md and runtimes.png (ratios vs ExecuTorch fp32 and vs the yardsticks).
+Writes <out>/runtimes.json, runtimes.md and runtimes.png (ratios vs ExecuTorch fp32 and vs the yardsticks);
+README.md and docs/ quote the markdown's parts ``conditions``, ``table``, ``summary``, ``int8-speedup``, ``macs``.
 
     .venv/bin/python benchmarks/bench_runtimes.py [--models affnet-et,affnet-t,affnet] [--threads 1,2] [--rounds 12]
         [--runtimes executorch-xnnpack-fp32,ort-dft,tflite] (the fp32 race only)
@@ -27,7 +28,6 @@ import argparse
 import copy
 import gc
 import importlib.util
-import json
 import os
 import platform
 import statistics
@@ -44,9 +44,10 @@ sleep_idle_openmp_threads()  # before torch loads OpenMP (the same setting as th
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _results import part, save  # noqa: E402
 from _timing import interleaved  # noqa: E402
 
-from affdeploy.bench.yardstick import (
+from affdeploy.bench.yardstick import (  # noqa: E402
     GEMM_SIZES,
     Int8Gemms,
     build_int8_gemms,
@@ -60,16 +61,23 @@ from affdeploy.bench.yardstick import (
     thread_setting,
     yardsticks,
 )
-from affdeploy.data.calibration import load_calibration
-from affdeploy.etruntime import load_forward, set_threads
-from affdeploy.export.quantize import half_program, int8_parity, quantize_onnx, quantize_pt2e, recalibrate_batchnorm
-from affdeploy.fft import lower_fft
-from affdeploy.graph import example_input, export_program
-from affdeploy.models import build_model
-from affdeploy.models.executed import executed_macs
-from affdeploy.models.profile import profile_model
-from affdeploy.passes import delegate_friendly
+from affdeploy.data.calibration import load_calibration  # noqa: E402
+from affdeploy.etruntime import load_forward, set_threads  # noqa: E402
+from affdeploy.export.quantize import half_program, int8_parity, quantize_onnx, quantize_pt2e, recalibrate_batchnorm  # noqa: E402
+from affdeploy.fft import lower_fft  # noqa: E402
+from affdeploy.graph import example_input, export_program  # noqa: E402
+from affdeploy.models import build_model  # noqa: E402
+from affdeploy.models.executed import executed_macs  # noqa: E402
+from affdeploy.models.profile import profile_model  # noqa: E402
+from affdeploy.passes import delegate_friendly  # noqa: E402
 
+NAME = "runtimes"
+MEASURES = ("benchmarks/_timing.py", "src/affdeploy/bench/yardstick.py", "src/affdeploy/bench/openmp.py",
+            "src/affdeploy/data", "src/affdeploy/etruntime.py", "src/affdeploy/export/quantize.py",
+            "src/affdeploy/export/parity.py", "src/affdeploy/export/onnx.py", "src/affdeploy/export/tflite.py",
+            "src/affdeploy/fft", "src/affdeploy/passes", "src/affdeploy/graph.py", "src/affdeploy/models")
+PUBLISHED_ARGS = ()
+MINUTES = 25
 REFERENCE = "executorch-xnnpack-fp32"
 RUNTIMES = ("eager", "torch.compile", "ort-native-dft", "ort-dft", "ort-dft-int8", REFERENCE, "executorch-xnnpack-fp16",
             "executorch-xnnpack-int8", "tflite")
@@ -113,8 +121,8 @@ def build(model: str, size: int, folder: Path, runtimes: set[str]) -> Artifacts:
     """Export everything ``runtimes`` needs for ``model``; int8 uses BN statistics recalibrated on photos."""
     torch.manual_seed(0)
     net = build_model(model).eval()
-    images = load_calibration(size)
-    calibration, validation, source = images.calibration, images.validation, images.describe()
+    sets = load_calibration(size)
+    calibration, validation, source = sets.calibration, sets.validation, sets.source
     if any("int8" in r for r in runtimes):
         recalibrate_batchnorm(net, calibration)  # untrained weights: realistic ranges for every runtime alike
     friendly = delegate_friendly(lower_fft(export_program(net, size)))
@@ -253,7 +261,86 @@ def machine() -> dict[str, object]:
             "python": platform.python_version(), "torch": torch.__version__, "load_average_1_5_15": os.getloadavg()}
 
 
-def markdown(rows: list[dict[str, object]], meta: dict[str, object]) -> str:
+COLUMNS = {"eager": "eager PyTorch (native FFT)", "ort-native-dft": "ONNX Runtime, native DFT",
+           "ort-dft": "ONNX Runtime, DFT lowering", "tflite": "LiteRT (XNNPACK)",
+           REFERENCE: "ExecuTorch XNNPACK .pte", "executorch-xnnpack-int8": "ExecuTorch XNNPACK int8"}
+"""The runtimes of the README's table, in its column order."""
+
+
+def span(values: list[float], fmt: str) -> str:
+    """``values`` as one figure or a range "low-high" in ``fmt`` (e.g. ``{:.2f}x``)."""
+    low, high = fmt.format(min(values)), fmt.format(max(values))
+    return low if low == high else f"{low.rstrip('x%')}-{high}"
+
+
+def medians(rows: list[dict[str, object]], threads: int) -> dict[tuple[str, str], float]:
+    return {(str(r["model"]), str(r["runtime"])): float(r["median_ms"]) for r in rows if r["model"] and r["threads"] == threads}
+
+
+def speed(rows: list[dict[str, object]], threads: int | tuple[int, int], fast: str, slow: str) -> str | None:
+    """How many times as fast ``fast`` runs as ``slow`` over the models (or ``fast`` at threads[1] vs threads[0])."""
+    one, two = (threads, threads) if isinstance(threads, int) else threads
+    a, b = medians(rows, one), medians(rows, two)
+    ratios = [a[(m, slow)] / b[(m, fast)] for (m, rt) in b if rt == fast and (m, slow) in a]
+    return span(ratios, "{:.2f}x") if ratios else None
+
+
+def summary(rows: list[dict[str, object]], macs: dict[str, dict[str, int]]) -> str:
+    """The paragraph README.md quotes: the ratios that matter, computed from the rows."""
+    sentences = []
+    ort, ort2 = speed(rows, 1, REFERENCE, "ort-dft"), speed(rows, 2, REFERENCE, "ort-dft")
+    if ort:
+        sentences.append(f"At 1 thread the fp32 .pte runs {ort} as fast as ONNX Runtime on the same lowered graph"
+                         + (f", at 2 threads {ort2}; it gains {speed(rows, (1, 2), REFERENCE, REFERENCE)} from the "
+                            "second thread." if ort2 else "."))
+    lite, lite2 = speed(rows, 1, "tflite", REFERENCE), speed(rows, 2, "tflite", REFERENCE)
+    if lite:
+        sentences.append(f"LiteRT (the same lowered program converted with litert-torch) runs {lite} as fast as the .pte "
+                         f"at 1 thread" + (f" and {lite2} at 2." if lite2 else "."))
+    single = [r for r in rows if r["threads"] == 1 and r["runtime"] == REFERENCE]
+    if single:
+        r = next((r for r in single if r["model"] == "affnet-t"), single[0])
+        m = macs[str(r["model"])]
+        sentences.append(f"{r['model']}'s .pte runs at {r['nominal_gmacs_per_s']:.1f} GMAC/s against its nominal "
+                         f"{m['nominal'] / 1e6:.1f} M MACs at 1 thread, **{r['nominal_of_yardstick']:.0%} of the fp32 GEMM "
+                         f"yardstick** ({r['executed_of_yardstick']:.0%} against the {m['executed'] / 1e6:.1f} M MACs the "
+                         "DFT-lowered graph executes).")
+    int8 = [float(r["nominal_of_yardstick"]) for r in rows if r["threads"] == 1 and r["runtime"] == "executorch-xnnpack-int8"]
+    if int8:
+        sentences.append(f"ExecuTorch int8 runs {speed(rows, 1, 'executorch-xnnpack-int8', REFERENCE)} as fast as fp32 at "
+                         f"1 thread, at {span(int8, '{:.0%}')} of the int8 GEMM yardstick.")
+    eager = speed(rows, (1, 2), "eager", "eager")
+    if eager:
+        sentences.append(f"Eager PyTorch runs {eager} as fast at 2 threads as at 1.")
+    return " ".join(sentences)
+
+
+def headline(rows: list[dict[str, object]], meta: dict[str, object], macs: dict[str, dict[str, int]]) -> list[str]:
+    """The parts README.md and docs/ quote."""
+    machine = meta["machine"]
+    conditions = (f"{machine['cpu']}, {machine['cores']} cores, load average {meta['load_start'][0]:.1f} at the start "
+                  f"and {meta['load_end'][0]:.1f} at the end; {meta['image_size']}x{meta['image_size']}, medians of one "
+                  f"interleaved run")
+    present = [c for c in COLUMNS if any(r["runtime"] == c for r in rows)]
+    table = [f"| model | {' | '.join(COLUMNS[c] for c in present)} |", f"|---|{'---|' * len(present)}"]
+    for threads in sorted({int(r["threads"]) for r in rows}):
+        times = medians(rows, threads)
+        for model in dict.fromkeys(m for m, _ in times):
+            cells = [f"{times[(model, c)]:.1f} ms" if (model, c) in times else "-" for c in present]
+            table.append(f"| {model}, {threads} thread{'s' * (threads > 1)} | {' | '.join(cells)} |")
+    int8 = [(r["model"], float(r["speed_vs_executorch_fp32"])) for r in rows
+            if r["threads"] == 1 and r["runtime"] == "executorch-xnnpack-int8"]
+    parts = [part("conditions", conditions), part("table", "\n".join(table)), part("summary", summary(rows, macs)),
+             part("macs", ", ".join(f"{m} {v['executed'] / 1e6:.1f} M executed vs {v['nominal'] / 1e6:.1f} M nominal"
+                                    for m, v in macs.items()))]
+    if int8:
+        ends = dict.fromkeys(f"{speedup:.2f}x ({model})" for model, speedup in (min(int8, key=lambda x: x[1]),
+                                                                              max(int8, key=lambda x: x[1])))
+        parts.append(part("int8-speedup", f"ExecuTorch int8 runs at {' to '.join(ends)} the speed of fp32 at 1 thread"))
+    return [line for p in parts for line in (p, "")]
+
+
+def markdown(rows: list[dict[str, object]], meta: dict[str, object], macs: dict[str, dict[str, int]]) -> str:
     lines = [
         "# Runtimes side by side: AFFNet on this machine",
         "",
@@ -262,6 +349,7 @@ def markdown(rows: list[dict[str, object]], meta: dict[str, object]) -> str:
         f"Machine: {meta['machine']['cpu']}, {meta['machine']['cores']} cores, {meta['machine']['system']}; "
         f"load average at start {meta['load_start']}, at end {meta['load_end']} (shared machine: judge by ratios).",
         "",
+        *headline(rows, meta, macs),
         "Yardsticks, timed in the same interleaved rounds at the same thread count (every pool read back), the faster "
         "median per precision: fp32 rows against an fp32 GEMM 1024^3, torch.mm (MKL) and numpy.matmul (OpenBLAS); "
         "int8 rows against an int8 GEMM 2048^3 (int8 activations, per-channel int8 weights), ExecuTorch XNNPACK "
@@ -369,7 +457,7 @@ def main() -> None:
     if "tflite" in runtimes and importlib.util.find_spec("litert_torch") is None:
         print("tflite left out: litert-torch is not installed (pip install -r requirements-tflite.txt)")
         runtimes.remove("tflite")
-    meta: dict[str, object] = {"machine": machine(), "load_start": os.getloadavg()}
+    meta: dict[str, object] = {"machine": machine(), "load_start": os.getloadavg(), "image_size": args.image_size}
     meta["command"] = (f"--models {args.models} --runtimes {args.runtimes} --threads {args.threads} "
                        f"--image-size {args.image_size} --rounds {args.rounds} --per-round {args.per_round} "
                        f"--warmup {args.warmup}")
@@ -378,10 +466,9 @@ def main() -> None:
         int8_gemms = build_int8_gemms(Path(tmp)) if any(yardstick_precision(r) == "int8" for r in runtimes) else None
         rows = [row for t in map(int, args.threads.split(",")) for row in measure(arts, runtimes, t, args, int8_gemms)]
     meta["load_end"] = os.getloadavg()
-    args.out.mkdir(parents=True, exist_ok=True)
-    text = markdown(rows, meta)
-    _atomic_write(args.out / "runtimes.json", lambda p: p.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1, default=str)))
-    _atomic_write(args.out / "runtimes.md", lambda p: p.write_text(text))
+    macs = {a.model: {"nominal": a.nominal_macs, "executed": a.executed_macs} for a in arts}
+    text = markdown(rows, meta, macs)
+    save(NAME, {"meta": meta, "macs": macs, "rows": rows}, text, script=__file__, measures=MEASURES, out=args.out)
     _atomic_write(args.out / "runtimes.png", lambda p: plot(rows, p))
     print(text)
     if beaten(rows):

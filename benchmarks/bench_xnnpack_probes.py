@@ -22,7 +22,9 @@ Tiny probe programs, exported both ways and timed interleaved in one process, is
 No graph rewrite on our side can remove a per-call cost the runtime adds to every operator; fewer
 operators make it smaller.
 
-    .venv/bin/python benchmarks/bench_xnnpack_probes.py [--threads 1,2] [--rounds 12] [--per-round 5]
+Writes <out>/xnnpack_probes.json and <out>/xnnpack_probes.md (part ``summary``: what docs/bench.md quotes).
+
+    .venv/bin/python benchmarks/bench_xnnpack_probes.py [--threads 1,2] [--rounds 12] [--per-round 5] [--out DIR]
 """
 
 from __future__ import annotations
@@ -45,11 +47,17 @@ sleep_idle_openmp_threads()
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _results import RESULTS, part, save  # noqa: E402
 from _timing import interleaved  # noqa: E402
 from torch import nn  # noqa: E402
 
 from affdeploy.etruntime import load_forward, set_threads  # noqa: E402
 
+NAME = "xnnpack_probes"
+MEASURES = ("benchmarks/_timing.py", "src/affdeploy/bench/openmp.py", "src/affdeploy/etruntime.py",
+            "src/affdeploy/export/tflite.py")
+PUBLISHED_ARGS = ()
+MINUTES = 2
 DISPATCH_OPS = 250  # (mul, add) pairs: 500 XNNPACK operators
 
 
@@ -126,17 +134,37 @@ def calls(files: dict[str, tuple[Path, Path, torch.Tensor]], threads: int) -> di
     return out
 
 
+def per_operator_us(medians: dict[str, float]) -> dict[str, float]:
+    """The fixed cost per operator per call of each runtime: (dispatch - one-op) / its operator count."""
+    return {rt: (medians[f"dispatch|{rt}"] - medians[f"one-op|{rt}"]) / (2 * DISPATCH_OPS) * 1e3
+            for rt in ("executorch", "litert")}
+
+
 def report(medians: dict[str, float], threads: int) -> list[str]:
     """Median ms per probe and runtime, ET/LiteRT ratios, and the fixed cost per operator per call."""
     lines = [f"## {threads} thread(s)", "", "| probe | ExecuTorch ms | LiteRT ms | LiteRT faster by |", "|---|---:|---:|---:|"]
     for name in PROBES:
         et, lite = medians[f"{name}|executorch"], medians[f"{name}|litert"]
         lines.append(f"| {name} | {et:.4f} | {lite:.4f} | {et / lite:.2f}x |")
-    ops = 2 * DISPATCH_OPS
-    per_op = {rt: (medians[f"dispatch|{rt}"] - medians[f"one-op|{rt}"]) / ops * 1e3 for rt in ("executorch", "litert")}
+    per_op = per_operator_us(medians)
     lines += ["", f"Fixed cost per XNNPACK operator per call: ExecuTorch {per_op['executorch']:.3f} us, "
-              f"LiteRT {per_op['litert']:.3f} us (from {ops} operators on 8 floats).", ""]
+              f"LiteRT {per_op['litert']:.3f} us (from {2 * DISPATCH_OPS} operators on 8 floats).", ""]
     return lines
+
+
+def summary(by_threads: dict[int, dict[str, float]]) -> str:
+    """The sentence docs/bench.md quotes: per-operator costs, and ExecuTorch/LiteRT time per kernel kind."""
+    costs = "; ".join(f"{t} thread{'s' * (t > 1)}: {c['executorch']:.2f} vs {c['litert']:.2f} us"
+                      for t, m in by_threads.items() for c in [per_operator_us(m)])
+
+    def ratio(probe: str) -> str:
+        values = [m[f"{probe}|executorch"] / m[f"{probe}|litert"] for m in by_threads.values()]
+        low, high = f"{min(values):.2f}", f"{max(values):.2f}"
+        return f"{low}x" if low == high else f"{low}-{high}x"
+
+    return (f"a fixed cost per operator per call of ExecuTorch against LiteRT ({costs}), and ExecuTorch's XNNPACK "
+            f"taking {ratio('depthwise')} LiteRT's time on the same depthwise layers, {ratio('sigmoid')} on sigmoids "
+            f"and {ratio('pointwise')} on 1x1 convolutions")
 
 
 def positive(text: str) -> int:
@@ -156,17 +184,26 @@ def main() -> int:
     parser.add_argument("--threads", type=thread_counts, default=[1, 2], help="comma-separated thread counts (default: 1,2)")
     parser.add_argument("--rounds", type=positive, default=12, help="interleaved rounds (default: 12)")
     parser.add_argument("--per-round", type=positive, default=5, help="timed calls per probe per round (default: 5)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the results go (default: benchmarks/results)")
     args = parser.parse_args()
     if importlib.util.find_spec("litert_torch") is None:
         parser.exit(2, "bench_xnnpack_probes: LiteRT is not installed (pip install -r requirements-tflite.txt)\n")
     torch.set_num_threads(1)
-    lines = ["# ExecuTorch vs LiteRT: the same XNNPACK kernels, probe by probe", ""]
+    lines = ["# ExecuTorch vs LiteRT: the same XNNPACK kernels, probe by probe", "",
+             f"{args.rounds} interleaved rounds x {args.per_round} calls per probe and runtime, medians.", ""]
+    by_threads: dict[int, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         files = {name: export(name, Path(tmp)) for name in PROBES}
         for threads in args.threads:
             samples = interleaved(calls(files, threads), args.rounds, args.per_round, warmup=3)
-            lines += report({k: statistics.median(v) for k, v in samples.items()}, threads)
+            by_threads[threads] = {k: statistics.median(v) for k, v in samples.items()}
+            lines += report(by_threads[threads], threads)
+    lines += [part("summary", summary(by_threads))]
+    data = {"rounds": args.rounds, "per_round": args.per_round, "dispatch_operators": 2 * DISPATCH_OPS,
+            "median_ms": {str(t): m for t, m in by_threads.items()},
+            "per_operator_us": {str(t): per_operator_us(m) for t, m in by_threads.items()}}
+    save(NAME, data, "\n".join(lines), script=__file__, measures=MEASURES, out=args.out)
     print("\n".join(lines))
     return 0
 

@@ -16,8 +16,8 @@ those properties deterministically, in a second:
    centred on their mean, whose largest logit over the bundled photographs is a chosen value (16).
 
 The state dict is saved exactly as cvnets saves one (plain, optionally under ``state_dict`` with
-``module.`` prefixes), so ``--weights`` takes the same path as an official file. Used by tests and by
-benchmarks/bench_parity_photos.py and bench_int8_accuracy.py.
+``module.`` prefixes), so ``--weights`` takes the same path as an official file. Used by
+benchmarks/bench_parity.py.
 """
 
 from __future__ import annotations
