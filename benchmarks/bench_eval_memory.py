@@ -21,13 +21,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import save  # noqa: E402
+from _results import part, save  # noqa: E402
 
 from affdeploy.data.photos import bundled  # noqa: E402
 from affdeploy.evaluation.run import EvalRequest, evaluate  # noqa: E402
 from affdeploy.export.request import plan_exports  # noqa: E402
 
+NAME = "eval_memory"
 MEASURES = ("src/affdeploy/evaluation", "src/affdeploy/data/photos.py")
+PUBLISHED_ARGS = ("--images", "3000")
+MINUTES = 4
 SAMPLE_EVERY = 100
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -70,8 +73,8 @@ def markdown(result: dict[str, object]) -> str:
         f"({result['seconds']} s); resident memory sampled every {SAMPLE_EVERY} images:", "",
         "| images evaluated | resident MB |", "|---|---|",
         *(f"| {n} | {mb} |" for n, mb in result["samples"]),  # type: ignore[attr-defined]
-        "", f"Growth from the first sample to the last: {result['growth_mb']} MB "
-            f"({float(result['growth_share']):.1%} of the resident size).",
+        "", part("summary", f"resident memory changed by {result['growth_mb']} MB "
+                            f"({float(result['growth_share']):.1%}) from {SAMPLE_EVERY} to {result['images']} images"),
     ])
 
 
@@ -82,7 +85,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         result = measure(args.images, Path(tmp))
-    _, md = save("eval_memory", result, markdown(result), script=__file__, measures=MEASURES, out=args.out)
+    _, md = save(NAME, result, markdown(result), script=__file__, measures=MEASURES, out=args.out)
     print(md.read_text())
 
 
