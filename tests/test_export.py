@@ -19,11 +19,12 @@ import pytest
 from cli_helpers import run_cli as run
 from conftest import trained_like_checkpoint
 from onnx import numpy_helper
+from PIL import Image
 from reduced_affnet import SHARED_MODEL
 
 from affdeploy.data.photos import bundled
 from affdeploy.export import MANIFEST_NAME, ArtifactEntry, ExportRequest, read_manifest
-from affdeploy.export.cache import cache_inputs, find_exported
+from affdeploy.export.cache import cache_inputs, cache_key, find_exported, matches
 from affdeploy.export.manifest import upsert_entries
 from affdeploy.export.registry import target_names
 from affdeploy.fsutil import sha256_path
@@ -241,3 +242,27 @@ def test_bench_reuses_an_exported_artifact_only_while_it_still_matches(exported:
     with (tmp_path / onnx_entry["path"]).open("ab") as artifact:
         artifact.write(b"\0")  # the file changed since export: never measured as if it were the export
     assert find_exported(tmp_path, inputs) is None
+
+
+def test_the_cache_identity_holds_the_calibration_images_and_the_data_code(tmp_path: Path) -> None:
+    """An int8 artifact calibrated on other images is another artifact; so is one exported by other data/ code."""
+    from affdeploy.data.calibration import sources_sha256
+    from affdeploy.export.cache import _CODE_PARTS
+
+    rng = np.random.default_rng(0)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(24):
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(photos / f"{i:02d}.png")
+    default = cache_inputs(ExportRequest.create("affnet-et", "onnx", precision="int8", image_size=64))
+    mine = cache_inputs(ExportRequest.create("affnet-et", "onnx", precision="int8", image_size=64, calibration=photos))
+    assert default["calibration_sha256"] == sources_sha256() != mine["calibration_sha256"]
+    assert cache_key(default) != cache_key(mine)
+    entry = ArtifactEntry.from_dict({**{k: v for k, v in mine.items() if k in ArtifactEntry.__dataclass_fields__},
+                                     "path": "a.onnx", "sha256": "0", "size_bytes": 1, "input": {},
+                                     "tool_versions": {}, "op_counts": {}, "parity": {"status": "passed"},
+                                     "export_seconds": 0.0, "created": "", "weights_sha256": None,
+                                     "quantization": {"calibration": {"sha256": mine["calibration_sha256"]}}})
+    assert matches(entry, mine) and not matches(entry, default)  # the bug: it was reused for the default int8
+    assert cache_inputs(ExportRequest.create("affnet-et", "onnx", image_size=64))["calibration_sha256"] is None
+    assert "data" in _CODE_PARTS  # calibration cropping lives in data/: a change there re-exports int8 artifacts

@@ -83,6 +83,15 @@ def split_by_file(paths: list[Path]) -> tuple[list[Path], list[Path]]:
     return sorted(shuffled[validate:]), sorted(shuffled[:validate])
 
 
+def _bundled_files() -> list[Path]:
+    return [path for _, path in bundled(Role.CALIBRATION) + bundled(Role.VALIDATION)]
+
+
+def sources_sha256(directory: Path | None = None) -> str:
+    """The sha256 a :class:`CalibrationSet` records, without decoding an image (cache keys need it cheaply)."""
+    return files_sha256(image_files(Path(directory), OPTION) if directory is not None else _bundled_files())
+
+
 def load_calibration(image_size: int, directory: Path | None = None, count: int = DEFAULT_COUNT) -> CalibrationSet:
     """The calibration and validation inputs for ``image_size``: from ``directory``, or the bundled photographs."""
     if directory is None:
@@ -106,4 +115,4 @@ def _shipped(image_size: int, count: int) -> CalibrationSet:
     names = [n for n, _ in validate] + [f"{n} (mirrored crop)" for n, _ in validate]
     return CalibrationSet(random_crops([read_rgb(p) for _, p in calibrate], count, image_size, CALIBRATION_SEED),
                           centre + mirrored, names, SHIPPED, tuple(n for n, _ in calibrate),
-                          tuple(n for n, _ in validate), files_sha256([p for _, p in calibrate + validate]))
+                          tuple(n for n, _ in validate), files_sha256(_bundled_files()))

@@ -34,7 +34,7 @@ from affdeploy.vocab import Precision
 
 CACHE_DIR = "cache"
 CACHE_RECORD = "cache-key.json"  # what the key covers; written last, so its presence marks a complete export
-_CODE_PARTS = ("export", "fft", "passes", "models", "graph.py", "preprocessing.py", "vocab.py")
+_CODE_PARTS = ("export", "fft", "passes", "models", "data", "graph.py", "preprocessing.py", "vocab.py")
 """affdeploy sources whose changes change exported artifacts."""
 
 
@@ -58,11 +58,21 @@ def _weights_sha256(request: ExportRequest) -> str | None:
     return sha256_path(request.weights) if request.weights is not None else source_sha256(request.model)
 
 
+def _calibration_sha256(request: ExportRequest) -> str | None:
+    """int8: the sha256 of the images it is calibrated on (a user folder, or the bundled photographs)."""
+    if request.precision != Precision.INT8:
+        return None
+    from affdeploy.data.calibration import sources_sha256
+
+    return sources_sha256(request.calibration)
+
+
 def cache_inputs(request: ExportRequest) -> dict[str, Any]:
     """Everything that shapes the artifact's bytes, as JSON (the cache key's preimage)."""
     return {
         **request.identity(),
         "weights_sha256": _weights_sha256(request),
+        "calibration_sha256": _calibration_sha256(request),
         "tools": tool_versions(),
         "code": code_fingerprint(),
     }
@@ -76,11 +86,14 @@ def cache_key(inputs: dict[str, Any]) -> str:
 
 def matches(entry: ArtifactEntry, inputs: dict[str, Any]) -> bool:
     """Whether a manifest entry was exported from exactly these inputs (fields it lacks are not held against it)."""
-    identity = {k: v for k, v in inputs.items() if k not in ("weights_sha256", "tools", "code", "ort_format")}
+    identity = {k: v for k, v in inputs.items()
+                if k not in ("weights_sha256", "calibration_sha256", "tools", "code", "ort_format")}
     recorded = {k: getattr(entry, k) for k in identity}
+    calibration = ((entry.quantization or {}).get("calibration") or {}).get("sha256")
     return (
         recorded == identity
         and entry.weights_sha256 == inputs["weights_sha256"]
+        and calibration == inputs.get("calibration_sha256")
         and all(inputs["tools"].get(tool) == ver for tool, ver in entry.tool_versions.items())
         and entry.code_sha256 in (None, inputs["code"])
     )
