@@ -105,6 +105,22 @@ def _probability_pipeline(ct: Any, precision: Any) -> tuple[Any, Any]:
     return ct.transform.FP16ComputePrecision(op_selector=lambda op: op.op_type != "softmax"), pipeline
 
 
+RECURRENT_ALIASES = {"lstm.input": "lstm"}
+"""torch.export spells nn.LSTM ``aten.lstm.input``, TorchScript ``aten::lstm``: coremltools 9 translates only
+the latter (its torch.export frontend: "Unsupported fx node lstm"), with the same arguments in the same order.
+nn.GRU and nn.RNN are not aliased: their TorchScript translations fail on the torch.export graph."""
+
+
+def _register_recurrent_aliases() -> None:
+    """Let coremltools' TorchScript translation of an op take its torch.export spelling too (once per process)."""
+    from coremltools.converters.mil.frontend.torch.torch_op_registry import _TORCH_OPS_REGISTRY
+
+    for alias, name in RECURRENT_ALIASES.items():
+        registered = _TORCH_OPS_REGISTRY.name_to_func_mapping
+        if alias not in registered:
+            registered[alias] = registered[name]
+
+
 def _pixels(x: np.ndarray) -> np.ndarray:
     """The HxWx3 uint8 RGB image of an NCHW input in [0, 1] (parity inputs lie on the 1/255 grid)."""
     return np.round(x[0].transpose(1, 2, 0) * 255).astype(np.uint8)
@@ -162,6 +178,7 @@ class CoreMLTarget(ExportTarget):
     @staticmethod
     def _convert(ct: Any, ep: ExportedProgram, spec: InputSpec, request: ExportRequest, common: dict[str, Any]) -> Any:
         """Image input: softmax appended and labels embedded (a classifier); tensor input: plain logits."""
+        _register_recurrent_aliases()
         if isinstance(spec, TensorInputs):  # a user model: inputs and outputs as its program names them
             return ct.convert(ep, **common)
         if request.input_kind == InputKind.TENSOR:
