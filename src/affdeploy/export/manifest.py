@@ -61,6 +61,9 @@ class ArtifactEntry:
     companions: list[Companion] = field(default_factory=list)  # e.g. the .ort file beside an .onnx
     code_sha256: str | None = None  # affdeploy's export code that wrote it (see export.cache.code_fingerprint)
     quantization: dict[str, Any] | None = None  # int8: calibration images, BatchNorm, ops kept fp32, floor
+    fft_native: str | None = None  # --fft auto: the native FFT the pass could keep per transform (ONNX Runtime's DFT)
+    fft_constant_bytes: int | None = None  # bytes of the DFT constants the FFT pass added (None: no pass)
+    fft_transforms: list[dict[str, Any]] | None = None  # per FFT call: op, source line, form per axis, MACs, bytes
 
     def __post_init__(self) -> None:
         """Typed fields from their JSON form (a manifest read back, or a test's literal)."""

@@ -3,7 +3,8 @@
 The CLI builds requests once (:meth:`ExportRequest.create` / :func:`plan_exports`) and hands
 them to the export pipeline, the export cache and the device routes; nothing downstream
 re-parses options or receives them as loose arguments. A request holds concrete choices only:
-defaults are filled in and ``--fft auto`` is resolved to ``dft`` or ``native`` for its target.
+defaults are filled in and ``--fft auto`` is resolved to ``dft`` for its target (the FFT pass runs;
+``fft_native`` names the native FFT it may still keep per transform where that is cheaper).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class ExportRequest:
     require_full_delegation: bool = False
     ort_format: bool = False  # ONNX only: also write the .ort flatbuffer
     calibration: Path | None = None  # int8 only: a folder of images (None: the shipped photos)
+    fft_native: str | None = None  # --fft auto where the runtime has a native FFT: its cost model (per transform)
 
     @classmethod
     def create(cls, model: str, target: str, *, backend: str | None = None, fft: str = "auto",
@@ -67,11 +69,13 @@ class ExportRequest:
             raise UsageError("--require-full-delegation needs a delegate; --backend portable has none")
         if weights is not None and not Path(weights).is_file():
             raise UsageError(f"weights file {weights} does not exist")
-        mode = tgt.resolve_fft(parse(FFTMode, fft, "--fft"), chosen_backend)
+        requested = parse(FFTMode, fft, "--fft")
+        mode = tgt.resolve_fft(requested, chosen_backend)
+        native = tgt.fft_row(chosen_backend).native_cost if requested == FFTMode.AUTO else None
         _check_reduced_precision(chosen_precision, chosen_backend, user_model, calibration)
         return cls(model, tgt.name, chosen_backend, mode, chosen_precision, image_size, kind,
                    Path(weights) if weights is not None else None, Path(out), require_full_delegation, ort_format,
-                   Path(calibration).resolve() if calibration is not None else None)
+                   Path(calibration).resolve() if calibration is not None else None, native)
 
     def identity(self) -> dict[str, Any]:
         """The fields that shape the artifact's bytes (JSON-able): what a cached artifact must match."""
