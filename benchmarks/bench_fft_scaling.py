@@ -388,7 +388,7 @@ def calibrate(rounds: int) -> dict[str, Any]:
         coef, _ = nnls(X * w[:, None], y * w)
         pred = X @ coef
         fits[runtime] = {"mac": coef[0], "op": coef[1], "batch": coef[2], "move": coef[3], "out": coef[4],
-                         "median_relative_error": float(np.median(np.abs(pred - y) / y))}
+                         "const": coef[5], "median_relative_error": float(np.median(np.abs(pred - y) / y))}
     pow2 = [(r["n"], r["us"]) for r in native if r["n"] & (r["n"] - 1) == 0]
     other = [(r["n"], r["us"]) for r in native if r["n"] & (r["n"] - 1)]
     work2 = np.array([2 * BATCH_1D * n * (n.bit_length() - 1) for n, _ in pow2], dtype=float)
@@ -475,13 +475,15 @@ def markdown(summary: dict[str, Any]) -> str:
                          + " |")
     if summary.get("calibration"):
         lines += ["", "## Cost models fitted on forced plans (microseconds per feature unit)", "",
-                  "| model | mac | op | batch | move | out | median rel. error |", "|---|---:|---:|---:|---:|---:|---:|"]
+                  "| model | mac | op | batch | move | out | const | median rel. error |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for name, fit in summary["calibration"]["fits"].items():
             if "mac" in fit:
                 lines.append(f"| {name} | {fit['mac']:.3g} | {fit['op']:.3g} | {fit['batch']:.3g} | {fit['move']:.3g} | "
-                             f"{fit['out']:.3g} | {fit['median_relative_error']:.2f} |")
+                             f"{fit['out']:.3g} | {fit['const']:.3g} | {fit['median_relative_error']:.2f} |")
             else:
-                lines.append(f"| {name} | pow2 {fit['pow2']:.3g} per n log2 n | other {fit['other']:.3g} per n^2 | | | | |")
+                lines.append(f"| {name} | pow2 {fit['pow2']:.3g} per n log2 n | other {fit['other']:.3g} per n^2 "
+                             "| | | | | |")
     return "\n".join(lines) + "\n"
 
 
@@ -539,6 +541,7 @@ def main() -> None:
     parser.add_argument("--no-litert", action="store_true")
     parser.add_argument("--no-stft", action="store_true")
     parser.add_argument("--calibrate", action="store_true", help="also fit the cost models on forced plans")
+    parser.add_argument("--calibrate-only", action="store_true", help="only fit the cost models (fft_calibration.json)")
     parser.add_argument("--out", type=Path, default=ROOT / "results")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
@@ -556,8 +559,14 @@ def main() -> None:
         "channels_2d": CHANNELS_2D, "machine": asdict(host_device_info()), "versions": tool_versions(),
         "cost_models": {k: asdict(v) for k, v in planning.MODELS.items()},
     }
-    if args.calibrate:
+    if args.calibrate or args.calibrate_only:
         summary["calibration"] = calibrate(max(3, args.rounds // 2))
+        for name, fit in summary["calibration"]["fits"].items():
+            print(f"fit {name}: " + ", ".join(f"{k}={v:.4g}" for k, v in fit.items()))
+        if args.calibrate_only:
+            args.out.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(args.out / "fft_calibration.json", json.dumps(summary, indent=1, default=float) + "\n")
+            return
     summary["results"] = measure(cases_for(args), runtimes, args.rounds, repeats)
     if not args.no_stft:
         ffts = [256, 400, 512] if args.quick else [64, 128, 256, 400, 512, 1024]

@@ -131,6 +131,8 @@ SHARED_EXPORTS = (
     SharedExport("affnet_et_64_export",
                  ("--model", SHARED_MODEL, "--target", SHARED_TARGETS, "--image-size", "64", "--ort")),
     SharedExport("affnet_et_64_tflite", ("--model", SHARED_MODEL, "--target", "tflite", "--image-size", "64")),
+    # the long-sequence zoo models (tests/fft_zoo.py LONG) side by side, to every target: ~60 s on 2 cores
+    SharedExport("fft_long_export", ("--model", "fft_zoo:long_models", "--target", "all")),
 )
 _SHARED_ROOT = pytest.StashKey[Path]()
 _READERS = pytest.StashKey[set[str]]()  # the modules that read a shared export
@@ -244,6 +246,12 @@ def affnet_et_1aff() -> Iterator[str]:
 
     with registered(one_aff_block("affnet-et")) as name:
         yield name
+
+
+@pytest.fixture(scope="session")
+def fft_long_export() -> tuple[Path, list[dict[str, Any]]]:
+    """ONE `affdeploy export --model fft_zoo:long_models --target all` per run (tests/test_fft_long.py)."""
+    return _shared("fft_long_export")
 
 
 # ---------------------------------------------------------------- end of exported AFFNet-ET artifacts

@@ -221,7 +221,7 @@ class _LoweredModule(nn.Module):
         """Transforms of weights alone ran once, into folded constants: their DFT constants are not shipped."""
         used: set[str] = set()
         for transform in self.transforms:
-            transform["folded"] = transform["node"] not in self._live
+            transform["folded"] = transform["node"] not in self._live or transform["node"] in self._folded
             if not transform["folded"]:
                 used.update(transform["constants"])
         for transform in self.transforms:

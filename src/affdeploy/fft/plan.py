@@ -17,7 +17,9 @@ The forms (docs/fft.md, "Forms and their cost"):
 measurements of the lowered program on this project's benchmark machine (1 thread; fit and data:
 ``benchmarks/bench_fft_scaling.py --calibrate``, results in ``benchmarks/results/fft_scaling.json``).
 The model only ranks forms of the same transform, so it needs to be right about ratios, not
-absolute times.
+absolute times. Each runtime has its own (``MODELS``: per emitted op, eager PyTorch pays ~12 us, ONNX
+Runtime ~1 us, XNNPACK ~0.7 us, so eager prefers fewer, larger levels); the export pipeline costs each
+target's transforms with its runtime's model (``FFTSupport.cost``).
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ NATIVE = "native"
 class CostModel:
     """Microseconds per unit of each cost feature of a transform (fitted per runtime: module docstring).
 
-    Features (``features``): MACs of the matmuls, emitted ops (levels and copies), matrices of the
-    batched matmuls (small GEMMs run below peak), floats moved by transposing copies, floats
-    written by the matmuls.
+    Features (``network_features``): MACs of the matmuls, emitted ops (levels and copies), matrices of
+    the batched matmuls (small GEMMs run below peak), floats moved by transposing copies, floats
+    written by the matmuls, floats of constant matrices read.
     """
 
     name: str
@@ -47,17 +49,21 @@ class CostModel:
     batch: float
     move: float
     out: float
+    const: float = 0.0
 
-    def time(self, f: tuple[float, float, float, float, float]) -> float:
-        return self.mac * f[0] + self.op * f[1] + self.batch * f[2] + self.move * f[3] + self.out * f[4]
+    def time(self, f: tuple[float, ...]) -> float:
+        return (self.mac * f[0] + self.op * f[1] + self.batch * f[2] + self.move * f[3] + self.out * f[4]
+                + self.const * f[5])
 
 
-# Fitted by benchmarks/bench_fft_scaling.py --calibrate (rfft+irfft pairs, every plan of a sample of
-# sizes 64..16384 and batches 4..256, 1 thread); see benchmarks/results/fft_scaling.json "calibration".
+# Fitted by benchmarks/bench_fft_scaling.py --calibrate-only (rfft+irfft of 1-D signals, 8 random plans and the
+# dense form of each of 13 (n, batch) pairs, n = 64 ... 32768, batch 4 ... 256, 1 thread, non-negative least
+# squares on relative error; benchmarks/results/fft_calibration.json). Median relative error of the fit 11-13%;
+# the plan each model picks is within 1.05x of the fastest measured plan for n <= 4096.
 MODELS = {
-    "xnnpack": CostModel("xnnpack", mac=2.56e-5, op=1.78, batch=0.0466, move=0.0, out=4.52e-4),
-    "onnxruntime": CostModel("onnxruntime", mac=2.56e-5, op=1.78, batch=0.0466, move=0.0, out=4.52e-4),
-    "eager": CostModel("eager", mac=2.16e-5, op=20.1, batch=0.160, move=9.42e-4, out=3.76e-4),
+    "xnnpack": CostModel("xnnpack", mac=1.95e-5, op=0.713, batch=0.0345, move=0.0, out=4.15e-4, const=5.21e-4),
+    "onnxruntime": CostModel("onnxruntime", mac=1.55e-5, op=1.11, batch=0.133, move=0.0, out=3.61e-4, const=2.32e-4),
+    "eager": CostModel("eager", mac=1.87e-5, op=11.8, batch=0.167, move=1.44e-4, out=3.25e-4, const=5.34e-4),
 }
 DEFAULT_MODEL = "xnnpack"
 """ExecuTorch's and LiteRT's XNNPACK delegates (Core ML is costed like them: it cannot be timed here)."""
@@ -82,8 +88,8 @@ class NativeModel:
         return total
 
 
-NATIVE_MODELS = {
-    "onnxruntime-dft": NativeModel("onnxruntime-dft", pow2=2.0e-3, other=6.6e-5, op=10.0),
+NATIVE_MODELS = {  # fitted with MODELS (ONNX Runtime 1.32's DFT: radix-2 for powers of two, O(n^2) otherwise)
+    "onnxruntime-dft": NativeModel("onnxruntime-dft", pow2=2.09e-3, other=1.29e-4, op=10.0),
 }
 
 
@@ -157,18 +163,19 @@ def network_features(digits: tuple[int, ...], real_in: bool, kout: int, vectors:
     n = math.prod(digits)
     computed = math.prod(digits[:-1]) * shapes[-1][1] // 2
     moved = ((1 if real_in else 2) * n + 2 * computed) * vectors
-    return (macs, len(digits) + 3, batches, moved, written)
+    constants = sum(b * o * i for b, o, i, _ in shapes)
+    return (macs, len(digits) + 3, batches, moved, written, constants)
 
 
 def dense_features(n_in: int, kout: int, real_in: bool, vectors: int) -> tuple[float, ...]:
     rows_in = n_in if real_in else 2 * n_in
-    return (rows_in * 2 * kout * vectors, 3, 1, 2 * kout * vectors, 2 * kout * vectors)
+    return (rows_in * 2 * kout * vectors, 3, 1, 2 * kout * vectors, 2 * kout * vectors, rows_in * 2 * kout)
 
 
 def bluestein_features(n: int, length: int, digits: tuple[int, ...], kout: int, vectors: int) -> tuple[float, ...]:
     a = network_features(digits, False, length, vectors)
     chirps = (2 * n + 2 * kout) * vectors
-    return (2 * a[0], 2 * a[1] + 8, 2 * a[2], 2 * a[3] + 3 * chirps, 2 * a[4] + 3 * chirps)
+    return (2 * a[0], 2 * a[1] + 8, 2 * a[2], 2 * a[3] + 3 * chirps, 2 * a[4] + 3 * chirps, 2 * a[5])
 
 
 @lru_cache(maxsize=4096)
