@@ -191,17 +191,31 @@ def _compositions(n: int, levels: int) -> tuple[tuple[int, ...], ...]:
     return tuple(out)
 
 
+CONSTANT_CAP = 16 << 20
+"""Bytes of constants one network may take: a cheaper plan above it is passed over for one below, if any."""
+
+
+def network_bytes(digits: tuple[int, ...], real_in: bool, kout: int) -> int:
+    return 4 * sum(b * o * i for b, o, i, _ in level_shapes(digits, real_in, kout))
+
+
 @lru_cache(maxsize=4096)
-def best_factored(n: int, real_in: bool, kout: int, vectors: int, model: CostModel = COST) -> AxisPlan | None:
-    """The cheapest factored plan of length n (at least two digits), or None when n is prime."""
+def best_factored(n: int, real_in: bool, kout: int, vectors: int, model: CostModel = COST,
+                  cap: int = CONSTANT_CAP) -> AxisPlan | None:
+    """The cheapest factored plan of length n (at least two digits) whose constants fit ``cap`` (else the one
+    with the fewest constants), or None when n is prime."""
     best: AxisPlan | None = None
+    smallest: tuple[int, AxisPlan] | None = None
     for digits in _compositions(n, MAX_LEVELS):
         if len(digits) < 2:
             continue
-        cost = model.time(network_features(digits, real_in, kout, vectors))
-        if best is None or cost < best.cost_us:
-            best = AxisPlan(FACTORED, digits, 0, cost)
-    return best
+        plan = AxisPlan(FACTORED, digits, 0, model.time(network_features(digits, real_in, kout, vectors)))
+        size = network_bytes(digits, real_in, kout)
+        if smallest is None or size < smallest[0]:
+            smallest = (size, plan)
+        if size <= cap and (best is None or plan.cost_us < best.cost_us):
+            best = plan
+    return best if best is not None else (smallest[1] if smallest else None)
 
 
 def smooth_length(minimum: int) -> int:
@@ -222,7 +236,7 @@ def smooth_length(minimum: int) -> int:
 
 def bluestein_plan(n: int, kout: int, vectors: int, model: CostModel = COST) -> AxisPlan | None:
     length = smooth_length(2 * n - 1)
-    inner = best_factored(length, False, length, vectors, model)
+    inner = best_factored(length, False, length, vectors, model, CONSTANT_CAP // 2)  # two networks of it
     if inner is None:
         return None
     cost = model.time(bluestein_features(n, length, inner.digits, kout, vectors))

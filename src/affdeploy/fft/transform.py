@@ -129,10 +129,9 @@ def dft(x: Value, kind: str, dims: list[int], n: list[int], *, inverse: bool, on
     output of an r2c/c2c transform to some ranges of bins per dim (the result then holds those
     ranges only, concatenated in order). ``forms`` restricts the forms the planner may pick.
     """
-    first = x.re if isinstance(x, Pair) else x
-    ndim = first.dim()
+    shape = x.shape  # a LazyPair knows its shape without leaving its digit layout
+    ndim = len(shape)
     dims = [d % ndim for d in dims]
-    shape = first.shape
     for d in dims:
         static_size(shape, d, "the FFT")
     keep = {d % ndim: ranges for d, ranges in (keep or {}).items()}
