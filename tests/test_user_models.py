@@ -117,4 +117,4 @@ def test_info_lists_each_transform_with_its_form_macs_and_constants(capsys: pyte
     assert data["graph_after_fft_pass"]["constant_bytes"] == sum(t["constant_bytes"] for t in transforms)
     assert data["fft_costed_for"].startswith("executorch (xnnpack cost model")
     code, stdout, _ = cli(capsys, "info", "--model", "fft_zoo:hyena")
-    assert code == 0 and "factored" in stdout and "folded into constants" in stdout
+    assert code == 0 and "factored" in stdout and "folded" in stdout  # the table, however wide the terminal

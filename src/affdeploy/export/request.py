@@ -82,7 +82,7 @@ class ExportRequest:
         fields = asdict(self)
         for where in ("weights", "out", "require_full_delegation", "calibration"):
             del fields[where]
-        return {k: str(v) if not isinstance(v, (int, bool)) else v for k, v in fields.items()}
+        return {k: str(v) if not isinstance(v, (int, bool, type(None))) else v for k, v in fields.items()}
 
 
 def _check_reduced_precision(precision: Precision, backend: Backend, user_model: bool, calibration: Path | None) -> None:

@@ -138,6 +138,13 @@ def dft(x: Value, kind: str, dims: list[int], n: list[int], *, inverse: bool, on
     sizes = dict(zip(dims, n))
     model = getattr(store, "cost_model", None) or planning.COST
     plans = _plans(shape, kind, dims, sizes, onesided, isinstance(x, Pair), keep, forms, model)
+    if isinstance(x, LazyPair) and _reads_layout(x, _steps(kind, dims), sizes, inverse, plans):
+        for d in dims:  # an inverse reading a forward network's digits takes that network's form
+            state = x.axes.get(x.names[d])
+            if state is not None and state.net is not None:
+                digits = state.net.digits
+                form = planning.FACTORED if len(digits) > 1 else planning.DENSE
+                plans[d] = planning.AxisPlan(form, digits if len(digits) > 1 else (), 0, plans[d].cost_us)
     native = getattr(store, "native_model", None)
     if native is not None and _native_cheaper(native, plans, shape, dims, sizes):
         meter.note_plans({d: (sizes[d], planning.AxisPlan(planning.NATIVE)) for d in dims})
@@ -258,9 +265,10 @@ def _plans(shape: Sequence[Any], kind: str, dims: list[int], sizes: dict[int, in
         kout = _kout(kind, d, last, n, onesided, keep)
         kept = sum(stop - start for start, stop in keep[d]) if d in keep else kout
         real_in = not complex_in and d == last and kind == "r2c"
+        n_in = size
         if kind == "c2r" and d == last:
-            real_in = True  # the c2r network is the transposed real-input network
-        plans[d] = planning.choose(n, size, kout, real_in, max(1, numel // max(1, size)), forms, model, dense_kout=kept)
+            real_in, n_in = True, n  # the c2r network is the transposed real-input network: costed as the r2c
+        plans[d] = planning.choose(n, n_in, kout, real_in, max(1, numel // max(1, size)), forms, model, dense_kout=kept)
     return plans
 
 
@@ -388,13 +396,7 @@ def _networks(x: Value, kind: str, dims: list[int], sizes: dict[int, int], inver
               store: MatrixStore, plans: dict[int, planning.AxisPlan], keep: Keep) -> Value:
     """The transform on the digit layout of ``affdeploy.fft.factored`` (any mix of forms per axis)."""
     last = dims[-1]
-    steps: list[tuple[int, str]]
-    if kind == "c2r":
-        steps = [(d, "c2c") for d in dims[:-1]] + [(last, "c2r")]
-    elif kind == "r2c":
-        steps = [(last, "r2c")] + [(d, "c2c") for d in reversed(dims[:-1])]
-    else:
-        steps = [(d, "c2c") for d in reversed(dims)]
+    steps = _steps(kind, dims)
     axes: dict[str, AxisState] = {}
     if isinstance(x, LazyPair) and x.dim is None and _reads_layout(x, steps, sizes, inverse, plans):
         g, names, axes = x.grid, x.names, dict(x.axes)
@@ -423,6 +425,16 @@ def _networks(x: Value, kind: str, dims: list[int], sizes: dict[int, int], inver
         size = axes[names[0]].valid if names[0] in axes else g.size(names[0])
         return LazyPair([(0, size, g)], None, names, axes)
     return finish(g, names, axes, named_keep)
+
+
+def _steps(kind: str, dims: list[int]) -> list[tuple[int, str]]:
+    """The one-axis steps of a transform in numpy's order (r2c: last axis first; c2r: last axis last)."""
+    last = dims[-1]
+    if kind == "c2r":
+        return [(d, "c2c") for d in dims[:-1]] + [(last, "c2r")]
+    if kind == "r2c":
+        return [(last, "r2c")] + [(d, "c2c") for d in reversed(dims[:-1])]
+    return [(d, "c2c") for d in reversed(dims)]
 
 
 def _reads_layout(x: LazyPair, steps: list[tuple[int, str]], sizes: dict[int, int], inverse: bool,
