@@ -441,6 +441,8 @@ def markdown(summary: dict[str, Any]) -> str:
         f"LiteRT num_threads=1). Each size: {summary['repeats']} interleaved blocks; ratios are medians over "
         "blocks (min..max in brackets). 1-D: batch 16; 2-D: 64 channels.",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in summary["versions"].items()),
+        *([f"Rows {', '.join(summary['remeasured']['sizes'])} were re-measured with `{summary['remeasured']['command']}` "
+           f"after a planner change ({summary['remeasured']['why']})."] if summary.get("remeasured") else []),
         "",
         "| size | family | torch.fft ms | " + " | ".join(f"{r} vs torch" for r in runtimes if r != REFERENCE)
         + " | constants (xnnpack plan) | forms (xnnpack plan) | max error / scale, lowered | ort-native error |",
@@ -500,21 +502,26 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    colors = dict(zip(RUNTIMES, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     for ax, kind in zip(axes, ("1d", "2d")):
         rows = sorted((r for r in summary["results"].values() if r["kind"] == kind), key=lambda r: r["n"])
         if not rows:
             continue
-        ns = np.array([r["n"] for r in rows], dtype=float)
+        lined = [r for r in rows if kind == "2d" or r["family"] == "power of 2"]
+        others = [r for r in rows if r not in lined]
         for runtime in RUNTIMES:
-            ys = [r["median_ms"].get(runtime) for r in rows]
-            pts = [(n, y) for n, y in zip(ns, ys) if y is not None]
+            pts = [(r["n"], r["median_ms"][runtime]) for r in lined if runtime in r["median_ms"]]
             if pts:
-                ax.loglog(*zip(*pts), marker="o", ms=3, label=runtime)
+                ax.loglog(*zip(*pts), marker="o", ms=3, color=colors[runtime], label=runtime)
+            extra = [(r["n"], r["median_ms"][runtime]) for r in others if runtime in r["median_ms"]]
+            if extra:
+                ax.loglog(*zip(*extra), linestyle="none", marker="x", ms=4, color=colors[runtime])
+        ns = np.array([r["n"] for r in lined], dtype=float)
         work = ns * np.log2(ns) if kind == "1d" else ns * ns * np.log2(ns * ns)
-        ref = np.array([r["median_ms"][REFERENCE] for r in rows])
+        ref = np.array([r["median_ms"][REFERENCE] for r in lined])
         scale = np.median(ref / work)
         ax.loglog(ns, work * scale, "k--", lw=1, label="N log N (through torch.fft)")
-        ax.set_xlabel("n" if kind == "1d" else "H = W")
+        ax.set_xlabel("n (lines: powers of 2; x: primes, 3*2^k, 5*2^k)" if kind == "1d" else "H = W")
         ax.set_ylabel("ms per rfft+irfft (1 thread)")
         ax.set_title("1-D, batch 16" if kind == "1d" else "2-D, 64 channels")
         ax.grid(True, which="both", alpha=0.3)

@@ -236,7 +236,7 @@ def smooth_length(minimum: int) -> int:
 
 def bluestein_plan(n: int, kout: int, vectors: int, model: CostModel = COST) -> AxisPlan | None:
     length = smooth_length(2 * n - 1)
-    inner = best_factored(length, False, length, vectors, model, CONSTANT_CAP // 2)  # two networks of it
+    inner = best_factored(length, False, length, vectors, model)  # each of its two networks within the cap
     if inner is None:
         return None
     cost = model.time(bluestein_features(n, length, inner.digits, kout, vectors))
