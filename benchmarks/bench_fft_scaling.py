@@ -32,7 +32,6 @@ import argparse
 import copy
 import io
 import json
-import math
 import statistics
 import sys
 import tempfile

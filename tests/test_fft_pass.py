@@ -438,3 +438,26 @@ def test_auto_keeps_a_transform_native_where_its_cost_model_says_so(monkeypatch:
     session = ort.InferenceSession(buffer.getvalue(), providers=["CPUExecutionProvider"])
     (got,) = session.run(None, {session.get_inputs()[0].name: u.numpy()})
     _assert_within(torch.from_numpy(got), module(u).detach(), 1e-5)
+
+
+class SpectrogramRoundTrip(torch.nn.Module):
+    """stft and istft at Whisper's n_fft 400 / hop 160 (the framed form: from FRAMED_MIN_NFFT on)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("window", torch.hann_window(400))
+
+    def forward(self, wave: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        spec = torch.stft(wave, 400, 160, window=self.window, return_complex=True)
+        back = torch.istft(spec * 0.5, 400, 160, window=self.window, length=wave.shape[-1])
+        return torch.view_as_real(spec), back
+
+
+def test_large_n_fft_stft_and_istft_are_framed_and_exact() -> None:
+    module, wave = SpectrogramRoundTrip(), torch.randn(2, 16000)
+    report: list[dict] = []
+    lowered = lower_fft(_export(module, wave), report=report)
+    assert [t["forms"][0].split()[0] for t in report] == ["framed", "framed"]
+    assert "conv1d" not in op_counts(lowered) and "conv_transpose1d" not in op_counts(lowered)
+    for got, want in zip(lowered.module()(wave), module(wave)):
+        _assert_within(got, want, 1e-5)

@@ -15,7 +15,7 @@ The forms (docs/fft.md, "Forms and their cost"):
 
 ``choose`` picks the cheapest form by the cost model below. Its constants were fitted to
 measurements of the lowered program on this project's benchmark machine (1 thread; fit and data:
-``benchmarks/bench_fft_scaling.py --calibrate``, results in ``benchmarks/results/fft_scaling.json``).
+``benchmarks/bench_fft_scaling.py --calibrate-only``, results in ``benchmarks/results/fft_calibration.json``).
 The model only ranks forms of the same transform, so it needs to be right about ratios, not
 absolute times. Each runtime has its own (``MODELS``: per emitted op, eager PyTorch pays ~12 us, ONNX
 Runtime ~1 us, XNNPACK ~0.7 us, so eager prefers fewer, larger levels); the export pipeline costs each
