@@ -131,6 +131,8 @@ SHARED_EXPORTS = (
     SharedExport("affnet_et_64_export",
                  ("--model", SHARED_MODEL, "--target", SHARED_TARGETS, "--image-size", "64", "--ort")),
     SharedExport("affnet_et_64_tflite", ("--model", SHARED_MODEL, "--target", "tflite", "--image-size", "64")),
+    # the long-sequence zoo models (tests/fft_zoo.py LONG) side by side, to every target: ~60 s on 2 cores
+    SharedExport("fft_long_export", ("--model", "fft_zoo:long_models", "--target", "all")),
 )
 _SHARED_ROOT = pytest.StashKey[Path]()
 _READERS = pytest.StashKey[set[str]]()  # the modules that read a shared export
@@ -256,6 +258,12 @@ def trained_like_checkpoint(folder: Path, model: str, image_size: int) -> Path:
     from trained_like import save_checkpoint, trained_like
 
     return save_checkpoint(trained_like(model, image_size), folder / f"{model}-trained-like.pt", wrapped=True)
+
+
+@pytest.fixture(scope="session")
+def fft_long_export() -> tuple[Path, list[dict[str, Any]]]:
+    """ONE `affdeploy export --model fft_zoo:long_models --target all` per run (tests/test_fft_long.py)."""
+    return _shared("fft_long_export")
 
 
 # ---------------------------------------------------------------- end of exported AFFNet-ET artifacts

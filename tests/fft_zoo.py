@@ -8,6 +8,7 @@ graph: rfftn/irfftn over (-2, -1), fftshift, stft/istft, hfft/ihfft, complex par
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -299,3 +300,223 @@ def multi_input() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
 def dynamic_batch() -> tuple[nn.Module, tuple[torch.Tensor, ...], Any]:
     """``fft_zoo:dynamic_batch`` for ``--model``: with its dynamic batch dim."""
     return build("dynamic-batch")
+
+
+# ---------------------------------------------------------------- long sequences and large images (issue 22)
+# What the factored transforms are for: the sequence or image SIZE is the point, the widths are kept small so
+# that exporting them stays cheap. Each model is re-typed from its public description (source in its docstring).
+
+
+class HyenaFilter(nn.Module):
+    """Hyena's implicit long filter: an MLP with sine activations over a positional embedding (time and
+    complex-exponential bands), modulated by an exponential decay per channel. Re-typed from the description in
+    Poli et al. 2023, "Hyena Hierarchy" (arXiv 2302.10866, sec. 3.3) and HazyResearch/safari
+    src/models/sequence/hyena.py (PositionalEmbedding, Sin, ExponentialModulation, HyenaFilter)."""
+
+    def __init__(self, channels: int, seq_len: int, emb_dim: int = 3, width: int = 16, freq: float = 1.0) -> None:
+        super().__init__()
+        t = torch.linspace(0, 1, seq_len)[:, None]
+        bands = (emb_dim - 1) // 2
+        w = 2 * math.pi * torch.arange(seq_len, dtype=torch.float32)[:, None] / seq_len
+        f = torch.linspace(1e-4, bands - 1, bands)[None]
+        self.register_buffer("z", torch.cat([t, torch.cos(f * w), -torch.sin(f * w)], dim=-1))  # exp(-i f w)
+        self.register_buffer("t", t)
+        self.freq = nn.Parameter(freq * torch.ones(1, width))
+        self.mlp = nn.ModuleList([nn.Linear(emb_dim, width), nn.Linear(width, width), nn.Linear(width, channels, bias=False)])
+        fast, slow, target = 0.3, 1.5, 1e-2
+        self.register_buffer("deltas", torch.linspace(math.log(target) / slow, math.log(target) / fast, channels)[None])
+        self.bias = nn.Parameter(torch.randn(channels))
+
+    def forward(self) -> torch.Tensor:
+        h = self.z
+        for i, layer in enumerate(self.mlp):
+            h = layer(h)
+            if i < len(self.mlp) - 1:
+                h = torch.sin(self.freq * h)
+        h = h * torch.exp(-self.t * self.deltas.abs())
+        return h.transpose(0, 1)  # (channels, L)
+
+
+def fftconv(u: torch.Tensor, k: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Hyena's long convolution (safari's fftconv_ref): zero-padded to 2L so that it is causal, not circular."""
+    seqlen = u.shape[-1]
+    size = 2 * seqlen
+    k_f = torch.fft.rfft(k, n=size) / size
+    u_f = torch.fft.rfft(u, n=size)
+    y = torch.fft.irfft(u_f * k_f, n=size, norm="forward")[..., :seqlen]
+    return y + u * bias.unsqueeze(-1)
+
+
+class HyenaOperator(nn.Module):
+    """An order-2 Hyena operator (Poli et al. 2023, Algorithm 3; safari's HyenaOperator): input projection to
+    three streams, a short depthwise causal conv, then v <- fftconv(v * x1, h) and y = out_proj(v * x0)."""
+
+    def __init__(self, d_model: int = 8, seq_len: int = 8192) -> None:
+        super().__init__()
+        self.d_model = d_model
+        self.in_proj = nn.Linear(d_model, 3 * d_model)
+        self.short = nn.Conv1d(3 * d_model, 3 * d_model, 3, groups=3 * d_model, padding=2)
+        self.filter = HyenaFilter(d_model, seq_len)
+        self.out_proj = nn.Linear(d_model, d_model)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        length = u.shape[-2]
+        z = self.in_proj(u).transpose(1, 2)
+        z = self.short(z)[..., :length]
+        x0, x1, v = z.split(self.d_model, dim=1)
+        v = fftconv(v * x1, self.filter(), self.filter.bias)
+        return self.out_proj((v * x0).transpose(1, 2))
+
+
+class FNetEncoderLayer(nn.Module):
+    """FNet encoder layer at long sequence length (Lee-Thorp et al. 2021, arXiv 2105.03824; HF transformers
+    FNetBasicFourierTransform: the real part of fftn over (sequence, hidden)), then LayerNorm and a feed-forward."""
+
+    def __init__(self, hidden: int = 32) -> None:
+        super().__init__()
+        self.mix_norm = nn.LayerNorm(hidden)
+        self.ffn = nn.Sequential(nn.Linear(hidden, 2 * hidden), nn.GELU(), nn.Linear(2 * hidden, hidden))
+        self.out_norm = nn.LayerNorm(hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.mix_norm(x + torch.fft.fftn(x, dim=(1, 2)).real)
+        return self.out_norm(x + self.ffn(x))
+
+
+class SpectralTransform(nn.Module):
+    """LaMa's global branch (Suvorov et al. 2022, arXiv 2109.07161; saic-mdal/lama
+    saicinpainting/training/modules/ffc.py SpectralTransform without LFU): 1x1 conv to half the channels,
+    a FourierUnit (rfftn ortho over the image, 1x1 conv + BN + ReLU on stacked real/imaginary channels, irfftn),
+    a residual and a 1x1 conv back."""
+
+    def __init__(self, channels: int = 4) -> None:
+        super().__init__()
+        half = channels // 2
+        self.conv1 = nn.Sequential(nn.Conv2d(channels, half, 1, bias=False), nn.BatchNorm2d(half), nn.ReLU())
+        self.fu = FourierUnit(half)
+        self.conv2 = nn.Conv2d(half, channels, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv1(x)
+        return self.conv2(x + self.fu(x))
+
+
+class FFC(nn.Module):
+    """LaMa's Fast Fourier Convolution (ffc.py FFC, ratio_gin = ratio_gout = 0.5) on one tensor: local and global
+    halves of the channels, local->local, local->global and global->local 3x3 convs, global->global spectral."""
+
+    def __init__(self, channels: int = 8) -> None:
+        super().__init__()
+        half = channels // 2
+        self.half = half
+        self.l2l = nn.Conv2d(half, half, 3, padding=1, padding_mode="reflect", bias=False)
+        self.l2g = nn.Conv2d(half, half, 3, padding=1, padding_mode="reflect", bias=False)
+        self.g2l = nn.Conv2d(half, half, 3, padding=1, padding_mode="reflect", bias=False)
+        self.g2g = SpectralTransform(half)
+        self.bn = nn.BatchNorm2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        local, glob = x[:, :self.half], x[:, self.half:]
+        out_local = self.l2l(local) + self.g2l(glob)
+        out_global = self.l2g(local) + self.g2g(glob)
+        return torch.relu(self.bn(torch.cat([out_local, out_global], dim=1)))
+
+
+def _slaney_mel(sample_rate: int, n_fft: int, n_mels: int) -> torch.Tensor:
+    """(n_mels, n_fft // 2 + 1) triangular filters on the Slaney mel scale with Slaney area normalisation:
+    what librosa.filters.mel(sr, n_fft, n_mels) computes by default (its documented algorithm)."""
+    import numpy as np
+
+    def hz_to_mel(f: np.ndarray) -> np.ndarray:
+        f = np.asarray(f, dtype=np.float64)
+        linear = f / (200.0 / 3)
+        log = 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+        return np.where(f >= 1000.0, log, linear)
+
+    def mel_to_hz(m: np.ndarray) -> np.ndarray:
+        linear = m * (200.0 / 3)
+        log = 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0))
+        return np.where(m >= 15.0, log, linear)
+
+    fft_freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    mel_f = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(sample_rate / 2), n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = mel_f[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper)) * (2.0 / (mel_f[2:] - mel_f[:-2]))[:, None]
+    return torch.from_numpy(weights.astype(np.float32))
+
+
+class WhisperLogMel(nn.Module):
+    """Whisper's log-mel front end over 30 s of 16 kHz audio (openai/whisper whisper/audio.py
+    log_mel_spectrogram: stft(n_fft=400, hop=160, hann), |.|^2 without the last frame, 80 Slaney mel filters,
+    log10 clamped at 1e-10, floored at max - 8, scaled (x + 4) / 4)."""
+
+    def __init__(self, n_fft: int = 400, hop: int = 160, n_mels: int = 80) -> None:
+        super().__init__()
+        self.n_fft, self.hop = n_fft, hop
+        self.register_buffer("window", torch.hann_window(n_fft))
+        self.register_buffer("filters", _slaney_mel(16000, n_fft, n_mels))
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        stft = torch.stft(audio, self.n_fft, self.hop, window=self.window, return_complex=True)
+        magnitudes = stft[..., :-1].abs() ** 2
+        mel_spec = self.filters @ magnitudes
+        log_spec = torch.clamp(mel_spec, min=1e-10).log10()
+        log_spec = torch.maximum(log_spec, log_spec.max() - 8.0)
+        return (log_spec + 4.0) / 4.0
+
+
+def _audio(seconds: float, rate: int = 16000) -> Callable[[], tuple[torch.Tensor, ...]]:
+    """A waveform at audio scale: a chirp plus noise, in [-1, 1]."""
+    def make() -> tuple[torch.Tensor, ...]:
+        gen = torch.Generator().manual_seed(1)
+        t = torch.arange(int(seconds * rate), dtype=torch.float32) / rate
+        wave = 0.5 * torch.sin(2 * math.pi * (200 + 300 * t) * t) + 0.05 * torch.randn(t.shape, generator=gen)
+        return (wave[None],)
+    return make
+
+
+LONG: dict[str, ZooEntry] = {e.name: e for e in (
+    ZooEntry("hyena-8192", HyenaOperator, _rand(1, 8192, 8)),
+    ZooEntry("fnet-2048", FNetEncoderLayer, _rand(1, 2048, 32)),
+    ZooEntry("lama-ffc-512", FFC, _rand(1, 8, 512, 512)),
+    ZooEntry("whisper-log-mel-30s", WhisperLogMel, _audio(30.0)),
+)}
+"""Long-sequence and large-image models, exported through the CLI to every target (tests/test_fft_long.py)."""
+
+
+def build_long(name: str) -> tuple[nn.Module, tuple[torch.Tensor, ...], Any]:
+    """Like :func:`build`, for the LONG models."""
+    entry = LONG[name]
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = entry.build().eval()
+    return model, entry.inputs(), None
+
+
+def long_models() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    """``fft_zoo:long_models`` for ``--model``: the LONG models side by side (one export for all four)."""
+    bundle = Bundle({name: build_long(name) for name in LONG}).eval()
+    return bundle, bundle.example
+
+
+def hyena() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    model, args, _ = build_long("hyena-8192")
+    return model, args
+
+
+def fnet() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    model, args, _ = build_long("fnet-2048")
+    return model, args
+
+
+def lama_ffc() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    model, args, _ = build_long("lama-ffc-512")
+    return model, args
+
+
+def whisper_log_mel() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    model, args, _ = build_long("whisper-log-mel-30s")
+    return model, args

@@ -46,6 +46,9 @@ def test_info_json_reports_macs_input_and_fft_ops(affnet_et_1block: str) -> None
     assert after["fft_ops"] == 0 and after["complex_values"] == 0
     assert after["dft_matmuls"] == 6  # one matmul per 2-D transform (8x8, 4x4, 2x2 are Kronecker stages)
     assert after["dft_matrices"] == 6  # one r2c and one c2r per image size
+    # AFFNet's maps are short: every transform stays the dense (Kronecker) form it was tuned with
+    assert {axis["form"] for t in data["fft_transforms"] for axis in t["axes"]} == {"dense"}
+    assert after["constant_bytes"] == sum(t["constant_bytes"] for t in data["fft_transforms"]) > 0
 
 
 def test_macs_at_256_match_the_paper_scale() -> None:

@@ -148,3 +148,20 @@ def test_parity_inputs_of_a_user_model_are_the_users_arrays(pt2_file: Path, tmp_
     code, _, err = cli(capsys, "export", "--model", str(pt2_file), "--target", "onnx", "--parity-images",
                        str(tmp_path), "--out", str(tmp_path / "out"))
     assert code == 2 and "--parity-images is for image models" in err
+
+
+def test_info_lists_each_transform_with_its_form_macs_and_constants(capsys: pytest.CaptureFixture[str]) -> None:
+    """A long FFT convolution (Hyena, L=8192): factored transforms, the filter's spectrum folded at lowering."""
+    code, stdout, stderr = cli(capsys, "info", "--model", "fft_zoo:hyena", "--json")
+    assert code == 0, stderr
+    data = json.loads(stdout)
+    transforms = data["fft_transforms"]
+    assert [t["op"] for t in transforms] == ["fft_rfft", "fft_rfft", "fft_irfft"]
+    assert [t["folded"] for t in transforms] == [True, False, False]
+    for t in transforms[1:]:
+        assert t["axes"][0]["n"] == 16384 and t["axes"][0]["form"].startswith("factored ")
+        assert t["macs"] > 0 and t["constant_bytes"] > 0 and "fft_zoo.py" in t["source"]
+    assert data["graph_after_fft_pass"]["constant_bytes"] == sum(t["constant_bytes"] for t in transforms)
+    assert data["fft_costed_for"].startswith("executorch (xnnpack cost model")
+    code, stdout, _ = cli(capsys, "info", "--model", "fft_zoo:hyena")
+    assert code == 0 and "factored" in stdout and "folded" in stdout  # the table, however wide the terminal

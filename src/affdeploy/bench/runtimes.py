@@ -45,7 +45,8 @@ def open_torch(model: str, fft: FFTMode, threads: int, image_size: int, weights:
         from affdeploy.fft import lower_fft
         from affdeploy.graph import export_program
 
-        net = lower_fft(source.program() if source is not None else export_program(net, image_size)).module()
+        program = source.program() if source is not None else export_program(net, image_size)
+        net = lower_fft(program, cost="eager").module()  # forms costed for the runtime that runs them
 
     def infer(x: tuple[torch.Tensor, ...]) -> Any:
         with torch.inference_mode():

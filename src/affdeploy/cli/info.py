@@ -9,6 +9,7 @@ from torch.export import ExportedProgram
 from rich.table import Table
 
 from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json
+from affdeploy.export.pipeline import constant_bytes, transform_summary
 from affdeploy.fft import lower_fft
 from affdeploy.graph import check_image_size, complex_value_count, export_program, fft_op_count, op_counts
 from affdeploy.models import build_model, model_info
@@ -23,7 +24,11 @@ def info(
     model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP),
     image_size: int = typer.Option(DEFAULT_IMAGE_SIZE, "--image-size", help="Input height and width (multiple of 32)."),
     fft_pass: bool = typer.Option(
-        True, "--fft-pass/--no-fft-pass", help="Also run the FFT pass (--fft dft) and report the graph after it."
+        True, "--fft-pass/--no-fft-pass", help="Also run the FFT pass (--fft auto) and report the graph after it."
+    ),
+    target: str = typer.Option(
+        "executorch", "--target", help="Whose runtime the FFT pass costs the forms of each transform for "
+        "(onnx, coreml, executorch, tflite): as `export --target` would lower them."
     ),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
@@ -32,10 +37,11 @@ def info(
     MACs are counted from the real module shapes during one forward pass; FFT MACs use the
     radix-2 estimate. The FFT op count comes from torch.export of the model at --image-size.
 
-    With the FFT pass (default) the graph is also reported after lowering FFTs and complex values to real DFT-matrix products, the form exported for Core ML and ExecuTorch (docs/fft.md).
+    With the FFT pass (default) the graph is also reported after lowering FFTs and complex values to real DFT-matrix products, the form exported for Core ML and ExecuTorch (docs/fft.md), with every transform's form (dense matrix, factored network, Bluestein, or the runtime's native FFT), MACs and constant bytes.
     """
+    costing = _costing(target) if fft_pass else None
     if is_user_model(model):
-        _user_info(model, fft_pass, as_json)
+        _user_info(model, costing, as_json)
         return
     entry = model_info(model)
     check_image_size(image_size)
@@ -53,7 +59,7 @@ def info(
         "image_size": image_size,
         "imagenet_top1": entry.top1,
         "input": spec.to_dict(),
-        **_graphs(ep, fft_pass),
+        **_graphs(ep, costing),
     }
     if as_json:
         print_json(data)
@@ -77,15 +83,41 @@ def _print_with_graph(table: Table, data: dict[str, Any]) -> None:
     after = data.get("graph_after_fft_pass")
     if after is not None:
         table.add_row("after FFT pass: FFT ops / complex values", f"{after['fft_ops']} / {after['complex_values']}")
-        table.add_row("after FFT pass: DFT matmuls / matrices", f"{after['dft_matmuls']} / {after['dft_matrices']}")
+        table.add_row("after FFT pass: DFT matmuls / constants", f"{after['dft_matmuls']} / {after['dft_matrices']}")
+        table.add_row("after FFT pass: DFT constant bytes", _bytes(after["constant_bytes"]))
     console.print(table)
+    transforms = data.get("fft_transforms")
+    if transforms:
+        listing = Table(title=f"FFT transforms, costed for {data['fft_costed_for']}")
+        for column in ("op", "at", "form per axis", "MACs", "constants"):
+            listing.add_column(column, justify="right" if column in ("MACs", "constants") else "left")
+        for t in transforms:
+            forms = ", ".join(f"dim {a['dim']} n={a['n']}: {a['form']}" for a in t["axes"]) or ", ".join(t["forms"])
+            if t.get("folded"):
+                forms = "folded into constants at lowering (weights only)"
+            listing.add_row(t["op"], t["source"].split(" (")[0], forms, f"{t['macs'] / 1e6:,.2f} M",
+                            _bytes(t["constant_bytes"]))
+        console.print(listing)
 
 
-def _user_info(model: str, fft_pass: bool, as_json: bool) -> None:
+def _bytes(count: int) -> str:
+    return f"{count / 1e6:,.2f} MB" if count >= 1e5 else f"{count / 1e3:,.1f} kB"
+
+
+def _costing(target: str) -> tuple[str, str, str | None]:
+    """(target, cost model, native cost model) of ``target``'s default backend under --fft auto."""
+    from affdeploy.export.registry import get_target
+
+    tgt = get_target(target)
+    row = tgt.fft_row(tgt.backends[0])
+    return str(tgt.name), row.cost, row.native_cost
+
+
+def _user_info(model: str, costing: tuple[str, str, str | None] | None, as_json: bool) -> None:
     """A .pt2 or factory model: its identity, tensor inputs and FFT ops (AFFNet's MACs/labels do not apply)."""
     source = resolve_model(model)
     ep = source.program()
-    data = {**source.describe(), "params": sum(p.numel() for p in source.module.parameters()), **_graphs(ep, fft_pass)}
+    data = {**source.describe(), "params": sum(p.numel() for p in source.module.parameters()), **_graphs(ep, costing)}
     if as_json:
         print_json(data)
         return
@@ -97,11 +129,17 @@ def _user_info(model: str, fft_pass: bool, as_json: bool) -> None:
     _print_with_graph(table, data)
 
 
-def _graphs(ep: ExportedProgram, fft_pass: bool) -> dict[str, dict[str, int]]:
-    """The exported graph's summary, and the lowered graph's when the FFT pass is asked for."""
-    graphs = {"graph": _graph_summary(ep)}
-    if fft_pass:
-        graphs["graph_after_fft_pass"] = _graph_summary(lower_fft(ep))
+def _graphs(ep: ExportedProgram, costing: tuple[str, str, str | None] | None) -> dict[str, Any]:
+    """The exported graph's summary, and the lowered graph's with every transform when the FFT pass is asked for."""
+    graphs: dict[str, Any] = {"graph": _graph_summary(ep)}
+    if costing is not None:
+        target, cost, native = costing
+        report: list[dict[str, Any]] = []
+        after = _graph_summary(lower_fft(ep, target=target, cost=cost, native=native, report=report))
+        after["constant_bytes"] = constant_bytes(report)
+        graphs["graph_after_fft_pass"] = after
+        graphs["fft_costed_for"] = f"{target} ({cost} cost model{', native FFT allowed' if native else ''})"
+        graphs["fft_transforms"] = [transform_summary(t) for t in report]
     return graphs
 
 

@@ -146,7 +146,7 @@ class CoreMLTarget(ExportTarget):
     runs_on = frozenset({DeviceKind.IOS})
     fft_support = {
         Backend.COREML: FFTSupport(
-            False, False, f"coremltools 9 has no converter for fft_rfft2/fft_irfft2 and no complex I/O ({CHECKED})"
+            False, f"coremltools 9 has no converter for fft_rfft2/fft_irfft2 and no complex I/O ({CHECKED})"
         ),
     }
 

@@ -118,11 +118,11 @@ class ExecuTorchTarget(ExportTarget):
     host_backends = frozenset({Backend.XNNPACK, Backend.PORTABLE})  # the pip runtime links no Core ML delegate
     fft_support = {
         Backend.PORTABLE: FFTSupport(
-            False, False, _ET + f"a portable-only runtime fails at load with OperatorMissing ({CHECKED})"
+            False, _ET + f"a portable-only runtime fails at load with OperatorMissing ({CHECKED})"
         ),
         **{
             delegate: FFTSupport(
-                False, False,
+                False,
                 _ET + f"the {delegate} delegate takes no FFT and complex dtypes break edge IR checks ({CHECKED})",
             )
             for delegate in (Backend.XNNPACK, Backend.COREML, Backend.VULKAN, Backend.QNN, Backend.MPS)

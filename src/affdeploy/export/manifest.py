@@ -62,6 +62,9 @@ class ArtifactEntry:
     code_sha256: str | None = None  # affdeploy's export code that wrote it (see export.cache.code_fingerprint)
     quantization: dict[str, Any] | None = None  # int8: calibration images, BatchNorm, ops kept fp32, floor
     parity_inputs: dict[str, Any] | None = None  # what parity ran on: source (bundled/seeded/a path), sha256, names
+    fft_native: str | None = None  # --fft auto: the native FFT the pass could keep per transform (ONNX Runtime's DFT)
+    fft_constant_bytes: int | None = None  # bytes of the DFT constants the FFT pass added (None: no pass)
+    fft_transforms: list[dict[str, Any]] | None = None  # per FFT call: op, source line, form per axis, MACs, bytes
 
     def __post_init__(self) -> None:
         """Typed fields from their JSON form (a manifest read back, or a test's literal)."""

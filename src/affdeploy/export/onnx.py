@@ -83,12 +83,16 @@ class OnnxTarget(ExportTarget):
     runs_on = frozenset({DeviceKind.HOST, DeviceKind.ANDROID})
     fft_support = {
         Backend.ORT_CPU: FFTSupport(
-            True, False,
-            f"torch.onnx (dynamo) emits ONNX DFT (opset 17+) which the ORT CPU EP runs ({CHECKED}); measured "
-            "(benchmarks/results/fft_onnx.md): AFFNet-ET 256, ORT 1.32, 1 thread: native DFT 26.9 ms, lowered matmuls 14.5 ms",
+            True,
+            f"torch.onnx (dynamo) emits ONNX DFT (opset 17+) which the ORT CPU EP runs ({CHECKED}); its cost per "
+            "transform is modelled from benchmarks/results/fft_scaling.json (radix-2 for powers of two, O(n^2) "
+            "otherwise), and AFFNet-ET 256 (benchmarks/results/fft_onnx.md) runs faster lowered",
+            cost="onnxruntime", native_cost="onnxruntime-dft",
         ),
-        Backend.ORT_NNAPI: FFTSupport(False, False, f"ORT NNAPI EP has no DFT kernel: the graph splits back to CPU ({CHECKED})"),
-        Backend.ORT_COREML: FFTSupport(False, False, f"ORT Core ML EP has no DFT kernel: the graph splits back to CPU ({CHECKED})"),
+        Backend.ORT_NNAPI: FFTSupport(False, f"ORT NNAPI EP has no DFT kernel: the graph splits back to CPU ({CHECKED})",
+                                      cost="onnxruntime"),
+        Backend.ORT_COREML: FFTSupport(False, f"ORT Core ML EP has no DFT kernel: the graph splits back to CPU ({CHECKED})",
+                                       cost="onnxruntime"),
     }
 
     def runtime_backend(self, backend: Backend) -> Backend:

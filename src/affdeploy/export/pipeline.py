@@ -47,19 +47,34 @@ INIT_SEED = 0
 
 
 class _Programs:
-    """Exported programs per (FFT mode, delegate-friendly), derived once and shared by targets."""
+    """Exported programs per (FFT mode, cost model, native FFT, delegate-friendly), derived once and shared.
+
+    The FFT pass costs each transform's forms for the runtime that will run it (``cost``) and, under
+    ``--fft auto`` on ONNX Runtime, may keep a transform native (``native``); a program whose
+    transforms are all short enough to be dense on every runtime is lowered once for all of them.
+    """
 
     def __init__(self, base: ExportedProgram, progress: Progress, target: str | None = None) -> None:
         self._base = base
         self._progress = progress
         self._target = target  # the one target being exported, for hints in FFT-pass errors
-        self._cache: dict[tuple[str, bool], ExportedProgram] = {("native", False): base}
+        self._cache: dict[tuple[Any, ...], ExportedProgram] = {("native", None, None, False): base}
+        self.reports: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        self._any_runtime: tuple[Any, ...] | None = None  # a lowering every runtime shares (all transforms dense)
 
-    def get(self, fft: str, friendly: bool) -> ExportedProgram:
-        key = (fft, friendly)
+    def _lowered_key(self, fft: str, cost: str | None, native: str | None) -> tuple[Any, ...]:
+        if fft == "native":
+            return ("native", None, None)
+        return self._any_runtime or ("dft", cost, native)
+
+    def get(self, fft: str, friendly: bool, cost: str | None = None, native: str | None = None) -> ExportedProgram:
+        key = (*self._lowered_key(fft, cost, native), friendly)
         if key not in self._cache:
             if friendly:
-                source = self.get(fft, False)
+                source = self.get(fft, False, cost, native)
+                key = (*self._lowered_key(fft, cost, native), friendly)
+                if key in self._cache:
+                    return self._cache[key]
                 self._progress("rewriting ops for mobile delegates")
                 from affdeploy.passes import delegate_friendly
 
@@ -67,9 +82,32 @@ class _Programs:
             else:
                 self._progress("lowering FFTs to DFT matrix products")
                 from affdeploy.fft import lower_fft
+                from affdeploy.fft.plan import runtime_independent
 
-                self._cache[key] = lower_fft(copy.deepcopy(self._base), target=self._target)
+                report: list[dict[str, Any]] = []
+                lowered = lower_fft(copy.deepcopy(self._base), target=self._target, cost=cost, native=native,
+                                    report=report)
+                self._cache[key] = lowered
+                self.reports[key[:3]] = report
+                if runtime_independent(report):
+                    self._any_runtime = key[:3]
         return self._cache[key]
+
+    def report(self, fft: str, cost: str | None, native: str | None) -> list[dict[str, Any]] | None:
+        return self.reports.get(self._lowered_key(fft, cost, native))
+
+
+def constant_bytes(report: list[dict[str, Any]]) -> int:
+    """Bytes of the distinct DFT constants the FFT pass added (shared constants counted once)."""
+    seen: dict[str, int] = {}
+    for transform in report:
+        seen.update(transform["constants"])
+    return sum(seen.values())
+
+
+def transform_summary(transform: dict[str, Any]) -> dict[str, Any]:
+    """One FFT call as the manifest records it (the constants' names left out)."""
+    return {k: v for k, v in transform.items() if k != "constants"}
 
 
 def _build(model: str, weights: str | Path | None) -> torch.nn.Module:
@@ -175,8 +213,15 @@ def export_artifacts(requests: Sequence[ExportRequest], on_progress: Progress = 
     for request in requests:
         started = time.perf_counter()
         tgt = get_target(request.target)
-        program = copy.deepcopy(programs.get(request.fft, tgt.delegate_friendly))  # lowerings consume constants
+        cost = tgt.fft_row(request.backend).cost
+        program = programs.get(request.fft, tgt.delegate_friendly, cost, request.fft_native)
+        program = copy.deepcopy(program)  # lowerings consume constants
         entry = _export_one(tgt, request, program, spec, check, on_progress)
+        entry.fft_native = request.fft_native
+        report = programs.report(request.fft, cost, request.fft_native)
+        if report is not None:
+            entry.fft_constant_bytes = constant_bytes(report)
+            entry.fft_transforms = [transform_summary(t) for t in report]
         entry.weights, entry.weights_sha256, entry.code_sha256 = weights_path, weights_sha, code
         entry.quantization = quantization if request.precision == Precision.INT8 else None
         entry.parity_inputs = check.record()
@@ -240,7 +285,7 @@ def entry_request(entry: ArtifactEntry, folder: Path) -> ExportRequest:
                          Path(entry.weights) if entry.weights else None, Path(folder),
                          calibration=_recorded_calibration(entry),
                          parity_images=None if user_model else user_inputs,
-                         parity_inputs=user_inputs if user_model else None)
+                         parity_inputs=user_inputs if user_model else None, fft_native=entry.fft_native)
 
 
 def _recorded_parity_source(entry: ArtifactEntry) -> Path | None:

@@ -3,7 +3,8 @@
 The CLI builds requests once (:meth:`ExportRequest.create` / :func:`plan_exports`) and hands
 them to the export pipeline, the export cache and the device routes; nothing downstream
 re-parses options or receives them as loose arguments. A request holds concrete choices only:
-defaults are filled in and ``--fft auto`` is resolved to ``dft`` or ``native`` for its target.
+defaults are filled in and ``--fft auto`` is resolved to ``dft`` for its target (the FFT pass runs;
+``fft_native`` names the native FFT it may still keep per transform where that is cheaper).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class ExportRequest:
     calibration: Path | None = None  # int8 only: a folder of images (None: the bundled photographs)
     parity_images: Path | None = None  # AFFNet: photographs to check parity on (None: the bundled ones)
     parity_inputs: Path | None = None  # user models: an .npz of input sets to check parity on (None: seeded)
+    fft_native: str | None = None  # --fft auto where the runtime has a native FFT: its cost model (per transform)
 
     @classmethod
     def create(cls, model: str, target: str, *, backend: str | None = None, fft: str = "auto",
@@ -76,19 +78,21 @@ class ExportRequest:
             raise UsageError("--require-full-delegation needs a delegate; --backend portable has none")
         if weights is not None and not Path(weights).is_file():
             raise UsageError(f"weights file {weights} does not exist")
-        mode = tgt.resolve_fft(parse(FFTMode, fft, "--fft"), chosen_backend)
+        requested = parse(FFTMode, fft, "--fft")
+        mode = tgt.resolve_fft(requested, chosen_backend)
+        native = tgt.fft_row(chosen_backend).native_cost if requested == FFTMode.AUTO else None
         _check_reduced_precision(chosen_precision, chosen_backend, user_model, calibration)
         _check_parity_sources(parity_images, parity_inputs)
         return cls(model, tgt.name, chosen_backend, mode, chosen_precision, image_size, kind,
                    Path(weights) if weights is not None else None, Path(out), require_full_delegation, ort_format,
-                   _absolute(calibration), _absolute(parity_images), _absolute(parity_inputs))
+                   _absolute(calibration), _absolute(parity_images), _absolute(parity_inputs), native)
 
     def identity(self) -> dict[str, Any]:
         """The fields that shape the artifact's bytes (JSON-able): what a cached artifact must match."""
         fields = asdict(self)
         for where in ("weights", "out", "require_full_delegation", "calibration", "parity_images", "parity_inputs"):
             del fields[where]
-        return {k: str(v) if not isinstance(v, (int, bool)) else v for k, v in fields.items()}
+        return {k: str(v) if not isinstance(v, (int, bool, type(None))) else v for k, v in fields.items()}
 
 
 def _absolute(path: Path | None) -> Path | None:

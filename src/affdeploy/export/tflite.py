@@ -52,10 +52,10 @@ _LITERT_TORCH = (
 )
 FFT_ROWS: Mapping[Backend, FFTSupport] = {
     Backend.XNNPACK: FFTSupport(
-        False, False, f"RFFT2D is not among the operators the XNNPACK delegate takes (delegates/xnnpack/README.md); "
+        False, f"RFFT2D is not among the operators the XNNPACK delegate takes (delegates/xnnpack/README.md); "
         f"{_LITERT_TORCH} ({CHECKED})"),
     Backend.LITERT_CPU: FFTSupport(
-        False, False, "RFFT2D is a builtin CPU kernel (kernels/rfft2d.cc) and IRFFT2D only a custom op outside "
+        False, "RFFT2D is a builtin CPU kernel (kernels/rfft2d.cc) and IRFFT2D only a custom op outside "
         f"BuiltinOpResolver (kernels/irfft2d.cc); {_LITERT_TORCH} ({CHECKED})"),
 }
 

@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.export import ExportedProgram
@@ -29,9 +30,12 @@ from torch.fx.node import map_arg
 from torch.utils import _pytree as pytree
 
 from affdeploy.errors import ExportError
-from affdeploy.fft.matrices import StageKey, stage_matrix
 from affdeploy.fft import complexmath  # noqa: F401  (registers its handlers)
-from affdeploy.fft.ops import HANDLERS, RESHAPES
+from affdeploy.fft import meter
+from affdeploy.fft import plan as planning
+from affdeploy.fft.matrices import StageKey, stage_matrix
+from affdeploy.fft.ops import HANDLERS, KEEPS_PARTIAL, LAYOUT_STORE, RESHAPES
+from affdeploy.fft.partial import Partial, read_ranges
 from affdeploy.fft.spectral import BY_NAME, SpectralOps, bind
 from affdeploy.fft.transform import DynamicDimError
 from affdeploy.fft.values import LazyStack, Pair, contains, materialize
@@ -108,9 +112,15 @@ def _get_path(root: nn.Module, path: str) -> torch.Tensor:
 class _LoweredModule(nn.Module):
     """Runs the original graph with complex values as real pairs (see module docstring)."""
 
-    def __init__(self, ep: ExportedProgram, target: str | None = None) -> None:
+    def __init__(self, ep: ExportedProgram, target: str | None = None, forms: frozenset[str] | None = None,
+                 cost: str | None = None, native: str | None = None) -> None:
         super().__init__()
         self._ep_graph = ep.graph
+        self.forms = forms  # the transform forms the planner may use (None: all)
+        self.cost_model = planning.MODELS[cost or planning.DEFAULT_MODEL]  # the runtime the plans are costed for
+        self.native_model = planning.NATIVE_MODELS[native] if native else None  # its native FFT, if it may stay
+        self.keep_hint: dict[int, list[tuple[int, int]]] = {}
+        self.transforms: list[dict[str, Any]] = []
         self._out_spec = ep.call_spec.out_spec
         self._target = target
         self._current = ""
@@ -171,6 +181,15 @@ class _LoweredModule(nn.Module):
             self.register_buffer(name, torch.from_numpy(stage_matrix(key)).to(dtype), persistent=False)
         return getattr(self, name)
 
+    def array(self, name: str, build: Callable[[], np.ndarray], dtype: torch.dtype) -> torch.Tensor:
+        """A constant of a factored network (float64 numpy, stored as ``dtype``), registered on first use."""
+        if not hasattr(self, name):
+            if self._frozen:
+                raise ExportError(f"DFT constant {name} was not prepared before export")
+            value = torch.from_numpy(np.ascontiguousarray(build(), dtype=np.float64)).to(dtype)
+            self.register_buffer(name, value, persistent=False)
+        return getattr(self, name)
+
     def constant(self, tag: str, build: Callable[[], torch.Tensor]) -> torch.Tensor:
         """A constant of the node being evaluated (e.g. a windowed STFT kernel), built on first use."""
         name = f"_{tag}_{self._current}"
@@ -196,9 +215,31 @@ class _LoweredModule(nn.Module):
             # checked after every pop (a last node already live included), or a write is dropped silently
             if not stack:  # in-place writes (``out[..., :m] = w``) matter without being read
                 stack.extend(n for n in self._ep_graph.nodes if _mutates(n) and n.name not in self._live)
+        self._drop_folded_transforms()
+
+    def _drop_folded_transforms(self) -> None:
+        """Transforms of weights alone ran once, into folded constants: their DFT constants are not shipped."""
+        used: set[str] = set()
+        for transform in self.transforms:
+            transform["folded"] = transform["node"] not in self._live or transform["node"] in self._folded
+            if not transform["folded"]:
+                used.update(transform["constants"])
+        for transform in self.transforms:
+            if transform["folded"]:
+                for name in transform["constants"]:
+                    if name not in used and name in self._buffers:
+                        delattr(self, name)
+                transform.update(forms=["folded at lowering (weights only)"], macs=0, constants={}, constant_bytes=0)
 
     # -- interpretation
     def forward(self, *args: Any, **kwargs: Any) -> Any:
+        LAYOUT_STORE.append(self)
+        try:
+            return self._forward(*args, **kwargs)
+        finally:
+            LAYOUT_STORE.pop()
+
+    def _forward(self, *args: Any, **kwargs: Any) -> Any:
         inputs = pytree.tree_flatten((args, kwargs))[0]
         env: dict[Node, Any] = {}
         outputs: list[Any] = []
@@ -229,7 +270,7 @@ class _LoweredModule(nn.Module):
     def _evaluate(self, node: Node, env: dict[Node, Any]) -> Any:
         folded = self._folded.get(node.name)
         if self._frozen and folded:
-            return Pair(getattr(self, folded[0]), getattr(self, folded[1]))
+            return Pair(getattr(self, folded[0]), getattr(self, folded[1]), constant=folded)
         args = map_arg(node.args, env.__getitem__)
         kwargs = map_arg(node.kwargs, env.__getitem__)
         value = self._call(node, args, kwargs)
@@ -238,6 +279,7 @@ class _LoweredModule(nn.Module):
             for buffer, part in zip(names, (value.re, value.im)):
                 self.register_buffer(buffer, part.detach().clone().contiguous(), persistent=False)
             self._folded[node.name] = names
+            return Pair(getattr(self, names[0]), getattr(self, names[1]), constant=names)  # as the export run sees it
         return value
 
     def _call(self, node: Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -245,6 +287,10 @@ class _LoweredModule(nn.Module):
         if target is operator.getitem:
             return args[0][args[1]]
         name = op_name(target)
+        if contains(args, Partial):  # only slices read a partial spectrum (read_ranges made sure)
+            if name not in ("slice", "slice_copy") or not isinstance(args[0], Partial):
+                raise _unsupported(node, "internal error: a partly computed spectrum is read by more than slices")
+            return args[0].slice(*args[1:], **kwargs)
         complex_val = _is_complex(node.meta.get("val"))
         if complex_val or is_fft_op(name) or contains(args, Pair) or contains(kwargs, Pair):
             handler = self._handlers.get(name)
@@ -255,8 +301,14 @@ class _LoweredModule(nn.Module):
             if name in BY_NAME:
                 args, kwargs = (), bind(target, args, kwargs)
             self._current = node.name
+            self.keep_hint = read_ranges(node, list(range(node.meta["val"].dim()))) if name in KEEPS_PARTIAL else {}
             try:
-                return handler(*args, **kwargs)
+                if self._frozen or not is_fft_op(name):
+                    return handler(*args, **kwargs)
+                with meter.measuring() as measured:
+                    value = handler(*args, **kwargs)
+                self.transforms.append(_transform_entry(node, name, measured))
+                return value
             except DynamicDimError as exc:
                 raise UnsupportedOpError(f"cannot lower {node.target} at {source_line(node)}: {exc}",
                                          hint="pass that dim as static to torch.export") from exc
@@ -278,6 +330,22 @@ class _LoweredModule(nn.Module):
             raise _unsupported(node, "the model returns a complex tensor; return torch.view_as_real(...) instead",
                                self._target)
         return materialize(value)
+
+
+def _transform_entry(node: Node, name: str, measured: meter.Meter) -> dict[str, Any]:
+    """What ``affdeploy info`` lists for one FFT call: where, its forms, MACs and constants."""
+    val = node.meta.get("val")
+    return {
+        "node": node.name,
+        "op": name,
+        "source": source_line(node),
+        "output_shape": [int(s) if isinstance(s, int) else str(s) for s in getattr(val, "shape", ())],
+        "axes": measured.axes,
+        "forms": sorted({axis["form"] for axis in measured.axes}) or [measured.form or "dense"],
+        "macs": measured.macs,
+        "constants": dict(measured.constants),
+        "constant_bytes": sum(measured.constants.values()),
+    }
 
 
 def _lazy_stack_op(target: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -356,23 +424,36 @@ def _reexport(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], 
                           hint="export that dim static, or keep transforms off dynamic dims") from None
 
 
-def lower_fft(ep: ExportedProgram, target: str | None = None) -> ExportedProgram:
+def lower_fft(ep: ExportedProgram, target: str | None = None, *, forms: frozenset[str] | None = None,
+              cost: str | None = None, native: str | None = None,
+              report: list[dict[str, Any]] | None = None) -> ExportedProgram:
     """The same program with every FFT and complex value rewritten into real matmuls.
 
     Works on a plain ``torch.export.export`` (no decomposition needed). Outputs equal the
     original's up to float32 rounding; dynamic dims stay dynamic with their ranges. Raises
     UnsupportedOpError (naming the op and the model source line, with a hint for ``target``)
     for a complex op it cannot rewrite or a transform along a dynamic dim.
+
+    ``forms`` restricts the forms a transform axis may take (``affdeploy.fft.plan``: dense,
+    factored, bluestein; None lets the cost model choose); ``cost`` names the runtime whose cost
+    model ranks them (``affdeploy.fft.plan.MODELS``: xnnpack, the default, onnxruntime, eager).
+    ``native`` names the cost model of the runtime's own FFT op (``NATIVE_MODELS``): a transform for
+    which it is cheaper stays that op, on complex values (only ONNX Runtime runs those), and the
+    lowered program then keeps those FFT ops and complex values. ``report``, when given, receives one entry per FFT call: its forms, MACs and the constants it
+    uses (``affdeploy info``).
     """
     if fft_op_count(ep) == 0 and complex_value_count(ep) == 0:
         return ep
-    module = _LoweredModule(ep, target)
+    module = _LoweredModule(ep, target, forms, cost, native)
     args, kwargs = _example_inputs(ep)
     with torch.no_grad():
         module(*args, **kwargs)
         module.freeze()
+        if report is not None:
+            report.extend(module.transforms)
         lowered = _reexport(module, args, kwargs, _dynamic_shapes(ep))
     left = fft_op_count(lowered) + complex_value_count(lowered)
-    if left:
+    kept_native = any(axis["form"] == planning.NATIVE for t in module.transforms for axis in t["axes"])
+    if left and not kept_native:
         raise ExportError(f"FFT lowering left {left} FFT ops or complex values in the graph")
     return lowered

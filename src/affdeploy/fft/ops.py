@@ -14,11 +14,16 @@ from typing import Any
 
 import torch
 
+from affdeploy.fft.partial import Partial
 from affdeploy.fft.transform import MatrixStore, dft
 from affdeploy.fft.values import LazyStack, Pair
 
 Handler = Callable[..., Any]
 HANDLERS: dict[str, Handler] = {}
+KEEPS_PARTIAL = frozenset(
+    f"fft_{base}{suffix}" for base in ("fft", "ifft", "rfft") for suffix in ("", "2", "n")
+) | {"_fft_r2c", "_fft_c2c"}
+"""FFT ops whose output may be computed only where slices read it (affdeploy.fft.partial)."""
 
 _FORWARD_NORM = {0: "backward", 1: "ortho", 2: "forward"}  # aten fft_norm_mode for a forward transform
 _INVERSE_NORM = {0: "forward", 1: "ortho", 2: "backward"}  # ... and for an inverse one
@@ -119,9 +124,16 @@ def _h_rsub(a: Any, b: Any, alpha: Any = 1) -> Pair:
     return complex_add(b, _scaled(a, alpha), sign=-1)
 
 
+LAYOUT_STORE: list[Any] = []
+"""The lowered program being built (its constant store), for products kept in a transform's digit layout."""
+
+
 @handles("mul")
 def _h_mul(a: Any, b: Any) -> Pair:
-    return complex_mul(a, b)
+    from affdeploy.fft.transform import lazy_mul
+
+    kept = lazy_mul(a, b, LAYOUT_STORE[-1] if LAYOUT_STORE else None)
+    return kept if kept is not None else complex_mul(a, b)
 
 
 @handles("div")
@@ -167,7 +179,10 @@ def _h_imag(a: Pair) -> torch.Tensor:
 
 @handles("conj", "_conj", "conj_physical")
 def _h_conj(a: Pair) -> Pair:
-    return Pair(a.re, -a.im)
+    from affdeploy.fft.transform import lazy_conj
+
+    kept = lazy_conj(a, LAYOUT_STORE[-1] if LAYOUT_STORE else None)
+    return kept if kept is not None else Pair(a.re, -a.im)
 
 
 @handles("clone", "alias", "detach", "resolve_conj", "resolve_neg", "lift_fresh_copy", "contiguous")
@@ -409,7 +424,23 @@ class FFTOps:
             kind, onesided = "r2c", False
         elif kind == "c2r":
             x = as_pair(x)
-        return dft(x, kind, dims, n, inverse=inverse, onesided=onesided, norm=norm, store=self.store)
+        ndim = len(x.shape)
+        dims = [d % ndim for d in dims]
+        hint = getattr(self.store, "keep_hint", None) or {}
+        keep = {d: r for d, r in hint.items() if d in dims} if kind != "c2r" else {}
+        if hint:
+            self.store.keep_hint = {}  # for this call only (a composite handler calls _run once)
+        forms = getattr(self.store, "forms", None)
+        out = dft(x, kind, dims, n, inverse=inverse, onesided=onesided, norm=norm, store=self.store, keep=keep,
+                  forms=forms)
+        if not keep:
+            return out
+        shape = list(out.shape)
+        for d in dims:
+            shape[d] = n[dims.index(d)]
+        if kind == "r2c" and onesided:
+            shape[dims[-1]] = n[-1] // 2 + 1
+        return Partial(out, keep, tuple(shape))
 
     def _r2c(self, x: torch.Tensor, dim: list[int], normalization: int, onesided: bool) -> Pair:
         n = [x.shape[d] for d in dim]

@@ -6,7 +6,11 @@
 - ``stft`` is ONE strided conv1d whose kernels are the DFT rows times the window, real and
   imaginary outputs as channels; ``istft`` is one strided conv_transpose1d (inverse DFT times
   window, overlap-added by the stride) times the constant inverse window envelope. Both are the
-  layouts XNNPACK and Core ML run best, with no unfold and no per-frame matmul.
+  layouts XNNPACK and Core ML run best, with no unfold and no per-frame matmul. They cost n_fft
+  MACs per bin and frame, so from ``FRAMED_MIN_NFFT`` on (when the planner picks a factored form
+  for n_fft) the frames are cut out instead (``_frames``: the signal as blocks of gcd(n_fft, hop)
+  samples, one unit-step slice per block of a frame, one cat) and transformed by the factored
+  network; istft overlap-adds its frames the same way (``_overlap_add``).
 
 The kernels depend on the window's values, which are known when the program is lowered
 (a buffer, ``hann_window``): they become constants of the lowered program.
@@ -20,9 +24,14 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+import math
+
+from affdeploy.fft import meter
+from affdeploy.fft import plan as planning
+from affdeploy.fft.factored import C, Grid
 from affdeploy.fft.matrices import StageKey, stage_matrix
 from affdeploy.fft.ops import FFTOps, Handler, _h_conj, as_pair
-from affdeploy.fft.transform import MatrixStore, static_size
+from affdeploy.fft.transform import MatrixStore, c2r_step, finish, forward_step, static_size
 from affdeploy.fft.values import LazyStack, Pair
 
 _DUAL_NORM = {None: "forward", "backward": "forward", "forward": "backward", "ortho": "ortho"}
@@ -35,6 +44,57 @@ class ConstantStore(MatrixStore, Protocol):
 
 
 BY_NAME = frozenset({"stft", "istft"})
+
+FRAMED_MIN_NFFT = 256
+"""Smallest n_fft framed + factored instead of one strided conv (measured: docs/fft.md, stft)."""
+FRAMED_MAX_PIECES = 32
+"""At most this many slices per frame (n_fft / gcd(n_fft, hop)); beyond, the conv form stays."""
+
+
+def framed_plan(n_fft: int, hop: int, bins: int, frames: Any, store: Any) -> planning.AxisPlan | None:
+    """The factored plan of a framed stft/istft, or None when the strided-conv form is kept."""
+    forms = getattr(store, "forms", None)
+    if not isinstance(frames, int) or n_fft // math.gcd(n_fft, hop) > FRAMED_MAX_PIECES:
+        return None
+    if n_fft < FRAMED_MIN_NFFT and (forms is None or planning.DENSE in forms):
+        return None
+    model = getattr(store, "cost_model", None) or planning.COST
+    plan = planning.choose(n_fft, n_fft, bins, True, max(1, frames), forms, model)
+    return None if plan.form == planning.DENSE else plan
+
+
+def _frames(x: torch.Tensor, n_fft: int, hop: int, frames: int) -> torch.Tensor:
+    """(B, T) -> (B, frames, n_fft) by unit-step slices of gcd(n_fft, hop)-sample blocks and one cat."""
+    block = math.gcd(n_fft, hop)
+    pieces, stride = n_fft // block, hop // block
+    used = (frames - 1) * hop + n_fft
+    blocks = torch.narrow(x, -1, 0, used).reshape(x.shape[0], used // block, block)
+    if stride > 1:
+        blocks = torch.nn.functional.pad(blocks, (0, 0, 0, stride))
+    parts = []
+    for j in range(pieces):
+        part = torch.narrow(blocks, 1, j, frames * stride).reshape(x.shape[0], frames, stride, block)
+        parts.append(torch.narrow(part, 2, 0, 1))
+    return torch.cat(parts, 2).reshape(x.shape[0], frames, n_fft)
+
+
+def _overlap_add(frames: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """(B, F, n_fft) -> (B, n_fft + hop (F - 1)): each frame added in at t * hop (slices, pads, adds)."""
+    batch, count = frames.shape[0], frames.shape[1]
+    block = math.gcd(n_fft, hop)
+    pieces, stride = n_fft // block, hop // block
+    rows = (count - 1) * stride + pieces
+    parts = frames.reshape(batch, count, pieces, block)
+    total = None
+    for j in range(pieces):
+        part = torch.narrow(parts, 2, j, 1)
+        if stride > 1:
+            part = torch.nn.functional.pad(part, (0, 0, 0, stride - 1))
+        part = part.reshape(batch, count * stride, block)
+        keep = min(count * stride, rows - j)
+        part = torch.nn.functional.pad(torch.narrow(part, 1, 0, keep), (0, 0, j, rows - j - keep))
+        total = part if total is None else total + part
+    return total.reshape(batch, rows * block)
 """Ops whose handlers take the arguments by schema name (they have many optional ones)."""
 
 
@@ -133,13 +193,35 @@ class SpectralOps(FFTOps):
             weights = stage_matrix(key) * _window(window, win_length or n_fft, n_fft)[:, None]
             return torch.from_numpy(np.ascontiguousarray(weights.T[:, None, :], dtype=np.float32))
 
-        weight = self.store.constant("stft", kernel).to(x.dtype)
-        y = torch.nn.functional.conv1d(x, weight, stride=hop)  # (B, 2F, frames)
-        bins = weight.shape[0] // 2
-        re, im = y[:, :bins], y[:, bins:]
+        bins = n_fft // 2 + 1 if onesided else n_fft
+        count = 1 + (x.shape[-1] - n_fft) // hop
+        plan = framed_plan(n_fft, hop, bins, count, self.store)
+        if plan is not None:
+            re, im = self._framed_stft(x.squeeze(1), n_fft, hop, count, window, win_length, normalized, bins, plan)
+        else:
+            meter.note_form("strided conv1d")
+            weight = self.store.constant("stft", kernel).to(x.dtype)
+            meter.add_constant(f"_stft_{self.store._current}", weight.numel() * weight.element_size())
+            meter.add_macs(weight.numel() * count * x.shape[0])
+            y = torch.nn.functional.conv1d(x, weight, stride=hop)  # (B, 2F, frames)
+            re, im = y[:, :bins], y[:, bins:]
         if self_.dim() == 1:
             re, im = re.squeeze(0), im.squeeze(0)
         return Pair(re, im) if return_complex else LazyStack([re, im], -1)
+
+    def _framed_stft(self, x: torch.Tensor, n_fft: int, hop: int, count: int, window: torch.Tensor | None,
+                     win_length: int | None, normalized: bool, bins: int,
+                     plan: planning.AxisPlan) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frames cut out of the signal, windowed, then the factored r2c; bins before frames."""
+        meter.note_form(f"framed {plan.describe(n_fft)}")
+        frames = _frames(x, n_fft, hop, count)
+        full = self.store.constant("stft_window", lambda: torch.from_numpy(_window(window, win_length or n_fft, n_fft)))
+        frames = frames * full.to(frames.dtype)
+        names = ["b", "f", "x"]
+        scale = 1.0 / math.sqrt(n_fft) if normalized else 1.0
+        g, state = forward_step(Grid(frames, names), "x", n_fft, plan, -1, scale, bins, None, self.store)
+        out = finish(g, ["b", "x", "f"], {"x": state}, {})
+        return out.re, out.im
 
     def _istft(self, self_: Any, n_fft: int, hop_length: int | None, win_length: int | None,
                window: torch.Tensor | None, center: bool, normalized: bool, onesided: bool | None,
@@ -169,15 +251,30 @@ class SpectralOps(FFTOps):
                 raise ValueError("istft window overlap-add is zero somewhere (NOLA condition fails)")
             return torch.from_numpy((1.0 / kept).astype(np.float32))
 
-        weight = self.store.constant("istft", kernel).to(z.re.dtype)
         scale = self.store.constant("istft_envelope", inverse_envelope).to(z.re.dtype)
-        spectrum = torch.cat([z.re, z.im], dim=-2)
-        batched = spectrum.unsqueeze(0) if spectrum.dim() == 2 else spectrum
-        y = torch.nn.functional.conv_transpose1d(batched, weight, stride=hop).squeeze(1)
+        plan = framed_plan(n_fft, hop, bins, frames, self.store)
+        if plan is not None:
+            meter.note_form(f"framed {plan.describe(n_fft)}")
+            stacked = z.stacked()
+            batched = stacked.unsqueeze(1) if stacked.dim() == 3 else stacked
+            norm = 1.0 / math.sqrt(n_fft) if normalized else 1.0 / n_fft
+            g, state = c2r_step(Grid(batched, [C, "b", "x", "f"]), "x", n_fft, plan, norm, self.store)
+            per_frame = finish(g, ["b", "f", "x"], {"x": state}, {})
+            full = self.store.constant("istft_window",
+                                       lambda: torch.from_numpy(_window(window, win_length or n_fft, n_fft)))
+            y = _overlap_add(per_frame * full.to(per_frame.dtype), n_fft, hop)
+        else:
+            meter.note_form("strided conv_transpose1d")
+            weight = self.store.constant("istft", kernel).to(z.re.dtype)
+            meter.add_constant(f"_istft_{self.store._current}", weight.numel() * weight.element_size())
+            spectrum = torch.cat([z.re, z.im], dim=-2)
+            batched = spectrum.unsqueeze(0) if spectrum.dim() == 2 else spectrum
+            meter.add_macs(weight.numel() * frames * batched.shape[0])
+            y = torch.nn.functional.conv_transpose1d(batched, weight, stride=hop).squeeze(1)
         y = y[..., start:end] * scale
         if length is not None and end - start < length:
             y = torch.nn.functional.pad(y, (0, length - (end - start)))
-        return y.squeeze(0) if spectrum.dim() == 2 else y
+        return y.squeeze(0) if z.re.dim() == 2 else y
 
 
 def _dtype(dtype: torch.dtype | None) -> torch.dtype:

@@ -26,11 +26,14 @@ def broadcast_pair(re: torch.Tensor, im: torch.Tensor) -> tuple[torch.Tensor, to
 class Pair:
     """A complex tensor as (real, imaginary) float tensors."""
 
-    __slots__ = ("re", "im", "_packed")
+    __slots__ = ("re", "im", "_packed", "_stacked", "constant")
 
-    def __init__(self, re: torch.Tensor, im: torch.Tensor, packed: tuple[int, torch.Tensor] | None = None) -> None:
+    def __init__(self, re: torch.Tensor, im: torch.Tensor, packed: tuple[int, torch.Tensor] | None = None,
+                 stacked: torch.Tensor | None = None, constant: tuple[str, str] | None = None) -> None:
         self.re, self.im = broadcast_pair(re, im)
         self._packed = packed
+        self._stacked = stacked
+        self.constant = constant  # the buffers holding it, when computed from weights at lowering time
 
     @property
     def shape(self) -> torch.Size:
@@ -39,6 +42,12 @@ class Pair:
     def map(self, fn, *args, **kwargs) -> Pair:  # noqa: ANN001 - any op taking the tensor first
         """Apply a real op that treats both parts alike (views, slicing, reductions)."""
         return Pair(fn(self.re, *args, **kwargs), fn(self.im, *args, **kwargs))
+
+    def stacked(self) -> torch.Tensor:
+        """``stack([re, im])``: a factored transform's input (its output already is one)."""
+        if self._stacked is None:
+            self._stacked = torch.cat([self.re.unsqueeze(0), self.im.unsqueeze(0)])
+        return self._stacked
 
     def pack(self, k: int) -> torch.Tensor:
         """``[re | im]`` with the last ``k`` axes flattened and concatenated: a DFT stage's input."""

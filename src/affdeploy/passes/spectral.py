@@ -6,7 +6,10 @@ XNNPACK has log, abs, div, minimum/maximum, clamp, mul/add and slice/cat, but no
 island; each has an equivalent in ops the delegate takes:
 
 - ``log1p(x)`` -> ``log(x + 1)`` (absolute error stays at float32 rounding, which is what parity
-  is measured in).
+  is measured in); ``log10(x)`` -> ``log(x) * (1 / ln 10)`` (Whisper's log-mel).
+- ``max(x)`` over every element (Whisper's floor at max - 8) -> ``amax`` over every dim: the same value,
+  and the form coremltools' transpose optimisation takes (its reduce_max without axes fails in
+  reduce_transposes with KeyError 'axes', coremltools 9.0).
 - ``atan2(y, x)`` -> octant reduction with min/max/div, an odd polynomial for atan on [0, 1]
   (fitted once in float64, error below 1e-7 rad) and branch selection by saturated clamps, which
   blend only where both branches agree (|y| = |x|, x = 0).
@@ -60,6 +63,36 @@ class Log1pToLog(Rewrite):
             with ep.graph.inserting_before(node):
                 shifted = emit(ep.graph, aten.add.Tensor, (node.args[0], 1.0), node)
                 replace(node, emit(ep.graph, aten.log.default, (shifted,), node))
+            count += 1
+        return count
+
+
+class Log10ToLog(Rewrite):
+    """``log10(x)`` -> ``log(x) * (1 / ln 10)``."""
+
+    def apply(self, ep: ExportedProgram) -> int:
+        count = 0
+        for node in list(ep.graph.nodes):
+            if node.target != aten.log10.default:
+                continue
+            with ep.graph.inserting_before(node):
+                natural = emit(ep.graph, aten.log.default, (node.args[0],), node)
+                replace(node, emit(ep.graph, aten.mul.Tensor, (natural, 1.0 / math.log(10.0)), node))
+            count += 1
+        return count
+
+
+class GlobalMaxToAmax(Rewrite):
+    """``max(x)`` (every element) -> ``amax(x, all dims)``."""
+
+    def apply(self, ep: ExportedProgram) -> int:
+        count = 0
+        for node in list(ep.graph.nodes):
+            if node.target != aten.max.default or not has_static_shape(node.args[0]):
+                continue
+            dims = list(range(len(shape(node.args[0]))))
+            with ep.graph.inserting_before(node):
+                replace(node, emit(ep.graph, aten.amax.default, (node.args[0], dims, False), node))
             count += 1
         return count
 
