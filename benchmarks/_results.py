@@ -40,6 +40,10 @@ GONE = "(missing)"
 NAME_PATTERN = r"[a-z0-9_.-]+"
 """Result and part names: lower case, so docs can show the template ``<!-- results: NAME/PART -->``."""
 PART = re.compile(rf"<!-- part: (?P<name>{NAME_PATTERN}) -->\n(?P<text>.*?)\n<!-- /part -->", re.S)
+EXPORT_CODE = tuple(f"src/affdeploy/export/{name}.py" for name in (
+    "base", "coreml", "executorch", "onnx", "parity", "pipeline", "quantize", "registry", "request", "tflite"))
+"""The export package's files that decide an artifact's numbers (manifest writing, the cache and the op report
+do not), for the MEASURES of benchmarks that export."""
 _STARTED = time.monotonic()  # a run's wall time counts from the script's import of this module
 
 

@@ -20,14 +20,14 @@ import warnings
 from dataclasses import asdict
 from pathlib import Path
 
-from _results import part, save
+from _results import EXPORT_CODE, part, save
 
 from affdeploy.bench.host import host_device_info
 from affdeploy.export import export_artifacts, plan_exports
 from affdeploy.versions import tool_versions
 
 NAME = "export_times"
-MEASURES = ("src/affdeploy/export", "src/affdeploy/fft", "src/affdeploy/passes", "src/affdeploy/coreml_reference",
+MEASURES = (*EXPORT_CODE, "src/affdeploy/fft", "src/affdeploy/passes", "src/affdeploy/coreml_reference",
             "src/affdeploy/data", "src/affdeploy/models/__init__.py", "src/affdeploy/models/affnet.py",
             "src/affdeploy/models/source.py", "src/affdeploy/graph.py", "src/affdeploy/preprocessing.py",
             "src/affdeploy/etruntime.py")

@@ -30,6 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 MODELS = ("affnet-et", "affnet-t")
 DEFAULT_BEFORE = "883b9e7"
+NAME = "fft_affnet_before_after"
+MEASURES = ("benchmarks/_timing.py", "src/affdeploy/fft", "src/affdeploy/passes", "src/affdeploy/models/affnet.py",
+            "src/affdeploy/graph.py", "src/affdeploy/etruntime.py")
+PUBLISHED_ARGS = ()
+MINUTES = 5
 SIZE = 256
 
 
@@ -86,13 +91,13 @@ def main() -> None:
         build(args.build_only)
         return
     sys.path.insert(0, str(ROOT))
+    from _results import part, save
     from _timing import interleaved
 
     from affdeploy.bench.host import host_device_info
     from affdeploy.bench.yardstick import pin_threads
     from affdeploy.etruntime import load_forward, set_threads
     from affdeploy.export.onnx import session_options
-    from affdeploy.fsutil import atomic_write_text
     from affdeploy.graph import example_input
     from affdeploy.versions import tool_versions
 
@@ -143,15 +148,13 @@ def main() -> None:
         "delegate_friendly, ONNX Runtime CPU EP and ExecuTorch XNNPACK, 1 thread, all four artifacts of a model "
         f"in one process, {args.rounds} interleaved rounds x {args.iters} calls, medians.",
         "",
-        "| model | runtime | before ms | after ms | after / before | identical lowered program |",
-        "|---|---|---:|---:|---:|---|",
     ]
-    lines += [f"| {r['model']} | {r['runtime']} | {r['before_ms']:.2f} | {r['after_ms']:.2f} | "
+    table = ["| model | runtime | before ms | after ms | after / before | identical lowered program |",
+             "|---|---|---:|---:|---:|---|"]
+    table += [f"| {r['model']} | {r['runtime']} | {r['before_ms']:.2f} | {r['after_ms']:.2f} | "
               f"{r['after_vs_before']:.3f} | {'yes' if r['identical_program'] else 'no'} |" for r in rows]
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / "fft_affnet_before_after.json", json.dumps(summary, indent=1, default=str) + "\n")
-    atomic_write_text(args.out / "fft_affnet_before_after.md", "\n".join(lines) + "\n")
-
+    lines.append(part("table", "\n".join(table)))
+    save(NAME, summary, "\n".join(lines), script=__file__, measures=MEASURES, out=args.out)
 
 if __name__ == "__main__":
     main()

@@ -23,7 +23,7 @@ FRAMED_MIN_NFFT in affdeploy/fft/spectral.py), and with --calibrate the fit of t
 Writes <out>/fft_scaling.json, fft_scaling.md and fft_scaling.png (log-log time vs n with an N log N line).
 
     .venv/bin/python benchmarks/bench_fft_scaling.py [--quick] [--repeats 3] [--rounds 8] [--out benchmarks/results]
-        [--sizes 1d:4096,2d:256] [--no-litert] [--calibrate]
+        [--sizes 1d:4096,2d:256] [--no-litert] [--calibrate | --calibrate-only]
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parent
 sys.path[:0] = [str(ROOT)]
 
+from _results import part, save  # noqa: E402
 from _timing import interleaved  # noqa: E402
 
 from affdeploy.bench.host import host_device_info  # noqa: E402
@@ -63,7 +64,13 @@ from affdeploy.fft import plan as planning  # noqa: E402
 from affdeploy.fsutil import atomic_write_bytes, atomic_write_text  # noqa: E402
 from affdeploy.versions import tool_versions  # noqa: E402
 
+NAME = "fft_scaling"
+MEASURES = ("benchmarks/_timing.py", "src/affdeploy/fft", "src/affdeploy/passes", "src/affdeploy/etruntime.py")
+PUBLISHED_ARGS = ("--repeats", "3", "--rounds", "8")
+MINUTES = 20
 REFERENCE = "torch.fft"
+HEADLINE = ("1d:1024", "1d:4096", "1d:16384", "1d:65536", "1d:65521", "2d:256", "2d:512")
+"""The sizes docs/fft.md and README.md quote (the part ``headline``)."""
 RUNTIMES = (REFERENCE, "eager-lowered", "ort-lowered", "ort-native", "executorch", "litert")
 LOWERED_COST = {"eager-lowered": "eager", "ort-lowered": "onnxruntime", "executorch": "xnnpack", "litert": "xnnpack"}
 
@@ -427,70 +434,112 @@ def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _ratio(r: dict[str, float] | None, spread: bool = True) -> str:
+    if not r:
+        return "-"
+    return f"{r['median']:.2f}x [{r['min']:.2f}..{r['max']:.2f}]" if spread else f"{r['median']:.2f}x"
+
+
+def headline(summary: dict[str, Any]) -> list[str]:
+    """The table docs/fft.md quotes: the issue's sizes, every lowered runtime against torch.fft."""
+    names = {"eager-lowered": "eager PyTorch", "ort-lowered": "ONNX Runtime", "executorch": "ExecuTorch XNNPACK",
+             "litert": "LiteRT"}
+    shown = [r for r in names if any(r in row["ratio"] for row in summary["results"].values())]
+    lines = ["| rfft+irfft | " + " | ".join(names[r] for r in shown) + " | constants (xnnpack plan) |",
+             "|---|" + "---:|" * (len(shown) + 1)]
+    for key in HEADLINE:
+        row = summary["results"].get(key)
+        if row is None:
+            continue
+        label = (f"{row['n']}x{row['n']}, {summary['channels_2d']} channels" if row["kind"] == "2d"
+                 else f"n = {row['n']}" + (f" ({row['family']}, Bluestein)" if row["family"] == "prime" else ""))
+        lines.append(f"| {label} | " + " | ".join(_ratio(row["ratio"].get(r)) for r in shown)
+                     + f" | {row['constant_bytes']['xnnpack'] / 1e6:.2f} MB |")
+    return lines
+
+
+def one_line(summary: dict[str, Any], key: str) -> str:
+    """README's sentence: one size's spread of lowered runtimes and its constants."""
+    row = summary["results"][key]
+    medians = [row["ratio"][r]["median"] for r in LOWERED_COST if r in row["ratio"]]
+    size = f"n = {row['n']}" if row["kind"] == "1d" else f"{row['n']}x{row['n']}"
+    return (f"rfft+irfft at {size} runs within {min(medians):.1f}-{max(medians):.1f}x of `torch.fft` in every "
+            f"runtime with {max(row['constant_bytes'].values()) / 1e6:.1f} MB of constants")
+
+
+def stft_line(stft: dict[str, Any]) -> str:
+    """docs/fft.md's sentence on the stft threshold: conv vs framed per n_fft, eager and ExecuTorch."""
+    said = []
+    for n_fft, row in stft.items():
+        ms = row["median_ms"]
+        text = f"n_fft {n_fft} (hop {row['hop']}): conv {ms['eager-conv']:.1f} vs framed {ms['eager-framed']:.1f} ms eager"
+        if "executorch-conv" in ms:
+            text += f", {ms['executorch-conv']:.1f} vs {ms['executorch-framed']:.1f} ms ExecuTorch"
+        said.append(text)
+    return "; ".join(said)
+
+
 def markdown(summary: dict[str, Any]) -> str:
     machine = summary["machine"]
     runtimes = [r for r in RUNTIMES if any(r in row["median_ms"] for row in summary["results"].values())]
+    conditions = (f"{machine['cpu']}, {machine['cores']} usable cores, 1 thread everywhere, "
+                  f"{summary['repeats']} interleaved blocks per size, ratios as the median over blocks [min..max]")
     lines = [
         "# FFT lowering scaling: rfft+irfft, lowered, in every runtime vs torch.fft",
-        "",
-        f"Reproduce: `.venv/bin/python benchmarks/bench_fft_scaling.py {summary['command']}`",
         "",
         f"Machine: {machine['cpu']}, {machine['cores']} usable cores, {machine['os']}; 1 thread everywhere "
         "(torch/OpenMP/BLAS pinned, ORT intra_op_num_threads=1, ExecuTorch threadpool reset to 1 before loading, "
         f"LiteRT num_threads=1). Each size: {summary['repeats']} interleaved blocks; ratios are medians over "
         "blocks (min..max in brackets). 1-D: batch 16; 2-D: 64 channels.",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in summary["versions"].items()),
-        *([f"Rows {', '.join(summary['remeasured']['sizes'])} were re-measured with `{summary['remeasured']['command']}` "
-           f"after a planner change ({summary['remeasured']['why']})."] if summary.get("remeasured") else []),
         "",
+        part("conditions", conditions),
+        "",
+        part("headline", "\n".join(headline(summary))),
+        "",
+        "## Every size",
+        "",
+    ]
+    table = [
         "| size | family | torch.fft ms | " + " | ".join(f"{r} vs torch" for r in runtimes if r != REFERENCE)
         + " | constants (xnnpack plan) | forms (xnnpack plan) | max error / scale, lowered | ort-native error |",
         "|---|---|---:|" + "---:|" * (len(runtimes) - 1) + "---:|---|---:|---:|",
     ]
     for key, row in summary["results"].items():
-        cells = []
-        for runtime in runtimes:
-            if runtime == REFERENCE:
-                continue
-            r = row["ratio"].get(runtime)
-            cells.append(f"{r['median']:.2f}x [{r['min']:.2f}..{r['max']:.2f}]" if r else "-")
+        cells = [_ratio(row["ratio"].get(runtime)) for runtime in runtimes if runtime != REFERENCE]
         const = row["constant_bytes"].get("xnnpack")
         forms = "; ".join(dict.fromkeys(row["forms"].get("xnnpack", [])))
         lowered = max(v for k, v in row["error"].items() if k in LOWERED_COST)
         native = row["error"].get("ort-native")
-        lines.append(f"| {key} | {row['family']} | {row['median_ms'][REFERENCE]:.3f} | " + " | ".join(cells)
+        table.append(f"| {key} | {row['family']} | {row['median_ms'][REFERENCE]:.3f} | " + " | ".join(cells)
                      + f" | {const / 1e6:.2f} MB | {forms} | {lowered:.1e} | "
                      + (f"{native:.1e} |" if native is not None else "- |"))
+    lines.append(part("table", "\n".join(table)))
     worst = max((max(v for k, v in row["error"].items() if k in LOWERED_COST), key)
                 for key, row in summary["results"].items())
-    lines += ["", f"Largest error of a lowered runtime over the output scale: {worst[0]:.1e} ({worst[1]}); "
-              f"goal <= {ERROR_GOAL:.0e}: {'met' if worst[0] <= ERROR_GOAL else 'NOT met'}."]
-    lines += ["", "## Goals (issue 22)", "", "| goal | runtime | measured | met |", "|---|---|---|---|"]
+    natives = [row["error"]["ort-native"] for row in summary["results"].values() if "ort-native" in row["error"]]
+    largest = max(summary["results"].values(), key=lambda row: (row["kind"] == "1d", row["n"]))
+    lines += ["", f"Largest error of a lowered runtime over the output scale: "
+              + part("worst-error", f"{worst[0]:.1e}") + f" ({worst[1]}); "
+              f"goal <= {ERROR_GOAL:.0e}: {'met' if worst[0] <= ERROR_GOAL else 'NOT met'}."
+              + (" ONNX Runtime's own `DFT` op on the unlowered program: up to "
+                 + part("native-error", f"{max(natives):.1e}") + "." if natives else ""),
+              "", part("summary", one_line(summary, "1d:16384")) if "1d:16384" in summary["results"] else "",
+              "", f"Largest 1-D size measured: n = {largest['n']}."]
+    lines += ["", "## Goals (issue 22)", ""]
+    goal_rows = ["| goal | runtime | measured | met |", "|---|---|---|---|"]
     for goal in summary["goals"]:
-        if "ratio" in goal:
-            r = goal["ratio"]
-            measured = f"{r['median']:.2f}x [{r['min']:.2f}..{r['max']:.2f}]"
-        else:
-            measured = f"{goal['bytes'] / 1e6:.2f} MB"
-        lines.append(f"| {goal['goal']} | {goal['runtime']} | {measured} | {'yes' if goal['met'] else 'NO'} |")
+        measured = _ratio(goal["ratio"]) if "ratio" in goal else f"{goal['bytes'] / 1e6:.2f} MB"
+        goal_rows.append(f"| {goal['goal']} | {goal['runtime']} | {measured} | {'yes' if goal['met'] else 'NO'} |")
+    lines.append(part("goals", "\n".join(goal_rows)))
     if summary.get("stft"):
-        lines += ["", "## stft of 30 s at 16 kHz: strided conv vs framed + factored", "",
-                  "| n_fft | hop | " + " | ".join(next(iter(summary["stft"].values()))["median_ms"]) + " |",
-                  "|---:|---:|" + "---:|" * len(next(iter(summary["stft"].values()))["median_ms"])]
+        first = next(iter(summary["stft"].values()))["median_ms"]
+        rows = ["| n_fft | hop | " + " | ".join(first) + " |", "|---:|---:|" + "---:|" * len(first)]
         for n_fft, row in summary["stft"].items():
-            lines.append(f"| {n_fft} | {row['hop']} | " + " | ".join(f"{v:.1f} ms" for v in row["median_ms"].values())
-                         + " |")
-    if summary.get("calibration"):
-        lines += ["", "## Cost models fitted on forced plans (microseconds per feature unit)", "",
-                  "| model | mac | op | batch | move | out | const | median rel. error |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
-        for name, fit in summary["calibration"]["fits"].items():
-            if "mac" in fit:
-                lines.append(f"| {name} | {fit['mac']:.3g} | {fit['op']:.3g} | {fit['batch']:.3g} | {fit['move']:.3g} | "
-                             f"{fit['out']:.3g} | {fit['const']:.3g} | {fit['median_relative_error']:.2f} |")
-            else:
-                lines.append(f"| {name} | pow2 {fit['pow2']:.3g} per n log2 n | other {fit['other']:.3g} per n^2 "
-                             "| | | | | |")
+            rows.append(f"| {n_fft} | {row['hop']} | " + " | ".join(f"{v:.1f} ms" for v in row["median_ms"].values())
+                        + " |")
+        lines += ["", "## stft of 30 s at 16 kHz: strided conv vs framed + factored", "", part("stft", "\n".join(rows)),
+                  "", part("stft-summary", stft_line(summary["stft"]))]
     return "\n".join(lines) + "\n"
 
 
@@ -555,15 +604,8 @@ def main() -> None:
     parser.add_argument("--calibrate", action="store_true", help="also fit the cost models on forced plans")
     parser.add_argument("--calibrate-only", action="store_true", help="only fit the cost models (fft_calibration.json)")
     parser.add_argument("--out", type=Path, default=ROOT / "results")
-    parser.add_argument("--report-only", type=Path, help="re-render the markdown and PNG of a results JSON")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    if args.report_only:
-        summary = json.loads(args.report_only.read_text())
-        summary["goals"] = goals(summary["results"])
-        atomic_write_text(args.report_only.with_suffix(".md"), markdown(summary))
-        plot(summary, args.report_only.with_suffix(".png"))
-        return
     pin_threads(1)
     set_threads(1)  # ExecuTorch's XNNPACK pool, before any method loads
     runtimes = set(RUNTIMES)
@@ -595,11 +637,9 @@ def main() -> None:
         shown = (f"{goal['ratio']['median']:.2f}x [{goal['ratio']['min']:.2f}..{goal['ratio']['max']:.2f}]"
                  if "ratio" in goal else f"{goal['bytes'] / 1e6:.2f} MB")
         print(f"{'met' if goal['met'] else 'NOT met':8s} {goal['goal']} ({goal['runtime']}): {shown}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    name = "fft_scaling_quick" if args.quick else "fft_scaling"
-    atomic_write_text(args.out / f"{name}.json", json.dumps(summary, indent=1, default=float) + "\n")
-    atomic_write_text(args.out / f"{name}.md", markdown(summary))
-    plot(summary, args.out / f"{name}.png")
+    name = "fft_scaling_quick" if args.quick else NAME
+    _, md_path = save(name, summary, markdown(summary), script=__file__, measures=MEASURES, out=args.out)
+    plot(summary, md_path.with_suffix(".png"))
 
 
 if __name__ == "__main__":

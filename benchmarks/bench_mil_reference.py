@@ -36,7 +36,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from _results import part, save  # noqa: E402
+from _results import EXPORT_CODE, part, save  # noqa: E402
 from _timing import interleaved  # noqa: E402
 
 from affdeploy.bench.host import host_device_info  # noqa: E402
@@ -51,7 +51,7 @@ from affdeploy.models import build_model  # noqa: E402
 from affdeploy.versions import tool_versions  # noqa: E402
 
 NAME = "mil_reference"
-MEASURES = ("benchmarks/_timing.py", "src/affdeploy/coreml_reference", "src/affdeploy/export", "src/affdeploy/fft",
+MEASURES = ("benchmarks/_timing.py", *EXPORT_CODE, "src/affdeploy/coreml_reference", "src/affdeploy/fft",
             "src/affdeploy/passes", "src/affdeploy/data", "src/affdeploy/models/__init__.py",
             "src/affdeploy/models/affnet.py", "src/affdeploy/graph.py", "src/affdeploy/preprocessing.py",
             "src/affdeploy/bench/stats.py")

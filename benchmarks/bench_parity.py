@@ -31,16 +31,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import part, save  # noqa: E402
+from _results import EXPORT_CODE, part, save  # noqa: E402
 from trained_like import save_checkpoint, trained_like  # noqa: E402
 
 from affdeploy.export.quantize import FLOOR_ENV, INT8_FLOOR  # noqa: E402
 
 NAME = "parity"
-MEASURES = ("src/affdeploy/export", "src/affdeploy/fft", "src/affdeploy/passes", "src/affdeploy/data",
-            "src/affdeploy/models", "src/affdeploy/coreml_reference", "src/affdeploy/cli/export.py",
-            "src/affdeploy/graph.py", "src/affdeploy/preprocessing.py", "src/affdeploy/etruntime.py",
-            "benchmarks/trained_like.py")
+MEASURES = (*EXPORT_CODE, "src/affdeploy/fft", "src/affdeploy/passes", "src/affdeploy/data", "src/affdeploy/models",
+            "src/affdeploy/coreml_reference", "src/affdeploy/graph.py", "src/affdeploy/preprocessing.py",
+            "src/affdeploy/etruntime.py", "benchmarks/trained_like.py")
 PUBLISHED_ARGS = ()
 MINUTES = 30
 INT8_TARGETS = ("onnx", "executorch", "tflite")

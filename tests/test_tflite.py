@@ -19,7 +19,8 @@ from affdeploy.bench.schema import load_results
 from affdeploy.export.manifest import read_manifest
 from affdeploy.data.inputs import image_parity_inputs
 from affdeploy.export.parity import image_checkset
-from affdeploy.export.pipeline import _build, entry_request
+from affdeploy.export.pipeline import _build
+from affdeploy.export.verify import entry_request
 from affdeploy.export.registry import get_target, target_names
 from affdeploy.export.tflite import delegated_nodes, interpreter, read_op_codes, to_fp16_weights
 from affdeploy.fsutil import sha256_path

@@ -129,7 +129,7 @@ class Config:
 def _artifact_config_base(path: Path, request: BenchRequest) -> Config:
     """A configuration for an existing artifact, described by the exporter's manifest beside it when present."""
     from affdeploy.export.manifest import find_entry
-    from affdeploy.export.pipeline import entry_request
+    from affdeploy.export.verify import entry_request
 
     target = target_for_path(path, DeviceKind.HOST)
     model = request.models[0]

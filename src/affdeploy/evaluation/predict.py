@@ -67,7 +67,7 @@ def run_artifact(artifact: Path, input_path: Path, top: int = 5) -> Prediction:
         raise UsageError(f"--input {input_path} is not a file")
     target = target_for_path(artifact)
     folder, entry = find_entry(artifact)
-    from affdeploy.export.pipeline import entry_request
+    from affdeploy.export.verify import entry_request
 
     request = entry_request(entry, folder)
     is_image = input_path.suffix.lower() in IMAGE_SUFFIXES

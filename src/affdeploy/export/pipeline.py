@@ -11,7 +11,7 @@ import copy
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -26,13 +26,11 @@ from affdeploy.export.base import ExportTarget, Lowered, first_line
 from affdeploy.export.manifest import (
     ArtifactEntry,
     Companion,
-    find_entry,
     read_manifest,
     upsert_entries,
 )
-from affdeploy.export.opreport import OpReport
 from affdeploy.export.parity import ParityResult, image_checkset, reference_outputs
-from affdeploy.export.registry import get_target, target_for_path
+from affdeploy.export.registry import get_target
 from affdeploy.export.request import ExportRequest
 from affdeploy.fsutil import atomic_path, ensure_writable_dir, path_size, sha256_path
 from affdeploy.graph import export_program
@@ -41,7 +39,7 @@ from affdeploy.models.source import TensorInputs, is_user_model, resolve_model
 from affdeploy.preprocessing import InputSpec, input_spec
 from affdeploy.progress import Progress, silent
 from affdeploy.versions import tool_versions
-from affdeploy.vocab import Backend, FFTMode, InputKind, Precision
+from affdeploy.vocab import Precision
 
 INIT_SEED = 0
 
@@ -274,124 +272,3 @@ def _checked(parity: ParityResult, name: str) -> ParityResult:
     if parity.failed:
         raise ParityError(f"{name} does not match PyTorch: {parity.reason}", hint="nothing was written")
     return parity
-
-
-def entry_request(entry: ArtifactEntry, folder: Path) -> ExportRequest:
-    """The request a manifest entry was exported from (its choices are already resolved)."""
-    user_inputs = _recorded_parity_source(entry)
-    user_model = is_user_model(entry.model)
-    return ExportRequest(entry.model, get_target(entry.target).name, Backend(entry.backend), FFTMode(entry.fft),
-                         Precision(entry.precision), entry.image_size, InputKind(entry.input_kind),
-                         Path(entry.weights) if entry.weights else None, Path(folder),
-                         calibration=_recorded_calibration(entry),
-                         parity_images=None if user_model else user_inputs,
-                         parity_inputs=user_inputs if user_model else None, fft_native=entry.fft_native)
-
-
-def _recorded_parity_source(entry: ArtifactEntry) -> Path | None:
-    """The ``--parity-images`` folder or ``--parity-inputs`` file an entry was checked on (None: the defaults)."""
-    from affdeploy.data.inputs import BUNDLED, CALIBRATION_SPLIT, SEEDED
-
-    source = (entry.parity_inputs or {}).get("source")
-    return None if source in (None, BUNDLED, SEEDED, CALIBRATION_SPLIT) else Path(source)
-
-
-def _recorded_calibration(entry: ArtifactEntry) -> Path | None:
-    """The ``--calibration`` folder an int8 entry was made with (None: the shipped photos)."""
-    from affdeploy.data.calibration import SHIPPED
-
-    source = (entry.quantization or {}).get("calibration", {}).get("source", SHIPPED)
-    return None if source == SHIPPED else Path(source)
-
-
-def _recorded_sha(entry: ArtifactEntry, name: str) -> str | None:
-    if name == entry.path:
-        return entry.sha256
-    return next((c.sha256 for c in entry.companions if c.path == name), None)
-
-
-@dataclass(frozen=True)
-class Verification:
-    """``affdeploy verify``: parity re-run against the model the manifest entry names."""
-
-    path: str
-    model: str
-    target: str
-    backend: str
-    precision: str
-    fft: str
-    sha256_matches_manifest: bool
-    parity: ParityResult
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Inspection:
-    """``affdeploy inspect``: the op report read back from an artifact file."""
-
-    path: str
-    target: str
-    size_bytes: int
-    report: OpReport
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "target": self.target, "size_bytes": self.size_bytes, **self.report.to_dict()}
-
-
-def verify_artifact(path: Path, on_progress: Progress = silent) -> Verification:
-    """Re-run the parity check of an exported artifact, rebuilding the model its manifest entry names."""
-    path = Path(path)
-    if not path.exists():
-        raise UsageError(f"{path} does not exist")
-    tgt = target_for_path(path)
-    folder, entry = find_entry(path)
-    if sha256_path(path) != _recorded_sha(entry, path.name):  # a changed file fails whatever its parity: skip the slow part
-        return Verification(str(path), entry.model, entry.target, entry.backend, entry.precision, entry.fft, False,
-                            ParityResult.not_verified("the file changed since export"))
-    if entry.weights is not None:
-        weights = Path(entry.weights)
-        if not weights.is_file():
-            raise AffdeployError(f"the checkpoint {weights} this artifact was exported from is gone",
-                                 hint="export again with --weights")
-        if sha256_path(weights) != entry.weights_sha256:
-            raise AffdeployError(f"the checkpoint {weights} changed since export", hint="export again with --weights")
-    on_progress(f"building {entry.model}")
-    request = entry_request(entry, folder)
-    if is_user_model(entry.model):
-        check = resolve_model(entry.model).checkset(request.parity_inputs)
-    else:
-        _, check, rebuilt = _reference(request)
-        if rebuilt is not None and entry.quantization is not None:
-            was, now = entry.quantization["calibration"], rebuilt["calibration"]
-            if was["sha256"] != now["sha256"]:
-                where = ("the bundled calibration photographs" if request.calibration is None
-                         else f"the calibration images in {request.calibration}")
-                raise AffdeployError(f"{where} changed since export ({was['images']} then, {now['images']} now)",
-                                     hint="export again with --calibration")
-    recorded = entry.parity_inputs or {}
-    if recorded.get("sha256") and recorded["sha256"] != check.sha256 and check.user_path() is not None:
-        raise AffdeployError(f"the parity inputs in {check.user_path()} changed since export",
-                             hint="export again to check against them")
-    on_progress(f"{tgt.name}: checking parity against PyTorch on {check.description}")
-    with ExitStack() as stack:
-        if entry.quantization is not None:  # the floor the export was held to
-            from affdeploy.export.quantize import Floor, recorded_floor
-
-            stack.enter_context(recorded_floor(Floor(**entry.quantization["floor"])))
-        parity = tgt.validate(path, request, check)
-    return Verification(str(path), entry.model, entry.target, entry.backend, entry.precision, entry.fft, True, parity)
-
-
-def inspect_artifact(path: Path) -> Inspection:
-    """Op-coverage report of an artifact file, read from the file itself (no manifest needed)."""
-    path = Path(path)
-    if not path.exists():
-        raise UsageError(f"{path} does not exist")
-    tgt = target_for_path(path)
-    try:
-        report = tgt.inspect(path)
-    except Exception as exc:  # protobuf/flatbuffer parsers raise assorted types on a damaged file
-        raise AffdeployError(f"{path} is not a readable {tgt.suffix} artifact ({type(exc).__name__}: {first_line(exc)})") from None
-    return Inspection(str(path), tgt.name, path_size(path), report)
