@@ -164,6 +164,16 @@ BIG = "100000"
 # (id, setup(models, scratch) -> argv, exit code, what the line must say)
 CASES: list[tuple[str, Callable[[Path, Path], list[str]], int, str]] = [
     # --- names and sizes -------------------------------------------------------------------------
+    # -t is repeatable and comma-separated in every command, parsed one way: an unknown name is named,
+    # whatever else was asked for (also beside "all")
+    ("export-unknown-target-beside-all", lambda m, s: ["export", "-m", "affnet-et", "-t", "all,bogus", "--out",
+                                                      str(seeded_out(s))], 2, "unknown target 'bogus'"),
+    ("export-unknown-target-repeated", lambda m, s: ["export", "-m", "affnet-et", "-t", "onnx", "-t", "nope", "--out",
+                                                    str(seeded_out(s))], 2, "unknown target 'nope'"),
+    ("eval-unknown-target", lambda m, s: ["eval", "-m", "affnet-et", "--images", str(s), "-t", "onnx,bogus"], 2,
+     "unknown target 'bogus'"),
+    ("bench-unknown-target-beside-all", lambda m, s: ["bench", "-m", "affnet-et", "-t", "all,bogus"], 2,
+     "unknown target 'bogus'"),
     ("info-unknown-model", lambda m, s: ["info", "-m", "resnet50"], 2, "resnet50"),
     ("info-size-not-multiple", lambda m, s: ["info", "-m", "affnet-et", "--image-size", "100"], 2, "multiple of 32"),
     ("info-size-zero", lambda m, s: ["info", "-m", "affnet-et", "--image-size", "0"], 2, "multiple of 32"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from affdeploy.cli._common import target_list
+
 from affdeploy.errors import UsageError
 from affdeploy.export import ExportRequest, plan_exports
 from affdeploy.export.onnx import OnnxTarget
@@ -32,6 +34,10 @@ def test_lists_are_derived_from_the_registered_targets() -> None:
     assert all(t.backends and t.precisions and t.fft_support for t in all_targets())
     assert [r.target for r in plan_exports("affnet-et", "all")] == list(target_names())  # "all": every usable target
     assert [r.target for r in plan_exports("affnet-et", "executorch, onnx")] == ["executorch", "onnx"]
+    # -t as the CLI gives it (repeatable, comma-separated, any case): one parser for every command
+    repeated = target_list(["executorch", "ONNX,executorch", " tflite "], target_names())
+    assert [r.target for r in plan_exports("affnet-et", repeated)] == ["executorch", "onnx", "tflite"]
+    assert target_list(["onnx", "all"], target_names()) == "all"
 
 
 def test_a_target_whose_extra_is_missing_says_how_to_install_it() -> None:

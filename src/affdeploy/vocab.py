@@ -8,6 +8,8 @@ on the target itself, in the export registry (``affdeploy.export.registry``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from enum import StrEnum
 from typing import TypeVar
 
@@ -86,3 +88,9 @@ def parse(enum: type[StrEnumT], value: str, option: str) -> StrEnumT:
         return enum(value.strip().lower())
     except ValueError:
         raise UsageError(f"{option} must be one of {choices(enum)}, got {value!r}") from None
+
+
+def split_names(values: Sequence[str]) -> list[str]:
+    """``-t onnx -t a,b`` -> ["onnx", "a", "b"]: every repeatable, comma-separated option of every command is
+    parsed by this one function (lower case, duplicates dropped, order kept)."""
+    return list(dict.fromkeys(v.strip().lower() for value in values for v in value.split(",") if v.strip()))

@@ -38,7 +38,7 @@ from affdeploy.graph import check_image_size, example_input
 from affdeploy.models.source import is_user_model, model_kind, resolve_model, source_sha256
 from affdeploy.progress import Progress, silent
 from affdeploy.versions import tool_versions
-from affdeploy.vocab import BASELINE, DeviceKind, FFTMode, Precision, parse
+from affdeploy.vocab import BASELINE, DeviceKind, FFTMode, Precision, parse, split_names
 
 ROUNDS = 10  # interleaved rounds in iteration-count mode
 CHUNK_S = 0.25  # target duration of one chunk in --min-s mode
@@ -49,17 +49,15 @@ def parse_targets(values: list[str], kind: DeviceKind = DeviceKind.HOST, where: 
     """Expand ``all`` and check names; order follows the registry so tables read the same every run."""
     allowed = bench_targets(kind)
     wanted: set[str] = set()
-    for value in values:
-        for name in value.split(","):
-            name = name.strip().lower()
-            if name == "all":
-                wanted.update(allowed)
-            elif name in allowed:
-                wanted.add(name)
-            elif name in known_bench_targets():
-                raise UsageError(f"target '{name}' cannot run on {where}; choose from: {', '.join(allowed)}, all")
-            else:
-                raise UsageError(f"unknown target '{name}'; choose from: {', '.join(allowed)}, all")
+    for name in split_names(values):
+        if name == "all":
+            wanted.update(allowed)
+        elif name in allowed:
+            wanted.add(name)
+        elif name in known_bench_targets():
+            raise UsageError(f"target '{name}' cannot run on {where}; choose from: {', '.join(allowed)}, all")
+        else:
+            raise UsageError(f"unknown target '{name}'; choose from: {', '.join(allowed)}, all")
     if not wanted:
         raise UsageError("no target given")
     return [t for t in allowed if t in wanted]
@@ -312,7 +310,7 @@ def run_host(request: BenchRequest, progress: Progress = silent) -> list[BenchRe
     """Validate, export what is missing, and benchmark on this machine."""
     validate_request(request)
     targets = parse_targets(request.targets, DeviceKind.HOST, "the host (Core ML needs macOS or an iPhone)")
-    if "all" in ",".join(request.targets).lower().split(","):  # all: the targets offering --precision
+    if "all" in split_names(request.targets):  # all: the targets offering --precision
         targets = [t for t in targets if t == BASELINE or request.precision in get_target(t).allowed_precisions(
             get_target(t).backends[0])]
     configs = plan(request, targets, progress)

@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from affdeploy import __version__
+from affdeploy.errors import UsageError
+from affdeploy.vocab import split_names
 
 console = Console()
 err_console = Console(stderr=True)
@@ -81,6 +83,17 @@ def _root(
 
 
 JSON_OPTION_HELP = "Print the result as JSON on stdout (for scripts and CI) instead of tables."
+TARGETS_HELP = "Repeatable (-t onnx -t tflite) or comma-separated (-t onnx,tflite); all means every one."
+
+
+def target_list(values: list[str], known: Sequence[str]) -> str:
+    """``-t`` of export and eval as the comma list the planners take: ``all`` among other names is ``all``;
+    a name that is not a target is refused here, whatever else was asked for."""
+    names = split_names(values)
+    unknown = [n for n in names if n != "all" and n not in known]
+    if unknown:
+        raise UsageError(f"unknown target '{unknown[0]}'; choose from: {', '.join(known)}, all")
+    return "all" if "all" in names else ",".join(names)
 
 
 def print_json(data: Any) -> None:

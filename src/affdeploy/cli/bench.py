@@ -10,7 +10,7 @@ import typer
 from affdeploy.bench.engine import validate_request
 from affdeploy.bench.output import print_table, results_table, to_json, write_csv, write_results
 from affdeploy.bench.request import NOISY_CV, BenchRequest
-from affdeploy.cli._common import app, console, err_console, progress
+from affdeploy.cli._common import TARGETS_HELP, app, console, err_console, progress
 from affdeploy.devices import resolve_device
 from affdeploy.errors import AffdeployError, UsageError
 from affdeploy.fsutil import check_writable_file
@@ -18,19 +18,15 @@ from affdeploy.limits import check_threads
 from affdeploy.export.registry import bench_targets
 from affdeploy.models import MODELS
 from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE
-from affdeploy.vocab import DeviceKind, Target
+from affdeploy.vocab import DeviceKind, Target, split_names
 
 _DEFAULTS = BenchRequest()
-
-
-def _split(values: list[str]) -> list[str]:
-    return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
 def parse_threads(text: str) -> list[int]:
     """``"1,2"`` -> [1, 2]; a usage error for anything else."""
     try:
-        threads = [int(t) for t in _split([text])]
+        threads = [int(t) for t in split_names([text])]
     except ValueError:
         raise UsageError(f"--threads takes comma-separated integers such as 1,2; got '{text}'") from None
     if not threads or any(t < 1 for t in threads):
@@ -101,7 +97,7 @@ def bench(
     ort_perf_test: Path | None = typer.Option(None, "--ort-perf-test", help="Android: ONNX Runtime's onnxruntime_perf_test built for the phone; default $AFFDEPLOY_ORT_PERF_TEST."),
     tflite_benchmark: Path | None = typer.Option(None, "--tflite-benchmark", help="Android: LiteRT's benchmark_model built for the phone; default $AFFDEPLOY_TFLITE_BENCHMARK."),
     models: list[str] = typer.Option([], "--model", "-m", help=f"Model(s) to measure, repeatable or comma-separated: {', '.join(MODELS)}. Default: affnet-t; with --artifact, the artifact's manifest entry decides."),
-    targets: list[str] = typer.Option(["all"], "--target", "-t", help=f"Runtime(s): {', '.join(bench_targets(DeviceKind.HOST))} on the host ({', '.join(bench_targets(DeviceKind.IOS))} on iPhones), or all. Repeatable or comma-separated."),
+    targets: list[str] = typer.Option(["all"], "--target", "-t", help=f"Runtime(s): {', '.join(bench_targets(DeviceKind.HOST))} on the host ({', '.join(bench_targets(DeviceKind.IOS))} on iPhones), or all. " + TARGETS_HELP),
     fft: str = typer.Option("auto", "--fft", help="FFT handling: auto (per-backend choice), dft (real DFT-matrix products), native (the runtime's FFT). torch with auto/native is eager PyTorch with torch.fft, the baseline."),
     threads: str = typer.Option("1", "--threads", help="Thread counts to sweep, comma-separated, e.g. 1,2."),
     warmup: int | None = typer.Option(None, "--warmup", help=f"Warm-up iterations after the first inference (default {_DEFAULTS.warmup})."),
@@ -125,10 +121,10 @@ def bench(
     """
     _exclusive(warmup, warmup_s, "--warmup or --warmup-s")
     _exclusive(iters, min_s, "--iters or --min-s")
-    chosen, image_size = artifact_model_and_size(artifacts, list(dict.fromkeys(_split(models))), image_size)
+    chosen, image_size = artifact_model_and_size(artifacts, split_names(models), image_size)
     request = BenchRequest(
         models=chosen or _DEFAULTS.models,
-        targets=_split(targets),
+        targets=targets,
         fft=fft.lower(),
         threads=parse_threads(threads),
         warmup=None if warmup_s is not None else (_DEFAULTS.warmup if warmup is None else warmup),

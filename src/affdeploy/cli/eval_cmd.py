@@ -9,12 +9,15 @@ from rich.table import Table
 
 from affdeploy.cli._common import (
     JSON_OPTION_HELP,
+    TARGETS_HELP,
     app,
     console,
     err_console,
     print_json,
     progress,
+    target_list,
 )
+from affdeploy.export.registry import target_names
 from affdeploy.models.source import MODEL_HELP
 from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE
 
@@ -33,7 +36,7 @@ def eval_command(
     images: Path = typer.Option(..., "--images", help="A folder of images: class sub-folders (ImageFolder layout: "
                                 "WordNet ids like n01440764, class indices or ImageNet label names) give accuracy; "
                                 "images directly in it give agreement with PyTorch only."),
-    target: str = typer.Option("all", "--target", "-t", help="Targets to evaluate: a name, a comma list, or all."),
+    target: list[str] = typer.Option(["all"], "--target", "-t", help="Targets to evaluate, or all. " + TARGETS_HELP),
     precision: str | None = typer.Option(None, "--precision", help="Precisions, comma list (e.g. fp32,int8); "
                                          "default: each target's default. Combinations a target lacks are skipped."),
     weights: Path | None = typer.Option(None, "--weights", help="Checkpoint to load (official cvnets state dict)."),
@@ -52,7 +55,8 @@ def eval_command(
     """
     from affdeploy.evaluation.run import EvalRequest, evaluate, plan_eval
 
-    requests, notes = plan_eval(model, target, precision, weights=weights, image_size=image_size, out=models_dir)
+    requests, notes = plan_eval(model, target_list(target, target_names()), precision, weights=weights, image_size=image_size,
+                                out=models_dir)
     request = EvalRequest(tuple(requests), images, labels, models_dir, limit, worst)
     with progress(not as_json) as bar:
         task = bar.add_task("evaluating", total=1.0)

@@ -10,7 +10,16 @@ import typer
 from rich.progress import Progress, TaskID
 from rich.table import Table
 
-from affdeploy.cli._common import JSON_OPTION_HELP, app, console, err_console, print_json, progress
+from affdeploy.cli._common import (
+    JSON_OPTION_HELP,
+    TARGETS_HELP,
+    app,
+    console,
+    err_console,
+    print_json,
+    progress,
+    target_list,
+)
 from affdeploy.export.parity import PASSED
 from affdeploy.export.registry import all_targets, target_names
 from affdeploy.models.source import MODEL_HELP, is_user_model
@@ -55,7 +64,8 @@ def parity_text(status: str) -> str:
 @app.command()
 def export(
     model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP),
-    target: str = typer.Option(..., "--target", "-t", help=f"{', '.join(target_names())}, a comma list, or all."),
+    target: list[str] = typer.Option(..., "--target", "-t",
+                                     help=f"{', '.join(target_names())}, or all. {TARGETS_HELP}"),
     fft: str = typer.Option(
         "auto", "--fft",
         help="How FFTs are exported: dft (real DFT-matrix products every backend runs), native (rfft2/irfft2 "
@@ -101,7 +111,8 @@ def export(
     """
     from affdeploy.export import export_artifacts, plan_exports
 
-    requests = plan_exports(model, target, backend=backend, precision=precision, input_kind=coreml_input,
+    requests = plan_exports(model, target_list(target, target_names()), backend=backend, precision=precision,
+                            input_kind=coreml_input,
                             require_full_delegation=require_full_delegation, ort_format=ort, fft=fft,
                             weights=weights, image_size=image_size, out=out, calibration=calibration,
                             parity_images=parity_images, parity_inputs=parity_inputs)
