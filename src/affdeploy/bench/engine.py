@@ -28,7 +28,7 @@ from affdeploy.bench.records import Subject, Timing, build_record
 from affdeploy.bench.request import BenchRequest
 from affdeploy.bench.runtimes import open_artifact, open_torch
 from affdeploy.bench.schema import BenchRecord, DeviceInfo
-from affdeploy.errors import AffdeployError, UsageError
+from affdeploy.errors import UsageError
 from affdeploy.export.base import Session
 from affdeploy.export.cache import ensure_artifact
 from affdeploy.export.registry import bench_targets, get_target, known_bench_targets, target_for_path
@@ -128,14 +128,14 @@ class Config:
 
 def _artifact_config_base(path: Path, request: BenchRequest) -> Config:
     """A configuration for an existing artifact, described by the exporter's manifest beside it when present."""
-    from affdeploy.export.manifest import find_entry
+    from affdeploy.export.manifest import NoEntryError, find_entry
     from affdeploy.export.verify import entry_request
 
     target = target_for_path(path, DeviceKind.HOST)
     model = request.models[0]
     try:
         folder, entry = find_entry(path)
-    except AffdeployError:  # a bare file: open it with the target's defaults, say what is unknown
+    except NoEntryError:  # a bare file: open it with the target's defaults, say what is unknown
         export = ExportRequest.create(model, target.name, image_size=request.image_size)
         fft = request.fft if request.fft != FFTMode.AUTO else "unknown"
         backend = "unknown" if len(target.backends) > 1 else ""
