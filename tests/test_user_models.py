@@ -69,11 +69,11 @@ def test_pt2_exports_to_all_three_targets_with_parity(pt2_file: Path, pt2_export
     assert by_target["coreml"]["input_kind"] == "tensor"  # no image preprocessing for a user model
 
 
-def test_verify_rechecks_a_user_model_artifact(capsys: pytest.CaptureFixture[str],
+def test_verify_rechecks_a_user_model_artifact(capsys: pytest.CaptureFixture[str], pt2_file: Path,
                                                pt2_export: tuple[list[dict], Path]) -> None:
     entries, out = pt2_export
     pte = out / _by_target(entries)["executorch"]["path"]
-    code, stdout, stderr = cli(capsys, "verify", str(pte), "--json")
+    code, stdout, stderr = cli(capsys, "verify", str(pte), "--model", str(pt2_file), "--json")
     assert code == 0, stderr
     result = json.loads(stdout)
     assert result["parity"]["status"] == "passed" and result["sha256_matches_manifest"]
@@ -140,10 +140,10 @@ def test_parity_inputs_of_a_user_model_are_the_users_arrays(pt2_file: Path, tmp_
     (entry,) = json.loads(out)
     assert entry["parity"]["inputs"] == 2 and entry["parity_inputs"]["names"] == ["waves.npz[0]", "waves.npz[1]"]
     assert entry["parity"]["status"] == "passed"
-    code, out, err = cli(capsys, "verify", str(tmp_path / "out" / entry["path"]), "--json")
+    code, out, err = cli(capsys, "verify", str(tmp_path / "out" / entry["path"]), "--model", str(pt2_file), "--json")
     assert code == 0 and json.loads(out)["parity"]["inputs"] == 2, err
     np.savez(tmp_path / "waves.npz", wave=waves[:1])
-    code, _, err = cli(capsys, "verify", str(tmp_path / "out" / entry["path"]))
+    code, _, err = cli(capsys, "verify", str(tmp_path / "out" / entry["path"]), "--trust-manifest")
     assert code == 1 and "changed since export" in err
     code, _, err = cli(capsys, "export", "--model", str(pt2_file), "--target", "onnx", "--parity-images",
                        str(tmp_path), "--out", str(tmp_path / "out"))

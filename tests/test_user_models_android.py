@@ -133,7 +133,7 @@ def test_factory_with_two_inputs_and_outputs_exports_everywhere(multi_dir: Path)
 def test_verify_and_inspect_every_artifact_of_a_two_input_model(multi_dir: Path, suffix: str,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     (artifact,) = multi_dir.glob(f"*{suffix}")
-    code, out, err = cli(capsys, "verify", str(artifact), "--json")
+    code, out, err = cli(capsys, "verify", str(artifact), "--model", MULTI, "--json")
     assert code == 0, err
     result = json.loads(out)
     assert result["parity"]["status"] == "passed" and result["parity"]["inputs"] == 3, result["parity"]

@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -113,11 +114,62 @@ def ensure_writable_dir(folder: Path) -> Path:
     return folder
 
 
+def _kind(mode: int) -> str:
+    """What a special file is, in words for an error line."""
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISREG, "a file"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISBLK, "a block device"))
+    return next((name for test, name in kinds if test(mode)), "a special file")
+
+
+def write_destination(final: Path, *, is_dir: bool = False) -> tuple[Path, bool]:
+    """Where a write of ``final`` lands, and whether it streams straight through instead of temp + rename.
+
+    Temp + rename is right for a regular file (or a folder, ``is_dir``) or nothing yet; it would
+    replace a device node (``/dev/null``), a FIFO or a symlink with a regular file, which as root
+    breaks the system. So a character device or FIFO is written straight through, a symlink to a
+    regular file (or folder) in a writable folder has its target replaced (the link stays), and
+    anything else is refused with one clear line.
+    """
+    final = Path(final)
+    try:
+        mode = os.lstat(final).st_mode
+    except FileNotFoundError:
+        return final, False
+    except OSError as exc:  # a file where a folder should be: the writer's own check says so
+        if exc.errno == errno.ENOTDIR:
+            return final, False
+        raise AffdeployError(f"cannot write {final}: {exc.strerror}", hint="choose another path") from None
+    wanted = stat.S_ISDIR if is_dir else stat.S_ISREG
+    if stat.S_ISLNK(mode):
+        try:
+            mode = os.stat(final).st_mode
+        except OSError:
+            raise AffdeployError(f"cannot write {final}: it is a symlink to {os.readlink(final)}, which is missing",
+                                 hint="remove the link or choose another path") from None
+        if wanted(mode):
+            target = final.resolve()
+            if not os.access(target.parent, os.W_OK | os.X_OK):
+                raise AffdeployError(f"cannot write {final}: it links to {target}, in a folder that is not writable",
+                                     hint="choose another path")
+            return target, False
+    elif wanted(mode):
+        return final, False
+    if not is_dir and (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):
+        return final, True
+    raise AffdeployError(f"cannot write {final}: it is {_kind(mode)}, not {'a folder' if is_dir else 'a file'}",
+                         hint="choose another path")
+
+
 def check_writable_file(path: Path, option: str) -> None:
     """Fail now, not after a long run, when ``path`` cannot be written (creates nothing)."""
     path = Path(path)
     if path.is_dir():
         raise UsageError(f"{option} {path} is a folder; give a file name")
+    path, stream = write_destination(path)
+    if stream:
+        if not os.access(path, os.W_OK):
+            raise AffdeployError(f"{option} {path} is not writable", hint=f"choose another {option}")
+        return
     existing = next(p for p in (path.parent.absolute(), *path.parent.absolute().parents) if p.exists())
     if not existing.is_dir():
         raise UsageError(f"{option} {path}: {existing} is a file, not a folder")
@@ -137,9 +189,14 @@ def atomic_path(final: str | os.PathLike[str], *, is_dir: bool = False) -> Itera
     """Yield a temporary path to fill; on success it replaces ``final`` in one rename.
 
     For folders (``.mlpackage``) the old folder is moved aside first and deleted after the
-    swap, so a reader sees either the old or the new complete folder.
+    swap, so a reader sees either the old or the new complete folder. A character device or FIFO
+    (``/dev/null``, a pipe) is yielded itself to be written straight through, and a symlink's
+    target is replaced instead of the link (see :func:`write_destination`).
     """
-    final = Path(final)
+    final, stream = write_destination(Path(final), is_dir=is_dir)
+    if stream:
+        yield final
+        return
     parent = ensure_writable_dir(final.parent)
     stem = f"{TMP_MARKER}{os.getpid()}-{final.name}."
     # a folder keeps its suffix: tools such as coremltools insist on writing to "*.mlpackage"
@@ -185,7 +242,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if stat.S_ISREG(os.fstat(fh.fileno()).st_mode):  # a pipe or device streamed through has nothing to sync
+                os.fsync(fh.fileno())
     return Path(path)
 
 

@@ -92,5 +92,5 @@ def parse(enum: type[StrEnumT], value: str, option: str) -> StrEnumT:
 
 def split_names(values: Sequence[str]) -> list[str]:
     """``-t onnx -t a,b`` -> ["onnx", "a", "b"]: every repeatable, comma-separated option of every command is
-    parsed by this one function (lower case, duplicates dropped, order kept)."""
-    return list(dict.fromkeys(v.strip().lower() for value in values for v in value.split(",") if v.strip()))
+    parsed by this one function (duplicates dropped, order kept; case kept: model names and paths need it)."""
+    return list(dict.fromkeys(v.strip() for value in values for v in value.split(",") if v.strip()))

@@ -28,7 +28,7 @@ from affdeploy.bench.records import Subject, Timing, build_record
 from affdeploy.bench.request import BenchRequest
 from affdeploy.bench.runtimes import open_artifact, open_torch
 from affdeploy.bench.schema import BenchRecord, DeviceInfo
-from affdeploy.errors import AffdeployError, UsageError
+from affdeploy.errors import UsageError
 from affdeploy.export.base import Session
 from affdeploy.export.cache import ensure_artifact
 from affdeploy.export.registry import bench_targets, get_target, known_bench_targets, target_for_path
@@ -49,7 +49,7 @@ def parse_targets(values: list[str], kind: DeviceKind = DeviceKind.HOST, where: 
     """Expand ``all`` and check names; order follows the registry so tables read the same every run."""
     allowed = bench_targets(kind)
     wanted: set[str] = set()
-    for name in split_names(values):
+    for name in (n.lower() for n in split_names(values)):
         if name == "all":
             wanted.update(allowed)
         elif name in allowed:
@@ -126,14 +126,14 @@ class Config:
 
 def _artifact_config_base(path: Path, request: BenchRequest) -> Config:
     """A configuration for an existing artifact, described by the exporter's manifest beside it when present."""
-    from affdeploy.export.manifest import find_entry
+    from affdeploy.export.manifest import NoEntryError, find_entry
     from affdeploy.export.verify import entry_request
 
     target = target_for_path(path, DeviceKind.HOST)
     model = request.models[0]
     try:
         folder, entry = find_entry(path)
-    except AffdeployError:  # a bare file: open it with the target's defaults, say what is unknown
+    except NoEntryError:  # a bare file: open it with the target's defaults, say what is unknown
         export = ExportRequest.create(model, target.name, image_size=request.image_size)
         fft = request.fft if request.fft != FFTMode.AUTO else "unknown"
         backend = "unknown" if len(target.backends) > 1 else ""
@@ -310,7 +310,7 @@ def run_host(request: BenchRequest, progress: Progress = silent) -> list[BenchRe
     """Validate, export what is missing, and benchmark on this machine."""
     validate_request(request)
     targets = parse_targets(request.targets, DeviceKind.HOST, "the host (Core ML needs macOS or an iPhone)")
-    if "all" in split_names(request.targets):  # all: the targets offering --precision
+    if "all" in (n.lower() for n in split_names(request.targets)):  # all: the targets offering --precision
         targets = [t for t in targets if t == BASELINE or request.precision in get_target(t).allowed_precisions(
             get_target(t).backends[0])]
     configs = plan(request, targets, progress)

@@ -89,7 +89,7 @@ TARGETS_HELP = "Repeatable (-t onnx -t tflite) or comma-separated (-t onnx,tflit
 def target_list(values: list[str], known: Sequence[str]) -> str:
     """``-t`` of export and eval as the comma list the planners take: ``all`` among other names is ``all``;
     a name that is not a target is refused here, whatever else was asked for."""
-    names = split_names(values)
+    names = [name.lower() for name in split_names(values)]
     unknown = [n for n in names if n != "all" and n not in known]
     if unknown:
         raise UsageError(f"unknown target '{unknown[0]}'; choose from: {', '.join(known)}, all")

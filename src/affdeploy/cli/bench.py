@@ -12,7 +12,7 @@ from affdeploy.bench.output import print_table, results_table, to_json, write_cs
 from affdeploy.bench.request import NOISY_CV, BenchRequest
 from affdeploy.cli._common import TARGETS_HELP, app, console, err_console, progress
 from affdeploy.devices import resolve_device
-from affdeploy.errors import AffdeployError, UsageError
+from affdeploy.errors import UsageError
 from affdeploy.fsutil import check_writable_file
 from affdeploy.limits import check_threads
 from affdeploy.export.registry import bench_targets
@@ -59,26 +59,30 @@ def _input_size(path: Path) -> int | None:
     return int(shape[-1]) if len(shape) == 4 and shape[-1] > 0 else None
 
 
-def artifact_model_and_size(artifacts: list[Path], models: list[str], image_size: int | None) -> tuple[list[str], int | None]:
+def artifact_model_and_size(artifacts: list[Path], models: list[str], image_size: int | None,
+                            trust_manifest: bool = False) -> tuple[list[str], int | None]:
     """With --artifact, the artifact's manifest entry decides model and image size; a flag that disagrees is an error.
 
     A bare file (no manifest beside it) is measured at its own input size; the model comes from the flags.
+    A user model the entry names runs only when --model names it too or --trust-manifest is given.
     """
-    from affdeploy.export.manifest import find_entry
+    from affdeploy.export.manifest import NoEntryError, find_entry
+    from affdeploy.export.verify import trusted_model
 
     for path in artifacts:
         if not path.exists():
             continue  # validate_request reports it
         try:
             _folder, entry = find_entry(path)
-        except AffdeployError:  # a bare file: its own input shape decides the size
+        except NoEntryError:  # a bare file: its own input shape decides the size
             size = _input_size(path)
             if size is not None and image_size is not None and image_size != size:
                 raise UsageError(f"{path} takes {size}x{size} inputs, not --image-size {image_size}; drop --image-size")
             image_size = size if size is not None else image_size
             continue
-        if models and models != [entry.model]:
+        if len(models) > 1:
             raise UsageError(f"{path} is {entry.model} (its manifest entry says so), not {', '.join(models)}; drop --model")
+        trusted_model(entry, models[0] if models else None, trust_manifest)
         if image_size is not None and image_size != entry.image_size:
             raise UsageError(f"{path} was exported at --image-size {entry.image_size}, not {image_size}; drop --image-size")
         models, image_size = [entry.model], entry.image_size
@@ -112,6 +116,7 @@ def bench(
     models_dir: Path = typer.Option(Path("models"), "--models-dir", help="Where 'affdeploy export' wrote its artifacts (used as they are when they match) and where missing ones are cached (cache/<hash of everything that shapes them>)."),
     json_out: str | None = typer.Option(None, "--json", help="Write the results document (schema affdeploy.bench/v1) to this path, or '-' for stdout instead of the table."),
     csv_out: Path | None = typer.Option(None, "--csv", help="Write a CSV summary (one row per configuration) to this path."),
+    trust_manifest: bool = typer.Option(False, "--trust-manifest", help="With --artifact: run the user model (factory or .pt2) its manifest entry names without naming it in --model (runs its code); only for manifests you wrote yourself."),
 ) -> None:
     """Measure latency, load time, first inference, memory and GMAC/s of exported models.
 
@@ -121,7 +126,7 @@ def bench(
     """
     _exclusive(warmup, warmup_s, "--warmup or --warmup-s")
     _exclusive(iters, min_s, "--iters or --min-s")
-    chosen, image_size = artifact_model_and_size(artifacts, split_names(models), image_size)
+    chosen, image_size = artifact_model_and_size(artifacts, split_names(models), image_size, trust_manifest)
     request = BenchRequest(
         models=chosen or _DEFAULTS.models,
         targets=targets,

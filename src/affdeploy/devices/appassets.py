@@ -1,6 +1,7 @@
 """Putting exported artifacts into an app folder (Android assets, iOS resources).
 
-Both apps get the same guarantees: every artifact is checked against its manifest sha256 and every
+Both apps get the same guarantees: every artifact must lie in the models folder, have passed its parity
+check at export (unless the user allows otherwise) and match its manifest sha256, and every
 model's metadata built (a user model the apps cannot feed is refused) before anything is copied (so
 an app is never half updated), copies are atomic and skipped when the content is already there, each
 artifact gets its ``<file>.model.json`` (bench/appmodel.py), the ImageNet labels travel with the
@@ -16,18 +17,24 @@ from pathlib import Path
 
 from affdeploy.bench.appmodel import AppModel, app_model, write_app_model, write_catalog
 from affdeploy.errors import AffdeployError
-from affdeploy.export.manifest import ArtifactEntry, manifest_path
+from affdeploy.export.manifest import ArtifactEntry, manifest_path, model_ref
+from affdeploy.export.parity import PASSED
 from affdeploy.fsutil import atomic_path, atomic_write_text, ensure_writable_dir, path_size, sha256_path
-from affdeploy.models.source import PT2, model_kind
 from affdeploy.preprocessing import imagenet_labels
 
 LABELS_NAME = "imagenet_labels.txt"
 
 
-def checked_sources(entries: list[ArtifactEntry], models_dir: Path) -> list[Path]:
-    """The artifact paths of ``entries``, each verified to exist and to match its manifest sha256."""
+def checked_sources(entries: list[ArtifactEntry], models_dir: Path, allow_unverified: bool = False) -> list[Path]:
+    """The artifact paths of ``entries``, each verified to stay in ``models_dir``, to exist, to match its manifest
+    sha256 and (unless ``allow_unverified``) to have passed its parity check at export."""
     sources = []
     for entry in entries:
+        if entry.parity.status != PASSED and not allow_unverified:
+            reason = f" ({entry.parity.reason})" if entry.parity.reason else ""
+            raise AffdeployError(f"{entry.path}: parity {entry.parity.status} at export{reason}; an app would "
+                                 "ship outputs nobody checked against PyTorch",
+                                 hint="export it again, or pass --allow-unverified to bundle it anyway")
         source = entry.resolve(models_dir)
         if not source.exists():
             raise AffdeployError(f"{source} is listed in {manifest_path(models_dir)} but missing", hint="export it again")
@@ -69,11 +76,6 @@ def remove_stale(folder: Path, keep: set[str]) -> list[str]:
     return [p.name for p in stale]
 
 
-def model_ref(model: str) -> str:
-    """``--model`` as manifests record it: a .pt2 path made absolute, anything else as given (checked)."""
-    return str(Path(model).resolve()) if model_kind(model) == PT2 else model
-
-
 def chosen_entries(entries: list[ArtifactEntry], models: list[str], models_dir: Path, what: str) -> list[ArtifactEntry]:
     """The entries of the ``--model`` choices (AFFNet variants, .pt2 files, factories); all when none."""
     refs = {model_ref(m): m for m in models}
@@ -97,9 +99,10 @@ class Installed:
 
 
 def install_models(folder: Path, entries: list[ArtifactEntry], models_dir: Path, catalog: str, keep: set[str],
-                   macs: Callable[[ArtifactEntry], int | None] = lambda entry: None) -> tuple[list[Installed], list[str]]:
+                   macs: Callable[[ArtifactEntry], int | None] = lambda entry: None,
+                   allow_unverified: bool = False) -> tuple[list[Installed], list[str]]:
     """Copy ``entries`` into ``folder`` with a metadata file each, the catalog and the labels; prune the rest."""
-    sources = checked_sources(entries, models_dir)
+    sources = checked_sources(entries, models_dir, allow_unverified)
     metas = [app_model(e, labels=LABELS_NAME, macs=macs(e)) for e in entries]  # all refusals before any copy
     ensure_writable_dir(folder)
     installed = []

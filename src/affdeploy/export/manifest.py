@@ -9,6 +9,7 @@ exactly one entry and keeps the others. Every write is an atomic whole-file repl
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from affdeploy.errors import AffdeployError
 from affdeploy.export.opreport import OpReport
 from affdeploy.export.parity import ParityResult
 from affdeploy.fsutil import atomic_write_text, locked_dir
+from affdeploy.models.source import PT2, model_kind
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_ID = "affdeploy.manifest/v1"
@@ -84,8 +86,41 @@ class ArtifactEntry:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def resolve(self, manifest_dir: Path) -> Path:
-        """Absolute location of the artifact given the folder that holds the manifest."""
-        return (Path(manifest_dir) / self.path).resolve()
+        """Absolute location of the artifact given the folder that holds the manifest (checked to stay inside it)."""
+        return contained(manifest_dir, self.path, self.path)
+
+    def companion_paths(self, manifest_dir: Path) -> list[Path]:
+        """Absolute locations of the companions, each checked like the artifact's."""
+        return [contained(manifest_dir, c.path, self.path) for c in self.companions]
+
+
+class NoEntryError(AffdeployError):
+    """The manifest beside a file has no entry for it (or there is no manifest): the file is a bare artifact."""
+
+
+def contained(folder: Path, relative: str, entry: str) -> Path:
+    """``folder/relative`` resolved, refused unless it stays inside ``folder``.
+
+    A manifest is data from wherever the folder came from: a path in it must not name an absolute
+    location, climb out with ``..`` or pass through a symlink (itself or inside an .mlpackage) that
+    leads elsewhere, or its consumers would copy, bench or hash a file outside the folder.
+    """
+    root = Path(folder).resolve()
+    path = (root / relative).resolve()
+    escaped = Path(relative).is_absolute() or path == root or not path.is_relative_to(root)
+    if not escaped and path.is_dir():
+        escaped = any(not (Path(top) / name).resolve().is_relative_to(root)
+                      for top, dirs, files in os.walk(path) for name in (*dirs, *files)
+                      if (Path(top) / name).is_symlink())
+    if escaped:
+        raise AffdeployError(f"{manifest_path(folder)}: entry {entry} names {relative!r}, which leads outside {root}",
+                             hint="a manifest may only name files in its own folder; export the model again")
+    return path
+
+
+def model_ref(model: str) -> str:
+    """``--model`` as manifests record it: a .pt2 path made absolute, anything else as given (checked)."""
+    return str(Path(model).resolve()) if model_kind(model) == PT2 else model
 
 
 def manifest_path(folder: Path) -> Path:
@@ -130,11 +165,9 @@ def find_entry(artifact: Path) -> tuple[Path, ArtifactEntry]:
     artifact = Path(artifact).resolve()
     folder = artifact.parent
     for entry in read_manifest(folder):
-        if entry.resolve(folder) == artifact:
+        if artifact in (entry.resolve(folder), *entry.companion_paths(folder)):
             return folder, entry
-        if any((folder / c.path).resolve() == artifact for c in entry.companions):
-            return folder, entry
-    raise AffdeployError(
+    raise NoEntryError(
         f"no entry for {artifact.name} in {manifest_path(folder)}",
         hint="verify needs the manifest written by 'affdeploy export' next to the artifact",
     )

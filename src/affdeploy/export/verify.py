@@ -13,16 +13,37 @@ from typing import Any
 
 from affdeploy.errors import AffdeployError, UsageError
 from affdeploy.export.base import first_line
-from affdeploy.export.manifest import ArtifactEntry, find_entry
+from affdeploy.export.manifest import ArtifactEntry, find_entry, model_ref
 from affdeploy.export.opreport import OpReport
 from affdeploy.export.parity import ParityResult
 from affdeploy.export.pipeline import _reference
 from affdeploy.export.registry import get_target, target_for_path
 from affdeploy.export.request import ExportRequest
 from affdeploy.fsutil import path_size, sha256_path
+from affdeploy.models import MODELS
 from affdeploy.models.source import is_user_model, resolve_model
 from affdeploy.progress import Progress, silent
 from affdeploy.vocab import Backend, FFTMode, InputKind, Precision
+
+
+class UntrustedModelError(AffdeployError):
+    """A manifest entry names user code (a factory or a .pt2) that the user did not name: it is not run."""
+
+
+def trusted_model(entry: ArtifactEntry, named: str | None, trust: bool) -> None:
+    """Refuse to import or load a manifest entry's user model unless the user named it too or trusts the manifest.
+
+    A manifest is data from wherever its folder came from; rebuilding ``module:factory`` imports and
+    runs that module (``os:abort`` kills the process, an ``evil.py`` beside it runs), and a .pt2 is
+    unpickled. Built-in AFFNet variants are affdeploy's own code and always trusted. ``named`` is the
+    ``--model`` given on the command line (None: none given); it must be the entry's model.
+    """
+    if named is not None and model_ref(named) != entry.model:
+        raise UsageError(f"{entry.path} is {entry.model} (its manifest entry says so), not {named}",
+                         hint="drop --model, or give the model the entry names")
+    if entry.model not in MODELS and named is None and not trust:
+        raise UntrustedModelError(f"the manifest names user code {entry.model}",
+                                  hint=f"pass --model {entry.model} or --trust-manifest to rebuild it")
 
 
 def entry_request(entry: ArtifactEntry, folder: Path) -> ExportRequest:
@@ -71,6 +92,7 @@ class Verification:
     fft: str
     sha256_matches_manifest: bool
     parity: ParityResult
+    untrusted: bool = False  # parity skipped: the entry names user code the user did not name (trusted_model)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,8 +111,13 @@ class Inspection:
         return {"path": self.path, "target": self.target, "size_bytes": self.size_bytes, **self.report.to_dict()}
 
 
-def verify_artifact(path: Path, on_progress: Progress = silent) -> Verification:
-    """Re-run the parity check of an exported artifact, rebuilding the model its manifest entry names."""
+def verify_artifact(path: Path, on_progress: Progress = silent, model: str | None = None,
+                    trust_manifest: bool = False) -> Verification:
+    """Re-run the parity check of an exported artifact, rebuilding the model its manifest entry names.
+
+    A user model is rebuilt only when ``model`` names it too or ``trust_manifest`` is set (see
+    :func:`trusted_model`); otherwise only the file's sha256 is checked and parity is "not verified".
+    """
     path = Path(path)
     if not path.exists():
         raise UsageError(f"{path} does not exist")
@@ -106,6 +133,11 @@ def verify_artifact(path: Path, on_progress: Progress = silent) -> Verification:
                                  hint="export again with --weights")
         if sha256_path(weights) != entry.weights_sha256:
             raise AffdeployError(f"the checkpoint {weights} changed since export", hint="export again with --weights")
+    try:
+        trusted_model(entry, model, trust_manifest)
+    except UntrustedModelError as exc:
+        return Verification(str(path), entry.model, entry.target, entry.backend, entry.precision, entry.fft, True,
+                            ParityResult.not_verified(f"{exc.message}; {exc.hint}"), untrusted=True)
     on_progress(f"building {entry.model}")
     request = entry_request(entry, folder)
     if is_user_model(entry.model):

@@ -62,10 +62,12 @@ def android_entries(models_dir: Path, models: list[str]) -> list[ArtifactEntry]:
     return sorted(chosen, key=lambda e: (e.model, e.target, e.backend != "xnnpack", e.image_size != 256, e.path))
 
 
-def copy_android_assets(models_dir: Path, app_dir: Path, models: list[str]) -> tuple[Path, list[BundledModel], list[str]]:
+def copy_android_assets(models_dir: Path, app_dir: Path, models: list[str],
+                        allow_unverified: bool = False) -> tuple[Path, list[BundledModel], list[str]]:
     """Copy the chosen artifacts into the app with their metadata, write its manifest and labels, remove stale files."""
     folder = assets_folder(app_dir)
-    installed, removed = install_models(folder, android_entries(models_dir, models), models_dir, MANIFEST_NAME, set())
+    installed, removed = install_models(folder, android_entries(models_dir, models), models_dir, MANIFEST_NAME, set(),
+                                        allow_unverified=allow_unverified)
     bundled = [BundledModel(i.meta.file, i.meta.model, i.meta.target, i.meta.backend, i.meta.fft, i.meta.precision,
                             i.meta.mode, i.meta.meta_name, i.size_bytes, i.status) for i in installed]
     return folder, bundled, removed

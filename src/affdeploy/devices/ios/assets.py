@@ -61,7 +61,8 @@ def _known_macs(folder: Path) -> dict[tuple[str, int], int]:
     return {(m.model, m.image_size): m.macs for m in metas if m is not None and m.macs}
 
 
-def copy_ios_assets(models_dir: Path, app_dir: Path, models: list[str]) -> tuple[list[CopiedAsset], list[str]]:
+def copy_ios_assets(models_dir: Path, app_dir: Path, models: list[str],
+                    allow_unverified: bool = False) -> tuple[list[CopiedAsset], list[str]]:
     """Copy the iOS artifacts of ``models`` (all when empty) into the app with their metadata, catalog and labels."""
     folder = models_folder(app_dir)
     entries = ios_entries(models_dir, models)
@@ -75,7 +76,7 @@ def copy_ios_assets(models_dir: Path, app_dir: Path, models: list[str]) -> tuple
             macs[key] = model_macs(entry.model, entry.image_size)
         return macs[key]
 
-    installed, removed = install_models(folder, entries, models_dir, CATALOG_NAME, KEEP, macs_of)
+    installed, removed = install_models(folder, entries, models_dir, CATALOG_NAME, KEEP, macs_of, allow_unverified)
     copied = [CopiedAsset(i.meta.file, i.meta.model, i.meta.target, i.meta.precision, i.meta.mode, i.size_bytes, i.status)
               for i in installed]
     return copied, removed
