@@ -44,6 +44,8 @@ EXPORT_CODE = tuple(f"src/affdeploy/export/{name}.py" for name in (
     "base", "coreml", "executorch", "onnx", "parity", "pipeline", "quantize", "registry", "request", "tflite"))
 """The export package's files that decide an artifact's numbers (manifest writing, the cache and the op report
 do not), for the MEASURES of benchmarks that export."""
+MODEL_CODE = tuple(f"src/affdeploy/models/{name}.py" for name in ("__init__", "affnet", "checkpoint", "executed", "profile"))
+"""The AFFNet definition, its checkpoint loading and MAC counts (not models/source.py: how user models are found)."""
 _STARTED = time.monotonic()  # a run's wall time counts from the script's import of this module
 
 

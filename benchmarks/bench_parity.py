@@ -31,13 +31,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _results import EXPORT_CODE, part, save  # noqa: E402
+from _results import EXPORT_CODE, MODEL_CODE, part, save  # noqa: E402
 from trained_like import save_checkpoint, trained_like  # noqa: E402
 
 from affdeploy.export.quantize import FLOOR_ENV, INT8_FLOOR  # noqa: E402
 
 NAME = "parity"
-MEASURES = (*EXPORT_CODE, "src/affdeploy/fft", "src/affdeploy/passes", "src/affdeploy/data", "src/affdeploy/models",
+MEASURES = (*EXPORT_CODE, "src/affdeploy/fft", "src/affdeploy/passes", "src/affdeploy/data", *MODEL_CODE,
             "src/affdeploy/coreml_reference", "src/affdeploy/graph.py", "src/affdeploy/preprocessing.py",
             "src/affdeploy/etruntime.py", "benchmarks/trained_like.py")
 PUBLISHED_ARGS = ()

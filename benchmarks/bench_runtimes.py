@@ -44,7 +44,7 @@ sleep_idle_openmp_threads()  # before torch loads OpenMP (the same setting as th
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from _results import part, save  # noqa: E402
+from _results import MODEL_CODE, part, save  # noqa: E402
 from _timing import interleaved  # noqa: E402
 
 from affdeploy.bench.yardstick import (  # noqa: E402
@@ -75,7 +75,7 @@ NAME = "runtimes"
 MEASURES = ("benchmarks/_timing.py", "src/affdeploy/bench/yardstick.py", "src/affdeploy/bench/openmp.py",
             "src/affdeploy/data", "src/affdeploy/etruntime.py", "src/affdeploy/export/quantize.py",
             "src/affdeploy/export/parity.py", "src/affdeploy/export/onnx.py", "src/affdeploy/export/tflite.py",
-            "src/affdeploy/fft", "src/affdeploy/passes", "src/affdeploy/graph.py", "src/affdeploy/models")
+            "src/affdeploy/fft", "src/affdeploy/passes", "src/affdeploy/graph.py", *MODEL_CODE)
 PUBLISHED_ARGS = ()
 MINUTES = 25
 REFERENCE = "executorch-xnnpack-fp32"
