@@ -117,8 +117,25 @@ def ensure_writable_dir(folder: Path) -> Path:
 def _kind(mode: int) -> str:
     """What a special file is, in words for an error line."""
     kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISREG, "a file"), (stat.S_ISSOCK, "a socket"),
-             (stat.S_ISBLK, "a block device"))
+             (stat.S_ISBLK, "a block device"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISFIFO, "a FIFO (named pipe)"))
     return next((name for test, name in kinds if test(mode)), "a special file")
+
+
+def check_readable_file(path: Path, what: str, *, folder_ok: bool = False) -> None:
+    """Refuse anything but a regular file (or a folder, ``folder_ok``) before it is opened.
+
+    Opening a FIFO blocks until someone writes to it, and a device can stream forever: either would
+    hang the command instead of saying what is wrong. A missing path is left to the reader's own message.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if stat.S_ISREG(mode) or (folder_ok and stat.S_ISDIR(mode)):
+        return
+    raise AffdeployError(f"{what} {path} is {_kind(mode)}, not a {'file or folder' if folder_ok else 'regular file'}",
+                         hint="give the path of a file written to disk")
 
 
 def write_destination(final: Path, *, is_dir: bool = False) -> tuple[Path, bool]:
