@@ -220,7 +220,7 @@ def test_compare_with_a_null_p50_names_the_field(tmp_path: Path, capsys: pytest.
     assert "null.json: record 0 (affnet-et torch eager): field 'stats.p50' is null, expected a number" in err
 
 
-# --- issue 23: results are checked before anything is judged -----------------------------------------------------------
+# --- issue 23: results are checked before anything is judged ---------------------------------------------------
 
 
 def _bad_stats(stats: dict[str, object]) -> Callable[[dict], None]:
@@ -264,8 +264,8 @@ def _centred(center_ms: float, seed: int, stretches: list[float] | None = None) 
     """onnx/dft at ``center_ms`` +-2%, or stretch by stretch at each of ``stretches`` (a run that drifted)."""
     record = make_record("onnx", "dft", center_ms, seed=seed)
     if stretches:
-        record.samples_ms = [s / center_ms * level for level, part in
-                             zip(stretches, np.array_split(record.samples_ms, len(stretches)), strict=True) for s in part]
+        parts = np.array_split(record.samples_ms, len(stretches))
+        record.samples_ms = [s / center_ms * level for level, part in zip(stretches, parts, strict=True) for s in part]
         record.stats = compute_stats(record.samples_ms)
     return record
 
@@ -276,7 +276,8 @@ def _verdict(tmp_path: Path, capsys: pytest.CaptureFixture[str], base: BenchReco
     return code, json.loads(capsys.readouterr().out)
 
 
-def test_a_shift_within_the_noise_floor_is_too_noisy_to_tell(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_shift_within_the_noise_floor_is_too_noisy_to_tell(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
     base, new = _centred(10.0, seed=1), _centred(11.5, seed=2)  # +15%: past --threshold and both intervals
     assert new.stats.median_ci95[0] > base.stats.median_ci95[1]
     code, report = _verdict(tmp_path, capsys, base, new)
@@ -286,7 +287,8 @@ def test_a_shift_within_the_noise_floor_is_too_noisy_to_tell(tmp_path: Path, cap
     assert _compare(tmp_path, [base], [new]) == 0
     assert "too noisy to tell" in capsys.readouterr().out
     # a floor the user measured lower calls it
-    assert _verdict(tmp_path, capsys, base, new, "--noise-floor", "0.05")[1]["comparisons"][0]["verdict"] == "regression"
+    code, report = _verdict(tmp_path, capsys, base, new, "--noise-floor", "0.05")
+    assert code == 1 and report["comparisons"][0]["verdict"] == "regression"
 
 
 def test_a_2x_slowdown_is_a_regression(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -332,7 +334,7 @@ def deadline(seconds: int) -> Iterator[None]:
         (lambda f, ok: ["compare", ok, f], "results file {f} is a FIFO (named pipe), not a regular file"),
         (lambda f, ok: ["inspect", f], "artifact {f} is a FIFO (named pipe), not a file or folder"),
         (lambda f, ok: ["verify", f], "artifact {f} is a FIFO (named pipe), not a file or folder"),
-        (lambda f, ok: ["bench", "--weights", f], "weights file {f} is a FIFO (named pipe), not a regular file"),
+        (lambda f, ok: ["bench", "--weights", f], "weights file {f} is a FIFO (named pipe), not a file or folder"),
         (lambda f, ok: ["report", "/dev/zero"], "results file /dev/zero is a character device"),
     ],
     ids=["report", "compare", "inspect", "verify", "bench-weights", "report-device"],

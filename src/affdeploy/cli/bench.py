@@ -145,7 +145,7 @@ def bench(
     )
     validate_request(request)
     if weights is not None:
-        check_readable_file(weights, "weights file")  # a FIFO is not "missing": say what it is
+        check_readable_file(weights, "weights file", folder_ok=True)  # a FIFO is not "missing": say what it is
         if not weights.is_file():
             raise UsageError(f"weights file {weights} does not exist")
     for option, path in (("--json", json_out if json_out != "-" else None), ("--csv", csv_out)):

@@ -113,7 +113,7 @@ def export(
     from affdeploy.export import export_artifacts, plan_exports
 
     if weights is not None:
-        check_readable_file(weights, "weights file")  # a FIFO is not "missing": say what it is
+        check_readable_file(weights, "weights file", folder_ok=True)  # a FIFO is not "missing": say what it is
     requests = plan_exports(model, target_list(target, target_names()), backend=backend, precision=precision,
                             input_kind=coreml_input,
                             require_full_delegation=require_full_delegation, ort_format=ort, fft=fft,
