@@ -303,7 +303,7 @@ CASES: list[tuple[str, Callable[[Path, Path], list[str]], int, str]] = [
                                                  "--threshold", "-0.1"], 2, "--threshold"),
     ("compare-nan-threshold", lambda m, s: ["compare", _results(m, s, lambda d: None), _results(m, s, lambda d: None),
                                             "--threshold", "nan"], 2, "--threshold"),
-    ("compare-folder", lambda m, s: ["compare", str(s), str(s)], 1, "not a readable JSON results file"),
+    ("compare-folder", lambda m, s: ["compare", str(s), str(s)], 1, "is a folder, not a regular file"),
     # --- app assets -------------------------------------------------------------------------------
     ("android-assets-nothing-exported",
      lambda m, s: ["android-assets", "--models-dir", str(s / "none"), "--app", str(Path("android_app").resolve())], 1,

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib.image
@@ -16,6 +21,8 @@ from affdeploy.bench.schema import SCHEMA_ID, BenchRecord, dump_results, load_re
 from affdeploy.bench.stats import compute_stats
 from affdeploy.cli import main
 from affdeploy.errors import AffdeployError
+from bad_input_helpers import assert_one_clear_line
+from cli_helpers import cli
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -211,3 +218,133 @@ def test_compare_with_a_null_p50_names_the_field(tmp_path: Path, capsys: pytest.
     err = capsys.readouterr().err
     assert exit_info.value.code == 1 and "Traceback" not in err
     assert "null.json: record 0 (affnet-et torch eager): field 'stats.p50' is null, expected a number" in err
+
+
+# --- issue 23: results are checked before anything is judged ---------------------------------------------------
+
+
+def _bad_stats(stats: dict[str, object]) -> Callable[[dict], None]:
+    return lambda doc: doc["records"][1]["stats"].update(stats)
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (_bad_stats({"p50": -127.3}), "field 'stats.p50' holds -127.3, expected times >= 0"),
+        (_bad_stats({"p90": 1.0}), "stats.p50 (8.0"),
+        (_bad_stats({"count": 41}), "stats.count is 41 but the record holds 40 samples"),
+        (_bad_stats({"p50": 1000.0, "p90": 1000.0, "p99": 1000.0, "max": 1000.0}),
+         "stats.p50 (1000) lies outside its samples"),
+        (_bad_stats({"median_ci95": [9.0, 7.0]}), "is not an interval"),
+        (lambda doc: doc["records"][1].update(model="x" * 10_000_000), "field 'model' holds 10,000,000 characters"),
+        (lambda doc: doc["records"][1]["device"].update(name="\x1b[2Jpwned"), "field 'device.name' holds control"),
+        (lambda doc: doc["records"].append(dict(doc["records"][1], timestamp="later")),
+         "records 1 and 4 measure the same configuration (affnet-et onnx ort-cpu native 1 fp32 64 host"),
+    ],
+    ids=["negative-p50", "unordered-percentiles", "count", "p50-beyond-samples", "reversed-ci", "10MB-name",
+         "escape-in-name", "duplicate"],
+)
+def test_report_and_compare_refuse_results_no_run_could_produce(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                change: Callable[[dict], None], says: str) -> None:
+    doc = dump_results(runs())
+    change(doc)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    good = write_results(runs(), tmp_path / "good.json")
+    started = time.monotonic()
+    for args in (["report", str(bad), "--out", str(tmp_path / "out")], ["compare", str(good), str(bad)]):
+        code, out, err = cli(capsys, *args)
+        assert code == 1 and "unchanged" not in out, err
+        assert_one_clear_line(err, says)
+    assert time.monotonic() - started < 3
+    assert not (tmp_path / "out").exists()
+
+
+def _centred(center_ms: float, seed: int, stretches: list[float] | None = None) -> BenchRecord:
+    """onnx/dft at ``center_ms`` +-2%, or stretch by stretch at each of ``stretches`` (a run that drifted)."""
+    record = make_record("onnx", "dft", center_ms, seed=seed)
+    if stretches:
+        parts = np.array_split(record.samples_ms, len(stretches))
+        record.samples_ms = [s / center_ms * level for level, part in zip(stretches, parts, strict=True) for s in part]
+        record.stats = compute_stats(record.samples_ms)
+    return record
+
+
+def _verdict(tmp_path: Path, capsys: pytest.CaptureFixture[str], base: BenchRecord, new: BenchRecord,
+             *extra: str) -> tuple[int, dict]:
+    code = _compare(tmp_path, [base], [new], "--json", *extra)
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_a_shift_within_the_noise_floor_is_too_noisy_to_tell(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    base, new = _centred(10.0, seed=1), _centred(11.5, seed=2)  # +15%: past --threshold and both intervals
+    assert new.stats.median_ci95[0] > base.stats.median_ci95[1]
+    code, report = _verdict(tmp_path, capsys, base, new)
+    assert code == 0 and report["regressions"] == 0 and report["too_noisy"] == 1
+    (row,) = report["comparisons"]
+    assert row["verdict"] == "too noisy to tell" and row["noise_floor"] == 0.25
+    assert _compare(tmp_path, [base], [new]) == 0
+    assert "too noisy to tell" in capsys.readouterr().out
+    # a floor the user measured lower calls it
+    code, report = _verdict(tmp_path, capsys, base, new, "--noise-floor", "0.05")
+    assert code == 1 and report["comparisons"][0]["verdict"] == "regression"
+
+
+def test_a_2x_slowdown_is_a_regression(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, report = _verdict(tmp_path, capsys, _centred(10.0, seed=1), _centred(20.0, seed=2))
+    assert code == 1 and report["regressions"] == 1 and report["comparisons"][0]["verdict"] == "regression"
+
+
+def test_a_run_that_drifted_raises_the_floor(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    steady, new = _centred(8.0, seed=1), _centred(12.0, seed=2)  # +50%
+    assert _verdict(tmp_path, capsys, steady, new)[1]["comparisons"][0]["verdict"] == "regression"
+    drifting = _centred(8.0, seed=1, stretches=[8.0, 8.0, 8.0, 8.0, 14.0])  # p50 still ~8 ms, stretches 75% apart
+    code, report = _verdict(tmp_path, capsys, drifting, new)
+    (row,) = report["comparisons"]
+    assert code == 0 and row["verdict"] == "too noisy to tell" and row["noise_floor"] > 0.7
+
+
+def test_a_negative_noise_floor_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    results = str(write_results(runs(), tmp_path / "r.json"))
+    code, _, err = cli(capsys, "compare", results, results, "--noise-floor", "-0.1")
+    assert code == 2
+    assert_one_clear_line(err, "--noise-floor must be a number >= 0")
+
+
+@contextmanager
+def deadline(seconds: int) -> Iterator[None]:
+    """Fail (rather than hang the suite) when the body blocks, e.g. opening a FIFO nobody writes to."""
+    def expire(signum: int, frame: object) -> None:
+        raise TimeoutError(f"still blocked after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (lambda f, ok: ["report", f], "results file {f} is a FIFO (named pipe), not a regular file"),
+        (lambda f, ok: ["compare", ok, f], "results file {f} is a FIFO (named pipe), not a regular file"),
+        (lambda f, ok: ["inspect", f], "artifact {f} is a FIFO (named pipe), not a file or folder"),
+        (lambda f, ok: ["verify", f], "artifact {f} is a FIFO (named pipe), not a file or folder"),
+        (lambda f, ok: ["bench", "--weights", f], "weights file {f} is a FIFO (named pipe), not a file or folder"),
+        (lambda f, ok: ["report", "/dev/zero"], "results file /dev/zero is a character device"),
+    ],
+    ids=["report", "compare", "inspect", "verify", "bench-weights", "report-device"],
+)
+def test_a_fifo_or_device_is_refused_instead_of_blocking(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         args: Callable[[str, str], list[str]], says: str) -> None:
+    fifo = tmp_path / "model.onnx"
+    os.mkfifo(fifo)
+    ok = str(write_results(runs(), tmp_path / "ok.json"))
+    with deadline(10):
+        code, _, err = cli(capsys, *args(str(fifo), ok))
+    assert code == 1
+    assert_one_clear_line(err, says.format(f=fifo))

@@ -2,9 +2,11 @@
 
 Everything is first written to a hidden temporary sibling (same filesystem, so the final
 ``os.replace`` is atomic) and removed again on any exception, including KeyboardInterrupt and
-the :class:`~affdeploy.errors.Interrupted` that SIGTERM raises. Temporaries carry the writer's
-PID, so a later run can tell the leftovers of a SIGKILLed run (owner dead) from those of a run
-still in progress, and sweep only the former. :func:`run_scope` lets the CLI undo what a failed
+the :class:`~affdeploy.errors.Interrupted` that SIGTERM raises. A writer holds a flock on its
+temporary for as long as it exists, so a later run can tell the leftovers of a SIGKILLed run (no
+lock) from those of a run still in progress, and sweep only the former. PIDs alone cannot tell: two
+runs in different PID namespaces (containers) see each other's PIDs as dead or as someone else's.
+:func:`run_scope` lets the CLI undo what a failed
 run created (temporaries, output folders it made that stayed empty).
 """
 
@@ -28,7 +30,8 @@ from affdeploy.errors import AffdeployError, Interrupted, UsageError
 TMP_MARKER = ".affdeploy-tmp-"
 _OWNER = re.compile(re.escape(TMP_MARKER) + r"(\d+)-")
 LEGACY_STALE_S = 3600.0
-"""A temporary without an owner PID (written by an older affdeploy) counts as stale after an hour."""
+"""An unlocked temporary whose owner PID looks alive (another namespace's, or a reused PID) or that has no PID
+(an older affdeploy) counts as stale when untouched for an hour."""
 
 _live: set[Path] = set()  # temporaries of this process not yet renamed or removed
 _created: list[Path] = []  # folders this run created, outermost first
@@ -68,29 +71,70 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def is_stale_temporary(path: Path) -> bool:
-    """A temporary whose writer is gone: its owner PID is dead (or, without a PID, it is old)."""
-    if not path.name.startswith(TMP_MARKER):
-        return False
+def _unowned(path: Path) -> bool:
+    """Whether an unlocked temporary is a leftover: its owner PID is dead, or it has been untouched for an hour.
+
+    The PID check keeps the temporaries of older affdeploy versions, which held no lock, while their run lives.
+    """
     owner = _OWNER.match(path.name)
-    if owner is not None:
-        return not _alive(int(owner.group(1)))
+    if owner is not None and not _alive(int(owner.group(1))):
+        return True
     try:
         return time.time() - path.lstat().st_mtime > LEGACY_STALE_S
     except OSError:
         return False
 
 
-def sweep_stale_temporaries(folder: Path) -> list[Path]:
-    """Remove what killed runs (SIGKILL, power loss) left in ``folder``; return what was removed."""
+def _take_lock(path: Path) -> int | None:
+    """A descriptor holding ``path``'s flock, or None while a writer holds it (or it cannot be opened)."""
     try:
-        children = list(Path(folder).iterdir())
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # O_NONBLOCK: a FIFO must not block
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def sweep_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove what killed runs (SIGKILL, power loss) left in ``folder``; return what was removed.
+
+    Each temporary is removed while its lock is held, so a writer that just created it (and waits
+    for the lock) sees it gone and makes another.
+    """
+    try:
+        children = [p for p in Path(folder).iterdir() if p.name.startswith(TMP_MARKER)]
     except OSError:
         return []
-    removed = [p for p in children if is_stale_temporary(p)]
-    for path in removed:
-        _remove(path)
+    removed = []
+    for path in children:
+        fd = _take_lock(path)
+        if fd is None:
+            continue
+        try:
+            if _unowned(path):
+                _remove(path)
+                removed.append(path)
+        finally:
+            os.close(fd)
     return removed
+
+
+def _locked_temporary(parent: Path, stem: str, suffix: str, final: Path) -> tuple[Path, int]:
+    """A new temporary folder and a descriptor holding its flock, which marks it live until closed."""
+    while True:
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=stem, suffix=suffix, dir=parent))
+            fd = os.open(tmp, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as exc:
+            raise _no_space(exc, final) or AffdeployError(f"cannot write {final}: {exc.strerror}") from None
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits only while a sweep that saw it unlocked removes it
+        if tmp.is_dir():
+            return tmp, fd
+        os.close(fd)
 
 
 def ensure_writable_dir(folder: Path) -> Path:
@@ -117,8 +161,25 @@ def ensure_writable_dir(folder: Path) -> Path:
 def _kind(mode: int) -> str:
     """What a special file is, in words for an error line."""
     kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISREG, "a file"), (stat.S_ISSOCK, "a socket"),
-             (stat.S_ISBLK, "a block device"))
+             (stat.S_ISBLK, "a block device"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISFIFO, "a FIFO (named pipe)"))
     return next((name for test, name in kinds if test(mode)), "a special file")
+
+
+def check_readable_file(path: Path, what: str, *, folder_ok: bool = False) -> None:
+    """Refuse anything but a regular file (or a folder, ``folder_ok``) before it is opened.
+
+    Opening a FIFO blocks until someone writes to it, and a device can stream forever: either would
+    hang the command instead of saying what is wrong. A missing path is left to the reader's own message.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if stat.S_ISREG(mode) or (folder_ok and stat.S_ISDIR(mode)):
+        return
+    raise AffdeployError(f"{what} {path} is {_kind(mode)}, not a {'file or folder' if folder_ok else 'regular file'}",
+                         hint="give the path of a file written to disk")
 
 
 def write_destination(final: Path, *, is_dir: bool = False) -> tuple[Path, bool]:
@@ -200,10 +261,7 @@ def atomic_path(final: str | os.PathLike[str], *, is_dir: bool = False) -> Itera
     parent = ensure_writable_dir(final.parent)
     stem = f"{TMP_MARKER}{os.getpid()}-{final.name}."
     # a folder keeps its suffix: tools such as coremltools insist on writing to "*.mlpackage"
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=stem, suffix=final.suffix if is_dir else "", dir=parent))
-    except OSError as exc:
-        raise _no_space(exc, final) or AffdeployError(f"cannot write {final}: {exc.strerror}") from None
+    tmp, lock = _locked_temporary(parent, stem, final.suffix if is_dir else "", final)
     _live.add(tmp)
     target = tmp if is_dir else tmp / final.name
     try:
@@ -234,6 +292,7 @@ def atomic_path(final: str | os.PathLike[str], *, is_dir: bool = False) -> Itera
         raise
     finally:
         _live.discard(tmp)
+        os.close(lock)  # releases the flock
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:

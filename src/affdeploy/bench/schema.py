@@ -4,6 +4,10 @@ A results file is a JSON object ``{"schema": SCHEMA_ID, "records": [BenchRecord,
 One record per model x target x fft x threads x device (x backend/compute unit). Raw samples
 are always kept so that statistics can be recomputed and compared later. Field names are
 snake_case; times are milliseconds, memory is bytes. docs/results-schema.md documents it.
+
+Loading checks more than types, because ``report`` and ``compare`` act on what a file says: times are
+finite and non-negative, percentiles are ordered, the statistics agree with the raw samples, texts are
+short and printable, and no configuration appears twice in one file.
 """
 
 from __future__ import annotations
@@ -17,8 +21,17 @@ from types import UnionType
 from typing import Any, get_args, get_origin, get_type_hints
 
 from affdeploy.errors import AffdeployError
+from affdeploy.fsutil import check_readable_file
 
 SCHEMA_ID = "affdeploy.bench/v1"
+MAX_NAME = 256
+"""Longest text a record may hold in a name or table cell: a 10 MB model name made ``report`` run for minutes."""
+MAX_TEXT = 4096
+"""Longest free text (``notes``, ``artifact_path``), which tables do not show."""
+FREE_TEXT = ("notes", "artifact_path")
+_TOLERANCE = 1e-6  # relative: the apps compute the statistics in Java/Swift doubles
+Key = tuple[str, str, str, str, int, str, int, str]
+KEY_FIELDS = ("model", "target", "backend", "fft", "threads", "precision", "image_size", "device")
 
 
 @dataclass
@@ -100,7 +113,52 @@ class BenchRecord:
         where = f"{where} ({label})" if label else where
         if data.get("schema", SCHEMA_ID) != SCHEMA_ID:
             raise AffdeployError(f"{where} has schema {data.get('schema')!r}; this affdeploy reads {SCHEMA_ID}")
-        return _build(cls, data, where, "")
+        record = _build(cls, data, where, "")
+        _check_stats(record, where)
+        return record
+
+
+def device_identity(d: DeviceInfo) -> str:
+    """The hardware a record ran on, not the machine's name: CI runners change hostnames, not CPUs."""
+    what = (d.cpu or d.model) if d.kind == "host" else (d.model or d.cpu)
+    if d.soc and d.soc not in what:
+        what = f"{what} ({d.soc})" if what else d.soc
+    return f"{d.kind} {what}" if what else f"{d.kind} {d.name}"
+
+
+def record_key(r: BenchRecord) -> Key:
+    """What defines a configuration across runs: model, target, backend, fft, threads, precision, size, hardware."""
+    return (r.model, r.target, r.backend, r.fft, r.threads, r.precision, r.image_size, device_identity(r.device))
+
+
+def _check_stats(r: BenchRecord, where: str) -> None:
+    """Statistics that could have come from a real run, so ``compare`` never judges a made-up number."""
+    s = r.stats
+    times = {"samples_ms": min(r.samples_ms, default=0.0), "load_ms": r.load_ms or 0.0,
+             "first_inference_ms": r.first_inference_ms or 0.0, "stats.std": s.std, "stats.cv": s.cv,
+             **{f"stats.{name}": getattr(s, name) for name in ("min", "p50", "mean", "trimmed_mean")},
+             "stats.median_ci95": min(s.median_ci95)}
+    for name, value in times.items():
+        if value < 0:
+            raise AffdeployError(f"{where}: field '{name}' holds {value:g}, expected times >= 0")
+    ordered = [("min", s.min), ("p50", s.p50), ("p90", s.p90), ("p99", s.p99), ("max", s.max)]
+    for (low_name, low), (high_name, high) in zip(ordered, ordered[1:], strict=False):
+        if not _at_most(low, high):
+            raise AffdeployError(f"{where}: stats.{low_name} ({low:g}) is above stats.{high_name} ({high:g}); "
+                                 "percentiles must be ordered min <= p50 <= p90 <= p99 <= max")
+    if not _at_most(*s.median_ci95):
+        raise AffdeployError(f"{where}: stats.median_ci95 {list(s.median_ci95)} is not an interval (low > high)")
+    if not r.samples_ms:
+        return
+    if s.count != len(r.samples_ms):
+        raise AffdeployError(f"{where}: stats.count is {s.count} but the record holds {len(r.samples_ms)} samples")
+    low, high = min(r.samples_ms), max(r.samples_ms)
+    if not (_at_most(low, s.p50) and _at_most(s.p50, high)):
+        raise AffdeployError(f"{where}: stats.p50 ({s.p50:g}) lies outside its samples ({low:g} to {high:g} ms)")
+
+
+def _at_most(low: float, high: float) -> bool:
+    return low <= high + _TOLERANCE * max(abs(low), abs(high))
 
 
 def _kind(value: Any) -> str:
@@ -172,7 +230,18 @@ def _value(value: Any, tp: Any, where: str, name: str) -> Any:
         return value
     if not isinstance(value, tp):
         raise bad()
+    if tp is str:
+        _check_text(value, where, name)
     return value
+
+
+def _check_text(value: str, where: str, name: str) -> None:
+    """Bounded, printable text: a huge name stalls every table, control characters rewrite the terminal."""
+    limit = MAX_TEXT if name.split("[")[0] in FREE_TEXT else MAX_NAME
+    if len(value) > limit:
+        raise AffdeployError(f"{where}: field '{name}' holds {len(value):,} characters, at most {limit} are allowed")
+    if not value.isprintable():
+        raise AffdeployError(f"{where}: field '{name}' holds control characters ({value[:40]!r})")
 
 
 def _build(cls: Any, data: dict[str, Any], where: str, prefix: str) -> Any:
@@ -196,6 +265,7 @@ def dump_results(records: list[BenchRecord]) -> dict[str, Any]:
 def load_results(path: str | os.PathLike[str]) -> list[BenchRecord]:
     """Read a results file written by the host engine, the Android app or the iOS app."""
     path = Path(path)
+    check_readable_file(path, "results file")
     try:
         doc = json.loads(path.read_text("utf-8"))
     except FileNotFoundError:
@@ -212,4 +282,12 @@ def load_results(path: str | os.PathLike[str]) -> list[BenchRecord]:
                              f"{SCHEMA_ID}", hint="'affdeploy bench --json FILE' writes one")
     if not isinstance(doc.get("records"), list):
         raise AffdeployError(f"{path}: 'records' is {_kind(doc.get('records'))}, expected a list of records")
-    return [BenchRecord.from_dict(r, f"{path}: record {i}") for i, r in enumerate(doc["records"])]
+    records = [BenchRecord.from_dict(r, f"{path}: record {i}") for i, r in enumerate(doc["records"])]
+    seen: dict[Key, int] = {}
+    for i, record in enumerate(records):
+        first = seen.setdefault(record_key(record), i)
+        if first != i:
+            raise AffdeployError(f"{path}: records {first} and {i} measure the same configuration "
+                                 f"({' '.join(map(str, record_key(record)))})",
+                                 hint="keep one record per configuration; put separate runs in separate files")
+    return records

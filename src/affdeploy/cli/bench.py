@@ -13,7 +13,7 @@ from affdeploy.bench.request import NOISY_CV, BenchRequest
 from affdeploy.cli._common import TARGETS_HELP, app, console, err_console, progress
 from affdeploy.devices import resolve_device
 from affdeploy.errors import UsageError
-from affdeploy.fsutil import check_writable_file
+from affdeploy.fsutil import check_readable_file, check_writable_file
 from affdeploy.limits import check_threads
 from affdeploy.export.registry import bench_targets
 from affdeploy.models import MODELS
@@ -144,8 +144,10 @@ def bench(
         artifacts=list(artifacts),
     )
     validate_request(request)
-    if weights is not None and not weights.is_file():
-        raise UsageError(f"weights file {weights} does not exist")
+    if weights is not None:
+        check_readable_file(weights, "weights file", folder_ok=True)  # a FIFO is not "missing": say what it is
+        if not weights.is_file():
+            raise UsageError(f"weights file {weights} does not exist")
     for option, path in (("--json", json_out if json_out != "-" else None), ("--csv", csv_out)):
         if path is not None:
             check_writable_file(Path(path), option)  # refused now, not after the whole benchmark

@@ -5,10 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from affdeploy.cli._common import JSON_OPTION_HELP, app, console, err_console, print_json
 from affdeploy.devices import list_devices
+
+
+def _cell(text: str) -> str:
+    """What a device reported (getprop, thermal zone names), safe in a table: no control characters, no markup."""
+    return escape("".join(ch for ch in text if ch.isprintable()))
 
 
 def _clusters_text(clusters: list[dict[str, Any]]) -> str:
@@ -45,7 +51,7 @@ def devices(as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP)
             table.add_column(column, no_wrap=column in ("serial", "profile"))
         for row in rows:
             state = "" if row["state"] == "device" else f" [{row['state']}]"
-            table.add_row(
+            table.add_row(*map(_cell, (
                 row["serial"] + state,
                 f"{row['manufacturer']} {row['model']}".strip(),
                 row["profile"] or "-",
@@ -53,7 +59,7 @@ def devices(as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP)
                 row["os"],
                 _clusters_text(row["clusters"]) if row["clusters"] else str(row["cores"] or "?"),
                 _health_text(row),
-            )
+            )))
         console.print(table)
     for note in notes:
         err_console.print(f"note: {note}", highlight=False, soft_wrap=True)

@@ -22,6 +22,7 @@ from affdeploy.cli._common import (
 )
 from affdeploy.export.parity import PASSED
 from affdeploy.export.registry import all_targets, target_names
+from affdeploy.fsutil import check_readable_file
 from affdeploy.models.source import MODEL_HELP, is_user_model
 from affdeploy.progress import Progress as Steps
 from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE
@@ -111,6 +112,8 @@ def export(
     """
     from affdeploy.export import export_artifacts, plan_exports
 
+    if weights is not None:
+        check_readable_file(weights, "weights file", folder_ok=True)  # a FIFO is not "missing": say what it is
     requests = plan_exports(model, target_list(target, target_names()), backend=backend, precision=precision,
                             input_kind=coreml_input,
                             require_full_delegation=require_full_delegation, ort_format=ort, fft=fft,

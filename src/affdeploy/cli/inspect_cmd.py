@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json
+from affdeploy.fsutil import check_readable_file
 
 SHOWN_OPS = 25
 
@@ -23,6 +24,7 @@ def inspect(
     """
     from affdeploy.export import inspect_artifact
 
+    check_readable_file(path, "artifact", folder_ok=True)  # a FIFO would block the reader forever
     inspection = inspect_artifact(path)
     if as_json:
         print_json(inspection.to_dict())

@@ -8,8 +8,8 @@ import typer
 from rich.table import Table
 
 from affdeploy.bench.output import print_table
-from affdeploy.bench.report import KEY_FIELDS, compare_records, render_report
-from affdeploy.bench.schema import BenchRecord, load_results
+from affdeploy.bench.report import NOISE_FLOOR, TOO_NOISY, compare_records, render_report
+from affdeploy.bench.schema import KEY_FIELDS, BenchRecord, load_results
 from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json
 from affdeploy.errors import UsageError
 
@@ -45,37 +45,48 @@ def compare(
     base: Path = typer.Argument(..., help="Results file of the reference run."),
     new: Path = typer.Argument(..., help="Results file of the run to check."),
     threshold: float = typer.Option(0.10, "--threshold", help="Relative p50 slowdown tolerated before a regression is called (0.10 = 10%)."),
+    noise_floor: float = typer.Option(
+        NOISE_FLOOR, "--noise-floor",
+        help="Relative p50 change two runs of the same command may show on this machine (0.25 = 25%); raised per "
+             "configuration to the drift seen within either run. A change within it is 'too noisy to tell'.",
+    ),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Compare two results files and exit 1 when a configuration got slower.
 
-    Records are matched on what defines a configuration: model, target, backend, FFT mode, threads, precision, image size and the hardware (CPU model for hosts, phone model and SoC for devices), not the machine's name. No configuration in common is an error (exit 1) that says how the closest records differ. A regression needs both: NEW's p50 above BASE's by more than --threshold, and NEW's bootstrap 95% interval of the median entirely above BASE's, so noise alone does not fail CI.
+    Records are matched on what defines a configuration: model, target, backend, FFT mode, threads, precision, image size and the hardware (CPU model for hosts, phone model and SoC for devices), not the machine's name. No configuration in common is an error (exit 1) that says how the closest records differ. A regression needs both: NEW's p50 above BASE's by more than --threshold, and NEW's bootstrap 95% interval of the median entirely above BASE's, and a slowdown beyond the noise floor between runs (--noise-floor, or the drift between stretches of either run, whichever is larger). A change that passes the first two tests but not the third is shown as 'too noisy to tell' and does not fail: the bootstrap interval covers noise within a run, not between runs.
     """
-    rows, only_base, only_new = compare_records(load_results(base), load_results(new), threshold, (str(base), str(new)))
+    rows, only_base, only_new = compare_records(load_results(base), load_results(new), threshold, (str(base), str(new)),
+                                                noise_floor)
     regressions = [r for r in rows if r.verdict == "regression"]
+    too_noisy = [r for r in rows if r.verdict == TOO_NOISY]
     if as_json:
         print_json(
             {
                 "threshold": threshold,
+                "noise_floor": noise_floor,
                 "comparisons": [r.to_dict() for r in rows],
                 "only_in_base": [dict(zip(KEY_FIELDS, k, strict=True)) for k in only_base],
                 "only_in_new": [dict(zip(KEY_FIELDS, k, strict=True)) for k in only_new],
                 "regressions": len(regressions),
+                "too_noisy": len(too_noisy),
             }
         )
     else:
-        table = Table(title=f"{new} vs {base} (threshold {threshold:.0%})")
-        for name in (*KEY_FIELDS, "base p50 ms", "new p50 ms", "change", "verdict"):
+        table = Table(title=f"{new} vs {base} (threshold {threshold:.0%}, noise floor {noise_floor:.0%})")
+        for name in (*KEY_FIELDS, "base p50 ms", "new p50 ms", "change", "noise floor", "verdict"):
             table.add_column(name.replace("_", " "))
-        style = {"regression": "bold red", "improvement": "green", "unchanged": ""}
+        style = {"regression": "bold red", "improvement": "green", "unchanged": "", TOO_NOISY: "yellow"}
         for r in rows:
             verdict = f"[{style[r.verdict]}]{r.verdict}[/]" if style[r.verdict] else r.verdict
-            table.add_row(*map(str, r.key), f"{r.base_p50:.2f}", f"{r.new_p50:.2f}", f"{r.change:+.1%}", verdict)
+            table.add_row(*map(str, r.key), f"{r.base_p50:.2f}", f"{r.new_p50:.2f}", f"{r.change:+.1%}",
+                          f"{r.noise_floor:.0%}", verdict)
         print_table(console, table)
         for key in only_base:
             console.print(f"only in base: {' '.join(map(str, key))}", highlight=False)
         for key in only_new:
             console.print(f"only in new: {' '.join(map(str, key))}", highlight=False)
-        console.print(f"{len(regressions)} regression(s) among {len(rows)} matched configuration(s)")
+        console.print(f"{len(regressions)} regression(s), {len(too_noisy)} too noisy to tell, among {len(rows)} "
+                      "matched configuration(s)")
     if regressions:
         raise typer.Exit(1)

@@ -10,6 +10,7 @@ from rich.table import Table
 from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json
 from affdeploy.cli.export import parity_text, step_reporter
 from affdeploy.errors import AffdeployError, ParityError
+from affdeploy.fsutil import check_readable_file
 
 
 @app.command()
@@ -27,6 +28,7 @@ def verify(
     """
     from affdeploy.export import verify_artifact
 
+    check_readable_file(path, "artifact", folder_ok=True)  # hashing a FIFO would block forever
     with step_reporter(not as_json) as report:
         result = verify_artifact(path, on_progress=report, model=model, trust_manifest=trust_manifest)
     parity = result.parity

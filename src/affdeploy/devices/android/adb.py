@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -29,6 +30,15 @@ CONNECT_HINT = (
     "enable Developer options and USB debugging on the phone, plug it in, accept the RSA prompt, "
     "then check that `adb devices` lists it"
 )
+
+
+DEVICES_HEADER = "List of devices attached"
+# transport.cpp's connection states; "no permissions" is followed by a help text with spaces and a URL
+STATES = frozenset({"device", "offline", "unauthorized", "authorizing", "connecting", "bootloader", "recovery",
+                    "rescue", "sideload", "host", "unknown", "no permissions"})
+_DEVICE_LINE = re.compile(r"(?P<serial>[\x21-\x7e]+|\(no serial number\))[ \t]+"
+                          r"(?P<state>no permissions(?: [\x20-\x7e]*?\])?|[a-z]+)(?P<attributes>(?: [\x21-\x7e]+)*) *")
+_ATTRIBUTE = re.compile(r"[a-z_]+:[\x21-\x7e]*")
 
 
 @dataclass(frozen=True)
@@ -118,14 +128,7 @@ class Adb:
 
     def devices(self) -> list[AttachedDevice]:
         """Everything the adb server sees, whatever its state."""
-        found = []
-        for line in self.host("devices", "-l").splitlines()[1:]:
-            parts = line.split()
-            if len(parts) < 2 or line.startswith("*"):
-                continue
-            attrs = dict(p.split(":", 1) for p in parts[2:] if ":" in p)
-            found.append(AttachedDevice(serial=parts[0], state=parts[1], attributes=attrs))
-        return found
+        return parse_devices(self.host("devices", "-l"), self.exe)
 
     def state(self) -> str:
         """``device`` when the bound device answers, otherwise what adb says (``offline``, ``missing``)."""
@@ -181,3 +184,37 @@ class Adb:
                 key, value = line[1:-1].split("]: [", 1)
                 props[key] = value
         return props
+
+
+def parse_devices(output: str, exe: str) -> list[AttachedDevice]:
+    """The devices in ``adb devices -l`` output, read strictly: anything else is a DeviceError, never a device.
+
+    The output is the header line, then ``SERIAL STATE [key:value...]`` per device (serial padded to 22
+    columns); ``* daemon ...`` lines of a starting server are skipped. A program that prints something
+    else (a wrapper, a broken or fake adb) would otherwise show its garbage, escape sequences and all,
+    as attached phones.
+    """
+    lines = [line.rstrip("\r") for line in output.splitlines()]
+    lines = [line for line in lines if line.strip() and not line.startswith("* daemon ")]
+    if not lines or lines[0].rstrip() != DEVICES_HEADER:
+        raise _not_adb(exe, f"it printed {_shown(lines[0]) if lines else 'nothing'} instead of '{DEVICES_HEADER}'")
+    found = []
+    for line in lines[1:]:
+        match = _DEVICE_LINE.fullmatch(line)
+        attributes = match["attributes"].split() if match else []
+        if match is None or not (match["state"].startswith("no permissions") or match["state"] in STATES) \
+                or not all(_ATTRIBUTE.fullmatch(a) for a in attributes):
+            raise _not_adb(exe, f"the line {_shown(line)} is not SERIAL STATE [key:value...]")
+        state = "no permissions" if match["state"].startswith("no permissions") else match["state"]
+        found.append(AttachedDevice(match["serial"], state, dict(a.split(":", 1) for a in attributes)))
+    return found
+
+
+def _shown(line: str) -> str:
+    """A line of foreign output, safe to print: control characters escaped, at most 60 characters."""
+    return repr(line[:60])
+
+
+def _not_adb(exe: str, why: str) -> DeviceError:
+    return DeviceError(f"`{exe} devices -l` makes no sense: {why}",
+                       hint="check that it is Android's adb (`adb version`) or put the real one first on PATH")
