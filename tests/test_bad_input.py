@@ -379,7 +379,7 @@ class Counting(torch.nn.Module):
 
 
 def _newer_torch_pt2(scratch: Path) -> str:
-    """A .pt2 as a future torch would write it: its model.json names torch 99.0 and a schema this torch does not read."""
+    """A .pt2 as a future torch writes it: its model.json names torch 99.0 and a schema this torch cannot read."""
     plain = scratch / "plain.pt2"
     torch.export.save(torch.export.export(Counting(), (torch.randn(1, 4),)), str(plain))
     path = scratch / "future.pt2"
@@ -469,7 +469,8 @@ def test_a_factory_that_prints_and_changes_directory_changes_nothing(user_code: 
 
 
 @pytest.mark.parametrize(("link", "needle"), [("nowhere", "points nowhere"), ("out", "loops back on itself")])
-def test_out_on_a_broken_link_says_so(scratch: Path, capsys: pytest.CaptureFixture[str], link: str, needle: str) -> None:
+def test_out_on_a_broken_link_says_so(scratch: Path, capsys: pytest.CaptureFixture[str], link: str,
+                                      needle: str) -> None:
     out = scratch / "out"
     out.symlink_to(scratch / link)
     code, _, err = cli(capsys, "export", "-m", "affnet-et", "-t", "onnx", "--image-size", "64", "--out", str(out))

@@ -227,10 +227,11 @@ def test_ctrl_c_while_modules_load_is_an_interrupted_run(tmp_path: Path) -> None
     runs = [subprocess.Popen([*AFFDEPLOY, "info", "-m", "slow_import:make"], cwd=tmp_path, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
             for _ in delays]
-    timers = [threading.Timer(delay, run.send_signal, (signal.SIGINT,)) for delay, run in zip(delays, runs)]
+    timers = [threading.Timer(delay, run.send_signal, (signal.SIGINT,))
+              for delay, run in zip(delays, runs, strict=True)]
     for timer in timers:
         timer.start()
-    for delay, run in zip(delays, runs):
+    for delay, run in zip(delays, runs, strict=True):
         out, err = run.communicate(timeout=60)
         assert run.returncode == 130, (delay, err)
         assert out == ""

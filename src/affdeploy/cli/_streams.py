@@ -23,7 +23,7 @@ class OutputError(AffdeployError):
 
 
 class _Stdout:
-    """``sys.stdout`` for a run: writes and flushes that fail raise :class:`OutputError` (None: the descriptor was closed)."""
+    """``sys.stdout`` for a run: a write or flush that fails raises :class:`OutputError` (no stream: fd 1 closed)."""
 
     def __init__(self, stream: IO[str] | None) -> None:
         self.stream = stream

@@ -67,7 +67,7 @@ class _OsExit(BaseException):
 
 @contextmanager
 def user_code(what: str) -> Iterator[None]:
-    """Run the user's code (``what``: importing it, its factory, its forward) so that none of its side effects reach the command.
+    """Run user code (``what``: its import, its factory, its forward) so none of its side effects reach the command.
 
     What it prints goes to stderr (``--json`` keeps stdout parseable; the CLI shows it with --verbose), a working
     directory it changes is restored (relative --out and other paths keep their meaning), and ``sys.exit()`` or
@@ -303,8 +303,10 @@ def _output_tensors(outputs: Any, ref: str) -> list[torch.Tensor]:
     leaves = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
     odd = next((o for o in leaves if not isinstance(o, torch.Tensor)), None)
     if odd is not None or not leaves:
-        what = "nothing" if not leaves else f"a {type(odd).__name__}" + (" among its outputs" if odd is not outputs else "")
-        raise UsageError(f"the forward of {ref} returns {what}; it must return a tensor or a tuple/list of tensors",
+        what = "no tensor" if odd is None else f"a {type(odd).__name__}"
+        among = " among its outputs" if odd is not None and odd is not outputs else ""
+        raise UsageError(f"the forward of {ref} returns {what}{among}; it must return a tensor or a tuple/list of "
+                         "tensors",
                          hint="return tuple(out.values()) instead of a dict, in a fixed order")
     return leaves
 
