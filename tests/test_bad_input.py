@@ -401,7 +401,7 @@ def _folder(scratch: Path, name: str) -> str:
 
 
 # (id, setup(scratch) -> argv, exit code, what the line must say)
-USER_CODE_CASES: list[tuple[str, Callable[[Path], list[str]], int, str]] = [
+NO_EXPORT_CASES: list[tuple[str, Callable[[Path], list[str]], int, str]] = [
     ("factory-sys-exit-0", lambda s: ["info", "-m", factory(s, "exit0", "def make():\n    sys.exit(0)\n")], 1,
      "the factory uc_exit0:make called sys.exit(0) while building the model"),
     ("factory-sys-exit-3", lambda s: ["info", "-m", factory(s, "exit3", "def make():\n    sys.exit(3)\n")], 1,
@@ -444,9 +444,9 @@ def user_code(scratch: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return scratch
 
 
-@pytest.mark.parametrize(("setup", "code", "needle"), [c[1:] for c in USER_CODE_CASES],
-                         ids=[c[0] for c in USER_CODE_CASES])
-def test_bad_user_code_is_one_clear_line_and_touches_nothing(
+@pytest.mark.parametrize(("setup", "code", "needle"), [c[1:] for c in NO_EXPORT_CASES],
+                         ids=[c[0] for c in NO_EXPORT_CASES])
+def test_bad_user_code_and_options_are_one_clear_line_and_touch_nothing(
     user_code: Path, capsys: pytest.CaptureFixture[str], setup: Callable[[Path], list[str]], code: int, needle: str,
 ) -> None:
     assert_refused(user_code, capsys, setup(user_code), code, needle)
