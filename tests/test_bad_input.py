@@ -14,6 +14,8 @@ import pickle
 import random
 import shutil
 import subprocess
+import sys
+import textwrap
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -326,18 +328,155 @@ def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield tmp_path
 
 
-@pytest.mark.parametrize(("setup", "code", "needle"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_input_is_one_clear_line_and_touches_nothing(
-    models: Path, scratch: Path, capsys: pytest.CaptureFixture[str], setup: Callable[[Path, Path], list[str]],
-    code: int, needle: str,
-) -> None:
-    args = setup(models, scratch)
+def assert_refused(scratch: Path, capsys: pytest.CaptureFixture[str], args: list[str], code: int, needle: str) -> None:
     before = snapshot(scratch)
     exit_code, _out, err = cli(capsys, *args)
     assert exit_code == code, err
     assert_one_clear_line(err, needle)
     assert snapshot(scratch) == before  # no temporary, no half-written file, no new empty folder
     assert not (scratch / "pwned").exists()
+
+
+@pytest.mark.parametrize(("setup", "code", "needle"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_one_clear_line_and_touches_nothing(
+    models: Path, scratch: Path, capsys: pytest.CaptureFixture[str], setup: Callable[[Path, Path], list[str]],
+    code: int, needle: str,
+) -> None:
+    assert_refused(scratch, capsys, setup(models, scratch), code, needle)
+
+
+# --- user code and options that need no export: user models are tiny factories written into the scratch folder ---
+
+FACTORY_HEAD = """import os
+import sys
+
+import torch
+
+
+class Twice(torch.nn.Module):
+    def forward(self, x):
+        return x * 2
+
+"""
+
+
+def factory(scratch: Path, name: str, body: str) -> str:
+    """A module ``uc_NAME`` in ``scratch`` (importable: see ``user_code``), returning its ``module:make`` spec."""
+    (scratch / f"uc_{name}.py").write_text(FACTORY_HEAD + textwrap.dedent(body))
+    return f"uc_{name}:make"
+
+
+class Counting(torch.nn.Module):
+    """Updates a buffer in forward: state an exported artifact cannot keep."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("count", torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.count.add_(1)
+        return x + self.count
+
+
+def _newer_torch_pt2(scratch: Path) -> str:
+    """A .pt2 as a future torch writes it: its model.json names torch 99.0 and a schema this torch cannot read."""
+    plain = scratch / "plain.pt2"
+    torch.export.save(torch.export.export(Counting(), (torch.randn(1, 4),)), str(plain))
+    path = scratch / "future.pt2"
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(path, "w") as dst:
+        for name in src.namelist():
+            data = src.read(name)
+            if name.endswith("models/model.json"):
+                model = json.loads(data)
+                model.update(torch_version="99.0", schema_version={"major": 99, "minor": 0})
+                data = json.dumps(model).encode()
+            dst.writestr(name, data)
+    plain.unlink()
+    return str(path)
+
+
+def _folder(scratch: Path, name: str) -> str:
+    (scratch / name).mkdir()
+    return str(scratch / name)
+
+
+# (id, setup(scratch) -> argv, exit code, what the line must say)
+NO_EXPORT_CASES: list[tuple[str, Callable[[Path], list[str]], int, str]] = [
+    ("factory-sys-exit-0", lambda s: ["info", "-m", factory(s, "exit0", "def make():\n    sys.exit(0)\n")], 1,
+     "the factory uc_exit0:make called sys.exit(0) while building the model"),
+    ("factory-sys-exit-3", lambda s: ["info", "-m", factory(s, "exit3", "def make():\n    sys.exit(3)\n")], 1,
+     "called sys.exit(3)"),
+    ("factory-os-exit", lambda s: ["info", "-m", factory(s, "osexit", "def make():\n    os._exit(0)\n")], 1,
+     "called os._exit(0)"),
+    ("module-exits-on-import", lambda s: ["info", "-m", factory(s, "script", "sys.exit(3)\n")], 1,
+     "importing uc_script for --model uc_script:make called sys.exit(3)"),
+    ("forward-returns-a-dict",
+     lambda s: export_args(s, model=factory(s, "dict", """
+        class Named(torch.nn.Module):
+            def forward(self, x):
+                return {"y": x * 2}
+
+        def make():
+            return Named(), (torch.randn(1, 4),)
+        """)), 2, "returns a dict; it must return a tensor or a tuple/list of tensors"),
+    ("forward-updates-a-buffer",
+     lambda s: ["info", "-m", factory(s, "state", f"from {__name__} import Counting\n\n"
+                                      "def make():\n    return Counting(), (torch.randn(1, 4),)\n")], 2,
+     "updates its buffer(s) count in place"),
+    ("empty-example-input",
+     lambda s: ["info", "-m", factory(s, "empty", "def make():\n    return Twice(), (torch.randn(0, 4),)\n")], 2,
+     "example input 0 has shape [0, 4], which holds no values"),
+    ("pt2-from-a-newer-torch", lambda s: ["info", "-m", _newer_torch_pt2(s)], 2,
+     "was saved by torch 99.0, which this torch"),
+    ("pt2-is-a-folder", lambda s: ["info", "-m", _folder(s, "unzipped.pt2")], 2, "is a folder, not a file"),
+    ("bench-warmup-s-nan", lambda s: ["bench", "--warmup-s", "nan"], 2, "'--warmup-s': nan is not a finite number"),
+    ("bench-min-s-nan", lambda s: ["bench", "--min-s", "nan"], 2, "'--min-s': nan is not a finite number"),
+    ("bench-min-s-minus-inf", lambda s: ["bench", "--min-s", "-inf"], 2, "'--min-s': -inf is not a finite number"),
+    ("bench-cooldown-inf", lambda s: ["bench", "--cooldown-s", "inf"], 2, "'--cooldown-s': inf is not a finite number"),
+]
+
+
+@pytest.fixture
+def user_code(scratch: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``scratch`` on sys.path (factories import from there), without __pycache__ folders that would change it."""
+    monkeypatch.syspath_prepend(str(scratch))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    return scratch
+
+
+@pytest.mark.parametrize(("setup", "code", "needle"), [c[1:] for c in NO_EXPORT_CASES],
+                         ids=[c[0] for c in NO_EXPORT_CASES])
+def test_bad_user_code_and_options_are_one_clear_line_and_touch_nothing(
+    user_code: Path, capsys: pytest.CaptureFixture[str], setup: Callable[[Path], list[str]], code: int, needle: str,
+) -> None:
+    assert_refused(user_code, capsys, setup(user_code), code, needle)
+
+
+def test_a_factory_that_prints_and_changes_directory_changes_nothing(user_code: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Its print stays out of --json's stdout; the working directory it chose is undone."""
+    spec = factory(user_code, "noisy", """
+        def make():
+            print("building the model...")
+            os.chdir("/")
+            return Twice(), (torch.randn(1, 4),)
+        """)
+    cwd = os.getcwd()
+    code, out, err = cli(capsys, "info", "-m", spec, "--json")
+    assert code == 0, err
+    assert json.loads(out)["model"] == spec
+    assert os.getcwd() == cwd
+
+
+@pytest.mark.parametrize(("link", "needle"), [("nowhere", "points nowhere"), ("out", "loops back on itself")])
+def test_out_on_a_broken_link_says_so(scratch: Path, capsys: pytest.CaptureFixture[str], link: str,
+                                      needle: str) -> None:
+    out = scratch / "out"
+    out.symlink_to(scratch / link)
+    code, _, err = cli(capsys, "export", "-m", "affnet-et", "-t", "onnx", "--image-size", "64", "--out", str(out))
+    assert code == 1
+    assert_one_clear_line(err, f"{out} is a symbolic link that {needle}")
+    assert [p.name for p in scratch.iterdir()] == ["out"] and out.is_symlink()
 
 
 def test_a_failed_export_leaves_no_folder_it_created(scratch: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -186,3 +186,53 @@ def test_two_runs_writing_one_manifest_keep_every_entry(affnet_et_64_models: Pat
     paths = sorted(e["path"] for e in json.loads((out / "manifest.json").read_text())["artifacts"])
     assert paths == sorted(f"{tag}-{i}.pte" for tag in ("a", "b") for i in range(25))
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
+
+
+# --- closed or broken standard streams, a Ctrl-C while modules load ---------------------------------------
+
+AFFDEPLOY = (sys.executable, "-m", "affdeploy")
+
+
+def _shell(command: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+    """``affdeploy`` under sh, so that the redirections close descriptors for real (DEVNULL is an open file)."""
+    line = " ".join(AFFDEPLOY) + " " + command
+    return subprocess.Popen(["sh", "-c", line], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+
+
+def test_output_that_cannot_be_written_fails() -> None:
+    """Closed stdout or a reader gone: exit 1 and one line, never a silent 0 (nor Python's exit 120 at flush)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    gone = subprocess.Popen([*AFFDEPLOY, "info", "--help"], stdout=write_end, stderr=subprocess.PIPE, text=True)
+    os.close(write_end)
+    closed_stdout = _shell("info --help >&-")
+    closed_stderr = _shell("info -m resnet50 2>&-")
+    _, err = gone.communicate(timeout=60)
+    assert gone.returncode == 1, err
+    assert_one_clear_line(err, "cannot write the output to stdout: Broken pipe")
+    _, err = closed_stdout.communicate(timeout=60)
+    assert closed_stdout.returncode == 1, err
+    assert_one_clear_line(err, "cannot write the output to stdout: it is closed")
+    out, err = closed_stderr.communicate(timeout=60)
+    assert (closed_stderr.returncode, out, err) == (2, "", "")  # a usage error keeps its code with nowhere to say it
+
+
+SLOW_IMPORT = "import time\ntime.sleep(30)\n\ndef make():\n    pass\n"
+
+
+def test_ctrl_c_while_modules_load_is_an_interrupted_run(tmp_path: Path) -> None:
+    """SIGINT while torch loads at start-up or the user's module is imported: exit 130, one line, at any moment."""
+    (tmp_path / "slow_import.py").write_text(SLOW_IMPORT)
+    delays = (0.4, 1.0, 2.0, 3.5)
+    runs = [subprocess.Popen([*AFFDEPLOY, "info", "-m", "slow_import:make"], cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+            for _ in delays]
+    timers = [threading.Timer(delay, run.send_signal, (signal.SIGINT,))
+              for delay, run in zip(delays, runs, strict=True)]
+    for timer in timers:
+        timer.start()
+    for delay, run in zip(delays, runs, strict=True):
+        out, err = run.communicate(timeout=60)
+        assert run.returncode == 130, (delay, err)
+        assert out == ""
+        assert_one_clear_line(err, "interrupted")

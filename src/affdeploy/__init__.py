@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
-
-try:
-    __version__ = version("affdeploy")
-except PackageNotFoundError:  # running from a source tree without install
-    __version__ = "0.0.0+source"
 
 __all__ = ["__version__", "build_model", "list_models"]
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("affdeploy")
+    except PackageNotFoundError:  # running from a source tree without install
+        return "0.0.0+source"
+
+
 def __getattr__(name: str) -> Any:
     """``build_model`` and ``list_models`` import torch on first use, not with the package: the CLI
-    must set OpenMP's wait policy before torch loads (``affdeploy.bench.openmp``)."""
+    must set OpenMP's wait policy before torch loads (``affdeploy.bench.openmp``). ``__version__`` is
+    looked up on first use too, where the CLI already turns a Ctrl-C into an interrupted run."""
+    if name == "__version__":
+        return _version()
     if name in ("build_model", "list_models"):
         from affdeploy import models
 

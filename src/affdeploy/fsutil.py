@@ -137,18 +137,27 @@ def _locked_temporary(parent: Path, stem: str, suffix: str, final: Path) -> tupl
         os.close(fd)
 
 
+def _in_the_way(folder: Path) -> str:
+    """What stands where ``folder`` (or one of its parents) would be created: a broken symbolic link, or a file."""
+    for path in (folder, *folder.parents):
+        if path.is_symlink():
+            try:
+                os.stat(path)
+            except OSError as exc:
+                kind = "loops back on itself" if exc.errno == errno.ELOOP else "points nowhere"
+                return f"{path} is a symbolic link that {kind} (to {os.readlink(path)}); remove or fix the link"
+    return "a file is in the way"
+
+
 def ensure_writable_dir(folder: Path) -> Path:
     """Create ``folder`` if needed, fail with one clear line if we cannot write there, sweep stale temporaries."""
     folder = Path(folder)
     missing = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise AffdeployError(f"cannot create output folder {folder}: a file is in the way", hint="choose another --out") from None
     except OSError as exc:
-        raise AffdeployError(
-            f"cannot create output folder {folder}: {exc.strerror}", hint="choose another --out"
-        ) from None
+        reason = _in_the_way(folder) if exc.errno in (errno.EEXIST, errno.ELOOP) else exc.strerror
+        raise AffdeployError(f"cannot create output folder {folder}: {reason}", hint="choose another --out") from None
     _created.extend(p for p in reversed(missing) if p not in _created)
     if not folder.is_dir():
         raise AffdeployError(f"output folder {folder} is not a folder", hint="choose another --out")

@@ -89,16 +89,30 @@ def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
 def signals_raise() -> Iterator[None]:
     """SIGINT/SIGTERM/SIGHUP raise Interrupted while inside; previous handlers come back afterwards.
 
+    Any error that ends the block after a signal arrived ends it as that signal's Interrupted.
+
     Only the main thread can own signal handlers; elsewhere this does nothing.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    received: list[int] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+        _raise_interrupted(signum, frame)
+
     previous = {sig: signal.getsignal(sig) for sig in HANDLED_SIGNALS}
     for sig in HANDLED_SIGNALS:
-        signal.signal(sig, _raise_interrupted)
+        signal.signal(sig, handler)
     try:
         yield
+    except Exception:
+        # What a signal leaves behind is the signal's doing: an import it cut short leaves half-initialised
+        # modules, whose next use raises AttributeError ("partially initialized module") or ImportError.
+        if received:
+            raise Interrupted(received[0]) from None
+        raise
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -173,6 +187,18 @@ def quiet_progress_bars() -> None:
     if not getattr(tqdm.tqdm, "_affdeploy_quiet", False):
         tqdm.tqdm.__init__ = partialmethod(tqdm.tqdm.__init__, disable=True)  # type: ignore[method-assign]
         tqdm.tqdm._affdeploy_quiet = True  # type: ignore[attr-defined]
+
+
+def after_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` is a Ctrl-C or was raised while one was being handled (e.g. by an import it cut short)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, (KeyboardInterrupt, Interrupted)):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def unexpected_error_line(exc: Exception) -> str:

@@ -16,25 +16,35 @@ import sys  # noqa: E402
 import traceback  # noqa: E402
 import warnings  # noqa: E402
 
-import typer  # noqa: E402
-from typer._click import exceptions as click_exc  # noqa: E402  # typer vendors its own click
-
-from affdeploy.cli._common import app, err_console  # noqa: E402
 from affdeploy.errors import AffdeployError, Interrupted  # noqa: E402
-from affdeploy.runtime_guard import guarded_run, unexpected_error_line  # noqa: E402
+from affdeploy.runtime_guard import after_interrupt, guarded_run, unexpected_error_line  # noqa: E402
 
-# Command modules register themselves on ``app`` when imported; this order is the order of --help.
-from affdeploy.cli import info as _info  # noqa: E402,F401
-from affdeploy.cli import export as _export  # noqa: E402,F401
-from affdeploy.cli import verify as _verify  # noqa: E402,F401
-from affdeploy.cli import eval_cmd as _eval_cmd  # noqa: E402,F401
-from affdeploy.cli import run_cmd as _run_cmd  # noqa: E402,F401
-from affdeploy.cli import inspect_cmd as _inspect_cmd  # noqa: E402,F401
-from affdeploy.cli import bench as _bench  # noqa: E402,F401
-from affdeploy.cli import report as _report  # noqa: E402,F401
-from affdeploy.cli import devices as _devices  # noqa: E402,F401
-from affdeploy.cli import android_assets as _android_assets  # noqa: E402,F401
-from affdeploy.cli import ios_assets as _ios_assets  # noqa: E402,F401
+try:  # torch loads here (~2 s): a Ctrl-C meanwhile is an interrupted run, not a traceback
+    import typer
+    from rich.markup import escape
+    from typer._click import exceptions as click_exc  # typer vendors its own click
+
+    from affdeploy.cli._common import app, err_console
+    from affdeploy.cli._streams import checked_stdout
+
+    # Command modules register themselves on ``app`` when imported; this order is the order of --help.
+    from affdeploy.cli import info as _info  # noqa: F401
+    from affdeploy.cli import export as _export  # noqa: F401
+    from affdeploy.cli import verify as _verify  # noqa: F401
+    from affdeploy.cli import eval_cmd as _eval_cmd  # noqa: F401
+    from affdeploy.cli import run_cmd as _run_cmd  # noqa: F401
+    from affdeploy.cli import inspect_cmd as _inspect_cmd  # noqa: F401
+    from affdeploy.cli import bench as _bench  # noqa: F401
+    from affdeploy.cli import report as _report  # noqa: F401
+    from affdeploy.cli import devices as _devices  # noqa: F401
+    from affdeploy.cli import android_assets as _android_assets  # noqa: F401
+    from affdeploy.cli import ios_assets as _ios_assets  # noqa: F401
+except BaseException as exc:
+    if not after_interrupt(exc):
+        raise
+    if sys.stderr is not None:
+        sys.stderr.write("error: interrupted; nothing partial was left on disk\n")
+    raise SystemExit(130) from None
 
 
 def _quiet_libraries() -> None:
@@ -45,42 +55,53 @@ def _quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def _error(text: str) -> None:
+    """One ``error:`` line on stderr; the text is printed as is (no rich markup or :emoji: codes in paths and names)."""
+    err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True, emoji=False)
+
+
+def _run(args: list[str], verbose: bool) -> int:
+    """The command's exit code; every expected failure printed as one line."""
+    try:
+        with guarded_run(verbose, consoles=[err_console]):
+            code = app(args=args, prog_name="affdeploy", standalone_mode=False)
+            sys.stdout.flush()  # a reader gone or stdout closed fails the run here, not at exit
+    except Interrupted as exc:
+        _error(f"interrupted by {exc.signal_name}; removed the unfinished files of this run")
+        return exc.exit_code
+    except AffdeployError as exc:
+        _error(str(exc))
+        return exc.exit_code
+    except click_exc.NoArgsIsHelpError as exc:
+        err_console.print(exc.format_message())
+        return 2
+    except click_exc.UsageError as exc:
+        hint = f" (see 'affdeploy {exc.ctx.info_name} --help')" if exc.ctx and exc.ctx.parent else " (see 'affdeploy --help')"
+        _error(f"{exc.format_message()}{hint}")
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        _error("interrupted; nothing partial was left on disk")
+        return 130
+    except click_exc.ClickException as exc:
+        _error(exc.format_message())
+        return exc.exit_code
+    except Exception as exc:  # a bug or an unforeseen fault: still one line, the traceback only with --verbose
+        if verbose:
+            traceback.print_exc()
+        _error(unexpected_error_line(exc))
+        return 1
+    return code if isinstance(code, int) else 0
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and map errors to one line and an exit code."""
     args = sys.argv[1:] if argv is None else argv
     _quiet_libraries()
-    verbose = "--verbose" in args or "-v" in args
-    try:
-        with guarded_run(verbose, consoles=[err_console]):
-            code = app(args=args, prog_name="affdeploy", standalone_mode=False)
-    except Interrupted as exc:
-        err_console.print(f"[bold red]error:[/] interrupted by {exc.signal_name}; removed the unfinished files of this run",
-                          highlight=False)
-        raise SystemExit(exc.exit_code) from None
-    except AffdeployError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise SystemExit(exc.exit_code) from None
-    except click_exc.NoArgsIsHelpError as exc:
-        err_console.print(exc.format_message())
-        raise SystemExit(2) from None
-    except click_exc.UsageError as exc:
-        hint = f" (see 'affdeploy {exc.ctx.info_name} --help')" if exc.ctx and exc.ctx.parent else " (see 'affdeploy --help')"
-        err_console.print(f"[bold red]error:[/] {exc.format_message()}{hint}", highlight=False, soft_wrap=True)
-        raise SystemExit(2) from None
-    except typer.Exit as exc:
-        raise SystemExit(exc.exit_code) from None
-    except (typer.Abort, KeyboardInterrupt):
-        err_console.print("[bold red]error:[/] interrupted; nothing partial was left on disk", highlight=False)
-        raise SystemExit(130) from None
-    except click_exc.ClickException as exc:
-        err_console.print(f"[bold red]error:[/] {exc.format_message()}", highlight=False, soft_wrap=True)
-        raise SystemExit(exc.exit_code) from None
-    except Exception as exc:  # a bug or an unforeseen fault: still one line, the traceback only with --verbose
-        if verbose:
-            traceback.print_exc()
-        err_console.print(f"[bold red]error:[/] {unexpected_error_line(exc)}", highlight=False, soft_wrap=True)
-        raise SystemExit(1) from None
-    raise SystemExit(code if isinstance(code, int) else 0)
+    with checked_stdout():
+        code = _run(args, "--verbose" in args or "-v" in args)
+    raise SystemExit(code)
 
 
 __all__ = ["app", "main", "typer"]

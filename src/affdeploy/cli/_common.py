@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -84,6 +85,14 @@ def _root(
 
 JSON_OPTION_HELP = "Print the result as JSON on stdout (for scripts and CI) instead of tables."
 TARGETS_HELP = "Repeatable (-t onnx -t tflite) or comma-separated (-t onnx,tflite); all means every one."
+
+
+def finite(param: typer.CallbackParam, value: float | None) -> float | None:
+    """The callback of every float option: nan and inf are refused, not taken (nan fails every comparison, so it
+    passes every bound check: --min-s nan would time forever, --warmup-s nan warm up for no time)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number; give a number such as 0.5", param=param)
+    return value
 
 
 def target_list(values: list[str], known: Sequence[str]) -> str:

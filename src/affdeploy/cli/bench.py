@@ -10,7 +10,7 @@ import typer
 from affdeploy.bench.engine import validate_request
 from affdeploy.bench.output import print_table, results_table, to_json, write_csv, write_results
 from affdeploy.bench.request import NOISY_CV, BenchRequest
-from affdeploy.cli._common import TARGETS_HELP, app, console, err_console, progress
+from affdeploy.cli._common import TARGETS_HELP, app, console, err_console, finite, progress
 from affdeploy.devices import resolve_device
 from affdeploy.errors import UsageError
 from affdeploy.fsutil import check_readable_file, check_writable_file
@@ -105,10 +105,10 @@ def bench(
     fft: str = typer.Option("auto", "--fft", help="FFT handling: auto (per-backend choice), dft (real DFT-matrix products), native (the runtime's FFT). torch with auto/native is eager PyTorch with torch.fft, the baseline."),
     threads: str = typer.Option("1", "--threads", help="Thread counts to sweep, comma-separated, e.g. 1,2."),
     warmup: int | None = typer.Option(None, "--warmup", help=f"Warm-up iterations after the first inference (default {_DEFAULTS.warmup})."),
-    warmup_s: float | None = typer.Option(None, "--warmup-s", help="Warm up for this many seconds instead of a count."),
+    warmup_s: float | None = typer.Option(None, "--warmup-s", callback=finite, help="Warm up for this many seconds instead of a count."),
     iters: int | None = typer.Option(None, "--iters", "-n", help=f"Timed iterations per configuration (default {_DEFAULTS.iters})."),
-    min_s: float | None = typer.Option(None, "--min-s", help="Time each configuration for at least this many seconds instead of a count."),
-    cooldown_s: float = typer.Option(0.0, "--cooldown-s", help="Rest before each configuration loads and between interleaved rounds (host); maximum wait for the phone to cool (devices)."),
+    min_s: float | None = typer.Option(None, "--min-s", callback=finite, help="Time each configuration for at least this many seconds instead of a count."),
+    cooldown_s: float = typer.Option(0.0, "--cooldown-s", callback=finite, help="Rest before each configuration loads and between interleaved rounds (host); maximum wait for the phone to cool (devices)."),
     image_size: int | None = typer.Option(None, "--image-size", help=f"Input height and width (multiple of 32; default {DEFAULT_IMAGE_SIZE}; with --artifact, its manifest entry decides)."),
     weights: Path | None = typer.Option(None, "--weights", help="Checkpoint to load (official cvnets state dict); random weights time the same."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, fp16 (ExecuTorch XNNPACK) or int8 (ExecuTorch XNNPACK, ONNX; calibrated on the shipped photos). With --target all: the targets that offer it, and the eager baseline."),

@@ -14,10 +14,13 @@ and its identity (name for file names, sha256 of the file it came from for manif
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,7 @@ import torch
 from torch.export import ExportedProgram
 
 from affdeploy.data.inputs import SEEDED, Checkset, ParityInputs, TensorSignature, npz_parity_inputs
-from affdeploy.errors import ExportError, UsageError
+from affdeploy.errors import AffdeployError, ExportError, UsageError
 from affdeploy.fsutil import sha256_path
 from affdeploy.models import MODELS
 
@@ -39,11 +42,67 @@ FRESH_SEEDS = (101, 102)
 """Parity inputs beyond the example inputs: fresh random tensors of the same shapes (fixed seeds)."""
 
 
+@contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Both ``sys.stdout`` and descriptor 1 point at stderr for the block (prints from Python and from C alike)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+class _OsExit(BaseException):
+    """``os._exit`` called by user code: raised instead, so the command can still say so (and clean up)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@contextmanager
+def user_code(what: str) -> Iterator[None]:
+    """Run user code (``what``: its import, its factory, its forward) so none of its side effects reach the command.
+
+    What it prints goes to stderr (``--json`` keeps stdout parseable; the CLI shows it with --verbose), a working
+    directory it changes is restored (relative --out and other paths keep their meaning), and ``sys.exit()`` or
+    ``os._exit()`` is an error line instead of the command's exit code. Processes it forks still exit as they
+    ask; a C library's ``exit()`` is beyond reach.
+    """
+    cwd, pid, real_exit = os.getcwd(), os.getpid(), os._exit
+
+    def refuse_exit(code: int) -> None:
+        if os.getpid() != pid:  # a child forked by the user's code (multiprocessing) ends as it asks
+            real_exit(code)
+        raise _OsExit(code)
+
+    os._exit = refuse_exit  # type: ignore[assignment]
+    try:
+        with _stdout_to_stderr():
+            yield
+    except (SystemExit, _OsExit) as exc:
+        call = "os._exit" if isinstance(exc, _OsExit) else "sys.exit"
+        raise AffdeployError(f"{what} called {call}({exc.code!r}) while building the model",
+                             hint="code that --model runs must return or raise, not exit; guard script code with "
+                                  "if __name__ == '__main__'") from None
+    finally:
+        os._exit = real_exit
+        os.chdir(cwd)
+
+
 def model_kind(model: str) -> str:
     """Which of the three forms ``model`` is (checked without loading anything)."""
     if model in MODELS:
         return AFFNET
     if model.endswith(".pt2"):
+        if Path(model).is_dir():
+            raise UsageError(f"model file {model} is a folder, not a file", hint="give the .pt2 file that "
+                             "torch.export.save wrote; an unzipped archive does not load")
         if not Path(model).is_file():
             raise UsageError(f"model file {model} does not exist")
         return PT2
@@ -125,13 +184,20 @@ class ModelSource:
         and decomposition of a large model takes seconds. Callers only read it.
         """
         if self._program is None:
-            self._program = self._decomposed()
+            program = self._decomposed()
+            mutated = sorted(set(program.graph_signature.buffers_to_mutate.values()))
+            if mutated:
+                raise UsageError(f"the forward of {self.ref} updates its buffer(s) {', '.join(mutated)} in place; an "
+                                 "exported model keeps no state between calls",
+                                 hint="return the new value as an output and take the state as an input instead of "
+                                      "changing a buffer in forward")
+            self._program = program
         return self._program
 
     def _decomposed(self) -> ExportedProgram:
         ep = self.recorded
         if ep is None:
-            with torch.no_grad():
+            with torch.no_grad(), user_code(f"forward of {self.ref}"):
                 try:
                     ep = torch.export.export(self.module, self.example_inputs, dynamic_shapes=self.dynamic_shapes)
                 except Exception as exc:  # torch.export raises many types; one line for the user
@@ -163,8 +229,9 @@ class ModelSource:
 
     def reference_outputs(self, inputs: Sequence[np.ndarray | tuple[np.ndarray, ...]]) -> list[np.ndarray]:
         """Eager outputs for each input set, every output flattened and concatenated in order."""
-        with torch.no_grad():
-            return [flat_outputs(self.module(*(torch.from_numpy(a) for a in as_arrays(x)))) for x in inputs]
+        with torch.no_grad(), user_code(f"forward of {self.ref}"):
+            outputs = [self.module(*(torch.from_numpy(a) for a in as_arrays(x))) for x in inputs]
+        return [flat_outputs(_output_tensors(o, self.ref)) for o in outputs]
 
     def signature(self) -> TensorSignature:
         """Input names, shapes and dtypes, as ``--parity-inputs`` arrays must match them."""
@@ -223,13 +290,51 @@ def _inputs_tuple(inputs: Any, where: str) -> tuple[torch.Tensor, ...]:
     inputs = (inputs,) if isinstance(inputs, torch.Tensor) else inputs
     if not isinstance(inputs, (tuple, list)) or not inputs or not all(isinstance(t, torch.Tensor) for t in inputs):
         raise UsageError(f"{where}: example inputs must be a tensor or a tuple of tensors")
+    for index, tensor in enumerate(inputs):
+        if tensor.numel() == 0:
+            raise UsageError(f"{where}: example input {index} has shape {list(tensor.shape)}, which holds no values",
+                             hint="give example inputs of at least 1 in every dimension; declare a dimension that "
+                                  "varies in dynamic_shapes")
     return tuple(inputs)
+
+
+def _output_tensors(outputs: Any, ref: str) -> list[torch.Tensor]:
+    """The forward's outputs as the artifacts return them: a tensor, or a tuple/list of tensors, and nothing else."""
+    leaves = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    odd = next((o for o in leaves if not isinstance(o, torch.Tensor)), None)
+    if odd is not None or not leaves:
+        what = "no tensor" if odd is None else f"a {type(odd).__name__}"
+        among = " among its outputs" if odd is not None and odd is not outputs else ""
+        raise UsageError(f"the forward of {ref} returns {what}{among}; it must return a tensor or a tuple/list of "
+                         "tensors",
+                         hint="return tuple(out.values()) instead of a dict, in a fixed order")
+    return leaves
+
+
+def _saved_by(path: Path) -> str | None:
+    """The torch version a .pt2 records in its ``models/model.json`` (None if it records none or is no zip)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = next(n for n in archive.namelist() if n.endswith("/models/model.json"))
+            version = json.loads(archive.read(name)).get("torch_version")
+    except (OSError, StopIteration, ValueError, zipfile.BadZipFile, AttributeError):
+        return None
+    return version if isinstance(version, str) else None
 
 
 def _load_pt2(path: Path) -> ModelSource:
     try:
-        ep = torch.export.load(str(path))
+        with user_code(f"loading {path}"):
+            ep = torch.export.load(str(path))
+    except AffdeployError:
+        raise
     except Exception as exc:  # a damaged or foreign file: zipfile, pickle and torch errors alike
+        writer = _saved_by(path)
+        if re.search(r"archive version \d+ does not match", str(exc)) or writer not in (None, torch.__version__):
+            by = f"torch {writer}" if writer not in (None, torch.__version__) else "another torch version"
+            raise UsageError(f"{path} was saved by {by}, which this torch ({torch.__version__}) cannot load",
+                             hint=f"load it with the torch that saved it and save it again, or export it again, "
+                                  f"with torch {torch.__version__}") from None
         raise UsageError(f"{path} is not a torch.export.save file ({type(exc).__name__})") from None
     example = getattr(ep, "example_inputs", None)
     if not example or example[1]:
@@ -247,7 +352,8 @@ def _import_factory(ref: str) -> ModelSource:
     if added:
         sys.path.insert(0, cwd)
     try:
-        module = importlib.import_module(module_name)
+        with user_code(f"importing {module_name} for --model {ref}"):
+            module = importlib.import_module(module_name)
     except ImportError as exc:
         raise UsageError(f"cannot import {module_name} for --model {ref}: {exc}") from None
     finally:
@@ -257,7 +363,10 @@ def _import_factory(ref: str) -> ModelSource:
     if not callable(factory):
         raise UsageError(f"{module_name} has no callable {attr} (--model {ref})")
     try:
-        made = factory()
+        with user_code(f"the factory {ref}"):
+            made = factory()
+    except AffdeployError:
+        raise
     except Exception as exc:  # the user's code: any error is theirs to fix, in one line
         raise UsageError(f"{ref}() failed: {type(exc).__name__}: {str(exc).strip()[:200]}") from None
     if not isinstance(made, tuple) or len(made) not in (2, 3) or not isinstance(made[0], torch.nn.Module):
