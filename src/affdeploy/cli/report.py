@@ -10,7 +10,7 @@ from rich.table import Table
 from affdeploy.bench.output import print_table
 from affdeploy.bench.report import NOISE_FLOOR, TOO_NOISY, compare_records, render_report
 from affdeploy.bench.schema import KEY_FIELDS, BenchRecord, load_results
-from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json
+from affdeploy.cli._common import JSON_OPTION_HELP, app, console, finite, print_json
 from affdeploy.errors import UsageError
 
 
@@ -44,9 +44,9 @@ def report(
 def compare(
     base: Path = typer.Argument(..., help="Results file of the reference run."),
     new: Path = typer.Argument(..., help="Results file of the run to check."),
-    threshold: float = typer.Option(0.10, "--threshold", help="Relative p50 slowdown tolerated before a regression is called (0.10 = 10%)."),
+    threshold: float = typer.Option(0.10, "--threshold", callback=finite, help="Relative p50 slowdown tolerated before a regression is called (0.10 = 10%)."),
     noise_floor: float = typer.Option(
-        NOISE_FLOOR, "--noise-floor",
+        NOISE_FLOOR, "--noise-floor", callback=finite,
         help="Relative p50 change two runs of the same command may show on this machine (0.25 = 25%); raised per "
              "configuration to the drift seen within either run. A change within it is 'too noisy to tell'.",
     ),
