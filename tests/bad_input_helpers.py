@@ -16,7 +16,11 @@ def error_lines(stderr: str) -> list[str]:
 
 
 def assert_one_clear_line(stderr: str, needle: str) -> str:
-    """Exactly one line, starting 'error:', naming ``needle``; no traceback or native log line anywhere."""
+    """Exactly one line, starting 'error:', naming ``needle``; no traceback or native log line anywhere.
+
+    Give it stderr read with ``capfd`` (file descriptor 2): native libraries write there directly, and
+    ``capsys`` (sys.stderr only) would never show their lines.
+    """
     lines = error_lines(stderr)
     assert len(lines) == 1, stderr
     assert lines[0].startswith("error: "), stderr

@@ -25,6 +25,7 @@ import pytest
 import torch
 
 from affdeploy.bench.schema import SCHEMA_ID
+from affdeploy.errors import UsageError
 from affdeploy.limits import max_threads
 from affdeploy.models import build_model
 from bad_input_helpers import assert_one_clear_line, snapshot
@@ -328,21 +329,40 @@ def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield tmp_path
 
 
-def assert_refused(scratch: Path, capsys: pytest.CaptureFixture[str], args: list[str], code: int, needle: str) -> None:
+def assert_refused(scratch: Path, capfd: pytest.CaptureFixture[str], args: list[str], code: int, needle: str) -> None:
+    """``capfd``: stderr read from file descriptor 2, where native libraries write their log lines past sys.stderr."""
     before = snapshot(scratch)
-    exit_code, _out, err = cli(capsys, *args)
+    exit_code, _out, err = cli(capfd, *args)
     assert exit_code == code, err
     assert_one_clear_line(err, needle)
     assert snapshot(scratch) == before  # no temporary, no half-written file, no new empty folder
     assert not (scratch / "pwned").exists()
 
 
+def test_a_native_log_line_on_fd_2_fails_the_check(capfd: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Native libraries write to file descriptor 2 directly, past sys.stderr: capfd sees a line the CLI lets through."""
+    import affdeploy.cli.info as info_cmd
+    from affdeploy import runtime_guard
+
+    def native_log(target: str) -> None:
+        os.write(2, b"E0000 00:00:00.000000 1 graph.cc:42] native log line\n")
+        raise UsageError(f"bad input {target}")
+
+    monkeypatch.setattr(info_cmd, "_costing", native_log)
+    assert_one_clear_line(cli(capfd, "info", "-m", "affnet-et")[2], "bad input executorch")  # the CLI keeps it off
+    guard = runtime_guard.native_stderr_captured
+    monkeypatch.setattr(runtime_guard, "native_stderr_captured", lambda enabled=True: guard(False))
+    with pytest.raises(AssertionError, match="native log line"):
+        assert_one_clear_line(cli(capfd, "info", "-m", "affnet-et")[2], "bad input executorch")
+
+
 @pytest.mark.parametrize(("setup", "code", "needle"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_is_one_clear_line_and_touches_nothing(
-    models: Path, scratch: Path, capsys: pytest.CaptureFixture[str], setup: Callable[[Path, Path], list[str]],
+    models: Path, scratch: Path, capfd: pytest.CaptureFixture[str], setup: Callable[[Path, Path], list[str]],
     code: int, needle: str,
 ) -> None:
-    assert_refused(scratch, capsys, setup(models, scratch), code, needle)
+    assert_refused(scratch, capfd, setup(models, scratch), code, needle)
 
 
 # --- user code and options that need no export: user models are tiny factories written into the scratch folder ---
@@ -447,9 +467,9 @@ def user_code(scratch: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.mark.parametrize(("setup", "code", "needle"), [c[1:] for c in NO_EXPORT_CASES],
                          ids=[c[0] for c in NO_EXPORT_CASES])
 def test_bad_user_code_and_options_are_one_clear_line_and_touch_nothing(
-    user_code: Path, capsys: pytest.CaptureFixture[str], setup: Callable[[Path], list[str]], code: int, needle: str,
+    user_code: Path, capfd: pytest.CaptureFixture[str], setup: Callable[[Path], list[str]], code: int, needle: str,
 ) -> None:
-    assert_refused(user_code, capsys, setup(user_code), code, needle)
+    assert_refused(user_code, capfd, setup(user_code), code, needle)
 
 
 def test_a_factory_that_prints_and_changes_directory_changes_nothing(user_code: Path,
