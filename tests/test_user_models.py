@@ -79,6 +79,28 @@ def test_verify_rechecks_a_user_model_artifact(capsys: pytest.CaptureFixture[str
     assert result["parity"]["status"] == "passed" and result["sha256_matches_manifest"]
 
 
+def test_verify_after_the_model_file_moved_names_it_not_a_checkpoint(capfd: pytest.CaptureFixture[str],
+                                                                     tmp_path: Path) -> None:
+    """A user model's weights are its own .pt2 (--weights is refused for it): a moved one is named as such."""
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
+    pt2 = tmp_path / "two_layers.pt2"
+    torch.export.save(torch.export.export(model, (torch.randn(2, 8),)), str(pt2))
+    code, _, stderr = cli(capfd, "export", "--model", str(pt2), "--target", "onnx", "--out", str(tmp_path / "out"))
+    assert code == 0, stderr
+    (onnx,) = (tmp_path / "out").glob("*.onnx")
+    pt2.rename(tmp_path / "moved.pt2")
+    code, _, stderr = cli(capfd, "verify", str(onnx), "--trust-manifest")
+    assert code == 1
+    (line,) = stderr.strip().splitlines()
+    assert line.startswith(f"error: the model file {pt2} named in the manifest is gone"), line
+    assert "restore it there, or export again with --model naming its new place" in line and "--target onnx" in line
+    assert "checkpoint" not in line and "--weights" not in line
+    (tmp_path / "moved.pt2").write_bytes(b"other bytes")
+    (tmp_path / "moved.pt2").rename(pt2)
+    code, _, stderr = cli(capfd, "verify", str(onnx), "--trust-manifest")
+    assert code == 1 and f"the model file {pt2} named in the manifest changed since export" in stderr, stderr
+
+
 def test_info_reports_a_user_model(capsys: pytest.CaptureFixture[str], pt2_file: Path) -> None:
     code, stdout, stderr = cli(capsys, "info", "--model", str(pt2_file), "--json")
     assert code == 0, stderr

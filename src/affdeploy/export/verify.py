@@ -111,6 +111,27 @@ class Inspection:
         return {"path": self.path, "target": self.target, "size_bytes": self.size_bytes, **self.report.to_dict()}
 
 
+def _check_source(entry: ArtifactEntry) -> None:
+    """The file the weights came from must be as exported: a checkpoint (--weights), or a user model's own source.
+
+    A user model's weights are its .pt2 or factory module, named by --model (--weights is refused for
+    it), so the message names the model file and says to restore it or export again from its new place.
+    """
+    weights = Path(entry.weights or "")
+    if entry.model in MODELS:
+        what, gone_hint = f"the checkpoint {weights}", "export again with --weights"
+        changed_hint = gone_hint
+    else:
+        what = f"the model file {weights} named in the manifest"
+        gone_hint = (f"restore it there, or export again with --model naming its new place "
+                     f"(affdeploy export --model NEW --target {entry.target})")
+        changed_hint = f"export again (affdeploy export --model {entry.model} --target {entry.target})"
+    if not weights.is_file():
+        raise AffdeployError(f"{what} is gone: this artifact was exported from it", hint=gone_hint)
+    if sha256_path(weights) != entry.weights_sha256:
+        raise AffdeployError(f"{what} changed since export", hint=changed_hint)
+
+
 def verify_artifact(path: Path, on_progress: Progress = silent, model: str | None = None,
                     trust_manifest: bool = False) -> Verification:
     """Re-run the parity check of an exported artifact, rebuilding the model its manifest entry names.
@@ -127,12 +148,7 @@ def verify_artifact(path: Path, on_progress: Progress = silent, model: str | Non
         return Verification(str(path), entry.model, entry.target, entry.backend, entry.precision, entry.fft, False,
                             ParityResult.not_verified("the file changed since export"))
     if entry.weights is not None:
-        weights = Path(entry.weights)
-        if not weights.is_file():
-            raise AffdeployError(f"the checkpoint {weights} this artifact was exported from is gone",
-                                 hint="export again with --weights")
-        if sha256_path(weights) != entry.weights_sha256:
-            raise AffdeployError(f"the checkpoint {weights} changed since export", hint="export again with --weights")
+        _check_source(entry)
     try:
         trusted_model(entry, model, trust_manifest)
     except UntrustedModelError as exc:
