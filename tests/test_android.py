@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from affdeploy.devices.android.bench import run_bench
 from affdeploy.devices.android.probes import Cluster
 from affdeploy.devices.android.runners import RUNNERS as NATIVE_RUNNERS
 from affdeploy.devices.android.runners import RunnerPaths
+from affdeploy.devices.android import session as android_session
 from affdeploy.devices.android.session import DEVICE_DIR, AndroidSession
 from affdeploy.errors import DeviceError, ToolMissingError, UsageError
 from affdeploy.export.registry import target_names
@@ -278,6 +280,51 @@ def test_failing_runner_reports_its_stderr(on_phone: LoopbackDevice, pte: Path, 
     with pytest.raises(DeviceError, match="executor_runner exited with code 3") as err:
         run_bench(request_for(pte), phone(), runners=RunnerPaths({"executorch": broken}))
     assert "Failed to parse model file --model_path=/data/local/tmp/affdeploy/" in err.value.message
+
+
+def test_runner_hung_in_timed_runs_is_stopped_naming_the_step_and_keeps_records(
+    on_phone: LoopbackDevice, pte: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The 2-thread run hangs after 2 of its 4 executions: stopped within the margin after its measured runs."""
+    monkeypatch.setattr(android_session, "MARGIN_S", 2.0)
+    hang_at_two_threads = 'case "$*" in *--cpu_threads=2*) export FAKE_HANG_AFTER=2;; esac'
+    runner = host_binary(tmp_path / "bin", "executor_runner",
+                         f'{hang_at_two_threads}\nexec {sys.executable} {RUNNERS / "executor_runner.py"} "$@"')
+    partial = tmp_path / "partial.json"
+    started = time.monotonic()
+    with pytest.raises(DeviceError) as err:
+        run_bench(request_for(pte, threads=[1, 2]), phone(), runners=RunnerPaths({"executorch": runner}),
+                  partial_path=partial)
+    assert time.monotonic() - started < 30  # the hang costs the derived ~2 s, not 300 s + 10 s per run
+    assert f"executor_runner hung on {on_phone.serial} during timed runs (run 2 of 3)" in err.value.message
+    assert "derived from the runs before it" in err.value.message and str(partial) in err.value.message
+    (kept,) = load_results(partial)
+    assert kept.threads == 1 and len(kept.samples_ms) == 3
+
+
+def test_runner_hung_loading_gets_the_bounded_first_step_only(on_phone: LoopbackDevice, pte: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(android_session, "FIRST_STEP_S", 2.0)
+    started = time.monotonic()
+    with pytest.raises(DeviceError) as err:
+        run_bench(request_for(pte, iters=100_000), phone(),
+                  runners=executorch_runner(tmp_path / "bin", "FAKE_HANG_AFTER=load"))
+    assert time.monotonic() - started < 15  # not scaled by --iters
+    assert err.value.message == (f"executor_runner hung on {on_phone.serial} during loading the model: not done "
+                                 "within the 2 s allowed before anything is measured")
+    assert "fewer --iters" in (err.value.hint or "")
+
+
+def test_runner_without_results_file_is_no_output_not_a_failed_pull(on_phone: LoopbackDevice, affnet_et_64_models: Path,
+                                                                     tmp_path: Path) -> None:
+    (onnx,) = affnet_et_64_models.glob("*.onnx")
+    silent = host_binary(tmp_path / "bin", "onnxruntime_perf_test", 'echo "W: CPU features unknown" >&2\nexit 0')
+    with pytest.raises(DeviceError) as err:
+        run_bench(request_for(onnx, targets=["onnx"]), phone(), runners=RunnerPaths({"onnx": silent}))
+    assert re.fullmatch(rf"onnxruntime_perf_test produced no output on {re.escape(on_phone.serial)}: it exited with "
+                        rf"code 0 without writing {DEVICE_DIR}/ort-result-\d+\.csv; its last lines: W: CPU features "
+                        "unknown", err.value.message), err.value.message
+    assert "pull" not in err.value.message
 
 
 def test_release_built_runner_fails_at_once_naming_the_logging_flag(

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from affdeploy.bench import engine
 from affdeploy.bench.engine import Config, _interleaved_rounds, run_host
 from affdeploy.bench.openmp import PASSIVE, WAIT_POLICY_ENV, openmp_wait_policy, sleep_idle_openmp_threads
 from affdeploy.bench.request import BenchRequest
@@ -100,6 +101,21 @@ def test_torch_thread_sweep_keeps_every_sample() -> None:
         assert r.macs and r.gmacs_per_s == pytest.approx(r.macs / (r.stats.p50 / 1e3) / 1e9)
         assert r.peak_rss_growth_bytes is not None and r.device.kind == "host" and r.device.cores >= 1
         assert r.tools["torch"].startswith("2.")
+
+
+def test_warm_up_and_timed_runs_report_their_progress(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A huge --warmup or --iters is the user's choice, but the display must move: counts, and a growing share."""
+    monkeypatch.setattr(engine, "REPORT_S", 0.0)
+    seen: list[tuple[str, float | None]] = []
+    request = BenchRequest(models=["affnet-et"], targets=["torch"], image_size=64, threads=[1], iters=20, warmup=3)
+    run_host(request, lambda message, fraction=None: seen.append((message, fraction)))
+    warm = [m for m, _ in seen if m.startswith("warming up")]
+    assert [m.rsplit(": ", 1)[1] for m in warm] == ["1 of 3", "2 of 3", "3 of 3"]
+    timed = [m for m, _ in seen if m.startswith("timed round")]
+    assert len(timed) == engine.ROUNDS and timed[0].startswith("timed round 1: 2 runs of 20")
+    assert timed[-1].startswith("timed round 10: 20 runs of 20")
+    shares = [f for m, f in seen if f is not None and not m.startswith(("exporting", "building"))]
+    assert shares == sorted(shares) and shares[-1] == pytest.approx(1.0)
 
 
 def test_min_seconds_mode_runs_until_the_time_is_spent() -> None:

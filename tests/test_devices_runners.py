@@ -9,7 +9,7 @@ import pytest
 from affdeploy.devices.android import parsing as rn
 from affdeploy.devices.android.probes import Cluster
 from affdeploy.devices.android.runners import executor_runner_command, ort_perf_test_command
-from affdeploy.devices.android.session import big_core_mask, runner_timeout
+from affdeploy.devices.android.session import FIRST_STEP_S, MARGIN_S, SLACK, Pace, big_core_mask
 from affdeploy.devices.profiles import PROFILES, profile_for_model
 from affdeploy.errors import DeviceError
 
@@ -124,9 +124,13 @@ def test_big_core_mask_widens_from_the_big_cluster(threads: int, mask: int, cpus
     assert big_core_mask(clusters, threads) == (mask, cpus)
 
 
-def test_runner_timeout_grows_with_the_executions() -> None:
-    assert runner_timeout(0) < runner_timeout(1) < runner_timeout(100)
-    assert runner_timeout(35) - runner_timeout(5) == pytest.approx(30 * (runner_timeout(1) - runner_timeout(0)))
+def test_runner_limits_derive_from_what_was_measured() -> None:
+    pace = Pace()
+    assert pace.first_limit() == FIRST_STEP_S  # the bounded default, before anything is measured
+    pace.measured(first_s=2.0, execution_s=0.05)
+    pace.measured(first_s=3.0, execution_s=0.1)  # the fastest start, the slowest inference
+    assert pace.first_limit() == pytest.approx(SLACK * 2.0 + MARGIN_S)
+    assert pace.limit(1001) == pytest.approx(pace.first_limit() + 1000 * SLACK * 0.1)
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,9 @@ it omits the load and per-iteration lines, as executor_runner builds before Exec
 ``FAKE_ET_LOGGING=off`` in its environment makes it a Release build: ExecuTorch's CMake preset
 turns EXECUTORCH_ENABLE_LOGGING on only for Debug builds, and without it every ET_LOG call compiles
 to nothing, so the real runner then prints only its ``OutputX`` lines and exits 0.
+
+``FAKE_HANG_AFTER=N`` makes it hang (sleep FAKE_HANG_S, default 60) after N executions, like a runner
+stuck in a driver; ``FAKE_HANG_AFTER=load`` hangs before loading the model.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ _BOOL_FLAGS = {"legacy_log"}
 
 
 _LOGGING = os.environ.get("FAKE_ET_LOGGING", "on") != "off"
+_HANG_AFTER = os.environ.get("FAKE_HANG_AFTER")
 SCALAR_TYPES = {"3": "int32", "4": "int64", "5": "float16", "6": "float32", "7": "float64", "11": "bool"}  # c10 codes
 
 
@@ -70,8 +74,15 @@ def parse_flags(argv: list[str]) -> dict[str, str]:
     return flags
 
 
+def hang_if(point: str) -> None:
+    """Sleep where FAKE_HANG_AFTER says, printing nothing more, as a stuck runner does."""
+    if _HANG_AFTER == point:
+        time.sleep(float(os.environ.get("FAKE_HANG_S", "60")))
+
+
 def main(argv: list[str]) -> int:
     flags = parse_flags(argv)
+    hang_if("load")
     import torch  # loads libtorch, which the ExecuTorch pybindings link against
     from executorch.extension.pybindings import _C  # the runtime alone (executorch.runtime imports exir first: 4 s)
 
@@ -105,6 +116,7 @@ def main(argv: list[str]) -> int:
         total_ms += elapsed
         if flags["legacy_log"] != "true":
             et_log("I", 790, f"Iteration {i + 1} of {executions}: {elapsed:f} ms")
+        hang_if(str(i + 1))
     et_log("I", 800, f"Model executed successfully {executions} time(s) in {total_ms:f} ms.")
     et_log("I", 806, f"{len(outputs)} outputs: ")
     if flags["print_output"] == "summary":

@@ -42,6 +42,7 @@ from affdeploy.vocab import BASELINE, DeviceKind, FFTMode, Precision, parse, spl
 
 ROUNDS = 10  # interleaved rounds in iteration-count mode
 CHUNK_S = 0.25  # target duration of one chunk in --min-s mode
+REPORT_S = 0.5  # a long warm-up reports its progress this often
 RUNNER = "affdeploy-host"
 
 
@@ -188,8 +189,11 @@ def _timed(call: Callable[[], object]) -> int:
     return time.perf_counter_ns() - start
 
 
-def _prepare(config: Config, request: BenchRequest) -> None:
-    """Load, first inference and warm-up of one configuration, measuring its peak RSS growth."""
+def _prepare(config: Config, request: BenchRequest, report: Callable[[str], None]) -> None:
+    """Load, first inference and warm-up of one configuration, measuring its peak RSS growth.
+
+    A long warm-up (a huge --warmup or --warmup-s) reports its progress every REPORT_S.
+    """
     if config.export is not None:
         get_target(config.export.target).preload()
     meter = PeakRssMeter()
@@ -206,9 +210,13 @@ def _prepare(config: Config, request: BenchRequest) -> None:
     timed_warmup = request.warmup_s is not None
     count = 0 if timed_warmup else request.warmup or 0
     deadline = time.perf_counter() + (request.warmup_s or 0.0)
+    reported = time.perf_counter()
     while config.warmup_done < count or (timed_warmup and time.perf_counter() < deadline):
         config.estimate_ms = _timed(config.call) / 1e6
         config.warmup_done += 1
+        if time.perf_counter() - reported >= REPORT_S:
+            reported = time.perf_counter()
+            report(f"warming up {config.label}: {config.warmup_done}" + (f" of {count}" if count else " runs"))
     config.rss_growth = meter.growth_bytes()
     config.session = session
     if not config.backend:
@@ -263,7 +271,8 @@ def _interleaved_rounds(configs: list[Config], request: BenchRequest, report: Ca
             finally:
                 gc.enable()
         round_no += 1
-        report(f"timed round {round_no}")
+        runs = min(len(c.samples_ns) for c in configs)
+        report(f"timed round {round_no}: {runs} runs" + (f" of {request.iters}" if request.min_s is None else ""))
 
 
 def _record(config: Config, request: BenchRequest, device: DeviceInfo, tools: dict[str, str]) -> BenchRecord:
@@ -295,7 +304,7 @@ def measure(configs: list[Config], request: BenchRequest, progress: Progress = s
                     time.sleep(request.cooldown_s)
                 first = False
                 report(f"loading and warming up {config.label}", group)
-                _prepare(config, request)
+                _prepare(config, request, lambda text, group=group: report(text, group))
             _interleaved_rounds(group, request, lambda text: report(f"{text} ({group[0].threads} thread(s))", group))
         finally:
             for config in group:

@@ -12,10 +12,14 @@ import logging
 import os
 import re
 import shutil
+import shlex
 import subprocess
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Protocol
 
 from affdeploy.devices.calls import run_tool
 from affdeploy.errors import DeviceError, ToolMissingError
@@ -24,7 +28,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 30.0  # one adb command that does not run a benchmark
 STATE_TIMEOUT_S = 10.0  # `adb get-state`, asked when something failed
-TRANSFER_TIMEOUT_S = 300.0  # one push or pull (a model is tens of MB; USB 2 moves ~30 MB/s)
+TRANSFER_MARGIN_S = 30.0  # one push or pull: this, plus its size at TRANSFER_MIN_RATE
+TRANSFER_MIN_RATE = 2 * 2**20  # bytes/s: a slow USB 2 hub or Wi-Fi adb (USB 2 moves ~30 MB/s)
+WATCH_POLL_S = 0.2  # how often a watched shell command is asked whether its step is overdue
 INSTALL_HINT = "install it with `sudo apt-get install adb` (Debian/Ubuntu) or Android SDK platform-tools"
 CONNECT_HINT = (
     "enable Developer options and USB debugging on the phone, plug it in, accept the RSA prompt, "
@@ -48,6 +54,14 @@ class AttachedDevice:
     serial: str
     state: str  # device | unauthorized | offline | ...
     attributes: dict[str, str]  # product, model, device, transport_id as adb reports them
+
+
+class Watch(Protocol):
+    """Follows a long device command line by line and says when its current step is overdue."""
+
+    def line(self, text: str) -> None: ...
+
+    def overdue(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -106,14 +120,19 @@ class Adb:
         """``ANDROID_SERIAL`` of ``env`` (default: this process's environment), if set."""
         return (os.environ if env is None else env).get("ANDROID_SERIAL") or None
 
-    def _run(self, args: Sequence[str], *, timeout: float) -> subprocess.CompletedProcess[bytes]:
-        cmd = [self.exe, *(["-s", self.serial] if self.serial else []), *args]
+    def _command(self, args: Sequence[str]) -> list[str]:
+        return [self.exe, *(["-s", self.serial] if self.serial else []), *args]
+
+    def _run(self, args: Sequence[str], *, timeout: float,
+             step: str | None = None) -> subprocess.CompletedProcess[bytes]:
+        """``step`` names what the call does (``pushing x.pte``) in the message when it does not finish in time."""
         try:
-            return run_tool(cmd, timeout=timeout, env=self.env)
+            return run_tool(self._command(args), timeout=timeout, env=self.env)
         except subprocess.TimeoutExpired:
             self._raise_if_gone(f"`adb {' '.join(args[:2])}`")
+            what = f"{step} on {self.serial}" if step else f"`adb {' '.join(args)[:120]}`"
             raise DeviceError(
-                f"`adb {' '.join(args)[:120]}` did not finish within {timeout:.0f} s",
+                f"{what} did not finish within {timeout:.0f} s",
                 hint="the device may be busy or stuck; unplug and re-plug it, or run `adb kill-server`",
             ) from None
         except OSError as exc:
@@ -160,16 +179,58 @@ class Adb:
                 raise DeviceError(f"`{command[:80]}` failed on {self.serial} (exit {result.exit_code}): {result.tail()}")
         return result
 
-    def push(self, local: Path, remote: str, *, timeout: float = TRANSFER_TIMEOUT_S) -> None:
-        """Copy a host file to the device."""
-        self._transfer("push", str(local), remote, timeout)
+    def shell_watched(self, command: str, watch: Watch) -> ShellResult:
+        """Run ``command`` in the device shell, handing ``watch`` each line of its output as it comes.
 
-    def pull(self, remote: str, local: Path, *, timeout: float = TRANSFER_TIMEOUT_S) -> None:
-        """Copy a device file to the host."""
-        self._transfer("pull", remote, str(local), timeout)
+        A runner that hangs is noticed as soon as ``watch`` says its step is overdue (not after a fixed
+        worst case): the client is stopped and its message becomes the DeviceError.
+        """
+        cmd = self._command(["shell", command])
+        start = time.monotonic()
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    env=self.env)
+        except OSError as exc:
+            raise ToolMissingError(f"cannot run adb at {self.exe}: {exc.strerror}", hint=INSTALL_HINT) from None
+        streams: tuple[list[str], list[str]] = ([], [])
+        assert proc.stdout is not None and proc.stderr is not None
+        pumps = [threading.Thread(target=_pump, args=(pipe, sink, watch), daemon=True)
+                 for pipe, sink in zip((proc.stdout, proc.stderr), streams, strict=True)]
+        for pump in pumps:
+            pump.start()
+        overdue = None
+        try:
+            while proc.poll() is None and overdue is None:
+                try:
+                    proc.wait(timeout=WATCH_POLL_S)
+                except subprocess.TimeoutExpired:
+                    overdue = watch.overdue()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for pump in pumps:
+                pump.join(timeout=STATE_TIMEOUT_S)
+            outcome = f"stopped: {overdue}" if overdue else f"exit {proc.returncode}"
+            log.debug("$ %s -> %s (%.3f s)", shlex.join(cmd), outcome, time.monotonic() - start)
+        if overdue is not None:
+            self._raise_if_gone(f"`{command[:60]}`")
+            raise DeviceError(overdue, hint="it was stopped; see `adb logcat`, or rerun with fewer --iters")
+        result = ShellResult(proc.returncode, "".join(streams[0]), "".join(streams[1]))
+        if result.exit_code != 0:
+            self._raise_if_gone(f"`{command[:60]}`")
+        return result
 
-    def _transfer(self, verb: str, src: str, dst: str, timeout: float) -> None:
-        proc = self._run([verb, src, dst], timeout=timeout)
+    def push(self, local: Path, remote: str) -> None:
+        """Copy a host file to the device, within a time derived from its size."""
+        self._transfer("push", str(local), remote, transfer_timeout(local.stat().st_size), f"pushing {local.name}")
+
+    def pull(self, remote: str, local: Path, *, size: int = 0) -> None:
+        """Copy a device file (of about ``size`` bytes) to the host."""
+        self._transfer("pull", remote, str(local), transfer_timeout(size), f"pulling {remote}")
+
+    def _transfer(self, verb: str, src: str, dst: str, timeout: float, step: str) -> None:
+        proc = self._run([verb, src, dst], timeout=timeout, step=step)
         if proc.returncode != 0:
             self._raise_if_gone(f"adb {verb} of {src}")
             message = _decode(proc.stderr).strip() or _decode(proc.stdout).strip()
@@ -184,6 +245,19 @@ class Adb:
                 key, value = line[1:-1].split("]: [", 1)
                 props[key] = value
         return props
+
+
+def transfer_timeout(size: int) -> float:
+    """How long pushing or pulling ``size`` bytes may take."""
+    return TRANSFER_MARGIN_S + size / TRANSFER_MIN_RATE
+
+
+def _pump(pipe: IO[bytes], sink: list[str], watch: Watch) -> None:
+    """Read one output stream of a watched command line by line into ``sink``, showing each line to ``watch``."""
+    for raw in iter(pipe.readline, b""):
+        line = raw.decode("utf-8", "replace")
+        sink.append(line)
+        watch.line(line)
 
 
 def parse_devices(output: str, exe: str) -> list[AttachedDevice]:

@@ -21,7 +21,7 @@ from affdeploy.bench.appmodel import META_SUFFIX, app_model, write_app_model
 from affdeploy.bench.schema import BenchRecord
 from affdeploy.devices.android import parsing
 from affdeploy.devices.android.runners import Job, Measured
-from affdeploy.devices.android.session import DEVICE_DIR, AndroidSession, runner_timeout
+from affdeploy.devices.android.session import DEVICE_DIR, AndroidSession, Step
 from affdeploy.devices.appassets import LABELS_NAME
 from affdeploy.errors import AffdeployError, DeviceError
 from affdeploy.export.manifest import find_entry
@@ -101,8 +101,7 @@ def run_app(session: AndroidSession, job: Job, extras: dict[str, str | int]) -> 
     started = session.adb.shell(am_start_command(extras)).stdout
     if "Error" in started:
         raise DeviceError(f"could not start {APP_ACTIVITY}: {started.strip().splitlines()[-1]}")
-    limit = runner_timeout(job.warmup + job.iters)
-    deadline = time.monotonic() + limit
+    watch = session.watch(Step("the benchmark app", job.artifact.name, job.warmup + job.iters, job.warmup, "benchmark"))
     while True:
         text = _read(session, APP_RESULTS)
         if text.strip():
@@ -114,10 +113,11 @@ def run_app(session: AndroidSession, job: Job, extras: dict[str, str | int]) -> 
         error = _read(session, APP_ERROR).strip()
         if error:
             raise DeviceError(f"the benchmark app failed on {session.serial}: {error}", hint=LOGCAT_HINT)
-        if time.monotonic() > deadline:
-            raise DeviceError(f"the benchmark app wrote neither {APP_RESULTS} nor {APP_ERROR} within {limit:.0f} s",
-                              hint=LOGCAT_HINT)
+        overdue = watch.overdue()
+        if overdue is not None:
+            raise DeviceError(f"{overdue} (it wrote neither {APP_RESULTS} nor {APP_ERROR})", hint=LOGCAT_HINT)
         time.sleep(POLL_S)
+    watch.finished()
     session.adb.shell(f"run-as {APP_PACKAGE} rm -f {APP_RESULTS}", check=False)
     records = [BenchRecord.from_dict(r) for r in (doc.get("records") if isinstance(doc, dict) else None) or []]
     if not records:

@@ -3,8 +3,8 @@
 Each configuration is measured by the native runner of its target (runners.py) when one is
 configured, else by the benchmark app (app.py) when it is installed. Free space is checked and only
 files whose sha256 differs are pushed; the phone cools down first; temporary files are removed
-after. If the phone disappears mid-run, the records measured so far are written to a partial
-results file that the error names.
+after. If the phone disappears or a runner hangs mid-run (its time limits: session.py), the records
+measured so far are written to a partial results file that the error names.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import shlex
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -147,6 +147,11 @@ def _partial_path(request: BenchRequest, serial: str) -> Path:
     return Path(request.models_dir).parent / "results" / f"android-partial-{safe}-{stamp}.json"
 
 
+def _job_progress(progress: Progress, label: str, done: int, total: int) -> Callable[[str, float], None]:
+    """Where a runner's iterations show: its step under the job's label, its share of the whole run."""
+    return lambda text, share: progress(f"{label}: {text}", (done + share) / total)
+
+
 def run_bench(
     request: BenchRequest,
     device: AndroidDevice,
@@ -157,7 +162,7 @@ def run_bench(
 ) -> list[BenchRecord]:
     """Benchmark every configuration of ``request`` (targets already checked for Android) on ``device``.
 
-    If the device disappears mid-run, the records measured so far are written to ``partial_path``
+    If the device disappears or a runner hangs mid-run, the records measured so far are written to ``partial_path``
     (default results/android-partial-<serial>-<time>.json) and the DeviceError says where.
     """
     bench = PhoneBench(device, request, runners or RunnerPaths.resolve())
@@ -167,7 +172,9 @@ def run_bench(
     records: list[BenchRecord] = []
     try:
         for job in _jobs(request, warmup, iters):
-            progress(f"{job.export.model} {job.target} {job.threads}t on {device.id}", len(records) / total)
+            label = f"{job.export.model} {job.target} {job.threads}t on {device.id}"
+            progress(label, len(records) / total)
+            bench.session.report = _job_progress(progress, label, len(records), total)
             log.debug("measuring %s", job)
             records.append(bench.record(job, bench.measure(job)))
     except DeviceError as exc:

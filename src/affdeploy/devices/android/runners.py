@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from affdeploy.devices.android import parsing
-from affdeploy.devices.android.session import DEVICE_DIR, AndroidSession, runner_timeout
+from affdeploy.devices.android.session import DEVICE_DIR, AndroidSession, Step
 from affdeploy.errors import UsageError
 from affdeploy.export.request import ExportRequest
 
@@ -190,7 +190,8 @@ def measure_executor_runner(session: AndroidSession, job: Job, binary: str) -> M
     command, notes = session.pinned(
         executor_runner_command(binary, job.remote_artifact, executions=executions, threads=job.threads), job.threads)
     notes += executor_runner_inputs(job)
-    first = session.run_checked(name, command, runner_timeout(executions))
+    first = session.run_checked(command, Step(name, job.artifact.name, executions, job.warmup, "warm-up and timed runs",
+                                              logs_iterations=True))
     parsed = parsing.parse_executor_runner(first.output, warmup=job.warmup)  # a silent build fails here, at once
     if parsing.logs_iterations(first.output):
         notes.append(f"one executor_runner process: {job.warmup} warm-up + {job.iters} measured executions, "
@@ -201,8 +202,10 @@ def measure_executor_runner(session: AndroidSession, job: Job, binary: str) -> M
     load: float | None = None
     command, _ = session.pinned(
         executor_runner_command(binary, job.remote_artifact, executions=1, threads=job.threads), job.threads)
-    for _ in range(job.iters):
-        out = parsing.parse_executor_runner(session.run_checked(name, command, runner_timeout(1)).output, warmup=0)
+    step = Step(name, job.artifact.name, 1, 0, "one-sample")
+    for index in range(job.iters):
+        session.report_sample_process(index, job.iters)
+        out = parsing.parse_executor_runner(session.run_checked(command, step).output, warmup=0)
         samples.extend(out.samples_ms)
         load = out.load_ms
     notes.append("this executor_runner build (before 1.3) logs only a total: one process per sample "
@@ -271,16 +274,16 @@ def measure_ort_perf_test(session: AndroidSession, job: Job, binary: str) -> Mea
         command, _ = session.pinned(ort_perf_test_command(binary, job.remote_artifact, result_file, runs=job.warmup - 1,
                                                           threads=job.threads, provider="cpu", free_dims=free_dims),
                                     job.threads)
-        session.run_checked(name, command, runner_timeout(job.warmup))
+        session.run_checked(command, Step(name, job.artifact.name, job.warmup - 1, job.warmup - 1, "warm-up"))
         notes.append(f"{job.warmup - 1} warm-up runs in a separate onnxruntime_perf_test process")
     session.adb.shell(f"rm -f {result_file}")
     command, pin_notes = session.pinned(ort_perf_test_command(binary, job.remote_artifact, result_file, runs=job.iters,
                                                               threads=job.threads, provider="cpu", free_dims=free_dims),
                                         job.threads)
-    out = session.run_checked(name, command, runner_timeout(job.iters + 1))
+    out = session.run_checked(command, Step(name, job.artifact.name, job.iters + 1, 1, "timed runs"))
     with tempfile.TemporaryDirectory(prefix="affdeploy-pull-") as tmp:
         local = Path(tmp) / "result.csv"
-        session.adb.pull(result_file, local)
+        session.pull_output(name, out, result_file, local)
         parsed = parsing.parse_ort_perf_test(out.stdout, local.read_text("utf-8", "replace"))
     return Measured(name, parsed, notes=pin_notes + notes + parsed.notes)
 

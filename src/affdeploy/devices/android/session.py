@@ -1,6 +1,10 @@
 """One phone during one benchmark: its files in DEVICE_DIR, its temperature, core pinning, runs.
 
-Timeouts are derived here once: a step that runs a model gets ``runner_timeout(executions)``.
+Timeouts are derived here once, from what this phone measured (:class:`Pace`, per artifact): before
+anything is measured, loading a model and its first inference get a bounded FIRST_STEP_S; a runner
+that logs each iteration then gets SLACK times its first iteration for each one left, plus MARGIN_S;
+a later process of the same artifact gets SLACK times what the earlier ones took. A runner that
+overstays is stopped and the error names its step (loading the model, warm-up, timed runs) and phone.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ import os
 import re
 import shlex
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from affdeploy.devices.android.adb import Adb, ShellResult
@@ -24,14 +30,98 @@ THERMAL_LIMIT_C = 45.0  # hottest CPU/SoC thermal zone must be below this before
 BATTERY_LIMIT_C = 38.0  # battery temperature must be below this before measuring
 COOL_POLL_S = 2.0
 FREE_SPACE_MARGIN = 16 * 1024 * 1024  # leave room for the runner's own temporary files
-RUNNER_START_S = 300.0  # loading a model (and the runtime's first-run set-up) on a slow phone
-RUNNER_PER_EXECUTION_S = 10.0  # one inference of the largest AFFNet on a slow phone, with margin
+FIRST_STEP_S = 120.0  # start, model load and first inference, before anything was measured (a slow phone)
+UNMEASURED_EXECUTION_S = 10.0  # one more inference in a process that logs none, before anything was measured
+SLACK = 3.0  # a step may take this many times what the same work measured before
+MARGIN_S = 20.0  # plus this (scheduling, a thermal dip)
 _CPU_ZONE = re.compile(r"cpu|soc|cluster|big|mid|little|tsens|skin", re.I)
+_ITERATION = re.compile(r"\] Iteration (\d+) of \d+: ([0-9.eE+-]+) ms")  # executor_runner >= 1.3, one per execution
+_LOADED = re.compile(r"\] Model loaded in ")
 
 
-def runner_timeout(executions: int) -> float:
-    """How long one process that loads a model and runs it ``executions`` times may take."""
-    return RUNNER_START_S + RUNNER_PER_EXECUTION_S * executions
+@dataclass
+class Pace:
+    """What runner processes of one artifact took on this phone, from which the next one's limits derive."""
+
+    first_s: float | None = None  # process start to the end of its first inference (the fastest process seen)
+    execution_s: float | None = None  # one inference (an upper bound: the slowest seen)
+
+    def first_limit(self) -> float:
+        """Start, load and first inference: the bounded default until a process of this artifact was measured."""
+        return FIRST_STEP_S if self.first_s is None else SLACK * self.first_s + MARGIN_S
+
+    def limit(self, executions: int) -> float:
+        """A whole process of ``executions`` inferences that logs none of them."""
+        each = UNMEASURED_EXECUTION_S if self.execution_s is None else SLACK * self.execution_s
+        return self.first_limit() + each * (executions - 1)
+
+    def measured(self, first_s: float, execution_s: float) -> None:
+        self.first_s = first_s if self.first_s is None else min(self.first_s, first_s)
+        self.execution_s = execution_s if self.execution_s is None else max(self.execution_s, execution_s)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One runner process as its time limit sees it: ``executions`` inferences, the first ``warmup`` not timed."""
+
+    name: str  # the runner, for messages
+    artifact: str  # whose Pace applies
+    executions: int
+    warmup: int
+    what: str  # what the process is for ("warm-up", "timed runs"), named when it hangs
+    logs_iterations: bool = False  # executor_runner >= 1.3 logs each one: the limit follows them
+
+
+class RunnerWatch:
+    """Follows one runner process: which step it is in, when that step is overdue, progress for the user."""
+
+    def __init__(self, step: Step, serial: str, pace: Pace, report: Callable[[str, float], None]) -> None:
+        self.step, self.serial, self.pace, self.report = step, serial, pace, report
+        self.start = time.monotonic()
+        self.done = 0
+        self.loaded = False
+        self.limit_s = pace.first_limit() if step.logs_iterations else pace.limit(step.executions)
+        self.deadline = self.start + self.limit_s
+
+    def now_doing(self) -> str:
+        if not self.step.logs_iterations:
+            return f"its {self.step.what} process ({self.step.executions} inference(s), logging none)"
+        if self.done == 0:
+            return "the first warm-up run" if self.loaded and self.step.warmup else \
+                "the first timed run" if self.loaded else "loading the model"
+        if self.done < self.step.warmup:
+            return f"warm-up (run {self.done + 1} of {self.step.warmup})"
+        return f"timed runs (run {self.done - self.step.warmup + 1} of {self.step.executions - self.step.warmup})"
+
+    def line(self, text: str) -> None:
+        if _LOADED.search(text):
+            self.loaded = True
+        match = _ITERATION.search(text) if self.step.logs_iterations else None
+        if match is None:
+            return
+        if self.done == 0:  # the first inference: each one left may take SLACK times as long
+            now = time.monotonic()
+            each = float(match.group(2)) / 1000.0
+            self.pace.measured(now - self.start, each)
+            self.limit_s = SLACK * each * (self.step.executions - 1) + MARGIN_S
+            self.deadline = now + self.limit_s
+        self.done = int(match.group(1))
+        share = self.done / self.step.executions
+        self.report(self.now_doing() if share < 1 else "finishing", share)
+
+    def overdue(self) -> str | None:
+        if time.monotonic() <= self.deadline:
+            return None
+        measured = self.done or self.pace.first_s is not None
+        basis = "derived from the runs before it" if measured else "allowed before anything is measured"
+        return (f"{self.step.name} hung on {self.serial} during {self.now_doing()}: not done within the "
+                f"{self.limit_s:.0f} s {basis}")
+
+    def finished(self) -> None:
+        """A process that logged no iterations tells its whole time: the next one of this artifact is bounded by it."""
+        if self.done == 0:
+            took = time.monotonic() - self.start
+            self.pace.measured(took, took / max(self.step.executions, 1))
 
 
 def big_core_mask(clusters: list[Cluster], threads: int) -> tuple[int, list[int]]:
@@ -52,6 +142,8 @@ class AndroidSession:
         self.adb = (adb or Adb()).for_device(serial)
         self.clusters = clusters
         self.temp_files: list[str] = []
+        self.paces: dict[str, Pace] = {}
+        self.report: Callable[[str, float], None] = lambda text, share: None  # progress of the current job
         self.adb.shell(f"mkdir -p {DEVICE_DIR}")
 
     # -- files
@@ -138,9 +230,28 @@ class AndroidSession:
         mask, cpus = big_core_mask(self.clusters, threads)
         return f"{env}taskset {mask:x} {command}", [f"pinned to CPUs {cpus} (taskset {mask:x})"]
 
-    def run_checked(self, name: str, command: str, timeout: float) -> ShellResult:
-        """Run a runner; a non-zero exit is a DeviceError quoting the tail of its stderr."""
-        result = self.adb.shell(command, timeout=timeout, check=False)
+    def watch(self, step: Step) -> RunnerWatch:
+        """The limits and progress of one runner process of ``step``, starting now."""
+        return RunnerWatch(step, self.serial, self.paces.setdefault(step.artifact, Pace()), self.report)
+
+    def report_sample_process(self, index: int, count: int) -> None:
+        """Progress of a runner run as one process per timed sample (it logs no iterations)."""
+        self.report(f"timed runs (process {index + 1} of {count})", index / count)
+
+    def run_checked(self, command: str, step: Step) -> ShellResult:
+        """Run a runner within the limits derived for ``step``; a non-zero exit is a DeviceError quoting its stderr."""
+        watch = self.watch(step)
+        result = self.adb.shell_watched(command, watch)
         if result.exit_code != 0:
-            raise DeviceError(f"{name} exited with code {result.exit_code} on {self.serial}: {result.tail()}")
+            raise DeviceError(f"{step.name} exited with code {result.exit_code} on {self.serial}: {result.tail()}")
+        watch.finished()
         return result
+
+    def pull_output(self, name: str, run: ShellResult, remote: str, local: Path) -> None:
+        """Pull the results file runner ``name`` should have written in ``run``: none is said so, not a failed pull."""
+        listed = self.adb.shell(f"stat -c %s {shlex.quote(remote)}", check=False)
+        if listed.exit_code != 0 or not listed.stdout.strip().isdigit():
+            said = f"; its last lines: {run.tail()}" if run.tail() else ", printing nothing"
+            raise DeviceError(f"{name} produced no output on {self.serial}: it exited with code {run.exit_code} "
+                              f"without writing {remote}{said}", hint="run it by hand with `adb shell` to see why")
+        self.adb.pull(remote, local, size=int(listed.stdout.strip()))

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from affdeploy.devices.android.parsing import RunnerOutput
 from affdeploy.devices.android.runners import Job, Measured, NativeRunner, register
-from affdeploy.devices.android.session import AndroidSession, runner_timeout
+from affdeploy.devices.android.session import AndroidSession, Step
 from affdeploy.errors import DeviceError, UsageError
 
 NAME = "benchmark_model"
@@ -152,8 +152,10 @@ def measure_benchmark_model(session: AndroidSession, job: Job, binary: str) -> M
                                 input_layers=flags),
         job.threads)
     outputs = []
-    for _ in range(job.iters):
-        out = parse_benchmark_model(session.run_checked(NAME, command, runner_timeout(job.warmup + 1)).stdout)
+    step = Step(NAME, job.artifact.name, job.warmup + 1, job.warmup, "one-sample")
+    for index in range(job.iters):
+        session.report_sample_process(index, job.iters)
+        out = parse_benchmark_model(session.run_checked(command, step).stdout)
         if out.measured_runs != 1:
             raise DeviceError(f"{NAME} ran {out.measured_runs} measured runs instead of 1 (see --min_secs/--max_secs)")
         outputs.append(out)
