@@ -238,11 +238,13 @@ def _bad_stats(stats: dict[str, object]) -> Callable[[dict], None]:
         (_bad_stats({"median_ci95": [9.0, 7.0]}), "is not an interval"),
         (lambda doc: doc["records"][1].update(model="x" * 10_000_000), "field 'model' holds 10,000,000 characters"),
         (lambda doc: doc["records"][1]["device"].update(name="\x1b[2Jpwned"), "field 'device.name' holds control"),
+        # notes keep their lines and tabs (the Java runner writes them), not escape sequences
+        (lambda doc: doc["records"][1].update(notes=["two\nlines\tok", "\x1b[2J"]), "field 'notes[1]' holds control"),
         (lambda doc: doc["records"].append(dict(doc["records"][1], timestamp="later")),
          "records 1 and 4 measure the same configuration (affnet-et onnx ort-cpu native 1 fp32 64 host"),
     ],
     ids=["negative-p50", "unordered-percentiles", "count", "p50-beyond-samples", "reversed-ci", "10MB-name",
-         "escape-in-name", "duplicate"],
+         "escape-in-name", "escape-in-notes", "duplicate"],
 )
 def test_report_and_compare_refuse_results_no_run_could_produce(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                                 change: Callable[[dict], None], says: str) -> None:

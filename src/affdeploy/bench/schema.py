@@ -237,10 +237,11 @@ def _value(value: Any, tp: Any, where: str, name: str) -> Any:
 
 def _check_text(value: str, where: str, name: str) -> None:
     """Bounded, printable text: a huge name stalls every table, control characters rewrite the terminal."""
-    limit = MAX_TEXT if name.split("[")[0] in FREE_TEXT else MAX_NAME
+    free = name.split("[")[0] in FREE_TEXT
+    limit = MAX_TEXT if free else MAX_NAME
     if len(value) > limit:
         raise AffdeployError(f"{where}: field '{name}' holds {len(value):,} characters, at most {limit} are allowed")
-    if not value.isprintable():
+    if not (value.replace("\n", " ").replace("\t", " ") if free else value).isprintable():  # notes keep lines, tabs
         raise AffdeployError(f"{where}: field '{name}' holds control characters ({value[:40]!r})")
 
 
