@@ -24,7 +24,7 @@ I 00:00:00.102100 executorch:executor_runner.cpp:790] Iteration 2 of 4: 20.25000
 I 00:00:00.122100 executorch:executor_runner.cpp:790] Iteration 3 of 4: 19.750000 ms
 I 00:00:00.142100 executorch:executor_runner.cpp:790] Iteration 4 of 4: 20.000000 ms
 I 00:00:00.142200 executorch:executor_runner.cpp:800] Model executed successfully 4 time(s) in 90.500000 ms.
-I 00:00:00.142210 executorch:executor_runner.cpp:806] 1 outputs: 
+I 00:00:00.142210 executorch:executor_runner.cpp:806] 1 outputs:
 OutputX 0: tensor(sizes=[1, 1000], [0.1, 0.2, ...])
 """
 # An older build: only the total.
