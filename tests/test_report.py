@@ -350,3 +350,13 @@ def test_a_fifo_or_device_is_refused_instead_of_blocking(tmp_path: Path, capsys:
         code, _, err = cli(capsys, *args(str(fifo), ok))
     assert code == 1
     assert_one_clear_line(err, says.format(f=fifo))
+
+
+def test_a_fifo_given_as_a_model_file_is_refused_instead_of_blocking(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    fifo = tmp_path / "model.pt2"
+    os.mkfifo(fifo)
+    with deadline(10):
+        code, _, err = cli(capsys, "export", "-m", str(fifo), "-t", "onnx", "--out", str(tmp_path / "out"))
+    assert code == 1 and not (tmp_path / "out").exists()
+    assert_one_clear_line(err, f"model file {fifo} is a FIFO (named pipe), not a regular file")

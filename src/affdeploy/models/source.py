@@ -31,7 +31,7 @@ from torch.export import ExportedProgram
 
 from affdeploy.data.inputs import SEEDED, Checkset, ParityInputs, TensorSignature, npz_parity_inputs
 from affdeploy.errors import AffdeployError, ExportError, UsageError
-from affdeploy.fsutil import sha256_path
+from affdeploy.fsutil import check_readable_file, sha256_path
 from affdeploy.models import MODELS
 
 AFFNET, PT2, FACTORY = "affnet", "pt2", "factory"
@@ -103,6 +103,7 @@ def model_kind(model: str) -> str:
         if Path(model).is_dir():
             raise UsageError(f"model file {model} is a folder, not a file", hint="give the .pt2 file that "
                              "torch.export.save wrote; an unzipped archive does not load")
+        check_readable_file(Path(model), "model file")  # a FIFO or device would block or stream forever
         if not Path(model).is_file():
             raise UsageError(f"model file {model} does not exist")
         return PT2
