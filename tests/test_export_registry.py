@@ -35,9 +35,9 @@ def test_lists_are_derived_from_the_registered_targets() -> None:
     assert [r.target for r in plan_exports("affnet-et", "all")] == list(target_names())  # "all": every usable target
     assert [r.target for r in plan_exports("affnet-et", "executorch, onnx")] == ["executorch", "onnx"]
     # -t as the CLI gives it (repeatable, comma-separated, any case): one parser for every command
-    repeated = target_list(["executorch", "ONNX,executorch", " tflite "], target_names())
+    repeated = target_list(["executorch", "ONNX,executorch", " tflite "])
     assert [r.target for r in plan_exports("affnet-et", repeated)] == ["executorch", "onnx", "tflite"]
-    assert target_list(["onnx", "all"], target_names()) == "all"
+    assert target_list(["onnx", "all"]) == "all"
 
 
 def test_a_target_whose_extra_is_missing_says_how_to_install_it() -> None:

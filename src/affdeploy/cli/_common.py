@@ -7,7 +7,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -95,9 +95,13 @@ def finite(param: typer.CallbackParam, value: float | None) -> float | None:
     return value
 
 
-def target_list(values: list[str], known: Sequence[str]) -> str:
+def target_list(values: list[str]) -> str:
     """``-t`` of export and eval as the comma list the planners take: ``all`` among other names is ``all``;
-    a name that is not a target is refused here, whatever else was asked for."""
+    a name no target is registered under is refused here, whatever else was asked for (a registered target
+    missing its packages is left to the planner, which says how to install it)."""
+    from affdeploy.export.registry import all_targets
+
+    known = [t.name for t in all_targets()]
     names = [name.lower() for name in split_names(values)]
     unknown = [n for n in names if n != "all" and n not in known]
     if unknown:

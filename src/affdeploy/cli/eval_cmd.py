@@ -17,7 +17,6 @@ from affdeploy.cli._common import (
     progress,
     target_list,
 )
-from affdeploy.export.registry import target_names
 from affdeploy.models.source import MODEL_HELP
 from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE
 
@@ -55,7 +54,7 @@ def eval_command(
     """
     from affdeploy.evaluation.run import EvalRequest, evaluate, plan_eval
 
-    requests, notes = plan_eval(model, target_list(target, target_names()), precision, weights=weights, image_size=image_size,
+    requests, notes = plan_eval(model, target_list(target), precision, weights=weights, image_size=image_size,
                                 out=models_dir)
     request = EvalRequest(tuple(requests), images, labels, models_dir, limit, worst)
     with progress(not as_json) as bar:

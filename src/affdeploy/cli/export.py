@@ -114,7 +114,7 @@ def export(
 
     if weights is not None:
         check_readable_file(weights, "weights file", folder_ok=True)  # a FIFO is not "missing": say what it is
-    requests = plan_exports(model, target_list(target, target_names()), backend=backend, precision=precision,
+    requests = plan_exports(model, target_list(target), backend=backend, precision=precision,
                             input_kind=coreml_input,
                             require_full_delegation=require_full_delegation, ort_format=ort, fft=fft,
                             weights=weights, image_size=image_size, out=out, calibration=calibration,
