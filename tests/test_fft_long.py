@@ -2,10 +2,11 @@
 tokens, LaMa's FFC at 512 px and Whisper's log-mel of 30 s at 16 kHz (tests/fft_zoo.py LONG).
 
 The four models go side by side as one factory (``fft_zoo:long_models``) through ONE ``affdeploy export --target
-all`` that runs in the background while other tests run (tests/background_exports.py; about a minute on two
-cores). The export itself checks parity of all outputs on every target (Core ML with the MIL interpreter);
-here each model is also checked on its own outputs in ONNX Runtime, ExecuTorch and LiteRT, and the manifest is
-read for the forms the transforms took and the DFT constants they cost.
+onnx,executorch`` that runs in the background while other tests run (tests/background_exports.py). The export
+itself checks parity of all outputs; here each model is also checked on its own outputs in ONNX Runtime and
+ExecuTorch, and the manifest is read for the forms the transforms took and the DFT constants they cost. Core ML
+and LiteRT (the two slowest conversions of these sizes) get the same export with parity in
+benchmarks/bench_fft_long.py, whose committed result tests/test_benchmark_results.py keeps current.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def exported(fft_long_export: tuple) -> dict:
 
 def test_every_target_exported_with_parity(exported: dict) -> None:
     entries = exported["entries"]
-    assert {"onnx", "coreml", "executorch"} <= set(entries)
+    assert set(entries) == {"onnx", "executorch"}
     for target, entry in entries.items():
         assert entry.parity.status == "passed", (target, entry.parity.reason)
         assert entry.op_counts.fft_ops_left == 0 and entry.op_counts.complex_values == 0, target
@@ -72,10 +73,8 @@ def _flat_outputs(target: str, exported: dict) -> np.ndarray:
     return session.scores(session.infer(session.prepare(inputs)))
 
 
-@pytest.mark.parametrize("target", ["onnx", "executorch", "tflite"])
+@pytest.mark.parametrize("target", ["onnx", "executorch"])
 def test_each_long_model_matches_eager_on_its_own_outputs(exported: dict, target: str) -> None:
-    if target not in exported["entries"]:
-        pytest.skip(f"{target} was not exported (LiteRT packages not installed)")
     bundle = exported["bundle"]
     flat = _flat_outputs(target, exported)
     sizes = [t.numel() for t in bundle.reference]
