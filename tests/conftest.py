@@ -162,9 +162,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 # The test modules with the most CPU time, heaviest first (measured with the README's test command on an
 # idle 2-core machine). xdist (--no-loadscope-reorder, pyproject.toml) hands the next module to the first
 # free worker in this order, so the long ones start early and the two workers finish together.
-HEAVIEST_FIRST = ("test_fft_zoo", "test_passes", "test_precision", "test_bad_input_signals", "test_user_models_android",
-                  "test_fft_models", "test_android", "test_tflite_zoo", "test_bench", "test_export", "test_quantize",
-                  "test_fft_pass", "test_app_user_models", "test_cli_info")
+HEAVIEST_FIRST = ("test_precision", "test_fft_zoo", "test_passes", "test_bad_input_signals", "test_bench",
+                  "test_fft_models", "test_fft_pass", "test_tflite_zoo", "test_user_models_android", "test_quantize",
+                  "test_user_models", "test_coreml_reference_models", "test_export", "test_android",
+                  "test_app_user_models", "test_cli_info")
 
 
 def _module_order(module: str, readers: set[str]) -> tuple[bool, int]:
