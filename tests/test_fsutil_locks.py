@@ -51,3 +51,26 @@ def test_an_unlocked_temporary_of_a_live_pid_is_kept(tmp_path: Path) -> None:
     legacy = tmp_path / f"{TMP_MARKER}{os.getppid()}-model.onnx.abc123"
     legacy.mkdir()
     assert sweep_stale_temporaries(tmp_path) == [] and legacy.exists()
+
+
+def test_a_runs_own_temporary_folder_can_be_locked_for_its_manifest(tmp_path: Path) -> None:
+    """A cache folder being filled (atomic_path, is_dir) gets its manifest written under locked_dir: the run already
+    holds the folder's flock, and a second flock from another descriptor would wait for itself forever (it hung
+    `affdeploy bench` on a fresh checkout, exporting into models/cache)."""
+    import threading
+
+    from affdeploy.fsutil import atomic_path, locked_dir
+
+    with atomic_path(tmp_path / "cache", is_dir=True) as folder:
+        locked = threading.Event()
+
+        def write_manifest() -> None:
+            with locked_dir(folder):
+                (folder / "manifest.json").write_text("{}")
+                locked.set()
+
+        writer = threading.Thread(target=write_manifest, daemon=True)
+        writer.start()
+        writer.join(10)
+        assert locked.is_set(), "locked_dir waited for the run's own temporary"
+    assert (tmp_path / "cache" / "manifest.json").read_text() == "{}"

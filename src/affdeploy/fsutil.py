@@ -324,8 +324,13 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 def locked_dir(folder: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``folder`` itself (flock on its descriptor, no lock file left behind).
 
-    Two runs updating the same folder's manifest take turns, so neither loses the other's entry.
+    Two runs updating the same folder's manifest take turns, so neither loses the other's entry. A
+    temporary folder of this run's own (:func:`atomic_path`, e.g. a cache folder being filled) is already
+    held exclusively by this run: a second flock on it from another descriptor would wait for itself.
     """
+    if Path(folder).resolve() in {live.resolve() for live in _live}:
+        yield
+        return
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
