@@ -9,7 +9,6 @@ on the target itself, in the export registry (``affdeploy.export.registry``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-
 from enum import StrEnum
 from typing import TypeVar
 

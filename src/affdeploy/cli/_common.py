@@ -91,7 +91,9 @@ def finite(param: typer.CallbackParam, value: float | None) -> float | None:
     """The callback of every float option: nan and inf are refused, not taken (nan fails every comparison, so it
     passes every bound check: --min-s nan would time forever, --warmup-s nan warm up for no time)."""
     if value is not None and not math.isfinite(value):
-        raise typer.BadParameter(f"{value} is not a finite number; give a number such as 0.5", param=param)
+        # typer passes its own option object here; CallbackParam is only the marker that asks for it
+        raise typer.BadParameter(f"{value} is not a finite number; give a number such as 0.5",
+                                 param=param)  # type: ignore[arg-type]
     return value
 
 

@@ -94,6 +94,13 @@ class Verification:
     parity: ParityResult
     untrusted: bool = False  # parity skipped: the entry names user code the user did not name (trusted_model)
 
+    @classmethod
+    def of(cls, path: Path, entry: ArtifactEntry, unchanged: bool, parity: ParityResult,
+           untrusted: bool = False) -> Verification:
+        """The record for ``path`` and its manifest entry."""
+        return cls(str(path), entry.model, entry.target, entry.backend, entry.precision, entry.fft, unchanged, parity,
+                   untrusted)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -145,15 +152,14 @@ def verify_artifact(path: Path, on_progress: Progress = silent, model: str | Non
     tgt = target_for_path(path)
     folder, entry = find_entry(path)
     if sha256_path(path) != _recorded_sha(entry, path.name):  # a changed file fails whatever its parity: skip the slow part
-        return Verification(str(path), entry.model, entry.target, entry.backend, entry.precision, entry.fft, False,
-                            ParityResult.not_verified("the file changed since export"))
+        return Verification.of(path, entry, False, ParityResult.not_verified("the file changed since export"))
     if entry.weights is not None:
         _check_source(entry)
     try:
         trusted_model(entry, model, trust_manifest)
     except UntrustedModelError as exc:
-        return Verification(str(path), entry.model, entry.target, entry.backend, entry.precision, entry.fft, True,
-                            ParityResult.not_verified(f"{exc.message}; {exc.hint}"), untrusted=True)
+        return Verification.of(path, entry, True, ParityResult.not_verified(f"{exc.message}; {exc.hint}"),
+                               untrusted=True)
     on_progress(f"building {entry.model}")
     request = entry_request(entry, folder)
     if is_user_model(entry.model):
@@ -178,7 +184,7 @@ def verify_artifact(path: Path, on_progress: Progress = silent, model: str | Non
 
             stack.enter_context(recorded_floor(Floor(**entry.quantization["floor"])))
         parity = tgt.validate(path, request, check)
-    return Verification(str(path), entry.model, entry.target, entry.backend, entry.precision, entry.fft, True, parity)
+    return Verification.of(path, entry, True, parity)
 
 
 def inspect_artifact(path: Path) -> Inspection:
