@@ -136,7 +136,10 @@ class Adb:
                 hint="the device may be busy or stuck; unplug and re-plug it, or run `adb kill-server`",
             ) from None
         except OSError as exc:
-            raise ToolMissingError(f"cannot run adb at {self.exe}: {exc.strerror}", hint=INSTALL_HINT) from None
+            raise self._cannot_run(exc) from None
+
+    def _cannot_run(self, exc: OSError) -> ToolMissingError:
+        return ToolMissingError(f"cannot run adb at {self.exe}: {exc.strerror}", hint=INSTALL_HINT)
 
     def host(self, *args: str, timeout: float = DEFAULT_TIMEOUT_S) -> str:
         """Run an adb host command (``devices -l``, ``connect``...) and return its stdout."""
@@ -191,7 +194,7 @@ class Adb:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     env=self.env)
         except OSError as exc:
-            raise ToolMissingError(f"cannot run adb at {self.exe}: {exc.strerror}", hint=INSTALL_HINT) from None
+            raise self._cannot_run(exc) from None
         streams: tuple[list[str], list[str]] = ([], [])
         assert proc.stdout is not None and proc.stderr is not None
         pumps = [threading.Thread(target=_pump, args=(pipe, sink, watch), daemon=True)
