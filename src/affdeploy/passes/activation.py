@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch.export import ExportedProgram
 from torch.fx import Node
 
-from affdeploy.passes._graph import aten, emit, replace
-from affdeploy.passes.base import Rewrite
+from affdeploy.passes._graph import aten, emit
+from affdeploy.passes.base import NodeRewrite
 
 
 def _call(value: Any, target: Any) -> Node | None:
@@ -43,20 +42,15 @@ def match_softshrink(node: Node) -> tuple[Node, float] | None:
     return x, float(lambd)
 
 
-class SoftshrinkToClamp(Rewrite):
+class SoftshrinkToClamp(NodeRewrite):
     """``softshrink(x, l)`` -> ``x - clamp(x, -l, l)`` (sub and clamp are XNNPACK operators)."""
 
-    def apply(self, ep: ExportedProgram) -> int:
-        graph = ep.graph
-        count = 0
-        for node in list(graph.nodes):
-            match = match_softshrink(node)
-            if match is None:
-                continue
-            x, lambd = match
-            with graph.inserting_before(node):
-                clamped = emit(graph, aten.clamp.default, (x, -lambd, lambd), node)
-                out = emit(graph, aten.sub.Tensor, (x, clamped), node)
-            replace(node, out)
-            count += 1
-        return count
+    targets = frozenset({aten.softshrink.default, aten.where.self})
+
+    def rewrite(self, node: Node) -> Node | None:
+        match = match_softshrink(node)
+        if match is None:
+            return None
+        x, lambd = match
+        clamped = emit(node.graph, aten.clamp.default, (x, -lambd, lambd), node)
+        return emit(node.graph, aten.sub.Tensor, (x, clamped), node)

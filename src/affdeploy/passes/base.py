@@ -8,6 +8,8 @@ from torch.export import ExportedProgram
 from torch.export.graph_signature import TensorArgument
 from torch.fx import Node
 
+from affdeploy.passes._graph import constant_nodes, has_static_shape, replace
+
 
 class Rewrite(ABC):
     """A graph rewrite that only touches nodes matching its pattern and leaves the rest alone.
@@ -27,6 +29,41 @@ class Rewrite(ABC):
             sync_output_names(ep)
             ep.graph_module.recompile()
         return count
+
+
+class NodeRewrite(Rewrite):
+    """A rewrite that replaces one node at a time: the graph walk is here, each subclass says which ops and how.
+
+    ``targets`` are the ops it looks at; ``activations_only`` skips nodes computed from weights alone
+    (constant folding takes those, whatever op made them) and ``static_only`` nodes whose shape is
+    symbolic. While ``apply`` runs, ``constants`` holds the program's constant nodes.
+    """
+
+    targets: frozenset[object] = frozenset()
+    activations_only = False
+    static_only = False
+    constants: set[Node] = set()
+
+    def apply(self, ep: ExportedProgram) -> int:
+        graph = ep.graph
+        self.constants = constant_nodes(ep)
+        count = 0
+        for node in list(graph.nodes):
+            if node.target not in self.targets or (self.activations_only and node in self.constants):
+                continue
+            if self.static_only and not has_static_shape(node):
+                continue
+            with graph.inserting_before(node):
+                new = self.rewrite(node)
+            if new is not None:
+                replace(node, new)
+                count += 1
+        self.constants = set()
+        return count
+
+    @abstractmethod
+    def rewrite(self, node: Node) -> Node | None:
+        """The replacement for ``node`` (new nodes go before it), or None to keep it."""
 
 
 def sync_output_names(ep: ExportedProgram) -> None:

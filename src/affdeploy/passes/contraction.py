@@ -15,7 +15,7 @@ from torch.export import ExportedProgram
 from torch.fx import Graph, Node
 
 from affdeploy.passes._graph import aten, constant_nodes, emit, has_static_shape, numel, permute, replace, reshape, shape
-from affdeploy.passes.base import Rewrite
+from affdeploy.passes.base import NodeRewrite, Rewrite
 
 
 @dataclass(frozen=True)
@@ -81,68 +81,54 @@ def lower_contraction(graph: Graph, c: Contraction, x: Node, w: Node, like: Node
     return permute(graph, y, _order(c.out, layout), like)
 
 
-class ConstantEinsumToConv(Rewrite):
+class ConstantEinsumToConv(NodeRewrite):
     """A two-operand einsum with one constant operand -> grouped 1x1 convolution or linear."""
 
-    def apply(self, ep: ExportedProgram) -> int:
-        graph = ep.graph
-        constants = constant_nodes(ep)
-        count = 0
-        for node in list(graph.nodes):
-            if node.target != aten.einsum.default or len(node.args[1]) != 2 or "..." in node.args[0]:
-                continue
-            lhs, out = node.args[0].replace(" ", "").split("->")
-            terms = lhs.split(",")
-            operands = list(node.args[1])
-            if operands[0] in constants and operands[1] not in constants:
-                terms.reverse()
-                operands.reverse()
-            if operands[1] not in constants or operands[0] in constants or not all(map(has_static_shape, operands)):
-                continue
-            contraction = Contraction.parse(terms[0], terms[1], out)
-            if contraction is None:
-                continue
-            with graph.inserting_before(node):
-                y = lower_contraction(graph, contraction, operands[0], operands[1], node)
-            replace(node, y)
-            count += 1
-        return count
+    targets = frozenset({aten.einsum.default})
+
+    def rewrite(self, node: Node) -> Node | None:
+        if len(node.args[1]) != 2 or "..." in node.args[0]:
+            return None
+        lhs, out = node.args[0].replace(" ", "").split("->")
+        terms = lhs.split(",")
+        operands = list(node.args[1])
+        constants = self.constants
+        if operands[0] in constants and operands[1] not in constants:
+            terms.reverse()
+            operands.reverse()
+        if operands[1] not in constants or operands[0] in constants or not all(map(has_static_shape, operands)):
+            return None
+        contraction = Contraction.parse(terms[0], terms[1], out)
+        if contraction is None:
+            return None
+        return lower_contraction(node.graph, contraction, operands[0], operands[1], node)
 
 
 def _swap_last(rank: int) -> list[int]:
     return list(range(rank - 2)) + [rank - 1, rank - 2]
 
 
-class ConstantMatmulToLinear(Rewrite):
+class ConstantMatmulToLinear(NodeRewrite):
     """``x @ W`` and ``W @ x`` with a 2-D constant ``W`` -> ``linear`` (a packed XNNPACK GEMM).
 
     A matmul of an N-D activation decomposes to ``expand_copy`` + ``bmm``; a constant on the left
     gives an ``mm`` whose weight is an activation. ``W @ x`` is computed as ``(x^T @ W^T)^T``.
     """
 
-    def apply(self, ep: ExportedProgram) -> int:
-        graph = ep.graph
-        constants = constant_nodes(ep)
-        count = 0
-        for node in list(graph.nodes):
-            if node.target not in (aten.matmul.default, aten.mm.default):
-                continue
-            a, b = node.args
-            if not (has_static_shape(a) and has_static_shape(b)) or (a in constants) == (b in constants):
-                continue
-            weight, x = (b, a) if b in constants else (a, b)
-            if len(shape(weight)) != 2 or len(shape(x)) < 2:
-                continue
-            rank = len(shape(x))
-            with graph.inserting_before(node):
-                if weight is b:
-                    y = emit(graph, aten.linear.default, (x, permute(graph, weight, [1, 0], node)), node)
-                else:
-                    rows = permute(graph, x, _swap_last(rank), node)
-                    y = permute(graph, emit(graph, aten.linear.default, (rows, weight), node), _swap_last(rank), node)
-            replace(node, y)
-            count += 1
-        return count
+    targets = frozenset({aten.matmul.default, aten.mm.default})
+
+    def rewrite(self, node: Node) -> Node | None:
+        graph = node.graph
+        a, b = node.args
+        if not (has_static_shape(a) and has_static_shape(b)) or (a in self.constants) == (b in self.constants):
+            return None
+        weight, x = (b, a) if b in self.constants else (a, b)
+        if len(shape(weight)) != 2 or len(shape(x)) < 2:
+            return None
+        if weight is b:
+            return emit(graph, aten.linear.default, (x, permute(graph, weight, [1, 0], node)), node)
+        swap = _swap_last(len(shape(x)))
+        return permute(graph, emit(graph, aten.linear.default, (permute(graph, x, swap, node), weight), node), swap, node)
 
 
 def _einsum_parts(node: object, constants: set[Node]) -> tuple[str, Node, Node] | None:

@@ -7,13 +7,10 @@ these are rewritten into the delegated forms; on weights they are left for const
 
 from __future__ import annotations
 
-from abc import abstractmethod
-
-from torch.export import ExportedProgram
 from torch.fx import Node
 
-from affdeploy.passes._graph import aten, constant_nodes, emit, has_static_shape, replace, reshape, shape
-from affdeploy.passes.base import Rewrite
+from affdeploy.passes._graph import aten, emit, has_static_shape, reshape, shape
+from affdeploy.passes.base import NodeRewrite
 
 _RESHAPES = {
     aten.squeeze.default,
@@ -23,28 +20,11 @@ _RESHAPES = {
 }
 
 
-class ActivationRewrite(Rewrite):
-    """Base for rewrites of activations only: constants are folded instead, whatever op made them."""
+class ActivationRewrite(NodeRewrite):
+    """Base for rewrites of statically shaped activations: constants are folded instead, whatever op made them."""
 
-    targets: frozenset[object] = frozenset()
-
-    def apply(self, ep: ExportedProgram) -> int:
-        graph = ep.graph
-        constants = constant_nodes(ep)
-        count = 0
-        for node in list(graph.nodes):
-            if node.target not in self.targets or node in constants or not has_static_shape(node):
-                continue
-            with graph.inserting_before(node):
-                new = self.rewrite(node)
-            if new is not None:
-                replace(node, new)
-                count += 1
-        return count
-
-    @abstractmethod
-    def rewrite(self, node: Node) -> Node | None:
-        """The replacement for ``node`` (inserted before it), or None to keep it."""
+    activations_only = True
+    static_only = True
 
 
 class SelectToSlice(ActivationRewrite):

@@ -21,12 +21,11 @@ from __future__ import annotations
 import operator
 
 import torch
-from torch.export import ExportedProgram
 from torch.fx import Node
 from torch.fx.operator_schemas import normalize_function
 
-from affdeploy.passes._graph import aten, constant_nodes, emit, has_static_shape, numel, replace, reshape, shape
-from affdeploy.passes.base import Rewrite
+from affdeploy.passes._graph import aten, emit, has_static_shape, numel, replace, reshape, shape
+from affdeploy.passes.base import NodeRewrite
 
 
 def spatial_mean(graph: torch.fx.Graph, x: Node, like: Node) -> Node:
@@ -123,29 +122,22 @@ def group_norm(graph: torch.fx.Graph, x: Node, groups: int, weight: Node | None,
     return out
 
 
-class GroupNormToMoments(Rewrite):
+class GroupNormToMoments(NodeRewrite):
     """``group_norm`` / ``native_group_norm`` -> mean, centred mean of squares, rsqrt, affine."""
 
-    def apply(self, ep: ExportedProgram) -> int:
-        graph = ep.graph
-        constants = constant_nodes(ep)
-        count = 0
-        for node in list(graph.nodes):
-            if node.target not in (aten.group_norm.default, aten.native_group_norm.default):
-                continue
-            if not has_static_shape(node.args[0]):
-                continue
-            args = normalize_function(node.target, node.args, node.kwargs, normalize_to_only_use_kwargs=True).kwargs
-            groups = args["num_groups"] if node.target == aten.group_norm.default else args["group"]
-            users = list(node.users) if node.target == aten.native_group_norm.default else []
-            # native_group_norm's mean and rstd outputs are only used in training graphs.
-            if not all(u.target == operator.getitem and u.args[1] == 0 for u in users):
-                continue
-            into = pointwise_conv(users[0] if len(users) == 1 else node, constants)
-            with graph.inserting_before(node):
-                out = group_norm(graph, args["input"], groups, args["weight"], args["bias"], args["eps"], node, into)
-            for user in users:
-                replace(user, out)
-            replace(node, out)
-            count += 1
-        return count
+    targets = frozenset({aten.group_norm.default, aten.native_group_norm.default})
+
+    def rewrite(self, node: Node) -> Node | None:
+        if not has_static_shape(node.args[0]):
+            return None
+        args = normalize_function(node.target, node.args, node.kwargs, normalize_to_only_use_kwargs=True).kwargs
+        groups = args["num_groups"] if node.target == aten.group_norm.default else args["group"]
+        users = list(node.users) if node.target == aten.native_group_norm.default else []
+        # native_group_norm's mean and rstd outputs are only used in training graphs.
+        if not all(u.target == operator.getitem and u.args[1] == 0 for u in users):
+            return None
+        into = pointwise_conv(users[0] if len(users) == 1 else node, self.constants)
+        out = group_norm(node.graph, args["input"], groups, args["weight"], args["bias"], args["eps"], node, into)
+        for user in users:
+            replace(user, out)
+        return out

@@ -37,7 +37,7 @@ from torch.export import ExportedProgram
 from torch.fx import Node
 
 from affdeploy.passes._graph import aten, constant_nodes, constant_value, emit, has_static_shape, replace, shape
-from affdeploy.passes.base import Rewrite
+from affdeploy.passes.base import NodeRewrite, Rewrite
 
 _BIG = 1e30
 """Turns a sign test into a 0/1 step with clamp; overflow to inf still clamps to the bound."""
@@ -52,64 +52,46 @@ def atan_coefficients() -> tuple[float, ...]:
     return tuple(float(c) for c in np.polynomial.polynomial.polyfit(nodes, np.arctan(a) / a, 10))
 
 
-class Log1pToLog(Rewrite):
+class Log1pToLog(NodeRewrite):
     """``log1p(x)`` -> ``log(x + 1)``."""
 
-    def apply(self, ep: ExportedProgram) -> int:
-        count = 0
-        for node in list(ep.graph.nodes):
-            if node.target != aten.log1p.default:
-                continue
-            with ep.graph.inserting_before(node):
-                shifted = emit(ep.graph, aten.add.Tensor, (node.args[0], 1.0), node)
-                replace(node, emit(ep.graph, aten.log.default, (shifted,), node))
-            count += 1
-        return count
+    targets = frozenset({aten.log1p.default})
+
+    def rewrite(self, node: Node) -> Node | None:
+        shifted = emit(node.graph, aten.add.Tensor, (node.args[0], 1.0), node)
+        return emit(node.graph, aten.log.default, (shifted,), node)
 
 
-class Log10ToLog(Rewrite):
+class Log10ToLog(NodeRewrite):
     """``log10(x)`` -> ``log(x) * (1 / ln 10)``."""
 
-    def apply(self, ep: ExportedProgram) -> int:
-        count = 0
-        for node in list(ep.graph.nodes):
-            if node.target != aten.log10.default:
-                continue
-            with ep.graph.inserting_before(node):
-                natural = emit(ep.graph, aten.log.default, (node.args[0],), node)
-                replace(node, emit(ep.graph, aten.mul.Tensor, (natural, 1.0 / math.log(10.0)), node))
-            count += 1
-        return count
+    targets = frozenset({aten.log10.default})
+
+    def rewrite(self, node: Node) -> Node | None:
+        natural = emit(node.graph, aten.log.default, (node.args[0],), node)
+        return emit(node.graph, aten.mul.Tensor, (natural, 1.0 / math.log(10.0)), node)
 
 
-class GlobalMaxToAmax(Rewrite):
+class GlobalMaxToAmax(NodeRewrite):
     """``max(x)`` (every element) -> ``amax(x, all dims)``."""
 
-    def apply(self, ep: ExportedProgram) -> int:
-        count = 0
-        for node in list(ep.graph.nodes):
-            if node.target != aten.max.default or not has_static_shape(node.args[0]):
-                continue
-            dims = list(range(len(shape(node.args[0]))))
-            with ep.graph.inserting_before(node):
-                replace(node, emit(ep.graph, aten.amax.default, (node.args[0], dims, False), node))
-            count += 1
-        return count
+    targets = frozenset({aten.max.default})
+
+    def rewrite(self, node: Node) -> Node | None:
+        x = node.args[0]
+        if not has_static_shape(x):
+            return None
+        return emit(node.graph, aten.amax.default, (x, list(range(len(shape(x)))), False), node)
 
 
-class Atan2ToPolynomial(Rewrite):
+class Atan2ToPolynomial(NodeRewrite):
     """``atan2(y, x)`` on activations -> abs/min/max/div/clamp/mul/add (see module docstring)."""
 
-    def apply(self, ep: ExportedProgram) -> int:
-        constants = constant_nodes(ep)
-        count = 0
-        for node in list(ep.graph.nodes):
-            if node.target != aten.atan2.default or node in constants:
-                continue
-            with ep.graph.inserting_before(node):
-                replace(node, self._atan2(ep.graph, node, *node.args[:2]))
-            count += 1
-        return count
+    targets = frozenset({aten.atan2.default})
+    activations_only = True
+
+    def rewrite(self, node: Node) -> Node | None:
+        return self._atan2(node.graph, node, *node.args[:2])
 
     @staticmethod
     def _atan2(graph: Any, like: Node, y: Node, x: Node) -> Node:
@@ -150,9 +132,9 @@ def _runs(index: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
-def _join(ep: ExportedProgram, pieces: list[Node], dim: int, node: Node) -> Node:
+def _join(pieces: list[Node], dim: int, node: Node) -> Node:
     """``pieces`` concatenated along ``dim``, with no cat for a single piece (a cat of one is a copy)."""
-    return pieces[0] if len(pieces) == 1 else emit(ep.graph, aten.cat.default, (pieces, dim), node)
+    return pieces[0] if len(pieces) == 1 else emit(node.graph, aten.cat.default, (pieces, dim), node)
 
 
 class IndexSelectToSlices(Rewrite):
@@ -171,31 +153,28 @@ class IndexSelectToSlices(Rewrite):
                 continue
             with ep.graph.inserting_before(node):
                 pieces = [emit(ep.graph, aten.slice.Tensor, (x, dim, start, end), node) for start, end in runs]
-                new = _join(ep, pieces, dim, node)
+                new = _join(pieces, dim, node)
             replace(node, new)
             count += 1
         return count
 
 
-class ReflectPadToLinear(Rewrite):
+class ReflectPadToLinear(NodeRewrite):
     """``pad(x, [l, r], mode="reflect")`` on the last axis -> cat(edge @ J, x, edge @ J)."""
 
-    def apply(self, ep: ExportedProgram) -> int:
-        count = 0
-        for node in list(ep.graph.nodes):
-            pads = _reflect_pads(node)
-            if pads is None or not has_static_shape(node.args[0]):
-                continue
-            x, (left, right) = node.args[0], pads
-            size = shape(x)[-1]
-            with ep.graph.inserting_before(node):
-                pieces = [self._mirror(ep.graph, node, x, 1, left)] if left else []
-                pieces.append(x)
-                if right:
-                    pieces.append(self._mirror(ep.graph, node, x, size - 1 - right, right))
-                replace(node, emit(ep.graph, aten.cat.default, (pieces, -1), node))
-            count += 1
-        return count
+    targets = frozenset({aten.pad.default, aten.reflection_pad1d.default})
+
+    def rewrite(self, node: Node) -> Node | None:
+        pads = _reflect_pads(node)
+        if pads is None or not has_static_shape(node.args[0]):
+            return None
+        x, (left, right) = node.args[0], pads
+        size = shape(x)[-1]
+        pieces = [self._mirror(node.graph, node, x, 1, left)] if left else []
+        pieces.append(x)
+        if right:
+            pieces.append(self._mirror(node.graph, node, x, size - 1 - right, right))
+        return emit(node.graph, aten.cat.default, (pieces, -1), node)
 
     @staticmethod
     def _mirror(graph: Any, like: Node, x: Node, start: int, width: int) -> Node:
@@ -216,55 +195,40 @@ def _reflect_pads(node: Node) -> tuple[int, int] | None:
     return None
 
 
-class SquareToMul(Rewrite):
+class SquareToMul(NodeRewrite):
     """``pow(x, 2)`` -> ``x * x``; ``pow(sqrt(y), 2)`` -> ``y``."""
 
-    def apply(self, ep: ExportedProgram) -> int:
-        count = 0
-        for node in list(ep.graph.nodes):
-            if node.target != aten.pow.Tensor_Scalar or node.args[1] != 2:
-                continue
-            base = node.args[0]
-            if isinstance(base, Node) and base.target == aten.sqrt.default:
-                node.replace_all_uses_with(base.args[0])
-                ep.graph.erase_node(node)
-            else:
-                with ep.graph.inserting_before(node):
-                    replace(node, emit(ep.graph, aten.mul.Tensor, (base, base), node))
-            count += 1
-        return count
+    targets = frozenset({aten.pow.Tensor_Scalar})
+
+    def rewrite(self, node: Node) -> Node | None:
+        base = node.args[0]
+        if node.args[1] != 2:
+            return None
+        if isinstance(base, Node) and base.target == aten.sqrt.default:
+            return base.args[0]
+        return emit(node.graph, aten.mul.Tensor, (base, base), node)
 
 
-class ScatterToCat(Rewrite):
+class ScatterToCat(NodeRewrite):
     """``slice_scatter(dest, src, dim, a, b)`` (step 1) -> cat(dest[a0:a], src, dest[b:]); ``copy(d, s)`` -> s."""
 
-    def apply(self, ep: ExportedProgram) -> int:
-        count = 0
-        for node in list(ep.graph.nodes):
-            if node.target == aten.copy.default:
-                dest, src = node.args[:2]
-                same = isinstance(src, Node) and has_static_shape(src) and has_static_shape(dest)
-                if same and shape(src) == shape(dest) and src.meta["val"].dtype == dest.meta["val"].dtype:
-                    node.replace_all_uses_with(src)
-                    ep.graph.erase_node(node)
-                    count += 1
-                continue
-            if node.target != aten.slice_scatter.default or not has_static_shape(node.args[0]):
-                continue
-            dest, src, dim, start, end, step = [*node.args, *(None,) * 6][:6]
-            if step not in (None, 1):
-                continue
-            size = shape(dest)[dim]
-            start, end = slice(start, end).indices(size)[:2]
-            with ep.graph.inserting_before(node):
-                pieces = [emit(ep.graph, aten.slice.Tensor, (dest, dim, 0, start), node)] if start > 0 else []
-                pieces.append(src)
-                if end < size:
-                    pieces.append(emit(ep.graph, aten.slice.Tensor, (dest, dim, end, size), node))
-                new = _join(ep, pieces, dim, node)
-            replace(node, new)
-            count += 1
-        return count
+    targets = frozenset({aten.copy.default, aten.slice_scatter.default})
+
+    def rewrite(self, node: Node) -> Node | None:
+        if node.target == aten.copy.default:
+            dest, src = node.args[:2]
+            same = isinstance(src, Node) and has_static_shape(src) and has_static_shape(dest)
+            return src if same and shape(src) == shape(dest) and src.meta["val"].dtype == dest.meta["val"].dtype else None
+        dest, src, dim, start, end, step = [*node.args, *(None,) * 6][:6]
+        if step not in (None, 1) or not has_static_shape(dest):
+            return None
+        size = shape(dest)[dim]
+        start, end = slice(start, end).indices(size)[:2]
+        pieces = [emit(node.graph, aten.slice.Tensor, (dest, dim, 0, start), node)] if start > 0 else []
+        pieces.append(src)
+        if end < size:
+            pieces.append(emit(node.graph, aten.slice.Tensor, (dest, dim, end, size), node))
+        return _join(pieces, dim, node)
 
 
 class SplitToSlices(Rewrite):
@@ -293,19 +257,13 @@ class SplitToSlices(Rewrite):
         return count
 
 
-class FullLikeToFull(Rewrite):
+class FullLikeToFull(NodeRewrite):
     """``zeros_like``/``ones_like``/``full_like(x, v)`` of a static shape -> ``full(shape, v)``, a constant."""
 
-    def apply(self, ep: ExportedProgram) -> int:
-        count = 0
-        for node in list(ep.graph.nodes):
-            fill = {aten.zeros_like.default: 0.0, aten.ones_like.default: 1.0}.get(node.target)
-            if node.target == aten.full_like.default:
-                fill = node.args[1]
-            if fill is None or not has_static_shape(node):
-                continue
-            val = node.meta["val"]
-            with ep.graph.inserting_before(node):
-                replace(node, emit(ep.graph, aten.full.default, (shape(node), fill), node, dtype=val.dtype))
-            count += 1
-        return count
+    targets = frozenset({aten.zeros_like.default, aten.ones_like.default, aten.full_like.default})
+    static_only = True
+
+    def rewrite(self, node: Node) -> Node | None:
+        fill = {aten.zeros_like.default: 0.0, aten.ones_like.default: 1.0}.get(node.target)
+        fill = node.args[1] if fill is None else fill
+        return emit(node.graph, aten.full.default, (shape(node), fill), node, dtype=node.meta["val"].dtype)
