@@ -102,7 +102,6 @@ def main() -> None:
     from affdeploy.versions import tool_versions
 
     import onnxruntime as ort
-    import torch
 
     pin_threads(1)
     set_threads(1)

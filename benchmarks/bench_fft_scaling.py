@@ -18,7 +18,9 @@ of the lowered program.
 
 Also: stft of 30 s of 16 kHz audio at several n_fft, strided conv vs framed + factored (the threshold
 FRAMED_MIN_NFFT in affdeploy/fft/spectral.py), and with --calibrate the fit of the cost models
-(affdeploy/fft/plan.py MODELS and NATIVE_MODELS) on forced plans.
+(affdeploy/fft/plan.py MODELS and NATIVE_MODELS) on forced plans. The arithmetic section sets each lowered
+plan's flops against an FFT's and against this machine's large-GEMM rate (the yardstick's 1024^3 product):
+the best ratio any plan of matmuls could reach here.
 
 Writes <out>/fft_scaling.json, fft_scaling.md and fft_scaling.png (log-log time vs n with an N log N line).
 
@@ -56,7 +58,7 @@ from _results import part, save  # noqa: E402
 from _timing import interleaved  # noqa: E402
 
 from affdeploy.bench.host import host_device_info  # noqa: E402
-from affdeploy.bench.yardstick import pin_threads  # noqa: E402
+from affdeploy.bench.yardstick import gemm_calls, gemm_macs, pin_threads  # noqa: E402
 from affdeploy.etruntime import set_threads  # noqa: E402
 from affdeploy.export.pipeline import constant_bytes  # noqa: E402
 from affdeploy.fft import lower_fft  # noqa: E402
@@ -352,40 +354,39 @@ def calibrate(rounds: int) -> dict[str, Any]:
 
     random.seed(0)
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for n, batch in [(64, 16), (128, 16), (256, 16), (512, 16), (1024, 16), (2048, 16), (4096, 16), (8192, 16),
-                         (16384, 16), (32768, 8), (256, 256), (1024, 64), (4096, 4)]:
-            candidates = [d for d in planning._compositions(n, 4) if 2 <= len(d) and max(d) <= 128]
-            random.shuffle(candidates)
-            plans = ([planning.AxisPlan(planning.DENSE)] if n <= 2048 else []) + \
-                [planning.AxisPlan(planning.FACTORED, d) for d in candidates[:8]]
-            case = Case("1d", n, batch)
-            x = case.input()
-            for plan in plans:
-                original = planning.choose
-                planning.choose = lambda *a, _p=plan, **k: _p  # type: ignore[assignment]
-                try:
-                    program = lower_fft(torch.export.export(case.module(), (x,)))
-                finally:
-                    planning.choose = original
-                eager = program.module()
-                calls = {"eager": lambda e=eager: e(x), "onnxruntime": _onnx_session(program, x),
-                         "xnnpack": _pte(program, x)[0]}
-                samples = interleaved(calls, rounds, 3, 2)
-                row = {"n": n, "batch": batch, "digits": list(plan.digits), "form": plan.form,
-                       "features": _features(case, plan, batch),
-                       **{k: statistics.median(v) * 1e3 for k, v in samples.items()}}  # microseconds
-                rows.append(row)
-                print(f"calibrate n={n} batch={batch} {plan.describe(n):22s} " +
-                      ", ".join(f"{k} {row[k]:.0f} us" for k in calls), flush=True)
-        native = []
-        for n in [256, 1024, 4096, 16384, 257, 1031, 4099, 3 * 512]:
-            case = Case("1d", n)
-            x = case.input()
-            call = _onnx_session(torch.export.export(case.module(), (x,)), x)
-            samples = interleaved({"native": call}, max(3, rounds // 2), 3, 1)["native"]
-            native.append({"n": n, "batch": BATCH_1D, "us": statistics.median(samples) * 1e3})
-            print(f"calibrate native n={n}: {native[-1]['us']:.0f} us", flush=True)
+    for n, batch in [(64, 16), (128, 16), (256, 16), (512, 16), (1024, 16), (2048, 16), (4096, 16), (8192, 16),
+                     (16384, 16), (32768, 8), (256, 256), (1024, 64), (4096, 4)]:
+        candidates = [d for d in planning._compositions(n, 4) if 2 <= len(d) and max(d) <= 128]
+        random.shuffle(candidates)
+        plans = ([planning.AxisPlan(planning.DENSE)] if n <= 2048 else []) + \
+            [planning.AxisPlan(planning.FACTORED, d) for d in candidates[:8]]
+        case = Case("1d", n, batch)
+        x = case.input()
+        for plan in plans:
+            original = planning.choose
+            planning.choose = lambda *a, _p=plan, **k: _p  # type: ignore[assignment]
+            try:
+                program = lower_fft(torch.export.export(case.module(), (x,)))
+            finally:
+                planning.choose = original
+            eager = program.module()
+            calls = {"eager": lambda e=eager, x=x: e(x), "onnxruntime": _onnx_session(program, x),
+                     "xnnpack": _pte(program, x)[0]}
+            samples = interleaved(calls, rounds, 3, 2)
+            row = {"n": n, "batch": batch, "digits": list(plan.digits), "form": plan.form,
+                   "features": _features(case, plan, batch),
+                   **{k: statistics.median(v) * 1e3 for k, v in samples.items()}}  # microseconds
+            rows.append(row)
+            print(f"calibrate n={n} batch={batch} {plan.describe(n):22s} " +
+                  ", ".join(f"{k} {row[k]:.0f} us" for k in calls), flush=True)
+    native = []
+    for n in [256, 1024, 4096, 16384, 257, 1031, 4099, 3 * 512]:
+        case = Case("1d", n)
+        x = case.input()
+        call = _onnx_session(torch.export.export(case.module(), (x,)), x)
+        samples = interleaved({"native": call}, max(3, rounds // 2), 3, 1)["native"]
+        native.append({"n": n, "batch": BATCH_1D, "us": statistics.median(samples) * 1e3})
+        print(f"calibrate native n={n}: {native[-1]['us']:.0f} us", flush=True)
     X = np.array([r["features"] for r in rows], dtype=float)
     fits = {}
     for runtime in ("eager", "onnxruntime", "xnnpack"):
@@ -404,6 +405,63 @@ def calibrate(rounds: int) -> dict[str, Any]:
         "other": float(np.median([us / w for (_, us), w in zip(other, worko)])),
     }
     return {"rows": rows, "native": native, "fits": fits}
+
+
+# ---------------------------------------------------------------- how far a matmul lowering can go
+
+
+def gemm_peak(rounds: int) -> dict[str, float]:
+    """1-thread fp32 GFLOP/s of a large GEMM (the yardstick's 1024^3, faster of MKL and OpenBLAS): the ceiling."""
+    samples = interleaved(gemm_calls(), rounds, 1, 1)
+    best = min(samples, key=lambda name: statistics.median(samples[name]))
+    return {"library": best, "gflops": 2 * gemm_macs() / (statistics.median(samples[best]) * 1e6)}
+
+
+def fft_flops(row: dict[str, Any]) -> float:
+    """Floating-point operations of rfft+irfft by a real split-radix FFT: 2.5 n log2 n per real transform of n."""
+    shape = row["shape"]
+    if row["kind"] == "1d":
+        per, count = [shape[-1]], shape[0]
+    else:
+        per, count = shape[-2:], shape[0] * shape[1] if len(shape) == 4 else shape[0]
+    points = 1
+    for n in per:
+        points *= n
+    return 2 * count * sum(2.5 * points * np.log2(n) for n in per)
+
+
+def arithmetic(results: dict[str, Any], peak: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Per size: the lowered (xnnpack) plan's flops over an FFT's, the rates reached, and the best ratio possible.
+
+    ``floor`` is the ratio to torch.fft the .pte would reach if every one of its matmuls ran at the large-GEMM
+    ceiling, which its 8-32-wide matmuls cannot: no plan of matmuls goes below it on this machine.
+    """
+    out = {}
+    for key, row in results.items():
+        if "xnnpack" not in row.get("macs", {}):
+            continue
+        flops = 2.0 * row["macs"]["xnnpack"]
+        torch_s = row["median_ms"][REFERENCE] / 1e3
+        entry = {"work": flops / fft_flops(row), "fft_gflops": fft_flops(row) / torch_s / 1e9,
+                 "floor": flops / (peak["gflops"] * 1e9) / torch_s}
+        if "executorch" in row["median_ms"]:
+            entry["pte_gflops"] = flops / (row["median_ms"]["executorch"] / 1e3) / 1e9
+        out[key] = entry
+    return out
+
+
+def arithmetic_table(summary: dict[str, Any]) -> list[str]:
+    peak = summary["gemm_peak"]
+    lines = [f"Large-GEMM ceiling at 1 thread: {peak['gflops']:.0f} GFLOP/s ({peak['library']}, 1024^3).", "",
+             "| size | lowered flops / FFT flops | torch.fft GFLOP/s (FFT count) | .pte GFLOP/s | .pte vs torch.fft "
+             "| best possible .pte vs torch.fft (all matmuls at the ceiling) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for key, a in summary["arithmetic"].items():
+        row = summary["results"][key]
+        pte = row["ratio"].get("executorch")
+        lines.append(f"| {key} | {a['work']:.1f}x | {a['fft_gflops']:.1f} | {a.get('pte_gflops', 0):.1f} | "
+                     f"{_ratio(pte, spread=False)} | {a['floor']:.2f}x |")
+    return lines
 
 
 # ---------------------------------------------------------------- reporting
@@ -519,7 +577,7 @@ def markdown(summary: dict[str, Any]) -> str:
                 for key, row in summary["results"].items())
     natives = [row["error"]["ort-native"] for row in summary["results"].values() if "ort-native" in row["error"]]
     largest = max(summary["results"].values(), key=lambda row: (row["kind"] == "1d", row["n"]))
-    lines += ["", f"Largest error of a lowered runtime over the output scale: "
+    lines += ["", "Largest error of a lowered runtime over the output scale: "
               + part("worst-error", f"{worst[0]:.1e}") + f" ({worst[1]}); "
               f"goal <= {ERROR_GOAL:.0e}: {'met' if worst[0] <= ERROR_GOAL else 'NOT met'}."
               + (" ONNX Runtime's own `DFT` op on the unlowered program: up to "
@@ -532,6 +590,22 @@ def markdown(summary: dict[str, Any]) -> str:
         measured = _ratio(goal["ratio"]) if "ratio" in goal else f"{goal['bytes'] / 1e6:.2f} MB"
         goal_rows.append(f"| {goal['goal']} | {goal['runtime']} | {measured} | {'yes' if goal['met'] else 'NO'} |")
     lines.append(part("goals", "\n".join(goal_rows)))
+    if summary.get("arithmetic"):
+        big = [a for key, a in summary["arithmetic"].items()
+               if summary["results"][key]["kind"] == "1d" and summary["results"][key]["n"] >= 1024
+               and summary["results"][key]["family"] != "prime"]
+        floors = [a["floor"] for a in big]
+        lines += ["", "## Arithmetic: how close a matmul lowering can get", "",
+                  "A matmul per factored level costs 4·r real multiply-adds per complex point for a radix r "
+                  "(16-32 per level here), where an FFT butterfly costs about 5 log2 r flops; the lowered program "
+                  "therefore does several times an FFT's arithmetic, and only runs faster per flop because its "
+                  "matmuls vectorise better than butterflies. The last column divides the lowered plan's flops by "
+                  "the machine's large-GEMM rate: even if every small matmul ran at that ceiling, the .pte could not "
+                  "get closer to torch.fft than that.", "",
+                  part("arithmetic", "\n".join(arithmetic_table(summary))), "",
+                  part("floor-summary",
+                       f"For 1-D n >= 1024 (non-prime), the best possible .pte ratio is {min(floors):.2f}-"
+                       f"{max(floors):.2f}x of torch.fft at the large-GEMM ceiling (goal {PTE_GOAL}x)") if floors else ""]
     if summary.get("stft"):
         first = next(iter(summary["stft"].values()))["median_ms"]
         rows = ["| n_fft | hop | " + " | ".join(first) + " |", "|---:|---:|" + "---:|" * len(first)]
@@ -632,6 +706,8 @@ def main() -> None:
     if not args.no_stft:
         ffts = [256, 400, 512] if args.quick else [64, 128, 256, 400, 512, 1024]
         summary["stft"] = measure_stft(ffts, max(3, args.rounds // 2), repeats, runtimes)
+    summary["gemm_peak"] = gemm_peak(max(3, args.rounds // 2))
+    summary["arithmetic"] = arithmetic(summary["results"], summary["gemm_peak"])
     summary["goals"] = goals(summary["results"])
     for goal in summary["goals"]:
         shown = (f"{goal['ratio']['median']:.2f}x [{goal['ratio']['min']:.2f}..{goal['ratio']['max']:.2f}]"
