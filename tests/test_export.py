@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -163,6 +165,26 @@ def test_inspect_reads_the_op_report_from_the_file(exported: tuple[Path, list[di
         assert any(name.startswith("delegate:XnnpackBackend") for name in report["ops"])
     if target == "onnx":
         assert "DFT" not in report["ops"] and "Conv" in report["ops"]
+
+
+def test_inspecting_and_verifying_a_pte_leave_the_exporter_and_torchao_unloaded(
+        exported: tuple[Path, list[dict[str, Any]]]) -> None:
+    """``inspect`` and ``verify`` of a .pte start in about a second: ``executorch.exir`` (the exporter) and torchao
+    behind it cost ~5 s to import and neither command needs them (a fresh process, as a user starts it)."""
+    out, entries = exported
+    pte = str(out / by_target(entries, "executorch")["path"])
+    probe = (
+        f"import sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from reduced_affnet import MODELS, SHARED_CONFIG, SHARED_MODEL, model_info\n"
+        "MODELS[SHARED_MODEL] = model_info(SHARED_CONFIG)\nfrom affdeploy.cli import main\n"
+        f"for argv in (['inspect', {pte!r}, '--json'], ['verify', {pte!r}, '--json']):\n"
+        "    try:\n        main(argv)\n    except SystemExit as stop:\n        assert stop.code == 0, (argv, stop.code)\n"
+        "print('LOADED', sorted(m for m in ('executorch.exir', 'torchao') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "LOADED []"
+    assert '"delegate_calls": 1' in done.stdout and '"status": "passed"' in done.stdout
 
 
 def test_verify_reruns_parity_and_checks_coreml_with_the_reference_interpreter(

@@ -1,8 +1,8 @@
-"""Running a .pte's ``forward`` with the ExecuTorch Python runtime.
+"""Running a .pte's ``forward`` with ExecuTorch's native runtime.
 
-``executorch.runtime.Method`` holds only the native method, not its ``Program``: once the
-Program is garbage-collected the method runs on freed memory and fails at random (status 0x10).
-Every caller therefore loads through :func:`load_forward`, whose result keeps both alive.
+A loaded method does not keep its program alive: once the program is garbage-collected the method
+runs on freed memory and fails at random (status 0x10). Every caller therefore loads through
+:func:`load_forward`, whose result keeps both alive.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -27,18 +28,49 @@ class ForwardMethod:
     method: Any
 
     def __call__(self, inputs: Sequence[torch.Tensor]) -> Sequence[Any]:
-        return self.method.execute(list(inputs))
+        return self.method(list(inputs))
+
+
+def native() -> ModuleType:
+    """ExecuTorch's native runtime (the pybindings' C extension), loaded without ``executorch.exir``.
+
+    ``executorch.runtime`` and ``portable_lib`` import ``executorch.exir`` (and with it torchao) only for
+    a warning class: about 5 s before a command that merely runs a .pte can start. The extension itself
+    needs nothing but libtorch, which importing torch loads.
+    """
+    with native_stderr_captured(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from executorch.extension.pybindings import _C
+
+    return _C
+
+
+def load_program(path: str | Path) -> Any:
+    """The program at ``path``, checked for internal consistency (as ``executorch.runtime`` checks it)."""
+    runtime = native()
+    return runtime._load_program(str(path), program_verification=runtime.Verification.InternalConsistency)
+
+
+def method_names(program: Any) -> list[str]:
+    return [program.get_method_name(i) for i in range(program.num_methods())]
+
+
+def input_sizes(path: str | Path) -> list[tuple[int, ...]]:
+    """Sizes of the inputs of a .pte's ``forward`` (else its first method) as the program declares them."""
+    check_pte_header(path)
+    with native_stderr_captured():
+        program = load_program(path)
+        names = method_names(program)
+        meta = program.method_meta("forward" if "forward" in names else sorted(names)[0])
+        return [tuple(int(d) for d in meta.input_tensor_meta(i).sizes()) for i in range(meta.num_inputs())]
 
 
 def load_forward(path: str | Path) -> ForwardMethod:
     """Load ``path`` and its ``forward`` method; the runtime's own errors propagate to the caller."""
-    from executorch.runtime import Runtime
-
-    program = Runtime.get().load_program(Path(path))
-    method = program.load_method("forward")
-    if method is None:
+    program = load_program(path)
+    if "forward" not in method_names(program):
         raise AffdeployError(f"{path} has no 'forward' method")
-    return ForwardMethod(program, method)
+    return ForwardMethod(program, program.load_method("forward"))
 
 
 def set_threads(threads: int) -> None:
@@ -48,11 +80,9 @@ def set_threads(threads: int) -> None:
     method loads; ``_unsafe_reset_threadpool(n)`` replaces that pool, so methods loaded earlier keep a
     pointer to the destroyed one: size the pool before loading, and keep one count per process phase.
     """
-    with native_stderr_captured(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from executorch.extension.pybindings import portable_lib
-
-        portable_lib._unsafe_reset_threadpool(threads)
+    runtime = native()
+    with native_stderr_captured():
+        runtime._unsafe_reset_threadpool(threads)
 
 
 def check_pte_header(path: str | Path) -> None:

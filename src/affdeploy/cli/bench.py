@@ -44,14 +44,9 @@ def _input_size(path: Path) -> int | None:
             dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
             shape = [d.dim_value for d in dims]
         elif path.suffix == ".pte":
-            from executorch.runtime import Runtime
+            from affdeploy.etruntime import input_sizes
 
-            from affdeploy.etruntime import check_pte_header
-            from affdeploy.runtime_guard import native_stderr_captured
-
-            check_pte_header(path)
-            with native_stderr_captured():
-                shape = list(Runtime.get().load_program(path).metadata("forward").input_tensor_meta(0).sizes())
+            shape = list(input_sizes(path)[0])
         else:
             return None
     except Exception:  # noqa: BLE001 - a damaged file: opening it for the benchmark reports the reason

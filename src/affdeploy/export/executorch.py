@@ -9,8 +9,6 @@ takes fp16 (the graph cast to half, fp32 in and out) and int8 (PT2E, :mod:`affde
 
 from __future__ import annotations
 
-import warnings
-from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,13 +17,13 @@ import torch
 from torch.export import ExportedProgram
 
 from affdeploy.errors import ExportError
-from affdeploy.etruntime import open_forward
+from affdeploy.etruntime import native, open_forward
 from affdeploy.export.base import ExportTarget, Lowered, NotRunnable, Session
 from affdeploy.export.opreport import Delegation, OpReport
+from affdeploy.export.pteformat import read_plan
 from affdeploy.export.registry import register_target
 from affdeploy.fft.policy import CHECKED, FFTSupport
 from affdeploy.graph import is_fft_op
-from affdeploy.runtime_guard import native_stderr_captured
 from affdeploy.vocab import Backend, DeviceKind, Precision, Target
 
 if TYPE_CHECKING:
@@ -154,10 +152,7 @@ class ExecuTorchTarget(ExportTarget):
         return Lowered(dest, report)
 
     def preload(self) -> None:
-        with native_stderr_captured(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import executorch.runtime  # noqa: F401
-            from executorch.extension.pybindings import portable_lib  # noqa: F401
+        native()
 
     def open(self, path: Path, request: ExportRequest, threads: int | None = None) -> Session:
         if self.host_backends is not None and request.backend not in self.host_backends:
@@ -174,26 +169,13 @@ class ExecuTorchTarget(ExportTarget):
 
     def inspect(self, path: Path) -> OpReport:
         """Kernel and delegate calls read from the program's flatbuffer (what the runtime will execute)."""
-        from executorch.exir._serialize._program import deserialize_pte_binary
-        from executorch.exir.schema import Tensor
-
-        program = deserialize_pte_binary(path.read_bytes()).program
-        plan = program.execution_plan[0]
-        kernels: Counter[str] = Counter()
-        delegate_calls: Counter[str] = Counter()
-        for chain in plan.chains:
-            for instruction in chain.instructions:
-                args = instruction.instr_args
-                if hasattr(args, "op_index"):
-                    kernels[plan.operators[args.op_index].name.split("::")[-1]] += 1
-                elif hasattr(args, "delegate_index"):
-                    delegate_calls[plan.delegates[args.delegate_index].id] += 1
+        plan = read_plan(path)
+        kernels, delegate_calls = plan.kernels, plan.delegate_calls
         fft_ops = sum(c for name, c in kernels.items() if is_fft_op(name))
-        complex_values = sum(isinstance(v.val, Tensor) and v.val.scalar_type.name.startswith("COMPLEX") for v in plan.values)
         backends = {f"{bid} delegate": f"{n} calls" for bid, n in delegate_calls.items()}
         backends["CPU kernels"] = f"{sum(kernels.values())} calls" + (
             "; FFT kernels exist only in the optimized (pocketfft) library" if fft_ops else "")
         ops = dict(kernels)
         ops.update({f"delegate:{bid}": n for bid, n in delegate_calls.items()})
-        return OpReport.build(ops, fft_ops=fft_ops, complex_values=complex_values,
+        return OpReport.build(ops, fft_ops=fft_ops, complex_values=plan.complex_values,
                               delegate_calls=sum(delegate_calls.values()), backends=backends)

@@ -151,17 +151,9 @@ def pte_input_sizes(path: Path) -> list[tuple[int, ...]]:
     For a dynamic dim that size is the upper bound memory planning allotted: executor_runner sizes
     every input from this metadata (extension/runner_util/inputs.cpp), so that is what it runs.
     """
-    from executorch.runtime import Runtime
+    from affdeploy.etruntime import input_sizes
 
-    from affdeploy.etruntime import check_pte_header
-    from affdeploy.runtime_guard import native_stderr_captured
-
-    check_pte_header(path)
-    with native_stderr_captured():
-        program = Runtime.get().load_program(path)
-        meta = program.metadata("forward" if "forward" in program.method_names else sorted(program.method_names)[0])
-        infos = [meta.input_tensor_meta(i) for i in range(meta.num_inputs())]
-    return [tuple(int(d) for d in info.sizes()) for info in infos]
+    return input_sizes(path)
 
 
 def executor_runner_inputs(job: Job) -> list[str]:
