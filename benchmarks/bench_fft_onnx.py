@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
-from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-from executorch.exir import to_edge_transform_and_lower
 from _results import part, save
 from _timing import interleaved
+from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+from executorch.exir import to_edge_transform_and_lower
 from torch.export import ExportedProgram
 
 from affdeploy.bench.host import host_device_info
@@ -97,7 +97,7 @@ def build(folder: Path, size: int) -> tuple[dict[str, Path], dict[str, dict[str,
     paths = {name: folder / f"{name.replace('+', '_')}.onnx" for name in ONNX_VARIANTS}
     facts: dict[str, dict[str, object]] = {}
     native_friendly = delegate_friendly(copy.deepcopy(base))
-    for name, ep in zip(ONNX_VARIANTS, (base, native_friendly, lowered, friendly)):
+    for name, ep in zip(ONNX_VARIANTS, (base, native_friendly, lowered, friendly), strict=True):
         ops = save_onnx(ep, x, paths[name])
         facts[name] = {"onnx_nodes": sum(ops.values()), "dft_ops": ops.get("DFT", 0), "top_ops": dict(Counter(ops).most_common(8))}
     facts["dft"]["lower_fft_s"] = round(lower_s, 2)

@@ -266,7 +266,7 @@ def measure(cases: list[Case], runtimes: set[str], rounds: int, repeats: int) ->
                 "shape": list(case.input().shape), "rounds": case_rounds, "per_round": per_round, "repeats": repeats,
                 "median_ms": {name: statistics.median(v) for name, v in medians.items()},
                 "block_ms": medians,
-                "ratio": {name: _spread([m / r for m, r in zip(v, ref)]) for name, v in medians.items()},
+                "ratio": {name: _spread([m / r for m, r in zip(v, ref, strict=True)]) for name, v in medians.items()},
                 "error": built.errors, "constant_bytes": built.constants, "forms": built.forms,
                 "macs": built.macs, "notes": built.notes,
                 "build_s": round(probe - started, 1),
@@ -352,40 +352,39 @@ def calibrate(rounds: int) -> dict[str, Any]:
 
     random.seed(0)
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for n, batch in [(64, 16), (128, 16), (256, 16), (512, 16), (1024, 16), (2048, 16), (4096, 16), (8192, 16),
-                         (16384, 16), (32768, 8), (256, 256), (1024, 64), (4096, 4)]:
-            candidates = [d for d in planning._compositions(n, 4) if 2 <= len(d) and max(d) <= 128]
-            random.shuffle(candidates)
-            plans = ([planning.AxisPlan(planning.DENSE)] if n <= 2048 else []) + \
-                [planning.AxisPlan(planning.FACTORED, d) for d in candidates[:8]]
-            case = Case("1d", n, batch)
-            x = case.input()
-            for plan in plans:
-                original = planning.choose
-                planning.choose = lambda *a, _p=plan, **k: _p  # type: ignore[assignment]
-                try:
-                    program = lower_fft(torch.export.export(case.module(), (x,)))
-                finally:
-                    planning.choose = original
-                eager = program.module()
-                calls = {"eager": lambda e=eager: e(x), "onnxruntime": _onnx_session(program, x),
-                         "xnnpack": _pte(program, x)[0]}
-                samples = interleaved(calls, rounds, 3, 2)
-                row = {"n": n, "batch": batch, "digits": list(plan.digits), "form": plan.form,
-                       "features": _features(case, plan, batch),
-                       **{k: statistics.median(v) * 1e3 for k, v in samples.items()}}  # microseconds
-                rows.append(row)
-                print(f"calibrate n={n} batch={batch} {plan.describe(n):22s} " +
-                      ", ".join(f"{k} {row[k]:.0f} us" for k in calls), flush=True)
-        native = []
-        for n in [256, 1024, 4096, 16384, 257, 1031, 4099, 3 * 512]:
-            case = Case("1d", n)
-            x = case.input()
-            call = _onnx_session(torch.export.export(case.module(), (x,)), x)
-            samples = interleaved({"native": call}, max(3, rounds // 2), 3, 1)["native"]
-            native.append({"n": n, "batch": BATCH_1D, "us": statistics.median(samples) * 1e3})
-            print(f"calibrate native n={n}: {native[-1]['us']:.0f} us", flush=True)
+    for n, batch in [(64, 16), (128, 16), (256, 16), (512, 16), (1024, 16), (2048, 16), (4096, 16), (8192, 16),
+                     (16384, 16), (32768, 8), (256, 256), (1024, 64), (4096, 4)]:
+        candidates = [d for d in planning._compositions(n, 4) if 2 <= len(d) and max(d) <= 128]
+        random.shuffle(candidates)
+        plans = ([planning.AxisPlan(planning.DENSE)] if n <= 2048 else []) + \
+            [planning.AxisPlan(planning.FACTORED, d) for d in candidates[:8]]
+        case = Case("1d", n, batch)
+        x = case.input()
+        for plan in plans:
+            original = planning.choose
+            planning.choose = lambda *a, _p=plan, **k: _p  # type: ignore[assignment]
+            try:
+                program = lower_fft(torch.export.export(case.module(), (x,)))
+            finally:
+                planning.choose = original
+            eager = program.module()
+            calls = {"eager": lambda e=eager, x=x: e(x), "onnxruntime": _onnx_session(program, x),
+                     "xnnpack": _pte(program, x)[0]}
+            samples = interleaved(calls, rounds, 3, 2)
+            row = {"n": n, "batch": batch, "digits": list(plan.digits), "form": plan.form,
+                   "features": _features(case, plan, batch),
+                   **{k: statistics.median(v) * 1e3 for k, v in samples.items()}}  # microseconds
+            rows.append(row)
+            print(f"calibrate n={n} batch={batch} {plan.describe(n):22s} " +
+                  ", ".join(f"{k} {row[k]:.0f} us" for k in calls), flush=True)
+    native = []
+    for n in [256, 1024, 4096, 16384, 257, 1031, 4099, 3 * 512]:
+        case = Case("1d", n)
+        x = case.input()
+        call = _onnx_session(torch.export.export(case.module(), (x,)), x)
+        samples = interleaved({"native": call}, max(3, rounds // 2), 3, 1)["native"]
+        native.append({"n": n, "batch": BATCH_1D, "us": statistics.median(samples) * 1e3})
+        print(f"calibrate native n={n}: {native[-1]['us']:.0f} us", flush=True)
     X = np.array([r["features"] for r in rows], dtype=float)
     fits = {}
     for runtime in ("eager", "onnxruntime", "xnnpack"):
@@ -400,8 +399,8 @@ def calibrate(rounds: int) -> dict[str, Any]:
     work2 = np.array([2 * BATCH_1D * n * (n.bit_length() - 1) for n, _ in pow2], dtype=float)
     worko = np.array([2 * BATCH_1D * n * n for n, _ in other], dtype=float)
     fits["onnxruntime-dft"] = {
-        "pow2": float(np.median([us / w for (_, us), w in zip(pow2, work2)])),
-        "other": float(np.median([us / w for (_, us), w in zip(other, worko)])),
+        "pow2": float(np.median([us / w for (_, us), w in zip(pow2, work2, strict=True)])),
+        "other": float(np.median([us / w for (_, us), w in zip(other, worko, strict=True)])),
     }
     return {"rows": rows, "native": native, "fits": fits}
 
@@ -519,7 +518,7 @@ def markdown(summary: dict[str, Any]) -> str:
                 for key, row in summary["results"].items())
     natives = [row["error"]["ort-native"] for row in summary["results"].values() if "ort-native" in row["error"]]
     largest = max(summary["results"].values(), key=lambda row: (row["kind"] == "1d", row["n"]))
-    lines += ["", f"Largest error of a lowered runtime over the output scale: "
+    lines += ["", "Largest error of a lowered runtime over the output scale: "
               + part("worst-error", f"{worst[0]:.1e}") + f" ({worst[1]}); "
               f"goal <= {ERROR_GOAL:.0e}: {'met' if worst[0] <= ERROR_GOAL else 'NOT met'}."
               + (" ONNX Runtime's own `DFT` op on the unlowered program: up to "
@@ -550,8 +549,8 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5))
-    colors = dict(zip(RUNTIMES, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
-    for ax, kind in zip(axes, ("1d", "2d")):
+    colors = dict(zip(RUNTIMES, plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False))
+    for ax, kind in zip(axes, ("1d", "2d"), strict=True):
         rows = sorted((r for r in summary["results"].values() if r["kind"] == kind), key=lambda r: r["n"])
         if not rows:
             continue
@@ -560,10 +559,10 @@ def plot(summary: dict[str, Any], path: Path) -> None:
         for runtime in RUNTIMES:
             pts = [(r["n"], r["median_ms"][runtime]) for r in lined if runtime in r["median_ms"]]
             if pts:
-                ax.loglog(*zip(*pts), marker="o", ms=3, color=colors[runtime], label=runtime)
+                ax.loglog(*zip(*pts, strict=True), marker="o", ms=3, color=colors[runtime], label=runtime)
             extra = [(r["n"], r["median_ms"][runtime]) for r in others if runtime in r["median_ms"]]
             if extra:
-                ax.loglog(*zip(*extra), linestyle="none", marker="x", ms=4, color=colors[runtime])
+                ax.loglog(*zip(*extra, strict=True), linestyle="none", marker="x", ms=4, color=colors[runtime])
         ns = np.array([r["n"] for r in lined], dtype=float)
         work = ns * np.log2(ns) if kind == "1d" else ns * ns * np.log2(ns * ns)
         ref = np.array([r["median_ms"][REFERENCE] for r in lined])

@@ -59,7 +59,7 @@ def onnx_run(ep: torch.export.ExportedProgram, args: tuple[torch.Tensor, ...]) -
     buffer = io.BytesIO()
     onnx.save(torch.onnx.export(ep, args, dynamo=True, verbose=False).model_proto, buffer)
     session = ort.InferenceSession(buffer.getvalue(), session_options(threads=1), providers=["CPUExecutionProvider"])
-    feed = {i.name: a.numpy() for i, a in zip(session.get_inputs(), args)}
+    feed = {i.name: a.numpy() for i, a in zip(session.get_inputs(), args, strict=True)}
     return lambda: session.run(None, feed)
 
 

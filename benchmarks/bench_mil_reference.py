@@ -35,7 +35,6 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
 from _results import EXPORT_CODE, part, save  # noqa: E402
 from _timing import interleaved  # noqa: E402
 

@@ -411,7 +411,7 @@ def plot(rows: list[dict[str, object]], dest: Path) -> None:
     models = list(dict.fromkeys(r["model"] for r in rows if r["model"]))
     thread_counts = sorted({r["threads"] for r in rows})
     fig, axes = plt.subplots(1, len(thread_counts), figsize=(6 * len(thread_counts), 4.5), squeeze=False)
-    for ax, threads in zip(axes[0], thread_counts):
+    for ax, threads in zip(axes[0], thread_counts, strict=True):
         runtimes = list(dict.fromkeys(r["runtime"] for r in rows if r["model"] and r["threads"] == threads))
         width = 0.8 / len(runtimes)
         for i, runtime in enumerate(runtimes):

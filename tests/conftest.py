@@ -14,7 +14,6 @@ import pytest
 
 from affdeploy.bench.openmp import sleep_idle_openmp_threads
 
-
 # ======================================================================================
 # thread pools (owner: coordinator). Read by torch's OpenMP when it loads, so set before any test module
 # imports torch; xdist workers and the processes tests start inherit them.

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
-
 from fft_models import GlobalFilterNet
+from torch import nn
 
 
 class FourierUnit(nn.Module):
@@ -281,7 +280,7 @@ class Bundle(nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         outputs: list[torch.Tensor] = []
-        for model, arity in zip(self.models, self.arity):
+        for model, arity in zip(self.models, self.arity, strict=True):
             outputs += _flat(model(*inputs[:arity]))
             inputs = inputs[arity:]
         return tuple(outputs)

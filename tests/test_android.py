@@ -18,24 +18,24 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from cli_helpers import cli
+from loopback_adb.device import DeviceConfig, LoopbackDevice
+from reduced_affnet import SHARED_MODEL
 
 from affdeploy.bench.request import BenchRequest
 from affdeploy.bench.schema import load_results
 from affdeploy.devices import resolve_device
 from affdeploy.devices.android import AndroidDevice
+from affdeploy.devices.android import session as android_session
 from affdeploy.devices.android.adb import Adb
 from affdeploy.devices.android.bench import run_bench
 from affdeploy.devices.android.probes import Cluster
 from affdeploy.devices.android.runners import RUNNERS as NATIVE_RUNNERS
 from affdeploy.devices.android.runners import RunnerPaths
-from affdeploy.devices.android import session as android_session
 from affdeploy.devices.android.session import DEVICE_DIR, AndroidSession
 from affdeploy.errors import DeviceError, ToolMissingError, UsageError
 from affdeploy.export.registry import target_names
 from affdeploy.vocab import DeviceKind
-from cli_helpers import cli
-from loopback_adb.device import DeviceConfig, LoopbackDevice
-from reduced_affnet import SHARED_MODEL
 
 RUNNERS = Path(__file__).parent / "runners"
 IMAGE_SIZE = 64

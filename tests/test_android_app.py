@@ -18,15 +18,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import missing, require_tool
 
+from affdeploy.bench.appmodel import APP_CATALOG_SCHEMA, APP_MODEL_SCHEMA
 from affdeploy.bench.schema import load_results
 from affdeploy.bench.stats import compute_stats
 from affdeploy.cli import main
-from affdeploy.bench.appmodel import APP_CATALOG_SCHEMA, APP_MODEL_SCHEMA
 from affdeploy.export.manifest import ArtifactEntry, write_manifest
 from affdeploy.fsutil import sha256_path
 from affdeploy.preprocessing import input_spec
-from conftest import missing, require_tool
 
 REPO = Path(__file__).resolve().parents[1]
 ANDROID = REPO / "android_app"

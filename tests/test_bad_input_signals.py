@@ -21,10 +21,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
-
 from bad_input_helpers import assert_one_clear_line, error_lines, snapshot
 from reduced_affnet import CLI, SHARED_MODEL
+from torch import nn
 
 STEP_TIMEOUT_S = 600.0
 

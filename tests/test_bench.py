@@ -10,19 +10,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import cli
+from reduced_affnet import SHARED_MODEL
 
 from affdeploy.bench import engine
 from affdeploy.bench.engine import Config, _interleaved_rounds, run_host
 from affdeploy.bench.openmp import PASSIVE, WAIT_POLICY_ENV, openmp_wait_policy, sleep_idle_openmp_threads
 from affdeploy.bench.request import BenchRequest
+from affdeploy.bench.schema import load_results
+from affdeploy.cli import main
 from affdeploy.export import ExportRequest, read_manifest
 from affdeploy.export.base import Session
 from affdeploy.export.cache import CACHE_DIR, cache_inputs, cache_key
-from affdeploy.bench.schema import load_results
-from affdeploy.cli import main
 from affdeploy.vocab import Backend
-from cli_helpers import cli
-from reduced_affnet import SHARED_MODEL
 
 
 @pytest.mark.parametrize(

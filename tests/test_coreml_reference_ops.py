@@ -183,7 +183,7 @@ _ACT["sigmoid_hard"] = _ACT["hard_sigmoid"]
 
 
 def _gates(w: np.ndarray | None, names: str, size: int) -> dict[str, np.ndarray]:
-    return dict(zip(names, np.split(np.zeros(len(names) * size, F32) if w is None else w, len(names))))
+    return dict(zip(names, np.split(np.zeros(len(names) * size, F32) if w is None else w, len(names)), strict=True))
 
 
 def np_lstm(x: np.ndarray, h: np.ndarray, c: np.ndarray, weight_ih: np.ndarray, weight_hh: np.ndarray,
@@ -216,7 +216,7 @@ def np_bilstm(x: np.ndarray, h: np.ndarray, c: np.ndarray, weights: dict[str, np
                   **kwargs)
     bwd = np_lstm(x, h[:, HID:], c[:, HID:], weights["weight_ih_back"], weights["weight_hh_back"],
                   weights["bias_back"], peephole_back, reverse=True, **kwargs)
-    return (np.concatenate([fwd[0], bwd[0][::-1]], -1), *(np.concatenate([a, b], -1) for a, b in zip(fwd[1:], bwd[1:])))
+    return (np.concatenate([fwd[0], bwd[0][::-1]], -1), *(np.concatenate([a, b], -1) for a, b in zip(fwd[1:], bwd[1:], strict=True)))
 
 
 def np_gru(x: np.ndarray, h: np.ndarray, weight_ih: np.ndarray, weight_hh: np.ndarray, bias: np.ndarray,
@@ -265,7 +265,7 @@ def _const(value: np.ndarray | np.floating, like: Any) -> np.ndarray | np.floati
 def _recurrent(op: str, x: Any, weights: dict[str, np.ndarray], *states: Any, width: int = HID, **attrs: Any) -> Any:
     """``mb.<op>`` over x with ``weights``; states not given are zero constants."""
     names = ("initial_h", "initial_c") if op == "lstm" else ("initial_h",)
-    given = dict(zip(names, states))
+    given = dict(zip(names, states, strict=False))
     zeros = {name: _const(np.zeros((BATCH, width), F32), x) for name in names if name not in given}
     consts = {name: _const(value, x) for name, value in {**weights, **attrs}.items()
               if isinstance(value, (np.ndarray, np.floating))}
@@ -457,9 +457,9 @@ CASES: list[Case] = [
     Case("gather_nd", "gather_nd", {"x": rand(3, 4, 2), "i": np.array([[0, 3], [2, 1]], np.int32)},
          lambda x, i: mb.gather_nd(x=x, indices=i), lambda x, i: t(x)[t(i[:, 0]).long(), t(i[:, 1]).long()].numpy()),
     Case("topk", "topk", {"x": rand(3, 6)}, lambda x: mb.topk(x=x, k=3, axis=-1),
-         lambda x: tuple(v.numpy().astype(dt) for v, dt in zip(torch.topk(t(x), 3, dim=-1), (F32, np.int32)))),
+         lambda x: tuple(v.numpy().astype(dt) for v, dt in zip(torch.topk(t(x), 3, dim=-1), (F32, np.int32), strict=True))),
     Case("topk_ascending", "topk", {"x": rand(5, 2)}, lambda x: mb.topk(x=x, k=2, axis=0, ascending=True),
-         lambda x: tuple(v.numpy().astype(dt) for v, dt in zip(torch.topk(t(x), 2, dim=0, largest=False), (F32, np.int32)))),
+         lambda x: tuple(v.numpy().astype(dt) for v, dt in zip(torch.topk(t(x), 2, dim=0, largest=False), (F32, np.int32), strict=True))),
     Case("argsort", "argsort", {"x": rand(3, 6)}, lambda x: mb.argsort(x=x, axis=1),
          lambda x: torch.argsort(t(x), dim=1, descending=True).numpy().astype(np.int32)),
     # resizing

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import cli
 
 from affdeploy.bench.appmodel import APP_CATALOG_SCHEMA
 from affdeploy.bench.request import BenchRequest
@@ -22,7 +23,6 @@ from affdeploy.devices import ios
 from affdeploy.devices.ios import app, discovery, xcode, xcresult
 from affdeploy.errors import DeviceError, ToolMissingError, UsageError
 from affdeploy.fsutil import atomic_write_text
-from cli_helpers import cli
 
 DATA = Path(__file__).parent / "data" / "ios"
 UDID = "00008130-001A2B3C4D5E6F70"

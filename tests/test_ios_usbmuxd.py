@@ -17,12 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import require_tool
 
 from affdeploy.bench.request import BenchRequest
 from affdeploy.devices import ios
 from affdeploy.devices.ios import app
 from affdeploy.errors import DeviceError
-from conftest import require_tool
 
 SOCKET = Path("/var/run/usbmuxd")
 PIDFILE = Path("/var/run/usbmuxd.pid")

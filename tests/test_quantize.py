@@ -231,11 +231,12 @@ def test_int8_keeps_the_fft_passs_concatenations_fp32_and_the_stage_fusion_int8(
     parts side by side; its DC term sqrt(H*W) times the rest) was quantized with one step per tensor, which took
     AFFNet-ET's trained-like int8 logits at 256 px to a min cosine of 0.56 against fp32 (0.99 with those ``cat``
     fp32). Only the stages' fusion ``cat([res, proj])`` of convolution outputs stays int8."""
+    from reduced_affnet import one_aff_block
+
     from affdeploy.fft import lower_fft
     from affdeploy.graph import example_input, export_program
     from affdeploy.models.affnet import AFFNet
     from affdeploy.passes import delegate_friendly
-    from reduced_affnet import one_aff_block
 
     torch.manual_seed(0)
     ep = delegate_friendly(lower_fft(export_program(AFFNet(one_aff_block("affnet-et")).eval(), 64)))

@@ -13,16 +13,16 @@ from pathlib import Path
 import matplotlib.image
 import numpy as np
 import pytest
+from bad_input_helpers import assert_one_clear_line
+from cli_helpers import cli
 
 from affdeploy.bench.host import host_device_info
-from affdeploy.versions import tool_versions
 from affdeploy.bench.output import to_csv, write_results
 from affdeploy.bench.schema import SCHEMA_ID, BenchRecord, dump_results, load_results
 from affdeploy.bench.stats import compute_stats
 from affdeploy.cli import main
 from affdeploy.errors import AffdeployError
-from bad_input_helpers import assert_one_clear_line
-from cli_helpers import cli
+from affdeploy.versions import tool_versions
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

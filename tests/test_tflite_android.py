@@ -10,6 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cli_helpers import cli
+from loopback_adb.device import LoopbackDevice
+from reduced_affnet import SHARED_MODEL
+from test_android import IMAGE_SIZE, on_phone, phone, request_for, stand_in  # noqa: F401  (on_phone: fixture)
 
 from affdeploy.bench.schema import load_results
 from affdeploy.devices.android.bench import run_bench
@@ -17,10 +21,6 @@ from affdeploy.devices.android.runners import RUNNERS, RunnerPaths
 from affdeploy.devices.android.session import DEVICE_DIR
 from affdeploy.devices.android.tflite_runner import parse_benchmark_model
 from affdeploy.errors import DeviceError
-from cli_helpers import cli
-from loopback_adb.device import LoopbackDevice
-from reduced_affnet import SHARED_MODEL
-from test_android import IMAGE_SIZE, on_phone, phone, request_for, stand_in  # noqa: F401  (on_phone: fixture)
 
 # What benchmark_model 2.x prints for a run of 50 (TFLITE_LOG INFO lines; tsl StatWithPercentiles).
 REAL = """INFO: STARTING!

@@ -12,7 +12,6 @@ import pytest
 import torch
 from torch import nn
 
-from affdeploy.etruntime import set_threads as set_executorch_threads
 from affdeploy.bench.yardstick import (
     ThreadSetting,
     build_int8_gemms,
@@ -27,6 +26,7 @@ from affdeploy.bench.yardstick import (
     yardsticks,
 )
 from affdeploy.errors import AffdeployError
+from affdeploy.etruntime import set_threads as set_executorch_threads
 from affdeploy.fft import lower_fft
 from affdeploy.models.affnet import AdaptiveFrequencyFilter
 from affdeploy.models.executed import executed_macs

@@ -305,7 +305,8 @@ def measure(configs: list[Config], request: BenchRequest, progress: Progress = s
                 first = False
                 report(f"loading and warming up {config.label}", group)
                 _prepare(config, request, lambda text, group=group: report(text, group))
-            _interleaved_rounds(group, request, lambda text: report(f"{text} ({group[0].threads} thread(s))", group))
+            _interleaved_rounds(group, request,
+                                lambda text, group=group: report(f"{text} ({group[0].threads} thread(s))", group))
         finally:
             for config in group:
                 config.session = None

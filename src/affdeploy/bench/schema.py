@@ -105,7 +105,7 @@ class BenchRecord:
         return data
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = "benchmark record") -> "BenchRecord":
+    def from_dict(cls, data: Any, where: str = "benchmark record") -> BenchRecord:
         """Parse and validate one record against the schema; an error names the record, the field and what was expected."""
         if not isinstance(data, dict):
             raise AffdeployError(f"{where} is {_kind(data)}, expected an object")

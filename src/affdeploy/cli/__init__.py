@@ -28,6 +28,7 @@ try:  # torch loads here (~2 s): a Ctrl-C meanwhile is an interrupted run, not a
     from affdeploy.cli._streams import checked_stdout
 
     # Command modules register themselves on ``app`` when imported; this order is the order of --help.
+    # isort: off
     from affdeploy.cli import info as _info  # noqa: F401
     from affdeploy.cli import export as _export  # noqa: F401
     from affdeploy.cli import verify as _verify  # noqa: F401
@@ -39,6 +40,7 @@ try:  # torch loads here (~2 s): a Ctrl-C meanwhile is an interrupted run, not a
     from affdeploy.cli import devices as _devices  # noqa: F401
     from affdeploy.cli import android_assets as _android_assets  # noqa: F401
     from affdeploy.cli import ios_assets as _ios_assets  # noqa: F401
+    # isort: on
 except BaseException as exc:
     if not after_interrupt(exc):
         raise

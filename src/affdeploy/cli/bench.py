@@ -13,9 +13,9 @@ from affdeploy.bench.request import NOISY_CV, BenchRequest
 from affdeploy.cli._common import TARGETS_HELP, app, console, err_console, finite, progress
 from affdeploy.devices import resolve_device
 from affdeploy.errors import UsageError
+from affdeploy.export.registry import bench_targets
 from affdeploy.fsutil import check_readable_file, check_writable_file
 from affdeploy.limits import check_threads
-from affdeploy.export.registry import bench_targets
 from affdeploy.models import MODELS
 from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE
 from affdeploy.vocab import DeviceKind, Target, split_names
@@ -77,7 +77,8 @@ def artifact_model_and_size(artifacts: list[Path], models: list[str], image_size
         except NoEntryError:  # a bare file: its own input shape decides the size
             size = _input_size(path)
             if size is not None and image_size is not None and image_size != size:
-                raise UsageError(f"{path} takes {size}x{size} inputs, not --image-size {image_size}; drop --image-size")
+                raise UsageError(
+                    f"{path} takes {size}x{size} inputs, not --image-size {image_size}; drop --image-size") from None
             image_size = size if size is not None else image_size
             continue
         if len(models) > 1:

@@ -24,9 +24,8 @@ from affdeploy.export.parity import PASSED
 from affdeploy.export.registry import all_targets, target_names
 from affdeploy.fsutil import check_readable_file
 from affdeploy.models.source import MODEL_HELP, is_user_model
-from affdeploy.progress import Progress as Steps
 from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE
-
+from affdeploy.progress import Progress as Steps
 
 
 def _per_target(capability: str) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from torch.export import ExportedProgram
 from rich.table import Table
+from torch.export import ExportedProgram
 
 from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json
 from affdeploy.export.pipeline import constant_bytes, transform_summary
@@ -16,7 +16,6 @@ from affdeploy.models import build_model, model_info
 from affdeploy.models.profile import profile_model
 from affdeploy.models.source import MODEL_HELP, is_user_model, resolve_model
 from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE, input_spec
-
 
 
 @app.command()

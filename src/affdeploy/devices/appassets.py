@@ -106,7 +106,7 @@ def install_models(folder: Path, entries: list[ArtifactEntry], models_dir: Path,
     metas = [app_model(e, labels=LABELS_NAME, macs=macs(e)) for e in entries]  # all refusals before any copy
     ensure_writable_dir(folder)
     installed = []
-    for entry, source, meta in zip(entries, sources, metas):
+    for entry, source, meta in zip(entries, sources, metas, strict=True):
         status = install(source, folder / source.name, entry.sha256)
         write_app_model(folder, meta)
         installed.append(Installed(meta, path_size(folder / source.name), status))

@@ -159,7 +159,7 @@ class ExportTarget(ABC):
     def export(self, ep: ExportedProgram, spec: InputSpec, dest: Path, request: ExportRequest) -> Lowered:
         """Lower ``ep`` and write the artifact at ``dest`` (a temporary path)."""
 
-    def preload(self) -> None:
+    def preload(self) -> None:  # noqa: B027  (an optional hook: most targets import nothing ahead)
         """Import the runtime's modules ahead of time, so a measured load time is the model's, not imports'."""
 
     @abstractmethod

@@ -167,9 +167,9 @@ class OnnxTarget(ExportTarget):
 
 def _set_metadata(model: onnx.ModelProto, dest: Path, request: ExportRequest) -> None:
     """Record what the file is (model, FFT mode) inside it, for people who find it without a manifest."""
-    from affdeploy import __version__
-
     import onnx
+
+    from affdeploy import __version__
 
     for key, value in {"affdeploy.model": request.model, "affdeploy.fft": str(request.fft),
                        "affdeploy.image_size": str(request.image_size), "affdeploy.precision": str(request.precision)}.items():

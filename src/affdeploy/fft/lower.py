@@ -30,8 +30,10 @@ from torch.fx.node import map_arg
 from torch.utils import _pytree as pytree
 
 from affdeploy.errors import ExportError
-from affdeploy.fft import complexmath  # noqa: F401  (registers its handlers)
-from affdeploy.fft import meter
+from affdeploy.fft import (
+    complexmath,  # noqa: F401  (registers its handlers)
+    meter,
+)
 from affdeploy.fft import plan as planning
 from affdeploy.fft.matrices import StageKey, stage_matrix
 from affdeploy.fft.ops import HANDLERS, KEEPS_PARTIAL, LAYOUT_STORE, RESHAPES
@@ -146,7 +148,7 @@ class _LoweredModule(nn.Module):
                 value = value.data
             if value.is_complex():  # a complex weight: two real tensors next to it
                 paths = (f"{spec.target}_real", f"{spec.target}_imag")
-                for path, part in zip(paths, (value.real, value.imag)):
+                for path, part in zip(paths, (value.real, value.imag), strict=True):
                     _set_path(self, path, part.clone(), spec.kind, spec.persistent)
                 self._sources[name] = ("pair", *paths)
             else:
@@ -276,7 +278,7 @@ class _LoweredModule(nn.Module):
         value = self._call(node, args, kwargs)
         if not self._frozen and node.name in self._fold_candidates and isinstance(value, Pair):
             names = (f"_folded_{node.name}_re", f"_folded_{node.name}_im")
-            for buffer, part in zip(names, (value.re, value.im)):
+            for buffer, part in zip(names, (value.re, value.im), strict=True):
                 self.register_buffer(buffer, part.detach().clone().contiguous(), persistent=False)
             self._folded[node.name] = names
             return Pair(getattr(self, names[0]), getattr(self, names[1]), constant=names)  # as the export run sees it

@@ -283,7 +283,7 @@ def _same_op(name: str) -> Handler:
         out_re = op(a.re, *args, **kwargs)
         out_im = op(a.im, *args, **kwargs)
         if isinstance(out_re, (list, tuple)):
-            return [Pair(r, i) for r, i in zip(out_re, out_im)]
+            return [Pair(r, i) for r, i in zip(out_re, out_im, strict=True)]
         return Pair(out_re, out_im)
 
     return handler
@@ -474,7 +474,7 @@ class FFTOps:
             if kind == "c2r":
                 n[-1] = 2 * (shape[dims[-1]] - 1)
             if s is not None:
-                n = [d if size == -1 else size for d, size in zip(n, s)]
+                n = [d if size == -1 else size for d, size in zip(n, s, strict=False)]
             return self._run(x, kind, dims, n, inverse, kind == "r2c", norm or "backward")
 
         return handler

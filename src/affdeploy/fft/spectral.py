@@ -18,13 +18,12 @@ The kernels depend on the window's values, which are known when the program is l
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
 import torch
-
-import math
 
 from affdeploy.fft import meter
 from affdeploy.fft import plan as planning

@@ -24,10 +24,21 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from affdeploy.fft import plan as planning
 from affdeploy.fft import meter
-from affdeploy.fft.factored import C, MAX_RANK, Grid, Network, chirp, constant_name, fetch, input_weights, run_forward, \
-    run_transposed, split_for_transposed
+from affdeploy.fft import plan as planning
+from affdeploy.fft.factored import (
+    MAX_RANK,
+    C,
+    Grid,
+    Network,
+    chirp,
+    constant_name,
+    fetch,
+    input_weights,
+    run_forward,
+    run_transposed,
+    split_for_transposed,
+)
 from affdeploy.fft.matrices import StageKey
 from affdeploy.fft.values import Pair
 
@@ -135,7 +146,7 @@ def dft(x: Value, kind: str, dims: list[int], n: list[int], *, inverse: bool, on
     for d in dims:
         static_size(shape, d, "the FFT")
     keep = {d % ndim: ranges for d, ranges in (keep or {}).items()}
-    sizes = dict(zip(dims, n))
+    sizes = dict(zip(dims, n, strict=True))
     model = getattr(store, "cost_model", None) or planning.COST
     plans = _plans(shape, kind, dims, sizes, onesided, isinstance(x, Pair), keep, forms, model)
     if isinstance(x, LazyPair) and _reads_layout(x, _steps(kind, dims), sizes, inverse, plans):

@@ -181,7 +181,7 @@ class AFFNet(nn.Module):
             InvertedResidual(cfg.layer2_width, cfg.layer2_width, 1, e),
         )
         cin = cfg.layer2_width
-        for index, (width, depth) in enumerate(zip(cfg.widths, cfg.depths), start=3):
+        for index, (width, depth) in enumerate(zip(cfg.widths, cfg.depths, strict=True), start=3):
             stage = nn.Sequential(
                 InvertedResidual(cin, width, 2, e),
                 AFFBlock(width, cfg.ffn_multiplier * width, depth),

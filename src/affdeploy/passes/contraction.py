@@ -222,7 +222,7 @@ def _same_value(p: object, q: object) -> bool:
         if p is q:
             return True
         return (p.op == q.op == "call_function" and p.target == q.target and len(p.args) == len(q.args)
-                and all(_same_value(x, y) for x, y in zip(p.args, q.args)) and p.kwargs == q.kwargs)
+                and all(_same_value(x, y) for x, y in zip(p.args, q.args, strict=True)) and p.kwargs == q.kwargs)
     if isinstance(p, (list, tuple)) and isinstance(q, (list, tuple)):
-        return len(p) == len(q) and all(_same_value(x, y) for x, y in zip(p, q))
+        return len(p) == len(q) and all(_same_value(x, y) for x, y in zip(p, q, strict=True))
     return not isinstance(p, Node) and not isinstance(q, Node) and p == q

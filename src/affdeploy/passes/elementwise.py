@@ -59,7 +59,7 @@ def _same(u: Any, v: Any, leaves: tuple[Node, Node], constants: set[Node], pairs
             pairs.append((u, v))
             return shape(u) == shape(v)
         return (u.target == v.target and u.target in ELEMENTWISE and u.kwargs == v.kwargs and len(u.args) == len(v.args)
-                and all(_same(a, b, leaves, constants, pairs) for a, b in zip(u.args, v.args)))
+                and all(_same(a, b, leaves, constants, pairs) for a, b in zip(u.args, v.args, strict=True)))
     return not isinstance(u, Node) and not isinstance(v, Node) and u == v
 
 

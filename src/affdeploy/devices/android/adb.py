@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 import shlex
+import shutil
 import subprocess
 import threading
 import time
@@ -106,7 +106,7 @@ class Adb:
         self.exe = adb_path(self.env)
         self.serial = serial
 
-    def for_device(self, serial: str) -> "Adb":
+    def for_device(self, serial: str) -> Adb:
         """The same client, addressing ``serial`` with ``-s``."""
         return Adb(serial, env=self.env)
 

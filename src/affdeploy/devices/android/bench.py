@@ -14,7 +14,7 @@ import logging
 import re
 import shlex
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -142,7 +142,7 @@ def _jobs(request: BenchRequest, warmup: int, iters: int) -> Iterator[Job]:
 
 
 def _partial_path(request: BenchRequest, serial: str) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", serial)
     return Path(request.models_dir).parent / "results" / f"android-partial-{safe}-{stamp}.json"
 

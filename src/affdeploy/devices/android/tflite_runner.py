@@ -134,7 +134,7 @@ def input_layer_flags(job: Job) -> tuple[list[str], list[str]]:
     if declared is None or all(d >= 0 for _, shape in declared for d in shape):
         return [], [f"{NAME} fills every input with random values at the .tflite's static shapes: {shown}"] if shown else []
     dynamic = [f"{name} {shape}" for name, shape in declared if min(shape) < 0]
-    if len(job.inputs) != len(declared) or any(len(i.shape) != len(s) for i, (_, s) in zip(job.inputs, declared)):
+    if len(job.inputs) != len(declared) or any(len(i.shape) != len(s) for i, (_, s) in zip(job.inputs, declared, strict=True)):
         raise UsageError(f"{job.artifact.name} has dynamic input dims ({', '.join(dynamic)}) that no example input "
                          f"sizes; {NAME} would run them at the sizes stored in the file",
                          hint="bench the model by --model (affdeploy's .tflite export has static shapes)")

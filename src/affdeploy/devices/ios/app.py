@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from affdeploy.bench.appmodel import read_app_model
 from affdeploy.bench.request import BenchRequest
-from affdeploy.devices.ios.assets import CATALOG_NAME
 from affdeploy.bench.schema import BenchRecord
+from affdeploy.devices.ios.assets import CATALOG_NAME
 from affdeploy.errors import AffdeployError, UsageError
 from affdeploy.export.registry import bench_targets
 from affdeploy.models import MODELS
