@@ -63,7 +63,8 @@ def onnx_run(ep: torch.export.ExportedProgram, args: tuple[torch.Tensor, ...]) -
     return lambda: session.run(None, feed)
 
 
-def executorch_run(ep: torch.export.ExportedProgram, args: tuple[torch.Tensor, ...]) -> tuple[Callable[[], Any], dict[str, Any]]:
+def executorch_run(ep: torch.export.ExportedProgram,
+                   args: tuple[torch.Tensor, ...]) -> tuple[Callable[[], Any], dict[str, Any]]:
     """The .pte's forward (program kept alive by the closure) and its delegation facts."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.devtools.backend_debug import get_delegation_info

@@ -53,7 +53,8 @@ def _seeded(request: pytest.FixtureRequest) -> None:
 # ======================================================================================
 # system tools the tests need (owner: export/bench; used by the adb, JDK and usbmuxd tests)
 # ======================================================================================
-APT_HINT = "CI installs it in .ci/run; Debian/Ubuntu: sudo apt-get install adb default-jdk-headless junit4 libhamcrest-java usbmuxd"
+APT_HINT = ("CI installs it in .ci/run; Debian/Ubuntu: "
+            "sudo apt-get install adb default-jdk-headless junit4 libhamcrest-java usbmuxd")
 
 
 def missing(what: str, hint: str = APT_HINT) -> NoReturn:

@@ -1,4 +1,5 @@
-"""User models in the apps: `android-assets` / `ios-assets` take a .pt2 file or a factory, and the apps run it in tensor mode.
+"""User models in the apps: `android-assets` / `ios-assets` take a .pt2 file or a factory, and the apps run it in tensor
+mode.
 
 One tiny two-input, two-output FFT model (tests/fft_zoo.py "multi-input", 2x15 floats) is saved with
 torch.export.save and exported once to ExecuTorch. The asset commands write its FILE.model.json; the

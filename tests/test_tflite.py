@@ -96,7 +96,8 @@ def test_a_damaged_tflite_is_one_error_line(tmp_path: Path, tflite_ready: None, 
     assert len(err.strip().splitlines()) == 1 and "broken.tflite is not a readable .tflite artifact" in err
 
 
-def test_native_fft_is_refused_with_the_reason(tflite_ready: None, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_native_fft_is_refused_with_the_reason(tflite_ready: None, capsys: pytest.CaptureFixture[str],
+                                               tmp_path: Path) -> None:
     code, _, err = cli(capsys, "export", "--model", "affnet-et", "--target", "tflite", "--fft", "native",
                        "--out", str(tmp_path))
     assert code == 2 and len(err.strip().splitlines()) == 1

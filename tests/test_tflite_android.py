@@ -43,7 +43,7 @@ INFO: Inference timings in us: Init: 61348, First inference: 41223, Warmup (avg)
 INFO: Note: as the benchmark tool itself affects memory footprint, the following is only APPROXIMATE to the actual memory footprint of the model at runtime. Take the information at your discretion.
 INFO: Memory footprint delta from the start of the tool (MB): init=23.6133 overall=31.0039
 INFO: Overall peak memory footprint (MB) via periodic monitoring: 38.0273
-"""
+"""  # noqa: E501  (the tool's output, verbatim)
 
 
 def test_parser_reads_every_field_of_the_real_format() -> None:
@@ -59,7 +59,8 @@ def test_parser_takes_the_edge_cases_of_the_stream_format() -> None:
     # all-equal phase "(all same)"; no warm-up runs give nan; no memory lines where mallinfo is missing.
     text = ("INFO: Though XNNPACK delegate is explicitly applied, the model graph will not be executed by the delegate.\n"
             "INFO: count=0\n\nINFO: count=3 curr=1500000(all same) p5=1500000 median=1500000 p95=1500000\n\n"
-            "INFO: Inference timings in us: Init: 2100000, First inference: 0, Warmup (avg): nan, Inference (avg): 1.5e+06\n")
+            "INFO: Inference timings in us: Init: 2100000, First inference: 0, Warmup (avg): nan, "
+            "Inference (avg): 1.5e+06\n")
     out = parse_benchmark_model(text)
     assert out.inference_avg_us == 1.5e6 and out.init_us == 2.1e6 and out.warmup_avg_us != out.warmup_avg_us  # nan
     assert out.runs[1] == {"count": 3, "curr": 1.5e6, "first": 1.5e6, "min": 1.5e6, "max": 1.5e6, "avg": 1.5e6,

@@ -4,9 +4,9 @@ It takes the real tool's ``--flag=value`` command line (benchmark_model.cc, benc
 xnnpack_delegate_provider.cc), really runs the model with ai-edge-litert's interpreter (XNNPACK,
 ``--num_threads``) on random inputs (every input, of its type, at the model's shapes, or at
 ``--input_layer_shape`` with the real tool's checks of ``--input_layer``), and prints what the real
-tool prints on stdout: ``INFO: `` lines with the set parameters, ``Loaded model``, the delegation line, one tsl::StatWithPercentiles line
-per phase (microseconds, doubles with 6 significant digits) followed by an empty ``INFO:`` line,
-``Inference timings in us: ...`` and the memory lines. Unknown flags are an error, as in the real tool.
+tool prints on stdout: ``INFO: `` lines with the set parameters, ``Loaded model``, the delegation line, one
+tsl::StatWithPercentiles line per phase (microseconds, doubles with 6 significant digits) followed by an empty
+``INFO:`` line, ``Inference timings in us: ...`` and the memory lines. Unknown flags are an error, as in the real tool.
 
 ``FAKE_BENCHMARK_MODEL=old`` prints like an older or stripped build: statistics without percentiles,
 no memory lines (mallinfo unsupported), WARN lines in between, partial delegation.

@@ -132,7 +132,8 @@ def _input(spec: dict[str, Any], seed: int, where: str) -> InputMeta:
 
 def _output(spec: dict[str, Any], where: str) -> TensorMeta:
     if not all(isinstance(d, int) for d in spec["shape"]):
-        raise UsageError(f"{where}: output '{spec['name']}' has a dynamic shape {spec['shape']}; the apps need static shapes")
+        raise UsageError(f"{where}: output '{spec['name']}' has a dynamic shape {spec['shape']}; "
+                         "the apps need static shapes")
     return TensorMeta(spec["name"], list(spec["shape"]), spec["dtype"])
 
 

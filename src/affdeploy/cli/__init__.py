@@ -78,7 +78,8 @@ def _run(args: list[str], verbose: bool) -> int:
         err_console.print(exc.format_message())
         return 2
     except click_exc.UsageError as exc:
-        hint = f" (see 'affdeploy {exc.ctx.info_name} --help')" if exc.ctx and exc.ctx.parent else " (see 'affdeploy --help')"
+        hint = (f" (see 'affdeploy {exc.ctx.info_name} --help')" if exc.ctx and exc.ctx.parent
+                else " (see 'affdeploy --help')")
         _error(f"{exc.format_message()}{hint}")
         return 2
     except typer.Exit as exc:

@@ -37,7 +37,7 @@ def info(
     radix-2 estimate. The FFT op count comes from torch.export of the model at --image-size.
 
     With the FFT pass (default) the graph is also reported after lowering FFTs and complex values to real DFT-matrix products, the form exported for Core ML and ExecuTorch (docs/fft.md), with every transform's form (dense matrix, factored network, Bluestein, or the runtime's native FFT), MACs and constant bytes.
-    """
+    """  # noqa: E501  (typer keeps a paragraph's line breaks in --help: one line per paragraph)
     costing = _costing(target) if fft_pass else None
     if is_user_model(model):
         _user_info(model, costing, as_json)

@@ -39,7 +39,8 @@ def checked_sources(entries: list[ArtifactEntry], models_dir: Path, allow_unveri
         if not source.exists():
             raise AffdeployError(f"{source} is listed in {manifest_path(models_dir)} but missing", hint="export it again")
         if sha256_path(source) != entry.sha256:
-            raise AffdeployError(f"{source} changed since it was exported (sha256 differs from the manifest)", hint="export it again")
+            raise AffdeployError(f"{source} changed since it was exported (sha256 differs from the manifest)",
+                                 hint="export it again")
         sources.append(source)
     names = [s.name for s in sources]
     if len(set(names)) != len(names):

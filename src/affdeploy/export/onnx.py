@@ -112,7 +112,8 @@ class OnnxTarget(ExportTarget):
         with tempfile.TemporaryDirectory() as work:
             fp32 = dest if request.precision == Precision.FP32 else Path(work) / "fp32.onnx"
             program.save(str(fp32), external_data=False)
-            onnx.checker.check_model(onnx.load(str(fp32)), full_check=True)  # raises ValidationError, reported by the pipeline
+            # raises ValidationError, reported by the pipeline
+            onnx.checker.check_model(onnx.load(str(fp32)), full_check=True)
             if request.precision == Precision.INT8:
                 from affdeploy.data.calibration import load_calibration
                 from affdeploy.export.quantize import quantize_onnx
@@ -172,7 +173,8 @@ def _set_metadata(model: onnx.ModelProto, dest: Path, request: ExportRequest) ->
     from affdeploy import __version__
 
     for key, value in {"affdeploy.model": request.model, "affdeploy.fft": str(request.fft),
-                       "affdeploy.image_size": str(request.image_size), "affdeploy.precision": str(request.precision)}.items():
+                       "affdeploy.image_size": str(request.image_size),
+                       "affdeploy.precision": str(request.precision)}.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     model.producer_name, model.producer_version = "affdeploy", __version__

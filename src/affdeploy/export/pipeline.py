@@ -257,7 +257,8 @@ def _export_one(tgt: ExportTarget, request: ExportRequest, program: ExportedProg
     return entry
 
 
-def _lower(tgt: ExportTarget, program: ExportedProgram, spec: InputSpec | TensorInputs, dest: Path, request: ExportRequest) -> Lowered:
+def _lower(tgt: ExportTarget, program: ExportedProgram, spec: InputSpec | TensorInputs, dest: Path,
+           request: ExportRequest) -> Lowered:
     """Run the target's lowering; an unexpected library exception becomes one ExportError line."""
     try:
         return tgt.export(program, spec, dest, request)

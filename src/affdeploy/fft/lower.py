@@ -441,8 +441,8 @@ def lower_fft(ep: ExportedProgram, target: str | None = None, *, forms: frozense
     model ranks them (``affdeploy.fft.plan.MODELS``: xnnpack, the default, onnxruntime, eager).
     ``native`` names the cost model of the runtime's own FFT op (``NATIVE_MODELS``): a transform for
     which it is cheaper stays that op, on complex values (only ONNX Runtime runs those), and the
-    lowered program then keeps those FFT ops and complex values. ``report``, when given, receives one entry per FFT call: its forms, MACs and the constants it
-    uses (``affdeploy info``).
+    lowered program then keeps those FFT ops and complex values. ``report``, when given, receives one
+    entry per FFT call: its forms, MACs and the constants it uses (``affdeploy info``).
     """
     if fft_op_count(ep) == 0 and complex_value_count(ep) == 0:
         return ep

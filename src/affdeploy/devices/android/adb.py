@@ -145,7 +145,8 @@ class Adb:
         """Run an adb host command (``devices -l``, ``connect``...) and return its stdout."""
         proc = self._run(list(args), timeout=timeout)
         if proc.returncode != 0:
-            raise DeviceError(f"`adb {' '.join(args)}` failed: {_decode(proc.stderr).strip() or _decode(proc.stdout).strip()}")
+            raise DeviceError(f"`adb {' '.join(args)}` failed: "
+                              f"{_decode(proc.stderr).strip() or _decode(proc.stdout).strip()}")
         return _decode(proc.stdout)
 
     def devices(self) -> list[AttachedDevice]:

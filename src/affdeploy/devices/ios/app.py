@@ -79,7 +79,8 @@ def installable_app() -> Path | None:
     if explicit:
         path = Path(explicit)
         if not path.exists():
-            raise AffdeployError(f"AFFDEPLOY_IOS_APP={path} does not exist", hint="point it at the built AFFBench.ipa or AFFBench.app")
+            raise AffdeployError(f"AFFDEPLOY_IOS_APP={path} does not exist",
+                                 hint="point it at the built AFFBench.ipa or AFFBench.app")
         return path
     default = app_dir() / "build" / "AFFBench.ipa"
     return default if default.exists() else None

@@ -16,7 +16,8 @@ from affdeploy.progress import Progress, silent
 from affdeploy.vocab import DeviceKind
 
 TRANSPORT_ENV = "AFFDEPLOY_IOS_TRANSPORT"  # xcode | pymobiledevice3
-_BUNDLED = "the app runs the models `affdeploy ios-assets` bundled into it; export with these settings, rerun ios-assets, and rebuild the app"
+_BUNDLED = ("the app runs the models `affdeploy ios-assets` bundled into it; export with these settings, rerun ios-assets, "
+            "and rebuild the app")
 _COUNTS = "the app counts iterations; use --warmup / --iters"
 
 
