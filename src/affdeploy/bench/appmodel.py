@@ -140,8 +140,9 @@ def _output(spec: dict[str, Any], where: str) -> TensorMeta:
 def app_model(entry: ArtifactEntry, *, labels: str, macs: int | None = None) -> AppModel:
     """The metadata of one manifest entry; a user model with a dynamic or non-float input is refused."""
     file = Path(entry.path).name
-    common = dict(model=entry.model, file=file, sha256=entry.sha256, target=entry.target, backend=entry.backend,
-                  fft=entry.fft, precision=entry.precision, image_size=entry.image_size, macs=macs)
+    common: dict[str, Any] = dict(model=entry.model, file=file, sha256=entry.sha256, target=entry.target,
+                                  backend=entry.backend, fft=entry.fft, precision=entry.precision,
+                                  image_size=entry.image_size, macs=macs)
     if entry.model in MODELS:
         spec = entry.input
         lacking = [key for key in (*IMAGE_KEYS, "name", "shape") if key not in spec]

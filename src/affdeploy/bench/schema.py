@@ -161,6 +161,9 @@ def _at_most(low: float, high: float) -> bool:
     return low <= high + _TOLERANCE * max(abs(low), abs(high))
 
 
+_CONTAINERS: dict[type, str] = {list: "a list", dict: "an object"}
+
+
 def _kind(value: Any) -> str:
     """How a JSON value reads in an error message."""
     if value is None:
@@ -171,7 +174,7 @@ def _kind(value: Any) -> str:
         return f"the number {value}"
     if isinstance(value, str):
         return f"the string {value[:40]!r}"
-    return {list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+    return _CONTAINERS.get(type(value), type(value).__name__)
 
 
 def _expected(tp: Any) -> str:

@@ -194,10 +194,10 @@ def bench(
     with progress() as bar:
         task = bar.add_task("benchmarking", total=1.0)
 
-        def report(text: str, fraction: float) -> None:
-            bar.update(task, description=text, completed=fraction)
+        def report(message: str, fraction: float | None = None) -> None:
+            bar.update(task, description=message, completed=fraction)  # None leaves it as it is
 
-        runners = {t: p for t, p in ((Target.EXECUTORCH, executor_runner), (Target.ONNX, ort_perf_test),
+        runners: dict[str, Path] = {t: p for t, p in ((Target.EXECUTORCH, executor_runner), (Target.ONNX, ort_perf_test),
                                                (Target.TFLITE, tflite_benchmark)) if p is not None}
         records = resolve_device(device, runners=runners).run(request, report)
     if json_out == "-":

@@ -61,7 +61,7 @@ def eval_command(
         task = bar.add_task("evaluating", total=1.0)
 
         def report(message: str, fraction: float | None = None) -> None:
-            bar.update(task, description=message, **({"completed": fraction} if fraction is not None else {}))
+            bar.update(task, description=message, completed=fraction)  # None leaves it as it is
 
         result = evaluate(request, report)
     result.notes[:0] = notes

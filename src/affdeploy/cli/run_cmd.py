@@ -34,7 +34,7 @@ def run(
     if save is not None:
         with atomic_path(save) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, **result.outputs)
+                np.savez(fh, **result.outputs)  # type: ignore[arg-type]  # numpy's stub: **kwds might fill allow_pickle
     if as_json:
         print_json(result.to_dict())
         return

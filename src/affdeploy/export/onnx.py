@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import onnxruntime as ort
 
     from affdeploy.export.request import ExportRequest
+    from affdeploy.models.source import TensorInputs
     from affdeploy.preprocessing import InputSpec
 
 OPSET = 18
@@ -98,7 +99,7 @@ class OnnxTarget(ExportTarget):
     def runtime_backend(self, backend: Backend) -> Backend:
         return Backend.ORT_CPU  # what ``open`` runs it with, here and in onnxruntime_perf_test on a phone
 
-    def export(self, ep: ExportedProgram, spec: InputSpec, dest: Path, request: ExportRequest) -> Lowered:
+    def export(self, ep: ExportedProgram, spec: InputSpec | TensorInputs, dest: Path, request: ExportRequest) -> Lowered:
         import onnx
 
         from affdeploy.models.source import TensorInputs
@@ -109,6 +110,7 @@ class OnnxTarget(ExportTarget):
             program = torch.onnx.export(ep, (torch.zeros(spec.shape),), dynamo=True, opset_version=OPSET,
                                         input_names=[spec.name], output_names=[spec.output_name],
                                         external_data=False, verbose=False)
+        assert program is not None  # None only without dynamo=True
         with tempfile.TemporaryDirectory() as work:
             fp32 = dest if request.precision == Precision.FP32 else Path(work) / "fp32.onnx"
             program.save(str(fp32), external_data=False)

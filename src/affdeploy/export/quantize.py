@@ -226,7 +226,7 @@ def _keep_spectral_cats_fp32(graph: torch.fx.Graph) -> None:
     from torchao.quantization.pt2e.quantizer import QuantizationAnnotation
 
     for node in graph.nodes:
-        if node.target is _CAT and not all(_conv_output(x) for x in node.args[0]):  # type: ignore[union-attr]
+        if node.target is _CAT and not all(_conv_output(x) for x in node.args[0]):
             node.meta["quantization_annotation"] = QuantizationAnnotation(_annotated=True)
 
 

@@ -169,6 +169,11 @@ class AFFNetConfig:
 class AFFNet(nn.Module):
     """AFFNet image classifier. Input (B, 3, H, W) with H, W multiples of 32, pixels in [0, 1]."""
 
+    # registered by name in __init__ (the checkpoints' keys); declared for the type checker
+    layer_3: nn.Sequential
+    layer_4: nn.Sequential
+    layer_5: nn.Sequential
+
     def __init__(self, cfg: AFFNetConfig, num_classes: int = 1000) -> None:
         super().__init__()
         self.cfg = cfg
