@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import operator
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -209,10 +209,11 @@ class ReflectPadToLinear(Rewrite):
 def _reflect_pads(node: Node) -> tuple[int, int] | None:
     if node.target == aten.pad.default:
         mode = node.args[2] if len(node.args) > 2 else node.kwargs.get("mode", "constant")
-        pads = node.args[1]
+        pads = cast(list[int], node.args[1])
         return (pads[0], pads[1]) if mode == "reflect" and len(pads) == 2 else None
     if node.target == aten.reflection_pad1d.default:
-        return node.args[1][0], node.args[1][1]
+        pads = cast(list[int], node.args[1])
+        return pads[0], pads[1]
     return None
 
 
