@@ -18,7 +18,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -106,9 +106,10 @@ def _set_path(root: nn.Module, path: str, value: torch.Tensor, kind: InputKind, 
 
 
 def _get_path(root: nn.Module, path: str) -> torch.Tensor:
+    value: Any = root
     for name in path.split("."):
-        root = getattr(root, name)
-    return root
+        value = getattr(value, name)
+    return value
 
 
 class _LoweredModule(nn.Module):
@@ -285,7 +286,7 @@ class _LoweredModule(nn.Module):
         return value
 
     def _call(self, node: Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        target = node.target
+        target = cast(Callable[..., Any], node.target)  # a call_function's
         if target is operator.getitem:
             return args[0][args[1]]
         name = op_name(target)
