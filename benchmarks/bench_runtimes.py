@@ -349,8 +349,8 @@ def markdown(rows: list[dict[str, object]], meta: dict[str, object], macs: dict[
     lines = [
         "# Runtimes side by side: AFFNet on this machine",
         "",
-        f"Reproduce: `.venv/bin/python benchmarks/bench_runtimes.py {meta['command']}` (one process, interleaved rounds, "
-        "medians).",
+        f"Reproduce: `.venv/bin/python benchmarks/bench_runtimes.py {meta['command']}` (one "
+        "process, interleaved rounds, medians).",
         "",
         f"Machine: {meta['machine']['cpu']}, {meta['machine']['cores']} cores, {meta['machine']['system']}; "
         f"load average at start {meta['load_start']}, at end {meta['load_end']} (shared machine: judge by ratios).",

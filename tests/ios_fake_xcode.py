@@ -58,8 +58,8 @@ def xcresulttool(args: list[str]) -> int:
         print((DATA / "xcresult16" / "metrics.json").read_text())
         return 0
     if new and "--legacy" not in args:
-        return _fail("This command is deprecated and will be removed in a future release, --legacy flag is required to use "
-                     "it.")
+        return _fail("This command is deprecated and will be removed in a future release, --legacy flag is "
+                     "required to use it.")
     if args[0] == "get" and _option(args, "--format") == "json":
         name = LEGACY_IDS.get(_option(args, "--id"))
         if name is None:

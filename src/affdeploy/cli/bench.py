@@ -100,8 +100,8 @@ def bench(
     device: str | None = typer.Option(None, "--device", "-d",
                                       help="Where to run: host (this machine), android (ANDROID_SERIAL's phone, else the "
                                            "only attached one), a phone profile such as pixel7 or iphone15pro, or an adb "
-                                           "serial / iOS UDID. Default: the phone ANDROID_SERIAL names when it is set, else "
-                                           "host."),
+                                           "serial / iOS UDID. Default: the phone ANDROID_SERIAL names when it "
+                                           "is set, else host."),
     executor_runner: Path | None = typer.Option(None, "--executor-runner",
                                                 help="Android: ExecuTorch's executor_runner built for the phone "
                                                      "(docs/android.md); default $AFFDEPLOY_EXECUTOR_RUNNER."),
@@ -137,12 +137,12 @@ def bench(
                                           help=f"Input height and width (multiple of 32; default {DEFAULT_IMAGE_SIZE}; with "
                                                "--artifact, its manifest entry decides)."),
     weights: Path | None = typer.Option(None, "--weights",
-                                        help="Checkpoint to load (official cvnets state dict); random weights time the "
-                                             "same."),
+                                        help="Checkpoint to load (official cvnets state dict); random "
+                                             "weights time the same."),
     precision: str = typer.Option("fp32", "--precision",
                                   help="fp32, fp16 (ExecuTorch XNNPACK) or int8 (ExecuTorch XNNPACK, ONNX; calibrated on "
-                                       "the shipped photos). With --target all: the targets that offer it, and the eager "
-                                       "baseline."),
+                                       "the shipped photos). With --target all: the targets that offer it, "
+                                       "and the eager baseline."),
     artifacts: list[Path] = typer.Option([], "--artifact", "-a",
                                          help="Benchmark this existing .onnx or .pte instead of exporting (repeatable; give "
                                               "one --model)."),

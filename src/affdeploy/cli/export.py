@@ -86,8 +86,8 @@ def export(
     parity_images: Path | None = typer.Option(
         None, "--parity-images", help="AFFNet: a folder of photos to check parity on (its first 32 by name, centre-"
                                       "cropped as the artifact expects); default: 8 photographs bundled with "
-                                      "matplotlib, scikit-image and scikit-learn. Two seeded noise images are always "
-                                      "added."),
+                                      "matplotlib, scikit-image and scikit-learn. Two seeded noise "
+                                      "images are always added."),
     parity_inputs: Path | None = typer.Option(
         None, "--parity-inputs", help="User models: an .npz of input sets to check parity on (arrays named like the "
                                       "model's inputs or arr_0..., each of the input's shape or with a leading axis "

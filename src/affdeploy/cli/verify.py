@@ -19,8 +19,8 @@ def verify(
     model: str | None = typer.Option(None, "--model", "-m", metavar="SPEC",
                                      help="The user model (package.module:factory or .pt2) the manifest entry names, to "
                                           "confirm that its code may run: a manifest alone never makes verify import or "
-                                          "load user code. Must equal the entry's model. Built-in AFFNet variants need "
-                                          "nothing."),
+                                          "load user code. Must equal the entry's model. Built-in "
+                                          "AFFNet variants need nothing."),
     trust_manifest: bool = typer.Option(False, "--trust-manifest",
                                         help="Rebuild whatever user model the manifest entry names (runs its code); only "
                                              "for manifests you wrote yourself."),

@@ -131,8 +131,8 @@ class MilProgram:
         try:
             inspect.signature(definition.fn).bind(**dict.fromkeys(inputs))
         except TypeError as exc:
-            raise ProgramError(f"op {op.type!r} ({label!r}): inputs {sorted(inputs)} do not match its definition "
-                               f"({exc})") from None
+            raise ProgramError(f"op {op.type!r} ({label!r}): inputs {sorted(inputs)} do not "
+                               f"match its definition ({exc})") from None
         outputs = tuple((o.name, tensor_type(o.type)) for o in op.outputs)
         return _Step(op.type, definition, inputs, outputs)
 

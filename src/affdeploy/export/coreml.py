@@ -196,8 +196,8 @@ class CoreMLTarget(ExportTarget):
 
     def open(self, path: Path, request: ExportRequest, threads: int | None = None) -> Session:
         if platform.system() != "Darwin":
-            raise NotRunnable("the Core ML runtime exists only on macOS/iOS; coremltools on Linux can convert but not "
-                              "predict")
+            raise NotRunnable("the Core ML runtime exists only on macOS/iOS; coremltools on Linux can "
+                              "convert but not predict")
         import coremltools as ct
 
         model = ct.models.MLModel(str(path))

@@ -56,8 +56,8 @@ KEPT_FP32: tuple[tuple[str, str], ...] = (
     ("linear (the DFT matrix products, the classifier)",
      "their inputs span the spectrum's whole dynamic range: int8 there perturbs every frequency of every AFF block"),
     ("GroupNorm moments and scaling (mean, sub, mul, rsqrt)",
-     "centred squares are tiny (variances near 1e-9 with untrained weights), below int8's smallest step: the norm outputs "
-     "zeros"),
+     "centred squares are tiny (variances near 1e-9 with untrained weights), below int8's smallest step: "
+     "the norm outputs zeros"),
     ("elementwise ops (SiLU, residual adds, the spectral mask, softshrink)",
      "cheap next to the convolutions; dequantized inputs keep them exact"),
     ("the FFT pass's concatenations (real and imaginary parts side by side)",

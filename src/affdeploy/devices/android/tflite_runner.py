@@ -99,8 +99,8 @@ def parse_benchmark_model(stdout: str) -> BenchmarkModelOutput:
     if out.delegation is None or not out.delegation.startswith("Explicitly applied"):
         out.notes.append(f"{NAME}: {out.delegation or 'no delegate was applied'}")
     elif (partial := _PARTIAL.search(out.delegation)) is not None:
-        out.notes.append(f"{NAME}: XNNPACK took the graph in {partial.group(1)} delegate kernels, the rest ran on CPU "
-                         "kernels")
+        out.notes.append(f"{NAME}: XNNPACK took the graph in {partial.group(1)} delegate kernels, the rest "
+                         "ran on CPU kernels")
     return out
 
 

@@ -49,8 +49,8 @@ log = logging.getLogger(__name__)
 
 INSTALL_TIMEOUT_S = 600.0  # installing the app (hundreds of MB with its models)
 POLL_S = 2.0
-USBMUXD_HINT = ("install and start it: sudo apt-get install usbmuxd && sudo usbmuxd; udev also starts it when an iPhone is "
-                "plugged in")
+USBMUXD_HINT = ("install and start it: sudo apt-get install usbmuxd && sudo usbmuxd; udev also starts it when "
+                "an iPhone is plugged in")
 DEV_MODE_HINT = "on the iPhone: Settings > Privacy & Security > Developer Mode > On, restart, confirm"
 TUNNEL_HINT = ("iOS 17+ needs a tunnel for developer services: run 'sudo python3 -m pymobiledevice3 remote tunneld' in "
                "another terminal")
