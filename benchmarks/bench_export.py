@@ -47,7 +47,7 @@ def measure(model: str, image_size: int) -> dict[str, object]:
     total = time.perf_counter() - start
     cpu = time.process_time() - cpu_start
     timeline = [{"step": msg, "start_s": round(t, 2), "seconds": round(nxt - t, 2)}
-                for (t, msg), nxt in zip(steps, [s[0] for s in steps[1:]] + [total])]
+                for (t, msg), nxt in zip(steps, [s[0] for s in steps[1:]] + [total], strict=True)]
     return {
         "model": model,
         "image_size": image_size,

@@ -91,6 +91,7 @@ def main() -> None:
         build(args.build_only)
         return
     sys.path.insert(0, str(ROOT))
+    import onnxruntime as ort
     from _results import part, save
     from _timing import interleaved
 
@@ -100,8 +101,6 @@ def main() -> None:
     from affdeploy.export.onnx import session_options
     from affdeploy.graph import example_input
     from affdeploy.versions import tool_versions
-
-    import onnxruntime as ort
 
     pin_threads(1)
     set_threads(1)

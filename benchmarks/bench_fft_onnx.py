@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
-from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-from executorch.exir import to_edge_transform_and_lower
 from _results import part, save
 from _timing import interleaved
+from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+from executorch.exir import to_edge_transform_and_lower
 from torch.export import ExportedProgram
 
 from affdeploy.bench.host import host_device_info
@@ -75,7 +75,8 @@ def save_onnx(ep: ExportedProgram, x: torch.Tensor, path: Path) -> dict[str, int
 def save_pte(ep: ExportedProgram, path: Path) -> int:
     """Lower to ExecuTorch with the XNNPACK partitioner; returns the number of delegate calls."""
     edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
-    calls = sum(1 for n in edge.exported_program().graph.nodes if n.target == torch.ops.higher_order.executorch_call_delegate)
+    calls = sum(1 for n in edge.exported_program().graph.nodes
+                if n.target == torch.ops.higher_order.executorch_call_delegate)
     atomic_write_bytes(path, edge.to_executorch().buffer)
     return calls
 
@@ -97,9 +98,10 @@ def build(folder: Path, size: int) -> tuple[dict[str, Path], dict[str, dict[str,
     paths = {name: folder / f"{name.replace('+', '_')}.onnx" for name in ONNX_VARIANTS}
     facts: dict[str, dict[str, object]] = {}
     native_friendly = delegate_friendly(copy.deepcopy(base))
-    for name, ep in zip(ONNX_VARIANTS, (base, native_friendly, lowered, friendly)):
+    for name, ep in zip(ONNX_VARIANTS, (base, native_friendly, lowered, friendly), strict=True):
         ops = save_onnx(ep, x, paths[name])
-        facts[name] = {"onnx_nodes": sum(ops.values()), "dft_ops": ops.get("DFT", 0), "top_ops": dict(Counter(ops).most_common(8))}
+        facts[name] = {"onnx_nodes": sum(ops.values()), "dft_ops": ops.get("DFT", 0),
+                       "top_ops": dict(Counter(ops).most_common(8))}
     facts["dft"]["lower_fft_s"] = round(lower_s, 2)
     facts["dft+friendly"]["delegate_friendly_s"] = round(friendly_s, 2)
     paths["executorch-xnnpack"] = folder / "dft_friendly.pte"
@@ -140,7 +142,8 @@ def markdown(summary: dict[str, object]) -> str:
     table = ["| ONNX Runtime CPU EP | p50 | vs native DFT |", "|---|---|---|"]
     for name, row in results.items():
         bold = "**" if name == "dft+friendly" else ""
-        table.append(f"| {LABELS[name]} | {bold}{row['p50_ms']:.1f} ms{bold} | {bold}{row['speedup_vs_native']:.2f}x{bold} |")
+        table.append(f"| {LABELS[name]} | {bold}{row['p50_ms']:.1f} ms{bold} | "
+                     f"{bold}{row['speedup_vs_native']:.2f}x{bold} |")
     lines = [
         f"# {MODEL} @ {summary['image_size']}: ONNX Runtime native DFT vs DFT-matrix lowering",
         "",
@@ -198,8 +201,8 @@ def main() -> None:
                "best_lowered": best, "speedup": native / stats[best].p50, "goal": GOAL,
                "lowering_speedup_same_rewrites": stats["native+friendly"].p50 / stats["dft+friendly"].p50}
     for name, row in results.items():
-        print(f"{name:20s} p50 {row['p50_ms']:7.2f} ms  p90 {row['p90_ms']:7.2f} ms  {row['speedup_vs_native']:.2f}x vs native"
-              f"  err {row['max_abs_err']:.1e}")
+        print(f"{name:20s} p50 {row['p50_ms']:7.2f} ms  p90 {row['p90_ms']:7.2f} ms  "
+              f"{row['speedup_vs_native']:.2f}x vs native  err {row['max_abs_err']:.1e}")
     print(f"speedup (native / {best}): {summary['speedup']:.2f}x  goal >= {GOAL:.0f}x")
     print(f"FFT lowering alone, same rewrites elsewhere (native+friendly / dft+friendly): "
           f"{summary['lowering_speedup_same_rewrites']:.2f}x")

@@ -268,7 +268,7 @@ def measure(cases: list[Case], runtimes: set[str], rounds: int, repeats: int) ->
                 "shape": list(case.input().shape), "rounds": case_rounds, "per_round": per_round, "repeats": repeats,
                 "median_ms": {name: statistics.median(v) for name, v in medians.items()},
                 "block_ms": medians,
-                "ratio": {name: _spread([m / r for m, r in zip(v, ref)]) for name, v in medians.items()},
+                "ratio": {name: _spread([m / r for m, r in zip(v, ref, strict=True)]) for name, v in medians.items()},
                 "error": built.errors, "constant_bytes": built.constants, "forms": built.forms,
                 "macs": built.macs, "notes": built.notes,
                 "build_s": round(probe - started, 1),
@@ -401,8 +401,8 @@ def calibrate(rounds: int) -> dict[str, Any]:
     work2 = np.array([2 * BATCH_1D * n * (n.bit_length() - 1) for n, _ in pow2], dtype=float)
     worko = np.array([2 * BATCH_1D * n * n for n, _ in other], dtype=float)
     fits["onnxruntime-dft"] = {
-        "pow2": float(np.median([us / w for (_, us), w in zip(pow2, work2)])),
-        "other": float(np.median([us / w for (_, us), w in zip(other, worko)])),
+        "pow2": float(np.median([us / w for (_, us), w in zip(pow2, work2, strict=True)])),
+        "other": float(np.median([us / w for (_, us), w in zip(other, worko, strict=True)])),
     }
     return {"rows": rows, "native": native, "fits": fits}
 
@@ -624,8 +624,8 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 5))
-    colors = dict(zip(RUNTIMES, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
-    for ax, kind in zip(axes, ("1d", "2d")):
+    colors = dict(zip(RUNTIMES, plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False))
+    for ax, kind in zip(axes, ("1d", "2d"), strict=True):
         rows = sorted((r for r in summary["results"].values() if r["kind"] == kind), key=lambda r: r["n"])
         if not rows:
             continue
@@ -634,10 +634,10 @@ def plot(summary: dict[str, Any], path: Path) -> None:
         for runtime in RUNTIMES:
             pts = [(r["n"], r["median_ms"][runtime]) for r in lined if runtime in r["median_ms"]]
             if pts:
-                ax.loglog(*zip(*pts), marker="o", ms=3, color=colors[runtime], label=runtime)
+                ax.loglog(*zip(*pts, strict=True), marker="o", ms=3, color=colors[runtime], label=runtime)
             extra = [(r["n"], r["median_ms"][runtime]) for r in others if runtime in r["median_ms"]]
             if extra:
-                ax.loglog(*zip(*extra), linestyle="none", marker="x", ms=4, color=colors[runtime])
+                ax.loglog(*zip(*extra, strict=True), linestyle="none", marker="x", ms=4, color=colors[runtime])
         ns = np.array([r["n"] for r in lined], dtype=float)
         work = ns * np.log2(ns) if kind == "1d" else ns * ns * np.log2(ns * ns)
         ref = np.array([r["median_ms"][REFERENCE] for r in lined])

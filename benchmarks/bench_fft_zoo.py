@@ -59,11 +59,12 @@ def onnx_run(ep: torch.export.ExportedProgram, args: tuple[torch.Tensor, ...]) -
     buffer = io.BytesIO()
     onnx.save(torch.onnx.export(ep, args, dynamo=True, verbose=False).model_proto, buffer)
     session = ort.InferenceSession(buffer.getvalue(), session_options(threads=1), providers=["CPUExecutionProvider"])
-    feed = {i.name: a.numpy() for i, a in zip(session.get_inputs(), args)}
+    feed = {i.name: a.numpy() for i, a in zip(session.get_inputs(), args, strict=True)}
     return lambda: session.run(None, feed)
 
 
-def executorch_run(ep: torch.export.ExportedProgram, args: tuple[torch.Tensor, ...]) -> tuple[Callable[[], Any], dict[str, Any]]:
+def executorch_run(ep: torch.export.ExportedProgram,
+                   args: tuple[torch.Tensor, ...]) -> tuple[Callable[[], Any], dict[str, Any]]:
     """The .pte's forward (program kept alive by the closure) and its delegation facts."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.devtools.backend_debug import get_delegation_info

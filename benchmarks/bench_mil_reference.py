@@ -35,7 +35,6 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
 from _results import EXPORT_CODE, part, save  # noqa: E402
 from _timing import interleaved  # noqa: E402
 
@@ -135,7 +134,8 @@ def markdown(summary: dict[str, Any]) -> str:
         f"# Core ML reference interpreter: {summary['model']} at {summary['image_size']} px",
         "",
         f"Machine: {machine.get('cpu', '')} ({machine.get('cores', '?')} cores), torch threads "
-        f"{summary['torch_threads']}, NumPy BLAS threads {summary.get('blas_threads', '?')}; numpy {summary['versions'].get('numpy')}, torch {summary['versions'].get('torch')}, "
+        f"{summary['torch_threads']}, NumPy BLAS threads {summary.get('blas_threads', '?')}; numpy "
+        f"{summary['versions'].get('numpy')}, torch {summary['versions'].get('torch')}, "
         f"coremltools {summary['versions'].get('coremltools')}. Median of {summary['rounds']} interleaved rounds, "
         "same input. Goal: a package checked in seconds "
         f"(< {summary['goal_seconds']:.0f} s per input).",

@@ -145,7 +145,8 @@ def build(model: str, size: int, folder: Path, runtimes: set[str]) -> Artifacts:
     if "executorch-xnnpack-fp16" in runtimes:
         art.files["executorch-xnnpack-fp16"] = _lower_pte(half_program(friendly), stem.with_suffix(".fp16.pte"))
     if "executorch-xnnpack-int8" in runtimes:
-        art.files["executorch-xnnpack-int8"] = _lower_pte(quantize_pt2e(friendly, calibration), stem.with_suffix(".int8.pte"))
+        art.files["executorch-xnnpack-int8"] = _lower_pte(quantize_pt2e(friendly, calibration),
+                                                          stem.with_suffix(".int8.pte"))
     if "torch.compile" in runtimes:
         art.compiled = torch.compile(net)
     with torch.no_grad():
@@ -233,7 +234,8 @@ def measure(arts: list[Artifacts], runtimes: list[str], threads: int, args: argp
         nominal, executed = gmacs_per_s(art.nominal_macs, median), gmacs_per_s(art.executed_macs, median)
         ref = medians.get(f"{model}|{REFERENCE}")
         rows.append({
-            "model": model, "runtime": runtime, "threads": threads, "yardstick_precision": precision, "median_ms": median * 1e3,
+            "model": model, "runtime": runtime, "threads": threads, "yardstick_precision": precision,
+            "median_ms": median * 1e3,
             "p10_ms": float(np.percentile(samples[name], 10)), "p90_ms": float(np.percentile(samples[name], 90)),
             "samples": len(samples[name]), "nominal_gmacs_per_s": nominal, "executed_gmacs_per_s": executed,
             "nominal_of_yardstick": nominal / gemm, "executed_of_yardstick": executed / gemm,
@@ -250,7 +252,8 @@ def measure(arts: list[Artifacts], runtimes: list[str], threads: int, args: argp
 def beaten(rows: list[dict[str, object]]) -> list[str]:
     """Model rows at or above their yardstick: such a yardstick is no ceiling, and its percentages mean nothing."""
     return [f"{r['model']} {r['runtime']} at {r['threads']} thread(s): {share:.0%} of {r['yardstick_name']}"
-            for r in rows if r["model"] for share in [max(float(r["nominal_of_yardstick"]), float(r["executed_of_yardstick"]))]
+            for r in rows if r["model"]
+            for share in [max(float(r["nominal_of_yardstick"]), float(r["executed_of_yardstick"]))]
             if share >= 1.0]
 
 
@@ -274,7 +277,8 @@ def span(values: list[float], fmt: str) -> str:
 
 
 def medians(rows: list[dict[str, object]], threads: int) -> dict[tuple[str, str], float]:
-    return {(str(r["model"]), str(r["runtime"])): float(r["median_ms"]) for r in rows if r["model"] and r["threads"] == threads}
+    return {(str(r["model"]), str(r["runtime"])): float(r["median_ms"])
+            for r in rows if r["model"] and r["threads"] == threads}
 
 
 def speed(rows: list[dict[str, object]], threads: int | tuple[int, int], fast: str, slow: str) -> str | None:
@@ -305,7 +309,8 @@ def summary(rows: list[dict[str, object]], macs: dict[str, dict[str, int]]) -> s
                          f"{m['nominal'] / 1e6:.1f} M MACs at 1 thread, **{r['nominal_of_yardstick']:.0%} of the fp32 GEMM "
                          f"yardstick** ({r['executed_of_yardstick']:.0%} against the {m['executed'] / 1e6:.1f} M MACs the "
                          "DFT-lowered graph executes).")
-    int8 = [float(r["nominal_of_yardstick"]) for r in rows if r["threads"] == 1 and r["runtime"] == "executorch-xnnpack-int8"]
+    int8 = [float(r["nominal_of_yardstick"]) for r in rows
+            if r["threads"] == 1 and r["runtime"] == "executorch-xnnpack-int8"]
     if int8:
         sentences.append(f"ExecuTorch int8 runs {speed(rows, 1, 'executorch-xnnpack-int8', REFERENCE)} as fast as fp32 at "
                          f"1 thread, at {span(int8, '{:.0%}')} of the int8 GEMM yardstick.")
@@ -344,7 +349,8 @@ def markdown(rows: list[dict[str, object]], meta: dict[str, object], macs: dict[
     lines = [
         "# Runtimes side by side: AFFNet on this machine",
         "",
-        f"Reproduce: `.venv/bin/python benchmarks/bench_runtimes.py {meta['command']}` (one process, interleaved rounds, medians).",
+        f"Reproduce: `.venv/bin/python benchmarks/bench_runtimes.py {meta['command']}` (one "
+        "process, interleaved rounds, medians).",
         "",
         f"Machine: {meta['machine']['cpu']}, {meta['machine']['cores']} cores, {meta['machine']['system']}; "
         f"load average at start {meta['load_start']}, at end {meta['load_end']} (shared machine: judge by ratios).",
@@ -354,8 +360,8 @@ def markdown(rows: list[dict[str, object]], meta: dict[str, object], macs: dict[
         "median per precision: fp32 rows against an fp32 GEMM 1024^3, torch.mm (MKL) and numpy.matmul (OpenBLAS); "
         "int8 rows against an int8 GEMM 2048^3 (int8 activations, per-channel int8 weights), ExecuTorch XNNPACK "
         "(an int8 Linear in PT2E's quantize/dequantize form, one delegate) and ONNX Runtime (a QDQ 1x1 Conv, run as "
-        "QLinearConv). fp16 rows are held against fp32: this CPU has no fp16 arithmetic. MACs: nominal = the model as written "
-        "(FFTs at n log n); executed = what the DFT-lowered artifact computes.",
+        "QLinearConv). fp16 rows are held against fp32: this CPU has no fp16 arithmetic. MACs: "
+        "nominal = the model as written (FFTs at n log n); executed = what the DFT-lowered artifact computes.",
         "",
     ]
     if any("int8" in r["runtime"] for r in rows):
@@ -381,9 +387,11 @@ def markdown(rows: list[dict[str, object]], meta: dict[str, object], macs: dict[
     accuracy = [r for r in rows if r.get("int8_accuracy") and r["threads"] == rows[0]["threads"]]
     if accuracy:
         lines += ["## int8 against fp32 (validation photos the calibration did not see)", "",
-                  "| model | runtime | top-1 agreement | min cosine | mean cosine | floor met |", "|---|---|---:|---:|---:|---|"]
+                  "| model | runtime | top-1 agreement | min cosine | mean cosine | floor met |",
+                  "|---|---|---:|---:|---:|---|"]
         lines += [f"| {r['model']} | {r['runtime']} | {a['top1_agreement']:.0%} | {a['min_cosine']:.4f} | "
-                  f"{a['mean_cosine']:.4f} | {'yes' if a['passed'] else 'NO'} |" for r in accuracy for a in [r["int8_accuracy"]]]
+                  f"{a['mean_cosine']:.4f} | {'yes' if a['passed'] else 'NO'} |"
+                  for r in accuracy for a in [r["int8_accuracy"]]]
         lines.append("")
     scaling = scaling_lines(rows)
     if scaling:
@@ -411,11 +419,12 @@ def plot(rows: list[dict[str, object]], dest: Path) -> None:
     models = list(dict.fromkeys(r["model"] for r in rows if r["model"]))
     thread_counts = sorted({r["threads"] for r in rows})
     fig, axes = plt.subplots(1, len(thread_counts), figsize=(6 * len(thread_counts), 4.5), squeeze=False)
-    for ax, threads in zip(axes[0], thread_counts):
+    for ax, threads in zip(axes[0], thread_counts, strict=True):
         runtimes = list(dict.fromkeys(r["runtime"] for r in rows if r["model"] and r["threads"] == threads))
         width = 0.8 / len(runtimes)
         for i, runtime in enumerate(runtimes):
-            values = [next((r["median_ms"] for r in rows if r["model"] == m and r["runtime"] == runtime and r["threads"] == threads), 0.0)
+            values = [next((r["median_ms"] for r in rows
+                            if r["model"] == m and r["runtime"] == runtime and r["threads"] == threads), 0.0)
                       for m in models]
             ax.bar(np.arange(len(models)) + i * width, values, width, label=runtime)
         ax.set_xticks(np.arange(len(models)) + 0.4 - width / 2, models)

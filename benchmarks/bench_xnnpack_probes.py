@@ -107,7 +107,8 @@ def export(name: str, folder: Path) -> tuple[Path, Path, torch.Tensor]:
     x = torch.randn(shape)
     ep = torch.export.export(make().eval(), (x,))
     pte, tflite = folder / f"{name}.pte", folder / f"{name}.tflite"
-    pte.write_bytes(to_edge_transform_and_lower(copy.deepcopy(ep), partitioner=[XnnpackPartitioner()]).to_executorch().buffer)
+    lowered = to_edge_transform_and_lower(copy.deepcopy(ep), partitioner=[XnnpackPartitioner()])
+    pte.write_bytes(lowered.to_executorch().buffer)
     tflite.write_bytes(convert(ep, (x,)))
     return pte, tflite, x
 
@@ -142,7 +143,8 @@ def per_operator_us(medians: dict[str, float]) -> dict[str, float]:
 
 def report(medians: dict[str, float], threads: int) -> list[str]:
     """Median ms per probe and runtime, ET/LiteRT ratios, and the fixed cost per operator per call."""
-    lines = [f"## {threads} thread(s)", "", "| probe | ExecuTorch ms | LiteRT ms | LiteRT faster by |", "|---|---:|---:|---:|"]
+    lines = [f"## {threads} thread(s)", "", "| probe | ExecuTorch ms | LiteRT ms | LiteRT faster by |",
+             "|---|---:|---:|---:|"]
     for name in PROBES:
         et, lite = medians[f"{name}|executorch"], medians[f"{name}|litert"]
         lines.append(f"| {name} | {et:.4f} | {lite:.4f} | {et / lite:.2f}x |")

@@ -14,7 +14,6 @@ import pytest
 
 from affdeploy.bench.openmp import sleep_idle_openmp_threads
 
-
 # ======================================================================================
 # thread pools (owner: coordinator). Read by torch's OpenMP when it loads, so set before any test module
 # imports torch; xdist workers and the processes tests start inherit them.
@@ -54,7 +53,8 @@ def _seeded(request: pytest.FixtureRequest) -> None:
 # ======================================================================================
 # system tools the tests need (owner: export/bench; used by the adb, JDK and usbmuxd tests)
 # ======================================================================================
-APT_HINT = "CI installs it in .ci/run; Debian/Ubuntu: sudo apt-get install adb default-jdk-headless junit4 libhamcrest-java usbmuxd"
+APT_HINT = ("CI installs it in .ci/run; Debian/Ubuntu: "
+            "sudo apt-get install adb default-jdk-headless junit4 libhamcrest-java usbmuxd")
 
 
 def missing(what: str, hint: str = APT_HINT) -> NoReturn:

@@ -78,6 +78,6 @@ class SpectralConvNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.lift(x)
-        for spectral, pointwise in zip(self.spectral, self.pointwise):
+        for spectral, pointwise in zip(self.spectral, self.pointwise, strict=True):
             x = nn.functional.gelu(spectral(x) + pointwise(x))
         return self.project(x)

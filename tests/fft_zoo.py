@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
-
 from fft_models import GlobalFilterNet
+from torch import nn
 
 
 class FourierUnit(nn.Module):
@@ -185,7 +184,8 @@ class DeepRFTBlock(nn.Module):
 
     def __init__(self, channels: int = 4) -> None:
         super().__init__()
-        self.freq = nn.Sequential(nn.Conv2d(2 * channels, 2 * channels, 1), nn.ReLU(), nn.Conv2d(2 * channels, 2 * channels, 1))
+        self.freq = nn.Sequential(nn.Conv2d(2 * channels, 2 * channels, 1), nn.ReLU(),
+                                  nn.Conv2d(2 * channels, 2 * channels, 1))
         self.spatial = nn.Conv2d(channels, channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -281,7 +281,7 @@ class Bundle(nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         outputs: list[torch.Tensor] = []
-        for model, arity in zip(self.models, self.arity):
+        for model, arity in zip(self.models, self.arity, strict=True):
             outputs += _flat(model(*inputs[:arity]))
             inputs = inputs[arity:]
         return tuple(outputs)
@@ -322,7 +322,8 @@ class HyenaFilter(nn.Module):
         self.register_buffer("z", torch.cat([t, torch.cos(f * w), -torch.sin(f * w)], dim=-1))  # exp(-i f w)
         self.register_buffer("t", t)
         self.freq = nn.Parameter(freq * torch.ones(1, width))
-        self.mlp = nn.ModuleList([nn.Linear(emb_dim, width), nn.Linear(width, width), nn.Linear(width, channels, bias=False)])
+        self.mlp = nn.ModuleList([nn.Linear(emb_dim, width), nn.Linear(width, width),
+                                  nn.Linear(width, channels, bias=False)])
         fast, slow, target = 0.3, 1.5, 1e-2
         self.register_buffer("deltas", torch.linspace(math.log(target) / slow, math.log(target) / fast, channels)[None])
         self.bias = nn.Parameter(torch.randn(channels))

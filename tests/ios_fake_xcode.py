@@ -58,7 +58,8 @@ def xcresulttool(args: list[str]) -> int:
         print((DATA / "xcresult16" / "metrics.json").read_text())
         return 0
     if new and "--legacy" not in args:
-        return _fail("This command is deprecated and will be removed in a future release, --legacy flag is required to use it.")
+        return _fail("This command is deprecated and will be removed in a future release, --legacy flag is "
+                     "required to use it.")
     if args[0] == "get" and _option(args, "--format") == "json":
         name = LEGACY_IDS.get(_option(args, "--id"))
         if name is None:
@@ -91,7 +92,8 @@ def xcodebuild(args: list[str]) -> int:
         return _fail("xcodebuild stand-in only runs 'test' with -scheme and -destination", 65)
     bundle = Path(_option(args, "-resultBundlePath") or "")
     if os.environ.get("FAKE_XCODEBUILD_SIGNING_ERROR"):
-        print('error: Signing for "AFFBench" requires a development team. Select a development team in the Signing & Capabilities editor.')
+        print('error: Signing for "AFFBench" requires a development team. Select a development team in the Signing & '
+              'Capabilities editor.')
         print("** TEST FAILED **")
         return 65
     if bundle.exists():

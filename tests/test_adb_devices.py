@@ -7,12 +7,12 @@ import shlex
 from pathlib import Path
 
 import pytest
-
-from affdeploy.devices.android.adb import Adb
 from bad_input_helpers import assert_one_clear_line
 from cli_helpers import cli
 from loopback_adb.device import LoopbackDevice
 from loopback_adb.state import DeviceConfig
+
+from affdeploy.devices.android.adb import Adb
 
 # what adb 1.0.41 prints for phones it cannot use yet (transport.cpp: "%-22s %s", then the attributes)
 REAL_FORMAT = (

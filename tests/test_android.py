@@ -18,24 +18,24 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from cli_helpers import cli
+from loopback_adb.device import DeviceConfig, LoopbackDevice
+from reduced_affnet import SHARED_MODEL
 
 from affdeploy.bench.request import BenchRequest
 from affdeploy.bench.schema import load_results
 from affdeploy.devices import resolve_device
 from affdeploy.devices.android import AndroidDevice
+from affdeploy.devices.android import session as android_session
 from affdeploy.devices.android.adb import Adb
 from affdeploy.devices.android.bench import run_bench
 from affdeploy.devices.android.probes import Cluster
 from affdeploy.devices.android.runners import RUNNERS as NATIVE_RUNNERS
 from affdeploy.devices.android.runners import RunnerPaths
-from affdeploy.devices.android import session as android_session
 from affdeploy.devices.android.session import DEVICE_DIR, AndroidSession
 from affdeploy.errors import DeviceError, ToolMissingError, UsageError
 from affdeploy.export.registry import target_names
 from affdeploy.vocab import DeviceKind
-from cli_helpers import cli
-from loopback_adb.device import DeviceConfig, LoopbackDevice
-from reduced_affnet import SHARED_MODEL
 
 RUNNERS = Path(__file__).parent / "runners"
 IMAGE_SIZE = 64
@@ -211,7 +211,8 @@ def test_push_and_pull_round_trip(on_phone: LoopbackDevice, tmp_path: Path) -> N
 
 
 def test_bench_cli_end_to_end_with_native_runners(on_phone: LoopbackDevice, affnet_et_64_every_target: Path, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("ANDROID_SERIAL", on_phone.serial)  # no --device: the README says bench takes this phone
     out_json = tmp_path / "results.json"
     code, out, err = cli(capsys, "bench", "--model", SHARED_MODEL, "--target", "all", "--image-size", str(IMAGE_SIZE),
@@ -231,7 +232,8 @@ def test_bench_cli_end_to_end_with_native_runners(on_phone: LoopbackDevice, affn
         assert rec.load_ms is not None and rec.load_ms > 0 and rec.first_inference_ms is not None
         assert rec.fft in ("dft", "native") and rec.image_size == IMAGE_SIZE and rec.macs and rec.gmacs_per_s
         assert any("pinned to CPUs [6, 7] (taskset c0)" in n for n in rec.notes)
-    assert records[("executor_runner", 2)].backend == "xnnpack" and records[("onnxruntime_perf_test", 2)].backend == "ort-cpu"
+    assert records[("executor_runner", 2)].backend == "xnnpack"
+    assert records[("onnxruntime_perf_test", 2)].backend == "ort-cpu"
     assert any(n.startswith("pushed ") and "executor_runner" in n for n in records[("executor_runner", 2)].notes)
     # What the phone saw: big-core pinning of both runners, models and runners in place, no temp files left.
     pinned = [entry for entry in on_phone.taskset_log() if entry["command"]]
@@ -276,7 +278,8 @@ def test_full_disk_fails_before_pushing_and_same_files_are_not_pushed_again(on_p
 
 def test_failing_runner_reports_its_stderr(on_phone: LoopbackDevice, pte: Path, tmp_path: Path) -> None:
     broken = host_binary(tmp_path / "bin", "executor_runner",
-                         'echo "E 00:00:00.000311 executorch:executor_runner.cpp:469] Failed to parse model file $1" >&2\nexit 3')
+                         'echo "E 00:00:00.000311 executorch:executor_runner.cpp:469] Failed to parse model file $1" '
+                         '>&2\nexit 3')
     with pytest.raises(DeviceError, match="executor_runner exited with code 3") as err:
         run_bench(request_for(pte), phone(), runners=RunnerPaths({"executorch": broken}))
     assert "Failed to parse model file --model_path=/data/local/tmp/affdeploy/" in err.value.message
@@ -332,7 +335,8 @@ def test_release_built_runner_fails_at_once_naming_the_logging_flag(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A Release executor_runner prints no ET_LOG line: the first process ends the run with the cause and the fix."""
-    monkeypatch.setenv("AFFDEPLOY_EXECUTOR_RUNNER", str(stand_in(tmp_path / "bin", "executor_runner", "FAKE_ET_LOGGING=off")))
+    monkeypatch.setenv("AFFDEPLOY_EXECUTOR_RUNNER",
+                       str(stand_in(tmp_path / "bin", "executor_runner", "FAKE_ET_LOGGING=off")))
     code, _, err = cli(capsys, "bench", "--device", "pixel7", "--model", SHARED_MODEL, "--target", "executorch",
                        "--image-size", str(IMAGE_SIZE), "--warmup", "1", "--iters", "50",
                        "--models-dir", str(affnet_et_64_models))

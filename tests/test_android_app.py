@@ -18,15 +18,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import missing, require_tool
 
+from affdeploy.bench.appmodel import APP_CATALOG_SCHEMA, APP_MODEL_SCHEMA
 from affdeploy.bench.schema import load_results
 from affdeploy.bench.stats import compute_stats
 from affdeploy.cli import main
-from affdeploy.bench.appmodel import APP_CATALOG_SCHEMA, APP_MODEL_SCHEMA
 from affdeploy.export.manifest import ArtifactEntry, write_manifest
 from affdeploy.fsutil import sha256_path
 from affdeploy.preprocessing import input_spec
-from conftest import missing, require_tool
 
 REPO = Path(__file__).resolve().parents[1]
 ANDROID = REPO / "android_app"
@@ -199,7 +199,8 @@ def test_android_assets_bundles_models_manifest_and_labels(
     assert parsed["labels"] == "imagenet_labels.txt"
     assert [m["file"] for m in parsed["models"]] == files
     t = parsed["models"][3]
-    assert (t["model"], t["target"], t["mode"], t["shape"], t["color_order"]) == ("affnet-t", "onnx", "image", [1, 3, 128, 128], "RGB")
+    assert (t["model"], t["target"], t["mode"], t["shape"], t["color_order"]) == (
+        "affnet-t", "onnx", "image", [1, 3, 128, 128], "RGB")
     assert t["scale"] == 1 / 255 and t["mean"] == [0.0, 0.0, 0.0] and t["std"] == [1.0, 1.0, 1.0]
     assert t["sha256"] == sha256_path(models_dir / files[3])
 
@@ -213,7 +214,8 @@ def test_android_assets_skips_unchanged_files_and_removes_stale_ones(
     assert proc.code == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert [(m["file"], m["status"]) for m in report["models"]] == [("affnet-et-256-xnnpack-fp32-dft.pte", "unchanged")]
-    stale = ["affnet-t-256-xnnpack-fp32-dft.pte", "affnet-t-256-portable-fp32-dft.pte", "affnet-t-128-onnxruntime-fp32-dft.onnx"]
+    stale = ["affnet-t-256-xnnpack-fp32-dft.pte", "affnet-t-256-portable-fp32-dft.pte",
+             "affnet-t-128-onnxruntime-fp32-dft.onnx"]
     assert report["removed"] == sorted(stale + [f"{name}.model.json" for name in stale])
     assets = Path(report["assets_dir"])
     left = sorted(p.name for p in assets.iterdir())
@@ -228,7 +230,8 @@ def test_android_assets_errors_are_one_clear_line(
     empty = tmp_path / "empty"
     empty.mkdir()
     cases = [
-        (("--models-dir", str(empty), "--app", str(app_dir)), 1, "run `affdeploy export --model affnet-t --target executorch"),
+        (("--models-dir", str(empty), "--app", str(app_dir)), 1,
+         "run `affdeploy export --model affnet-t --target executorch"),
         (("--models-dir", str(models_dir), "--app", str(app_dir), "--model", "resnet"), 2, "unknown model 'resnet'"),
         (("--models-dir", str(models_dir), "--app", str(app_dir), "--model", "affnet"), 1, "exported: affnet-et, affnet-t"),
         (("--models-dir", str(models_dir), "--app", str(tmp_path)), 1, "is not the affdeploy Android project"),

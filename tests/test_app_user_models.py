@@ -1,4 +1,5 @@
-"""User models in the apps: `android-assets` / `ios-assets` take a .pt2 file or a factory, and the apps run it in tensor mode.
+"""User models in the apps: `android-assets` / `ios-assets` take a .pt2 file or a factory, and the apps run it in tensor
+mode.
 
 One tiny two-input, two-output FFT model (tests/fft_zoo.py "multi-input", 2x15 floats) is saved with
 torch.export.save and exported once to ExecuTorch. The asset commands write its FILE.model.json; the
@@ -19,12 +20,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from affdeploy.bench.appmodel import APP_CATALOG_SCHEMA, APP_MODEL_SCHEMA, bench_input
-from affdeploy.bench.request import BenchRequest
-from affdeploy.bench.schema import load_results
-from affdeploy.devices import ios
-from affdeploy.export.manifest import read_manifest, write_manifest
 from cli_helpers import cli, run_cli
 from fft_zoo import build
 from loopback_adb.device import LoopbackDevice
@@ -32,6 +27,12 @@ from test_android import app_installed, on_phone  # noqa: F401  (fixtures: the l
 from test_android_app import ANDROID, _java, classpath  # noqa: F401  (classpath: the compiled benchcore fixture)
 from test_ios import UDID, _app_dir, _calls, fake_xcode  # noqa: F401  (fake_xcode: xcrun/xcodebuild stand-ins)
 from test_ios_assets import app  # noqa: F401  (fixture: an iOS app folder)
+
+from affdeploy.bench.appmodel import APP_CATALOG_SCHEMA, APP_MODEL_SCHEMA, bench_input
+from affdeploy.bench.request import BenchRequest
+from affdeploy.bench.schema import load_results
+from affdeploy.devices import ios
+from affdeploy.export.manifest import read_manifest, write_manifest
 
 INPUTS = [{"name": "a", "shape": [2, 15], "dtype": "float32"}, {"name": "b", "shape": [2, 15], "dtype": "float32"}]
 
@@ -93,7 +94,7 @@ def test_android_assets_bundle_a_user_model_the_java_core_reads(
     assert proc.returncode == 0, proc.stderr
     parsed = json.loads(proc.stdout)
     assert (parsed["model"], parsed["id"], parsed["mode"]) == (meta["model"], "cross_spectrum", "tensor")
-    for java, spec in zip(parsed["inputs"], meta["inputs"]):
+    for java, spec in zip(parsed["inputs"], meta["inputs"], strict=True):
         assert (java["name"], java["shape"]) == (spec["name"], spec["shape"])
         assert java["values"] == bench_input(spec["shape"], spec["seed"]).reshape(-1).tolist()  # bit for bit
     assert [(o["name"], o["shape"]) for o in parsed["outputs"]] == [(o["name"], o["shape"]) for o in meta["outputs"]]

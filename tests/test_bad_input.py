@@ -23,13 +23,13 @@ from typing import Any
 
 import pytest
 import torch
+from bad_input_helpers import assert_one_clear_line, snapshot
+from cli_helpers import cli
 
 from affdeploy.bench.schema import SCHEMA_ID
 from affdeploy.errors import UsageError
 from affdeploy.limits import max_threads
 from affdeploy.models import build_model
-from bad_input_helpers import assert_one_clear_line, snapshot
-from cli_helpers import cli
 
 Setup = Callable[[Path], list[str]]  # builds files under a scratch folder, returns the CLI arguments
 

@@ -21,10 +21,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
-
 from bad_input_helpers import assert_one_clear_line, error_lines, snapshot
 from reduced_affnet import CLI, SHARED_MODEL
+from torch import nn
 
 STEP_TIMEOUT_S = 600.0
 
@@ -33,9 +32,11 @@ PT2 = "{pt2}"  # stands for the small FFT model's .pt2 file in export arguments
 STAGES = [
     ("sigterm-building", signal.SIGTERM, f"building {SHARED_MODEL}", ("--model", SHARED_MODEL, "--target", "onnx"), False),
     ("sigint-torch-export", signal.SIGINT, "torch.export", ("--model", SHARED_MODEL, "--target", "onnx"), False),
-    ("sigterm-onnx-lowering", signal.SIGTERM, "onnx: lowering", ("--model", PT2, "--target", "onnx", "--fft", "native"), True),
+    ("sigterm-onnx-lowering", signal.SIGTERM, "onnx: lowering",
+     ("--model", PT2, "--target", "onnx", "--fft", "native"), True),
     ("sigterm-coreml-lowering", signal.SIGTERM, "coreml: lowering", ("--model", PT2, "--target", "coreml"), True),
-    ("sigkill-onnx-lowering", signal.SIGKILL, "onnx: lowering", ("--model", PT2, "--target", "onnx", "--fft", "native"), True),
+    ("sigkill-onnx-lowering", signal.SIGKILL, "onnx: lowering",
+     ("--model", PT2, "--target", "onnx", "--fft", "native"), True),
 ]
 
 

@@ -10,19 +10,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import cli
+from reduced_affnet import SHARED_MODEL
 
 from affdeploy.bench import engine
 from affdeploy.bench.engine import Config, _interleaved_rounds, run_host
 from affdeploy.bench.openmp import PASSIVE, WAIT_POLICY_ENV, openmp_wait_policy, sleep_idle_openmp_threads
 from affdeploy.bench.request import BenchRequest
+from affdeploy.bench.schema import load_results
+from affdeploy.cli import main
 from affdeploy.export import ExportRequest, read_manifest
 from affdeploy.export.base import Session
 from affdeploy.export.cache import CACHE_DIR, cache_inputs, cache_key
-from affdeploy.bench.schema import load_results
-from affdeploy.cli import main
 from affdeploy.vocab import Backend
-from cli_helpers import cli
-from reduced_affnet import SHARED_MODEL
 
 
 @pytest.mark.parametrize(
@@ -93,7 +93,8 @@ def test_cache_key_changes_with_every_input(tmp_path: Path) -> None:
 def test_torch_thread_sweep_keeps_every_sample() -> None:
     request = BenchRequest(models=["affnet-et"], targets=["torch"], image_size=64, threads=[1, 2], iters=6, warmup=1)
     records = run_host(request)
-    assert [(r.target, r.fft, r.threads, r.backend) for r in records] == [("torch", "native", 1, "eager"), ("torch", "native", 2, "eager")]
+    assert [(r.target, r.fft, r.threads, r.backend) for r in records] == [("torch", "native", 1, "eager"),
+                                                                          ("torch", "native", 2, "eager")]
     for r in records:
         assert len(r.samples_ms) == r.stats.count == 6 and r.warmup == 1
         assert min(r.samples_ms) == r.stats.min > 0
@@ -119,7 +120,8 @@ def test_warm_up_and_timed_runs_report_their_progress(monkeypatch: pytest.Monkey
 
 
 def test_min_seconds_mode_runs_until_the_time_is_spent() -> None:
-    request = BenchRequest(models=["affnet-et"], targets=["torch"], image_size=64, min_s=0.3, iters=None, warmup=None, warmup_s=0.05)
+    request = BenchRequest(models=["affnet-et"], targets=["torch"], image_size=64, min_s=0.3, iters=None, warmup=None,
+                           warmup_s=0.05)
     (record,) = run_host(request)
     assert sum(record.samples_ms) >= 300.0
     assert record.warmup >= 1

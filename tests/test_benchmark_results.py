@@ -38,7 +38,8 @@ def test_every_docs_block_quotes_a_committed_result() -> None:
 def test_the_docs_quote_the_committed_results_as_run_all_writes_them() -> None:
     texts, _ = run_all.rendered_documents([s.name for s in SCRIPTS])
     stale = [str(path) for path, (current, new) in texts.items() if current != new]
-    assert not stale, f"{', '.join(stale)}: generated blocks differ from benchmarks/results; run python benchmarks/run_all.py --docs"
+    assert not stale, (f"{', '.join(stale)}: generated blocks differ from benchmarks/results; "
+                       "run python benchmarks/run_all.py --docs")
 
 
 def _repo(root: Path) -> Path:

@@ -8,10 +8,10 @@ import sys
 from typing import NamedTuple
 
 import pytest
+from cli_helpers import run_cli
 
 from affdeploy.models import MODELS
 from affdeploy.models.profile import model_macs
-from cli_helpers import run_cli
 
 
 class Run(NamedTuple):

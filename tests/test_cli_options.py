@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 import typer.main
+from cli_helpers import cli
 
 from affdeploy.cli import app
 from affdeploy.cli._common import finite
-from cli_helpers import cli
 
 COMMANDS = typer.main.get_command(app).commands  # type: ignore[attr-defined]
 

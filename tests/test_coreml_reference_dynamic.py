@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_helpers import cli
 from torch import nn
 
 from affdeploy.coreml_reference.registry import lookup
-from cli_helpers import cli
 
 
 class DynamicShapes(nn.Module):

@@ -27,14 +27,14 @@ import torch
 ct = pytest.importorskip("coremltools")
 
 from affdeploy.coreml_reference import MilProgram, MilReferenceError, ReferenceModel, UnsupportedOpError  # noqa: E402
+from affdeploy.data.inputs import image_parity_inputs  # noqa: E402
 from affdeploy.export import MANIFEST_NAME, verify_artifact  # noqa: E402
 from affdeploy.export.manifest import find_entry, upsert_entries  # noqa: E402
-from affdeploy.fsutil import sha256_path  # noqa: E402
-from affdeploy.data.inputs import image_parity_inputs  # noqa: E402
 from affdeploy.export.parity import Tolerance, compare, image_checkset  # noqa: E402
 from affdeploy.export.pipeline import INIT_SEED  # noqa: E402
-from affdeploy.export.verify import entry_request  # noqa: E402
 from affdeploy.export.registry import get_target  # noqa: E402
+from affdeploy.export.verify import entry_request  # noqa: E402
+from affdeploy.fsutil import sha256_path  # noqa: E402
 from affdeploy.models import build_model  # noqa: E402
 
 SPEC_FILE = Path("Data/com.apple.CoreML/model.mlmodel")

@@ -183,7 +183,7 @@ _ACT["sigmoid_hard"] = _ACT["hard_sigmoid"]
 
 
 def _gates(w: np.ndarray | None, names: str, size: int) -> dict[str, np.ndarray]:
-    return dict(zip(names, np.split(np.zeros(len(names) * size, F32) if w is None else w, len(names))))
+    return dict(zip(names, np.split(np.zeros(len(names) * size, F32) if w is None else w, len(names)), strict=True))
 
 
 def np_lstm(x: np.ndarray, h: np.ndarray, c: np.ndarray, weight_ih: np.ndarray, weight_hh: np.ndarray,
@@ -216,7 +216,8 @@ def np_bilstm(x: np.ndarray, h: np.ndarray, c: np.ndarray, weights: dict[str, np
                   **kwargs)
     bwd = np_lstm(x, h[:, HID:], c[:, HID:], weights["weight_ih_back"], weights["weight_hh_back"],
                   weights["bias_back"], peephole_back, reverse=True, **kwargs)
-    return (np.concatenate([fwd[0], bwd[0][::-1]], -1), *(np.concatenate([a, b], -1) for a, b in zip(fwd[1:], bwd[1:])))
+    return (np.concatenate([fwd[0], bwd[0][::-1]], -1),
+            *(np.concatenate([a, b], -1) for a, b in zip(fwd[1:], bwd[1:], strict=True)))
 
 
 def np_gru(x: np.ndarray, h: np.ndarray, weight_ih: np.ndarray, weight_hh: np.ndarray, bias: np.ndarray,
@@ -265,7 +266,7 @@ def _const(value: np.ndarray | np.floating, like: Any) -> np.ndarray | np.floati
 def _recurrent(op: str, x: Any, weights: dict[str, np.ndarray], *states: Any, width: int = HID, **attrs: Any) -> Any:
     """``mb.<op>`` over x with ``weights``; states not given are zero constants."""
     names = ("initial_h", "initial_c") if op == "lstm" else ("initial_h",)
-    given = dict(zip(names, states))
+    given = dict(zip(names, states, strict=False))
     zeros = {name: _const(np.zeros((BATCH, width), F32), x) for name in names if name not in given}
     consts = {name: _const(value, x) for name, value in {**weights, **attrs}.items()
               if isinstance(value, (np.ndarray, np.floating))}
@@ -287,7 +288,8 @@ CASES: list[Case] = [
     compare("greater", np.greater), compare("greater_equal", np.greater_equal),
     compare("less", np.less), compare("less_equal", np.less_equal),
     logical("logical_and", np.logical_and), logical("logical_or", np.logical_or), logical("logical_xor", np.logical_xor),
-    Case("logical_not", "logical_not", {"x": X}, lambda x: mb.cast(x=mb.logical_not(x=mb.greater(x=x, y=0.0)), dtype="int32"),
+    Case("logical_not", "logical_not", {"x": X},
+         lambda x: mb.cast(x=mb.logical_not(x=mb.greater(x=x, y=0.0)), dtype="int32"),
          lambda x: (~(x > 0)).astype(np.int32)),
     # elementwise unary
     unary("abs", torch.abs), unary("acos", torch.acos, UNIT), unary("asin", torch.asin, UNIT), unary("atan", torch.atan),
@@ -300,7 +302,8 @@ CASES: list[Case] = [
     unary("rsqrt", torch.rsqrt, POS, atol=1e-4),
     unary("clip", lambda x: torch.clamp(x, -0.5, 1.0), alpha=-0.5, beta=1.0),
     unary("threshold", lambda x: torch.clamp(x, min=0.3), alpha=0.3),
-    Case("cast", "cast", {"x": X * 3}, lambda x: mb.cast(x=x, dtype="int32"), lambda x: torch.trunc(t(x)).numpy().astype(np.int32)),
+    Case("cast", "cast", {"x": X * 3}, lambda x: mb.cast(x=x, dtype="int32"),
+         lambda x: torch.trunc(t(x)).numpy().astype(np.int32)),
     unary("identity", lambda x: x),
     Case("select", "select", {"x": X, "y": Y}, lambda x, y: mb.select(cond=mb.greater(x=x, y=0.0), a=x, b=y),
          lambda x, y: torch.where(t(x) > 0, t(x), t(y)).numpy()),
@@ -346,7 +349,8 @@ CASES: list[Case] = [
     Case("conv_grouped_dilated", "conv", {"x": rand(1, 4, 9, 8)},
          lambda x: mb.conv(x=x, weight=W6G, strides=[1, 2], pad_type="custom", pad=[2, 1, 0, 2], dilations=[2, 1], groups=2),
          lambda x: F.conv2d(F.pad(t(x), (0, 2, 2, 1)), t(W6G), stride=(1, 2), dilation=(2, 1), groups=2).numpy()),
-    Case("conv_depthwise", "conv", {"x": X}, lambda x: mb.conv(x=x, weight=WDW, pad_type="custom", pad=[1, 1, 1, 1], groups=3),
+    Case("conv_depthwise", "conv", {"x": X},
+         lambda x: mb.conv(x=x, weight=WDW, pad_type="custom", pad=[1, 1, 1, 1], groups=3),
          lambda x: F.conv2d(t(x), t(WDW), padding=1, groups=3).numpy()),
     Case("conv_1d", "conv", {"x": rand(2, 3, 11)}, lambda x: mb.conv(x=x, weight=W1D, strides=[2], pad_type="valid"),
          lambda x: F.conv1d(t(x), t(W1D), stride=2).numpy()),
@@ -358,7 +362,8 @@ CASES: list[Case] = [
          lambda x: mb.max_pool(x=x, kernel_sizes=[3, 3], strides=[2, 2], pad_type="custom", pad=[1, 1, 1, 1]),
          lambda x: F.max_pool2d(t(x), 3, 2, padding=1).numpy()),
     Case("avg_pool_ceil", "avg_pool", {"x": rand(1, 2, 6, 6)},
-         lambda x: mb.avg_pool(x=x, kernel_sizes=[3, 3], strides=[2, 2], pad_type="custom", pad=[1, 1, 1, 1], ceil_mode=True),
+         lambda x: mb.avg_pool(x=x, kernel_sizes=[3, 3], strides=[2, 2], pad_type="custom", pad=[1, 1, 1, 1],
+                               ceil_mode=True),
          lambda x: F.avg_pool2d(t(x), 3, 2, padding=1, ceil_mode=True).numpy()),
     Case("avg_pool_exclude", "avg_pool", {"x": X},
          lambda x: mb.avg_pool(x=x, kernel_sizes=[3, 3], strides=[1, 1], pad_type="same", exclude_padding_from_average=True),
@@ -385,7 +390,8 @@ CASES: list[Case] = [
       for name, ref in {
           "sum": lambda x: x.sum(axis=(1, 2)), "mean": lambda x: x.mean(axis=(1, 2), keepdims=True),
           "max": lambda x: x.max(axis=(1, 2)), "min": lambda x: x.min(axis=(1, 2)), "prod": lambda x: x.prod(axis=(1, 2)),
-          "l1_norm": lambda x: np.abs(x).sum(axis=(1, 2)), "l2_norm": lambda x: torch.linalg.vector_norm(t(x), dim=(1, 2)).numpy(),
+          "l1_norm": lambda x: np.abs(x).sum(axis=(1, 2)),
+          "l2_norm": lambda x: torch.linalg.vector_norm(t(x), dim=(1, 2)).numpy(),
           "sum_square": lambda x: (x * x).sum(axis=(1, 2)), "log_sum": lambda x: np.log(x.sum(axis=(1, 2))),
           "log_sum_exp": lambda x: torch.logsumexp(t(x), dim=(1, 2)).numpy(),
       }.items()],
@@ -396,9 +402,11 @@ CASES: list[Case] = [
     # tensor transformations
     # iOS 17 reshape: a 0 copies the input dim aligned from the right (here x.shape[1] == 3).
     Case("reshape", "reshape", {"x": X}, lambda x: mb.reshape(x=x, shape=[0, -1, 5]), lambda x: x.reshape(3, 10, 5)),
-    Case("transpose", "transpose", {"x": X}, lambda x: mb.transpose(x=x, perm=[0, 2, 3, 1]), lambda x: x.transpose(0, 2, 3, 1)),
+    Case("transpose", "transpose", {"x": X}, lambda x: mb.transpose(x=x, perm=[0, 2, 3, 1]),
+         lambda x: x.transpose(0, 2, 3, 1)),
     Case("squeeze", "squeeze", {"x": rand(2, 1, 3, 1)}, lambda x: mb.squeeze(x=x, axes=[-1]), lambda x: x[..., 0]),
-    Case("expand_dims", "expand_dims", {"x": rand(2, 3)}, lambda x: mb.expand_dims(x=x, axes=[0, -1]), lambda x: x[None, :, :, None]),
+    Case("expand_dims", "expand_dims", {"x": rand(2, 3)}, lambda x: mb.expand_dims(x=x, axes=[0, -1]),
+         lambda x: x[None, :, :, None]),
     Case("flatten2d", "flatten2d", {"x": X}, lambda x: mb.flatten2d(x=x, axis=2), lambda x: x.reshape(6, 25)),
     Case("concat", "concat", {"x": X, "y": rand(2, 1, 5, 5)}, lambda x, y: mb.concat(values=(x, y), axis=1),
          lambda x, y: np.concatenate([x, y], 1)),
@@ -406,7 +414,8 @@ CASES: list[Case] = [
          lambda x, y: mb.concat(values=(x, y), axis=1, interleave=True),
          lambda x, y: np.stack([x, y], 2).reshape(2, 4, 3)),
     Case("concat_scalars", "concat", {"x": rand(4)},  # coremltools builds dynamic shapes from scalars this way
-         lambda x: mb.concat(values=(mb.reduce_sum(x=x), mb.reduce_max(x=x)), axis=0), lambda x: np.array([x.sum(), x.max()])),
+         lambda x: mb.concat(values=(mb.reduce_sum(x=x), mb.reduce_max(x=x)), axis=0),
+         lambda x: np.array([x.sum(), x.max()])),
     Case("stack", "stack", {"x": rand(2, 3), "y": rand(2, 3)}, lambda x, y: mb.stack(values=(x, y), axis=1),
          lambda x, y: np.stack([x, y], 1)),
     Case("split", "split", {"x": X}, lambda x: mb.split(x=x, split_sizes=[1, 4], axis=-1),
@@ -426,17 +435,20 @@ CASES: list[Case] = [
          lambda x: x.reshape(1, 2, 2, 2, 2, 3).transpose(0, 3, 4, 1, 5, 2).reshape(1, 2, 4, 6)),
     Case("pixel_shuffle", "pixel_shuffle", {"x": rand(1, 8, 2, 3)}, lambda x: mb.pixel_shuffle(x=x, upscale_factor=2),
          lambda x: F.pixel_shuffle(t(x), 2).numpy()),
-    Case("pixel_unshuffle", "pixel_unshuffle", {"x": rand(1, 2, 4, 6)}, lambda x: mb.pixel_unshuffle(x=x, downscale_factor=np.uint32(2)),
+    Case("pixel_unshuffle", "pixel_unshuffle", {"x": rand(1, 2, 4, 6)},
+         lambda x: mb.pixel_unshuffle(x=x, downscale_factor=np.uint32(2)),
          lambda x: F.pixel_unshuffle(t(x), 2).numpy()),
     Case("shape", "shape", {"x": X}, lambda x: mb.shape(x=x), lambda x: np.array(x.shape, np.int32)),
     Case("range_1d", "range_1d", {"x": rand(7)}, lambda x: mb.add(x=x, y=mb.range_1d(start=-1.0, end=2.5, step=0.5)),
          lambda x: x + np.arange(-1.0, 2.5, 0.5, dtype=F32)),
     Case("cumsum", "cumsum", {"x": rand(3, 4)}, lambda x: mb.cumsum(x=x, axis=1), lambda x: torch.cumsum(t(x), 1).numpy()),
-    Case("cumsum_exclusive_reverse", "cumsum", {"x": rand(3, 4)}, lambda x: mb.cumsum(x=x, axis=0, exclusive=True, reverse=True),
+    Case("cumsum_exclusive_reverse", "cumsum", {"x": rand(3, 4)},
+         lambda x: mb.cumsum(x=x, axis=0, exclusive=True, reverse=True),
          lambda x: (torch.flip(torch.cumsum(torch.flip(t(x), (0,)), 0), (0,)) - t(x)).numpy()),
     Case("band_part", "band_part", {"x": rand(2, 4, 5)}, lambda x: mb.band_part(x=x, lower=1, upper=2),
          lambda x: (t(x).triu(-1).tril(2)).numpy()),
-    Case("one_hot", "one_hot", {"i": IDX}, lambda i: mb.one_hot(indices=i, one_hot_vector_size=4, axis=0, on_value=2.0, off_value=-1.0),
+    Case("one_hot", "one_hot", {"i": IDX},
+         lambda i: mb.one_hot(indices=i, one_hot_vector_size=4, axis=0, on_value=2.0, off_value=-1.0),
          lambda i: (F.one_hot(t(i).long(), 4).T.numpy() * 3.0 - 1.0).astype(F32)),
     # slicing, gathering, ordering
     Case("slice_by_index", "slice_by_index", {"x": X},
@@ -457,9 +469,10 @@ CASES: list[Case] = [
     Case("gather_nd", "gather_nd", {"x": rand(3, 4, 2), "i": np.array([[0, 3], [2, 1]], np.int32)},
          lambda x, i: mb.gather_nd(x=x, indices=i), lambda x, i: t(x)[t(i[:, 0]).long(), t(i[:, 1]).long()].numpy()),
     Case("topk", "topk", {"x": rand(3, 6)}, lambda x: mb.topk(x=x, k=3, axis=-1),
-         lambda x: tuple(v.numpy().astype(dt) for v, dt in zip(torch.topk(t(x), 3, dim=-1), (F32, np.int32)))),
+         lambda x: tuple(v.numpy().astype(dt) for v, dt in zip(torch.topk(t(x), 3, dim=-1), (F32, np.int32), strict=True))),
     Case("topk_ascending", "topk", {"x": rand(5, 2)}, lambda x: mb.topk(x=x, k=2, axis=0, ascending=True),
-         lambda x: tuple(v.numpy().astype(dt) for v, dt in zip(torch.topk(t(x), 2, dim=0, largest=False), (F32, np.int32)))),
+         lambda x: tuple(v.numpy().astype(dt)
+                         for v, dt in zip(torch.topk(t(x), 2, dim=0, largest=False), (F32, np.int32), strict=True))),
     Case("argsort", "argsort", {"x": rand(3, 6)}, lambda x: mb.argsort(x=x, axis=1),
          lambda x: torch.argsort(t(x), dim=1, descending=True).numpy().astype(np.int32)),
     # resizing
@@ -481,7 +494,8 @@ CASES: list[Case] = [
     Case("resize_nearest_neighbor", "resize_nearest_neighbor", {"x": X},
          lambda x: mb.resize_nearest_neighbor(x=x, target_size_height=10, target_size_width=15),
          lambda x: F.interpolate(t(x), size=(10, 15), mode="nearest").numpy()),
-    Case("crop", "crop", {"x": X}, lambda x: mb.crop(x=x, crop_height=[1, 2], crop_width=[0, 1]), lambda x: x[..., 1:3, 0:4]),
+    Case("crop", "crop", {"x": X}, lambda x: mb.crop(x=x, crop_height=[1, 2], crop_width=[0, 1]),
+         lambda x: x[..., 1:3, 0:4]),
     # recurrent layers: every direction, output_sequence on/off, initial states given/zero
     Case("lstm_forward_seq", "lstm", {"x": SEQ, "h": H0, "c": C0},
          lambda x, h, c: _recurrent("lstm", x, LSTM_W, h, c, output_sequence=True),

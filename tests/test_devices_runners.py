@@ -111,8 +111,10 @@ def test_ort_perf_test_empty_result_file_is_an_error() -> None:
 def test_command_lines_use_the_real_flags() -> None:
     et = shlex.split(executor_runner_command("./executor_runner", "/d/m.pte", executions=7, threads=2))
     assert et == ["./executor_runner", "--model_path=/d/m.pte", "--num_executions=7", "--cpu_threads=2"]
-    ort = shlex.split(ort_perf_test_command("./onnxruntime_perf_test", "/d/m.onnx", "/d/r.csv", runs=5, threads=1, provider="cpu"))
-    assert ort == ["./onnxruntime_perf_test", "-m", "times", "-r", "5", "-x", "1", "-e", "cpu", "-I", "/d/m.onnx", "/d/r.csv"]
+    ort = shlex.split(ort_perf_test_command("./onnxruntime_perf_test", "/d/m.onnx", "/d/r.csv", runs=5, threads=1,
+                                            provider="cpu"))
+    assert ort == ["./onnxruntime_perf_test", "-m", "times", "-r", "5", "-x", "1", "-e", "cpu", "-I",
+                   "/d/m.onnx", "/d/r.csv"]
 
 
 @pytest.mark.parametrize(

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import cli as run_cli
 
 from affdeploy.errors import CheckpointError, ParityError
 from affdeploy.export import MANIFEST_NAME, ExportRequest, export_artifacts
-from affdeploy.export.registry import get_target
 from affdeploy.export.parity import Tolerance
+from affdeploy.export.registry import get_target
 from affdeploy.models import build_model
-from cli_helpers import cli as run_cli
 
 MANIFEST = json.dumps({"schema": "affdeploy.manifest/v1", "artifacts": []}) + "\n"
 

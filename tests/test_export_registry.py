@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from affdeploy.cli._common import target_list
-
 from affdeploy.errors import UsageError
 from affdeploy.export import ExportRequest, plan_exports
 from affdeploy.export.onnx import OnnxTarget

@@ -14,11 +14,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from fft_zoo import LONG, long_models
 
 from affdeploy.export.manifest import read_manifest
 from affdeploy.export.registry import get_target
 from affdeploy.export.request import ExportRequest
-from fft_zoo import LONG, long_models
 
 TOLERANCE = 1e-4  # of each output's scale, as for the zoo
 
@@ -81,7 +81,7 @@ def test_each_long_model_matches_eager_on_its_own_outputs(exported: dict, target
     assert flat.size == sum(sizes)
     got = np.split(flat, np.cumsum(sizes)[:-1])
     for name in LONG:
-        for g, want in zip(got[bundle.outputs[name]], bundle.reference[bundle.outputs[name]]):
+        for g, want in zip(got[bundle.outputs[name]], bundle.reference[bundle.outputs[name]], strict=True):
             want = want.detach().double()
             error = float((torch.as_tensor(g).reshape(want.shape) - want).abs().max())
             assert error <= TOLERANCE * max(1.0, float(want.abs().max())), (target, name, error)

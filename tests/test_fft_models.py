@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 import pytest
 import torch
+from fft_models import GlobalFilterNet, SpectralConvNet
+from fft_targets import XnnpackRun, mil_ops, run_xnnpack
+from fft_zoo import Bundle
 
 from affdeploy.fft import lower_fft
 from affdeploy.graph import complex_value_count, fft_op_count, op_counts
 from affdeploy.models.affnet import Block
-from fft_models import GlobalFilterNet, SpectralConvNet
-from fft_targets import XnnpackRun, mil_ops, run_xnnpack
-from fft_zoo import Bundle
 
 # What the DFT rewrite emits; none of it may fall out of the XNNPACK delegate.
 DFT_EDGE_OPS = {"aten.mm.default", "aten.linear.default", "aten.slice_copy.Tensor", "aten.cat.default",

@@ -159,7 +159,7 @@ def test_complex_ops_are_lowered_exactly() -> None:
     lowered = lower_fft(_export(module, x))
     assert fft_op_count(lowered) == 0 and complex_value_count(lowered) == 0
     assert not any(t.is_complex() for t in lowered.state_dict.values())
-    for got, want in zip(lowered.module()(x), module(x)):
+    for got, want in zip(lowered.module()(x), module(x), strict=True):
         _assert_close(got, want.detach())
 
 
@@ -209,7 +209,7 @@ def test_in_place_write_is_kept_whatever_is_walked_last() -> None:
     """The write is read by no node; it was dropped when the last node walked was already live."""
     module, x, y = WriteAfterABranch(), torch.randn(4, 8), torch.randn(4, 8)
     lowered = lower_fft(torch.export.export(module, (x, y)))
-    for got, want in zip(lowered.module()(x, y), module(x, y)):
+    for got, want in zip(lowered.module()(x, y), module(x, y), strict=True):
         _assert_close(got, want)
 
 
@@ -335,7 +335,7 @@ def test_1024x1024_rfft2_round_trip_is_exact_and_chunked() -> None:
     lowered = lower_fft(_export(module, x), report=report)
     forms = {axis["form"].split()[0] for t in report for axis in t["axes"]}
     assert forms == {"factored"}
-    for got, want in zip(lowered.module()(x), module(x)):
+    for got, want in zip(lowered.module()(x), module(x), strict=True):
         _assert_within(got, want, 1e-5)
 
 
@@ -369,7 +369,7 @@ def test_lowered_graph_keeps_every_tensor_within_five_dims() -> None:
     lowered = lower_fft(_export(module, x), forms=FACTORED)
     ranks = [len(n.meta["val"].shape) for n in lowered.graph.nodes if hasattr(n.meta.get("val"), "shape")]
     assert max(ranks) <= 5
-    for got, want in zip(lowered.module()(x), module(x)):
+    for got, want in zip(lowered.module()(x), module(x), strict=True):
         _assert_within(got, want, 1e-5)
 
 
@@ -397,7 +397,7 @@ def test_only_the_bins_read_are_computed() -> None:
     (transform,) = report
     full = 2 * 256 * 256 * (2 * 256 + 2 * 129)  # what dense matrices for every bin would cost, per channel
     assert transform["macs"] < 0.05 * full
-    for got, want in zip(lowered.module()(x), module(x)):
+    for got, want in zip(lowered.module()(x), module(x), strict=True):
         _assert_within(got, want, 1e-5)
 
 
@@ -459,5 +459,5 @@ def test_large_n_fft_stft_and_istft_are_framed_and_exact() -> None:
     lowered = lower_fft(_export(module, wave), report=report)
     assert [t["forms"][0].split()[0] for t in report] == ["framed", "framed"]
     assert "conv1d" not in op_counts(lowered) and "conv_transpose1d" not in op_counts(lowered)
-    for got, want in zip(lowered.module()(wave), module(wave)):
+    for got, want in zip(lowered.module()(wave), module(wave), strict=True):
         _assert_within(got, want, 1e-5)

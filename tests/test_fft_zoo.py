@@ -21,13 +21,13 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from fft_targets import XnnpackRun, mil_ops, run_xnnpack
+from fft_zoo import ZOO, Bundle, build
 
 from affdeploy.export.onnx import session_options
 from affdeploy.fft import UnsupportedOpError, lower_fft
 from affdeploy.graph import complex_value_count, fft_op_count, op_counts
 from affdeploy.passes import delegate_friendly
-from fft_targets import XnnpackRun, mil_ops, run_xnnpack
-from fft_zoo import ZOO, Bundle, build
 
 TOLERANCE = 1e-4  # of the output scale
 VIA_CLI = {"stft-log-mel", "multi-input"}
@@ -41,7 +41,7 @@ def _outputs(value: Any) -> list[torch.Tensor]:
 
 def _assert_close(got: list[Any], want: list[torch.Tensor]) -> None:
     assert len(got) == len(want)
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         g = torch.as_tensor(np.asarray(g)) if not isinstance(g, torch.Tensor) else g
         assert tuple(g.shape) == tuple(w.shape)
         scale = max(1.0, float(w.abs().max()))
@@ -127,7 +127,7 @@ def _onnx_outputs(ep: torch.export.ExportedProgram, inputs: tuple[torch.Tensor, 
     proto = onnx.load_from_string(buffer.getvalue())
     assert not {n.op_type for n in proto.graph.node} & {"DFT", "STFT"}
     session = ort.InferenceSession(buffer.getvalue(), session_options(threads=1), providers=["CPUExecutionProvider"])
-    feed = {i.name: x.numpy() for i, x in zip(session.get_inputs(), inputs)}
+    feed = {i.name: x.numpy() for i, x in zip(session.get_inputs(), inputs, strict=True)}
     return session.run(None, feed)
 
 

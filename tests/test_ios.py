@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import cli
 
 from affdeploy.bench.appmodel import APP_CATALOG_SCHEMA
 from affdeploy.bench.request import BenchRequest
@@ -22,7 +23,6 @@ from affdeploy.devices import ios
 from affdeploy.devices.ios import app, discovery, xcode, xcresult
 from affdeploy.errors import DeviceError, ToolMissingError, UsageError
 from affdeploy.fsutil import atomic_write_text
-from cli_helpers import cli
 
 DATA = Path(__file__).parent / "data" / "ios"
 UDID = "00008130-001A2B3C4D5E6F70"
@@ -94,14 +94,17 @@ def test_xcodebuild_command_line() -> None:
 
 def test_xcrun_command_lines() -> None:
     bundle, out = Path("b.xcresult"), Path("out")
-    assert xcode.devicectl_list_command(Path("d.json")) == ["xcrun", "devicectl", "list", "devices", "--json-output", "d.json"]
+    assert xcode.devicectl_list_command(Path("d.json")) == ["xcrun", "devicectl", "list", "devices", "--json-output",
+                                                            "d.json"]
     assert xcode.export_attachments_command(bundle, out) == [
         "xcrun", "xcresulttool", "export", "attachments", "--path", "b.xcresult", "--output-path", "out"]  # fmt: skip
-    assert xcode.metrics_command(bundle) == ["xcrun", "xcresulttool", "get", "test-results", "metrics", "--path", "b.xcresult"]
+    assert xcode.metrics_command(bundle) == ["xcrun", "xcresulttool", "get", "test-results", "metrics", "--path",
+                                             "b.xcresult"]
     assert xcode.legacy_get_command(bundle) == ["xcrun", "xcresulttool", "get", "--format", "json", "--path", "b.xcresult"]
     assert xcode.legacy_get_command(bundle, "0~x")[-2:] == ["--id", "0~x"]
     assert xcode.legacy_export_command(bundle, "0~p", Path("f.json"))[-4:] == ["--id", "0~p", "--output-path", "f.json"]
-    assert xcode.xcodegen_command(Path("ios_app")) == ["xcodegen", "generate", "--spec", "ios_app/project.yml", "--project", "ios_app"]
+    assert xcode.xcodegen_command(Path("ios_app")) == ["xcodegen", "generate", "--spec", "ios_app/project.yml", "--project",
+                                                       "ios_app"]
     assert xcresult.parse_xcresulttool_version("xcresulttool version 23500, format version 3.53 (current)") == 23500
     assert xcresult.parse_xcresulttool_version("garbage") == 0
 
@@ -199,7 +202,8 @@ def test_both_metric_formats_parse_alike() -> None:
     wanted = lambda ms: sorted((m.test, m.identifier, m.unit, tuple(m.measurements)) for m in ms if "xnnpack" not in m.test)  # noqa: E731
     assert wanted(new) == wanted(legacy)
     plan = json.loads((DATA / "xcresult15" / "tests.json").read_text())
-    assert xcresult.legacy_tests_refs(json.loads((DATA / "xcresult15" / "root.json").read_text())) == ["0~TsPlanRunSummaries_7Qk2"]
+    root = json.loads((DATA / "xcresult15" / "root.json").read_text())
+    assert xcresult.legacy_tests_refs(root) == ["0~TsPlanRunSummaries_7Qk2"]
     assert ("BenchmarkTests/testBenchmarkAllModels()", "0~Sum_bench") in xcresult.legacy_summary_refs(plan)
     assert xcresult.legacy_attachments(json.loads((DATA / "xcresult15" / "summary_bench.json").read_text())) == [
         ("0~Payload_results_91x", "benchmark_results_1_6F1E0B7A-3C2D-4E5F-8A9B-0C1D2E3F4A5B.json")]  # fmt: skip
@@ -239,7 +243,8 @@ def test_run_bench_on_macos(fake_xcode: Path, tmp_path: Path, monkeypatch: pytes
     request = BenchRequest(models=["affnet-t"], targets=["coreml", "executorch"], warmup=2, iters=12)
     records = ios.find_device(UDID).run(request)
     assert len(records) == 5
-    assert all(r.device.serial == UDID and r.device.name == "iphone15pro" and r.device.soc == "Apple A17 Pro" for r in records)
+    assert all(r.device.serial == UDID and r.device.name == "iphone15pro" and r.device.soc == "Apple A17 Pro"
+               for r in records)
     assert next(r for r in records if r.backend == "coreml-ane").load_ms == pytest.approx(97.7)
     build = next(c for c in _calls(fake_xcode) if c["tool"] == "xcodebuild")
     assert build["args"][build["args"].index("-destination") + 1] == f"id={UDID}"
@@ -254,7 +259,8 @@ def test_run_bench_needs_models_in_the_app(fake_xcode: Path, tmp_path: Path, mon
     assert not any(c["tool"] == "xcodebuild" for c in _calls(fake_xcode))
 
 
-def test_xcodebuild_failure_is_one_line_with_a_hint(fake_xcode: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_xcodebuild_failure_is_one_line_with_a_hint(fake_xcode: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AFFDEPLOY_IOS_APP_DIR", str(_app_dir(tmp_path)))
     monkeypatch.setenv("FAKE_XCODEBUILD_SIGNING_ERROR", "1")
     with pytest.raises(DeviceError, match=r"xcodebuild test failed \(exit 65\): .*requires a development team") as err:

@@ -29,7 +29,8 @@ APP = Path(__file__).parent.parent / "ios_app"
 def _entry(target: str, backend: str, path: str, precision: str, sha: str) -> ArtifactEntry:
     return ArtifactEntry(
         model="affnet-et", target=target, backend=backend, path=path, fft="dft", precision=precision, sha256=sha,
-        size_bytes=0, image_size=64, input=input_spec(64).to_dict(), tool_versions={}, op_counts={}, parity={"status": "passed"},
+        size_bytes=0, image_size=64, input=input_spec(64).to_dict(), tool_versions={}, op_counts={},
+        parity={"status": "passed"},
         export_seconds=1.0, created="2026-11-20T10:00:00Z", input_kind="image" if target == "coreml" else "tensor",
     )  # fmt: skip
 
@@ -111,7 +112,8 @@ def test_nothing_exported_is_one_clear_error(tmp_path: Path, app: Path, capsys: 
     assert "affdeploy export" in err
 
 
-def test_bad_app_folder_and_missing_artifact(exported: Path, tmp_path: Path, app: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_app_folder_and_missing_artifact(exported: Path, tmp_path: Path, app: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(capsys, "--models-dir", str(exported), "--app", str(tmp_path))
     assert code == 1 and "is not the affdeploy iOS app" in err
     pte = exported / "affnet-et-64-xnnpack-fp32-dft.pte"

@@ -130,5 +130,6 @@ def ios_branch() -> str:
 @pytest.mark.skipif(shutil.which("swiftc") is None, reason="no Swift toolchain here (none in Debian bookworm or PyPI)")
 def test_benchcore_typechecks() -> None:
     sources = sorted(str(p) for p in BENCHCORE.glob("*.swift"))
-    proc = subprocess.run(["swiftc", "-typecheck", "-module-name", "BenchCore", *sources], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(["swiftc", "-typecheck", "-module-name", "BenchCore", *sources], capture_output=True, text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr

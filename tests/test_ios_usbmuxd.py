@@ -17,12 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import require_tool
 
 from affdeploy.bench.request import BenchRequest
 from affdeploy.devices import ios
 from affdeploy.devices.ios import app
 from affdeploy.errors import DeviceError
-from conftest import require_tool
 
 SOCKET = Path("/var/run/usbmuxd")
 PIDFILE = Path("/var/run/usbmuxd.pid")
@@ -87,7 +87,8 @@ def test_no_usbmuxd_is_one_clear_error(linux_transport: None, tmp_path: Path, mo
 def test_cli_reports_missing_usbmuxd_in_one_line(tmp_path: Path) -> None:
     env = {**os.environ, "AFFDEPLOY_IOS_TRANSPORT": "pymobiledevice3", "USBMUXD_SOCKET_ADDRESS": str(tmp_path / "absent")}
     proc = subprocess.run(
-        [sys.executable, "-c", "from affdeploy.cli import main; main()", "bench", "--device", "iphone15pro", "--model", "affnet-et"],
+        [sys.executable, "-c", "from affdeploy.cli import main; main()", "bench", "--device", "iphone15pro", "--model",
+         "affnet-et"],
         capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr

@@ -204,7 +204,8 @@ def test_am_start_records_intent_and_runs_the_handler(loopback_device: LoopbackD
     refused = loopback_device.adb("shell", "am start -n org.affdeploy.bench/.BenchActivity")
     assert refused.returncode != 0 and "does not exist" in refused.stderr
     assert loopback_device.adb("install", str(_apk(tmp_path / "b.apk"))).returncode == 0
-    handler = "import json, os; i = json.loads(os.environ['LOOPBACK_INTENT']); open('files.json', 'w').write(json.dumps(i['extras']))"
+    handler = ("import json, os; i = json.loads(os.environ['LOOPBACK_INTENT']); "
+               "open('files.json', 'w').write(json.dumps(i['extras']))")
     loopback_device.set_intent_handler("org.affdeploy.bench", [sys.executable, "-c", handler])
     started = loopback_device.adb("shell", "am start -W -n org.affdeploy.bench/.BenchActivity "
                                   "--es model /data/local/tmp/m.pte --ei iterations 5 --ez fp16 true")

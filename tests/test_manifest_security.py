@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from cli_helpers import cli
 
 from affdeploy.errors import AffdeployError
 from affdeploy.export.cache import cache_inputs
@@ -27,7 +28,6 @@ from affdeploy.export.manifest import ArtifactEntry, write_manifest
 from affdeploy.export.request import ExportRequest
 from affdeploy.fsutil import TMP_MARKER, atomic_write_text, check_writable_file, sha256_path
 from affdeploy.preprocessing import input_spec
-from cli_helpers import cli
 
 REPO = Path(__file__).resolve().parents[1]
 EVIL = 'import pathlib\npathlib.Path(__file__).with_name("MARKER").write_text("ran")\n'

@@ -129,7 +129,8 @@ def trained_et() -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
     """affnet-et with randomised weights and BN statistics, as a stand-in for an official checkpoint."""
     torch.manual_seed(2)
     model = build_model("affnet-et")
-    state = {k: (torch.randn_like(v) * 0.1 + (1.0 if k.endswith("running_var") else 0.0)).abs() if v.is_floating_point() and "running_var" in k
+    state = {k: (torch.randn_like(v) * 0.1 + (1.0 if k.endswith("running_var") else 0.0)).abs()
+             if v.is_floating_point() and "running_var" in k
              else (torch.randn_like(v) * 0.05 if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     model.load_state_dict(state)
     return model, state

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 from executorch.exir import EdgeProgramManager, to_edge_transform_and_lower
 from executorch.runtime import Runtime
+from reduced_affnet import one_aff_block
 from torch import nn
 from torch.export import ExportedProgram
 
@@ -26,7 +27,6 @@ from affdeploy.passes.folding import FoldConstants
 from affdeploy.passes.layout import DropNoOpExpand, ReshapeToView, SelectToSlice, StackToCat
 from affdeploy.passes.normalization import GroupNormToMoments
 from affdeploy.passes.reduction import MeanToGlobalPool
-from reduced_affnet import one_aff_block
 
 DELEGATE = torch.ops.higher_order.executorch_call_delegate
 

@@ -133,8 +133,9 @@ def test_int8_below_the_floor_fails_and_leaves_nothing(tmp_path: Path, monkeypat
     photos = _photos(tmp_path / "photos")
     out = tmp_path / "out"
     monkeypatch.setenv(FLOOR_ENV, "1.01,0.95")  # no int8 artifact agrees on more than every image
+    # native: no DFT lowering to wait for
     code, _, err = cli(capsys, "export", "-m", affnet_et_1aff, "-t", "onnx", "--fft", "native", "--precision", "int8",
-                       "--image-size", SIZE, "--calibration", str(photos), "--out", str(out))  # native: no DFT lowering to wait for
+                       "--image-size", SIZE, "--calibration", str(photos), "--out", str(out))
     assert code != 0
     lines = [line for line in err.splitlines() if line.strip()]
     assert "top-1 agreement" in lines[0] and "need >= 101%" in lines[0] and "min cosine" in lines[0], err

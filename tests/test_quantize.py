@@ -124,7 +124,8 @@ def test_xnnpack_int8_is_one_delegate_with_linear_and_norm_in_fp32(small: tuple)
         assert not any("quantize_per" in str(u.target) for u in node.users)
     linear = next(n for n in kept if n.target == torch.ops.aten.linear.default)
     assert "dequantize" not in str(linear.args[1].target)  # the head's weight is fp32
-    convs = [n for n in quantized.graph.nodes if n.target in (torch.ops.aten.conv2d.default, torch.ops.aten.convolution.default)]
+    convs = [n for n in quantized.graph.nodes
+             if n.target in (torch.ops.aten.conv2d.default, torch.ops.aten.convolution.default)]
     int8 = {tuple(n.args[1].meta["val"].shape) for n in convs if "dequantize" in str(n.args[1].target)}
     assert int8 == {(16, 24, 1, 1)}  # pointwise; stem, early, depthwise, grouped (spectra), head, norm moments fp32
     assert len(convs) > len(int8) + 4  # the moments' convolutions to one channel exist, in fp32
@@ -133,7 +134,8 @@ def test_xnnpack_int8_is_one_delegate_with_linear_and_norm_in_fp32(small: tuple)
     assert sum(n.target == DELEGATE for n in graph.nodes) == 1
     program = Runtime.get().load_program(edge.to_executorch().buffer)  # the method runs on the program's memory
     method = program.load_method("forward")
-    parity = int8_parity(lambda x: method.execute([torch.from_numpy(x)])[0].numpy(), _fp32(net, validation), validation, "test")
+    parity = int8_parity(lambda x: method.execute([torch.from_numpy(x)])[0].numpy(), _fp32(net, validation), validation,
+                         "test")
     assert parity["passed"] and parity["images"] == len(validation), parity
 
 
@@ -231,11 +233,12 @@ def test_int8_keeps_the_fft_passs_concatenations_fp32_and_the_stage_fusion_int8(
     parts side by side; its DC term sqrt(H*W) times the rest) was quantized with one step per tensor, which took
     AFFNet-ET's trained-like int8 logits at 256 px to a min cosine of 0.56 against fp32 (0.99 with those ``cat``
     fp32). Only the stages' fusion ``cat([res, proj])`` of convolution outputs stays int8."""
+    from reduced_affnet import one_aff_block
+
     from affdeploy.fft import lower_fft
     from affdeploy.graph import example_input, export_program
     from affdeploy.models.affnet import AFFNet
     from affdeploy.passes import delegate_friendly
-    from reduced_affnet import one_aff_block
 
     torch.manual_seed(0)
     ep = delegate_friendly(lower_fft(export_program(AFFNet(one_aff_block("affnet-et")).eval(), 64)))

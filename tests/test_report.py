@@ -13,16 +13,16 @@ from pathlib import Path
 import matplotlib.image
 import numpy as np
 import pytest
+from bad_input_helpers import assert_one_clear_line
+from cli_helpers import cli
 
 from affdeploy.bench.host import host_device_info
-from affdeploy.versions import tool_versions
 from affdeploy.bench.output import to_csv, write_results
 from affdeploy.bench.schema import SCHEMA_ID, BenchRecord, dump_results, load_results
 from affdeploy.bench.stats import compute_stats
 from affdeploy.cli import main
 from affdeploy.errors import AffdeployError
-from bad_input_helpers import assert_one_clear_line
-from cli_helpers import cli
+from affdeploy.versions import tool_versions
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -99,7 +99,8 @@ def test_loading_a_foreign_file_is_a_clear_error(tmp_path: Path) -> None:
         (lambda r: r.pop("stats"), "field 'stats' is missing, expected an object"),
         (lambda r: r["samples_ms"].__setitem__(3, "abc"), "field 'samples_ms[3]' is the string 'abc', expected a number"),
         (lambda r: r["stats"].__setitem__("p50", None), "field 'stats.p50' is null, expected a number"),
-        (lambda r: r["stats"].__setitem__("median_ci95", [1.0]), "field 'stats.median_ci95' is a list, expected a list of 2 numbers"),
+        (lambda r: r["stats"].__setitem__("median_ci95", [1.0]),
+         "field 'stats.median_ci95' is a list, expected a list of 2 numbers"),
         (lambda r: r.__setitem__("threads", True), "field 'threads' is true, expected an integer"),
         (lambda r: r.__setitem__("load_ms", "fast"), "field 'load_ms' is the string 'fast', expected a number or null"),
         (lambda r: r["device"].pop("kind"), "field 'device.kind' is missing, expected a string"),

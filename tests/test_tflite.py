@@ -14,19 +14,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from affdeploy.bench.schema import load_results
-from affdeploy.export.manifest import read_manifest
-from affdeploy.data.inputs import image_parity_inputs
-from affdeploy.export.parity import image_checkset
-from affdeploy.export.pipeline import _build
-from affdeploy.export.verify import entry_request
-from affdeploy.export.registry import get_target, target_names
-from affdeploy.export.tflite import delegated_nodes, interpreter, read_op_codes, to_fp16_weights
-from affdeploy.fsutil import sha256_path
-from affdeploy.vocab import Precision
 from cli_helpers import cli
 from reduced_affnet import SHARED_MODEL
+
+from affdeploy.bench.schema import load_results
+from affdeploy.data.inputs import image_parity_inputs
+from affdeploy.export.manifest import read_manifest
+from affdeploy.export.parity import image_checkset
+from affdeploy.export.pipeline import _build
+from affdeploy.export.registry import get_target, target_names
+from affdeploy.export.tflite import delegated_nodes, interpreter, read_op_codes, to_fp16_weights
+from affdeploy.export.verify import entry_request
+from affdeploy.fsutil import sha256_path
+from affdeploy.vocab import Precision
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -96,7 +96,8 @@ def test_a_damaged_tflite_is_one_error_line(tmp_path: Path, tflite_ready: None, 
     assert len(err.strip().splitlines()) == 1 and "broken.tflite is not a readable .tflite artifact" in err
 
 
-def test_native_fft_is_refused_with_the_reason(tflite_ready: None, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_native_fft_is_refused_with_the_reason(tflite_ready: None, capsys: pytest.CaptureFixture[str],
+                                               tmp_path: Path) -> None:
     code, _, err = cli(capsys, "export", "--model", "affnet-et", "--target", "tflite", "--fft", "native",
                        "--out", str(tmp_path))
     assert code == 2 and len(err.strip().splitlines()) == 1

@@ -10,6 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cli_helpers import cli
+from loopback_adb.device import LoopbackDevice
+from reduced_affnet import SHARED_MODEL
+from test_android import IMAGE_SIZE, on_phone, phone, request_for, stand_in  # noqa: F401  (on_phone: fixture)
 
 from affdeploy.bench.schema import load_results
 from affdeploy.devices.android.bench import run_bench
@@ -17,10 +21,6 @@ from affdeploy.devices.android.runners import RUNNERS, RunnerPaths
 from affdeploy.devices.android.session import DEVICE_DIR
 from affdeploy.devices.android.tflite_runner import parse_benchmark_model
 from affdeploy.errors import DeviceError
-from cli_helpers import cli
-from loopback_adb.device import LoopbackDevice
-from reduced_affnet import SHARED_MODEL
-from test_android import IMAGE_SIZE, on_phone, phone, request_for, stand_in  # noqa: F401  (on_phone: fixture)
 
 # What benchmark_model 2.x prints for a run of 50 (TFLITE_LOG INFO lines; tsl StatWithPercentiles).
 REAL = """INFO: STARTING!
@@ -43,7 +43,7 @@ INFO: Inference timings in us: Init: 61348, First inference: 41223, Warmup (avg)
 INFO: Note: as the benchmark tool itself affects memory footprint, the following is only APPROXIMATE to the actual memory footprint of the model at runtime. Take the information at your discretion.
 INFO: Memory footprint delta from the start of the tool (MB): init=23.6133 overall=31.0039
 INFO: Overall peak memory footprint (MB) via periodic monitoring: 38.0273
-"""
+"""  # noqa: E501  (the tool's output, verbatim)
 
 
 def test_parser_reads_every_field_of_the_real_format() -> None:
@@ -59,7 +59,8 @@ def test_parser_takes_the_edge_cases_of_the_stream_format() -> None:
     # all-equal phase "(all same)"; no warm-up runs give nan; no memory lines where mallinfo is missing.
     text = ("INFO: Though XNNPACK delegate is explicitly applied, the model graph will not be executed by the delegate.\n"
             "INFO: count=0\n\nINFO: count=3 curr=1500000(all same) p5=1500000 median=1500000 p95=1500000\n\n"
-            "INFO: Inference timings in us: Init: 2100000, First inference: 0, Warmup (avg): nan, Inference (avg): 1.5e+06\n")
+            "INFO: Inference timings in us: Init: 2100000, First inference: 0, Warmup (avg): nan, "
+            "Inference (avg): 1.5e+06\n")
     out = parse_benchmark_model(text)
     assert out.inference_avg_us == 1.5e6 and out.init_us == 2.1e6 and out.warmup_avg_us != out.warmup_avg_us  # nan
     assert out.runs[1] == {"count": 3, "curr": 1.5e6, "first": 1.5e6, "min": 1.5e6, "max": 1.5e6, "avg": 1.5e6,

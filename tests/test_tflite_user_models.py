@@ -15,17 +15,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import fft_zoo
 import numpy as np
 import pytest
 import torch
+from cli_helpers import run_cli
 
-import fft_zoo
 from affdeploy.devices.android.runners import Job, ModelInput
 from affdeploy.devices.android.tflite_runner import input_layer_flags
 from affdeploy.errors import UsageError
 from affdeploy.export.registry import get_target
 from affdeploy.export.request import ExportRequest
-from cli_helpers import run_cli
 
 DYNAMIC = "fft_zoo:dynamic_batch"
 FAKE = Path(__file__).parent / "runners" / "benchmark_model.py"

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from fft_zoo import ZOO, Bundle
 
 from affdeploy.export.tflite import convert, interpreter, read_op_codes
 from affdeploy.fft import lower_fft
 from affdeploy.passes import delegate_friendly
-from fft_zoo import ZOO, Bundle
 
 TOLERANCE = 1e-4  # of the output scale, as in test_fft_zoo.py
 
@@ -53,6 +52,6 @@ def test_zoo_model_converts_to_tflite_and_matches_eager(converted: Converted, na
     part = converted.bundle.outputs[name]
     got, want = converted.got[part], converted.bundle.reference[part]
     assert len(got) == len(want)
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         assert g.shape == tuple(w.shape)
         assert float(np.abs(g - w.numpy()).max()) <= TOLERANCE * max(1.0, float(w.abs().max())), name

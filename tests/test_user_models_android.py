@@ -14,18 +14,17 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
-
 import fft_zoo
-from affdeploy.bench.schema import load_results
-from affdeploy.devices.android.bench import model_inputs
-from affdeploy.devices.android.runners import (Job, ModelInput, executor_runner_inputs, onnx_free_dims,
-                                               ort_perf_test_command)
-from affdeploy.export.registry import target_for_path
-from affdeploy.export.request import ExportRequest
+import pytest
 from cli_helpers import cli, run_cli
 from loopback_adb.device import LoopbackDevice
 from test_android import on_phone, stand_in  # noqa: F401  (on_phone: fixture)
+
+from affdeploy.bench.schema import load_results
+from affdeploy.devices.android.bench import model_inputs
+from affdeploy.devices.android.runners import Job, ModelInput, executor_runner_inputs, onnx_free_dims, ort_perf_test_command
+from affdeploy.export.registry import target_for_path
+from affdeploy.export.request import ExportRequest
 
 MULTI = "fft_zoo:multi_input"  # inputs a, b [2, 15]; two outputs
 DYNAMIC = "fft_zoo:dynamic_batch"  # input x [batch, 3, 16], batch in 1..8, example 2

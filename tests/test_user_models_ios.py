@@ -9,9 +9,10 @@ import hashlib
 import json
 from pathlib import Path
 
-import pytest
-
 import fft_zoo
+import pytest
+from test_ios import UDID, _app_dir, fake_xcode  # noqa: F401  (fake_xcode: fixture)
+
 from affdeploy.bench.appmodel import TENSOR, AppModel, TensorMeta, write_app_model, write_catalog
 from affdeploy.bench.request import BenchRequest
 from affdeploy.bench.schema import DeviceInfo, load_results
@@ -19,7 +20,6 @@ from affdeploy.devices import ios
 from affdeploy.devices.ios import app
 from affdeploy.devices.ios.device import IosDevice
 from affdeploy.errors import UsageError
-from test_ios import UDID, _app_dir, fake_xcode  # noqa: F401  (fake_xcode: fixture)
 
 APP_RESULTS = Path(__file__).parent / "data" / "ios" / "app_results.json"
 

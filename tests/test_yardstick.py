@@ -12,7 +12,6 @@ import pytest
 import torch
 from torch import nn
 
-from affdeploy.etruntime import set_threads as set_executorch_threads
 from affdeploy.bench.yardstick import (
     ThreadSetting,
     build_int8_gemms,
@@ -27,6 +26,7 @@ from affdeploy.bench.yardstick import (
     yardsticks,
 )
 from affdeploy.errors import AffdeployError
+from affdeploy.etruntime import set_threads as set_executorch_threads
 from affdeploy.fft import lower_fft
 from affdeploy.models.affnet import AdaptiveFrequencyFilter
 from affdeploy.models.executed import executed_macs
@@ -116,7 +116,8 @@ def test_bench_runtimes_holds_int8_rows_to_the_int8_yardstick_and_flags_a_beaten
     script = importlib.import_module("bench_runtimes")
     assert [script.yardstick_precision(r) for r in ("ort-dft-int8", "executorch-xnnpack-int8", "executorch-xnnpack-fp16")] \
         == ["int8", "int8", "fp32"]
-    rows = [{"model": "", "runtime": "gemm-int8-ort", "threads": 1, "nominal_of_yardstick": 0.0, "executed_of_yardstick": 0.0},
+    rows = [{"model": "", "runtime": "gemm-int8-ort", "threads": 1, "nominal_of_yardstick": 0.0,
+             "executed_of_yardstick": 0.0},
             {"model": "affnet-t", "runtime": "executorch-xnnpack-int8", "threads": 1, "yardstick_name": "gemm-int8-ort",
              "nominal_of_yardstick": 0.31, "executed_of_yardstick": 0.33},
             {"model": "affnet", "runtime": "ort-dft", "threads": 2, "yardstick_name": "gemm-numpy",

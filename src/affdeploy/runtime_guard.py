@@ -114,8 +114,8 @@ def signals_raise() -> Iterator[None]:
             raise Interrupted(received[0]) from None
         raise
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for sig, saved in previous.items():
+            signal.signal(sig, saved)
 
 
 @dataclass
@@ -185,8 +185,8 @@ def quiet_progress_bars() -> None:
     import tqdm
 
     if not getattr(tqdm.tqdm, "_affdeploy_quiet", False):
-        tqdm.tqdm.__init__ = partialmethod(tqdm.tqdm.__init__, disable=True)  # type: ignore[method-assign]
-        tqdm.tqdm._affdeploy_quiet = True  # type: ignore[attr-defined]
+        tqdm.tqdm.__init__ = partialmethod(tqdm.tqdm.__init__, disable=True)
+        tqdm.tqdm._affdeploy_quiet = True
 
 
 def after_interrupt(exc: BaseException) -> bool:

@@ -18,7 +18,16 @@ from pathlib import Path
 
 from loopback_adb import services
 from loopback_adb.protocol import (
-    A_AUTH, A_CLSE, A_CNXN, A_OKAY, A_OPEN, A_VERSION, A_WRTE, HEADER, MAX_PAYLOAD, pack_message,
+    A_AUTH,
+    A_CLSE,
+    A_CNXN,
+    A_OKAY,
+    A_OPEN,
+    A_VERSION,
+    A_WRTE,
+    HEADER,
+    MAX_PAYLOAD,
+    pack_message,
 )
 from loopback_adb.state import DeviceState
 

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from loopback_adb.protocol import (
-    SHELL_CLOSE_STDIN, SHELL_EXIT, SHELL_HEADER, SHELL_STDERR, SHELL_STDIN, SHELL_STDOUT, pack_shell,
+    SHELL_CLOSE_STDIN,
+    SHELL_EXIT,
+    SHELL_HEADER,
+    SHELL_STDERR,
+    SHELL_STDIN,
+    SHELL_STDOUT,
+    pack_shell,
 )
 from loopback_adb.state import DeviceState
 from loopback_adb.sync import serve_sync

@@ -64,7 +64,7 @@ def _listing(ident: bytes, path: Path) -> bytes:
             out.append(DENT_V2.pack(b"DNT2", 0, *_stat_fields(st), len(name)) + name)
         else:
             out.append(DENT_V1.pack(b"DENT", st.st_mode, st.st_size & 0xFFFFFFFF, int(st.st_mtime), len(name)) + name)
-    out.append((DENT_V2.pack(b"DONE", *([0] * 12)) if v2 else DENT_V1.pack(b"DONE", 0, 0, 0, 0)))
+    out.append(DENT_V2.pack(b"DONE", *([0] * 12)) if v2 else DENT_V1.pack(b"DONE", 0, 0, 0, 0))
     return b"".join(out)
 
 

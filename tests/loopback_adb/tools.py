@@ -46,7 +46,7 @@ def df(dev: DeviceState, argv: list[str]) -> int:
         if not human:
             return str(n // 1024)
         value, unit = float(n), ""
-        for unit in ("", "K", "M", "G", "T"):
+        for unit in ("", "K", "M", "G", "T"):  # noqa: B007  (read after the loop: where it stopped)
             if value < 1024:
                 break
             value /= 1024

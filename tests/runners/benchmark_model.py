@@ -4,9 +4,9 @@ It takes the real tool's ``--flag=value`` command line (benchmark_model.cc, benc
 xnnpack_delegate_provider.cc), really runs the model with ai-edge-litert's interpreter (XNNPACK,
 ``--num_threads``) on random inputs (every input, of its type, at the model's shapes, or at
 ``--input_layer_shape`` with the real tool's checks of ``--input_layer``), and prints what the real
-tool prints on stdout: ``INFO: `` lines with the set parameters, ``Loaded model``, the delegation line, one tsl::StatWithPercentiles line
-per phase (microseconds, doubles with 6 significant digits) followed by an empty ``INFO:`` line,
-``Inference timings in us: ...`` and the memory lines. Unknown flags are an error, as in the real tool.
+tool prints on stdout: ``INFO: `` lines with the set parameters, ``Loaded model``, the delegation line, one
+tsl::StatWithPercentiles line per phase (microseconds, doubles with 6 significant digits) followed by an empty
+``INFO:`` line, ``Inference timings in us: ...`` and the memory lines. Unknown flags are an error, as in the real tool.
 
 ``FAKE_BENCHMARK_MODEL=old`` prints like an older or stripped build: statistics without percentiles,
 no memory lines (mallinfo unsupported), WARN lines in between, partial delegation.
@@ -60,7 +60,7 @@ def input_layers(names: str, shapes: str) -> list[tuple[str, list[int]]] | None:
               f"the number of items in --input_layer ({names}, with {len(name_list)} items). For example "
               "--input_layer=input1,input2 --input_layer_shape=1,224,224,4:1,20", file=sys.stderr)
         return None
-    layers = [(name, [int(d) for d in shape.split(",")]) for name, shape in zip(name_list, shape_list)]
+    layers = [(name, [int(d) for d in shape.split(",")]) for name, shape in zip(name_list, shape_list, strict=True)]
     if any(d == -1 for _, shape in layers for d in shape):
         print("ERROR: Any unknown sizes in the shapes (-1's) must be replaced with the size you want to benchmark with.",
               file=sys.stderr)
@@ -75,7 +75,7 @@ def resize_inputs(runner: object, layers: list[tuple[str, list[int]]]) -> bool:
         print(f"F benchmark_tflite_model.cc] Check failed: inputs_.size() == interpreter_inputs.size() Inputs mismatch: "
               f"Model inputs #:{len(layers)} expected: {len(details)}", file=sys.stderr, flush=True)
         os.abort()
-    for (name, shape), detail in zip(layers, details):
+    for (name, shape), detail in zip(layers, details, strict=True):
         if name != detail["name"]:
             print(f"WARN: Tensor # {detail['index']} is named {detail['name']} but flags call it {name}")
         if len(shape) != len(detail["shape"]):

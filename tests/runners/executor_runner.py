@@ -7,8 +7,9 @@ in the posix PAL format, one ``Iteration i of N: X ms`` line per execution, the
 ``Model executed successfully N time(s) in X ms.`` total and ``OutputX`` lines on stdout. It really
 runs the .pte with ExecuTorch's C++ runtime (its Python bindings), on all-ones inputs like the real runner
 (extension/runner_util/inputs.cpp: every input, of its dtype, at the sizes the method metadata
-declares, which for a dynamic dim is its upper bound), so the numbers it reports are real measurements. With ``--legacy_log`` (not a real flag: for tests only)
-it omits the load and per-iteration lines, as executor_runner builds before ExecuTorch 1.3 do.
+declares, which for a dynamic dim is its upper bound), so the numbers it reports are real measurements. With
+``--legacy_log`` (not a real flag: for tests only) it omits the load and per-iteration lines, as executor_runner
+builds before ExecuTorch 1.3 do.
 
 ``FAKE_ET_LOGGING=off`` in its environment makes it a Release build: ExecuTorch's CMake preset
 turns EXECUTORCH_ENABLE_LOGGING on only for Debug builds, and without it every ET_LOG call compiles

@@ -132,15 +132,17 @@ def _input(spec: dict[str, Any], seed: int, where: str) -> InputMeta:
 
 def _output(spec: dict[str, Any], where: str) -> TensorMeta:
     if not all(isinstance(d, int) for d in spec["shape"]):
-        raise UsageError(f"{where}: output '{spec['name']}' has a dynamic shape {spec['shape']}; the apps need static shapes")
+        raise UsageError(f"{where}: output '{spec['name']}' has a dynamic shape {spec['shape']}; "
+                         "the apps need static shapes")
     return TensorMeta(spec["name"], list(spec["shape"]), spec["dtype"])
 
 
 def app_model(entry: ArtifactEntry, *, labels: str, macs: int | None = None) -> AppModel:
     """The metadata of one manifest entry; a user model with a dynamic or non-float input is refused."""
     file = Path(entry.path).name
-    common = dict(model=entry.model, file=file, sha256=entry.sha256, target=entry.target, backend=entry.backend,
-                  fft=entry.fft, precision=entry.precision, image_size=entry.image_size, macs=macs)
+    common: dict[str, Any] = dict(model=entry.model, file=file, sha256=entry.sha256, target=entry.target,
+                                  backend=entry.backend, fft=entry.fft, precision=entry.precision,
+                                  image_size=entry.image_size, macs=macs)
     if entry.model in MODELS:
         spec = entry.input
         lacking = [key for key in (*IMAGE_KEYS, "name", "shape") if key not in spec]

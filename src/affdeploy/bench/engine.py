@@ -295,6 +295,10 @@ def measure(configs: list[Config], request: BenchRequest, progress: Progress = s
     def report(text: str, group: list[Config]) -> None:
         progress(text, (finished + _fraction(group, request) * len(group)) / len(configs))
 
+    def reporter(group: list[Config], suffix: str = "") -> Callable[[str], None]:
+        """``report`` for one group, bound now: the loop's ``group`` moves on."""
+        return lambda text: report(f"{text}{suffix}", group)
+
     first = True
     for group in groups.values():
         try:
@@ -304,8 +308,8 @@ def measure(configs: list[Config], request: BenchRequest, progress: Progress = s
                     time.sleep(request.cooldown_s)
                 first = False
                 report(f"loading and warming up {config.label}", group)
-                _prepare(config, request, lambda text, group=group: report(text, group))
-            _interleaved_rounds(group, request, lambda text: report(f"{text} ({group[0].threads} thread(s))", group))
+                _prepare(config, request, reporter(group))
+            _interleaved_rounds(group, request, reporter(group, f" ({group[0].threads} thread(s))"))
         finally:
             for config in group:
                 config.session = None

@@ -7,7 +7,7 @@ MACs, GMAC/s and the timestamp are derived here once (MACs and GMAC/s from ``mod
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from affdeploy.bench.request import NOISY_CV
@@ -57,6 +57,6 @@ def build_record(subject: Subject, timing: Timing, device: DeviceInfo, runner: s
         peak_rss_growth_bytes=timing.peak_rss_growth_bytes, macs=macs, gmacs_per_s=gmacs_per_s(macs, stats.p50),
         artifact_sha256=subject.artifact_sha256, artifact_path=str(subject.artifact) if subject.artifact else "",
         model_sha256=subject.model_sha256,
-        tools=dict(tools), timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        tools=dict(tools), timestamp=datetime.now(UTC).isoformat(timespec="seconds"),
         notes=list(timing.notes),
     )

@@ -89,7 +89,8 @@ def plot_latency(records: list[BenchRecord], path: Path, with_device: bool) -> P
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(records) + 1.5))
     p50 = [r.stats.p50 for r in records]
     low, high = zip(*(spread(r) for r in records), strict=True)
-    errors = [[max(0.0, m - lo) for m, lo in zip(p50, low, strict=True)], [max(0.0, hi - m) for m, hi in zip(p50, high, strict=True)]]
+    errors = [[max(0.0, m - lo) for m, lo in zip(p50, low, strict=True)],
+              [max(0.0, hi - m) for m, hi in zip(p50, high, strict=True)]]
     ys = np.arange(len(records))
     ax.barh(ys, p50, xerr=errors, color=[_COLORS.get(r.target, "grey") for r in records], capsize=3)
     ax.set_yticks(ys, [label(r, with_device=with_device) for r in records])
@@ -135,7 +136,8 @@ _COLORS = {"torch": "#7f7f7f", "onnx": "#1f77b4", "executorch": "#ff7f0e", "core
 def markdown_table(records: list[BenchRecord]) -> str:
     """One row per record with the statistics a reader compares, plus speedup over the baseline."""
     lines = [
-        "| device | model | target | backend | fft | threads | p50 ms | p90 ms | mean ± std ms | CV | median 95% CI ms | load ms | first ms | GMAC/s | peak RSS MiB | speedup vs eager |",
+        "| device | model | target | backend | fft | threads | p50 ms | p90 ms | mean ± std ms | CV | median 95% CI ms | "
+        "load ms | first ms | GMAC/s | peak RSS MiB | speedup vs eager |",
         "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in records:
@@ -144,8 +146,8 @@ def markdown_table(records: list[BenchRecord]) -> str:
         speedup = f"{base.stats.p50 / s.p50:.2f}x" if base is not None and s.p50 > 0 else "-"
         cv = f"{s.cv:.1%}" + (" (noisy)" if s.noisy else "")
         lines.append(
-            f"| {r.device.name} | {r.model} | {r.target} | {r.backend} | {r.fft} | {r.threads} | {s.p50:.2f} | {s.p90:.2f} | "
-            f"{s.mean:.2f} ± {s.std:.2f} | {cv} | {s.median_ci95[0]:.2f}-{s.median_ci95[1]:.2f} | "
+            f"| {r.device.name} | {r.model} | {r.target} | {r.backend} | {r.fft} | {r.threads} | {s.p50:.2f} | "
+            f"{s.p90:.2f} | {s.mean:.2f} ± {s.std:.2f} | {cv} | {s.median_ci95[0]:.2f}-{s.median_ci95[1]:.2f} | "
             f"{_num(r.load_ms)} | {_num(r.first_inference_ms)} | {_num(r.gmacs_per_s)} | "
             f"{'-' if r.peak_rss_growth_bytes is None else f'{r.peak_rss_growth_bytes / 2**20:.1f}'} | {speedup} |"
         )
@@ -163,12 +165,14 @@ def device_lines(records: list[BenchRecord]) -> list[str]:
         d = r.device
         memory = f", {d.memory_bytes / 2**30:.0f} GiB" if d.memory_bytes else ""
         tools = ", ".join(f"{k} {v}" for k, v in r.tools.items())
-        seen.setdefault(d.name, f"- **{d.name}** ({d.kind}): {d.cpu or d.soc or d.model}, {d.cores} cores{memory}, {d.os}; {tools}")
+        seen.setdefault(d.name,
+                        f"- **{d.name}** ({d.kind}): {d.cpu or d.soc or d.model}, {d.cores} cores{memory}, {d.os}; {tools}")
     return list(seen.values())
 
 
 def render_report(
-    records: list[BenchRecord], out_dir: Path, stem: str = "report", *, title: str = "affdeploy benchmark report", preamble: tuple[str, ...] = ()
+    records: list[BenchRecord], out_dir: Path, stem: str = "report", *, title: str = "affdeploy benchmark report",
+    preamble: tuple[str, ...] = ()
 ) -> list[Path]:
     """Write ``<stem>_latency.png`` (+ ``_fft.png``, ``_speedup.png`` when there is something to show) and ``<stem>.md``.
 

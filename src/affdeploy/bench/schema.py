@@ -105,7 +105,7 @@ class BenchRecord:
         return data
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = "benchmark record") -> "BenchRecord":
+    def from_dict(cls, data: Any, where: str = "benchmark record") -> BenchRecord:
         """Parse and validate one record against the schema; an error names the record, the field and what was expected."""
         if not isinstance(data, dict):
             raise AffdeployError(f"{where} is {_kind(data)}, expected an object")
@@ -161,6 +161,9 @@ def _at_most(low: float, high: float) -> bool:
     return low <= high + _TOLERANCE * max(abs(low), abs(high))
 
 
+_CONTAINERS: dict[type, str] = {list: "a list", dict: "an object"}
+
+
 def _kind(value: Any) -> str:
     """How a JSON value reads in an error message."""
     if value is None:
@@ -171,7 +174,7 @@ def _kind(value: Any) -> str:
         return f"the number {value}"
     if isinstance(value, str):
         return f"the string {value[:40]!r}"
-    return {list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+    return _CONTAINERS.get(type(value), type(value).__name__)
 
 
 def _expected(tp: Any) -> str:

@@ -169,7 +169,8 @@ def _xnnpack_int8_linear(dest: Path, a: torch.Tensor, product: _Int8Product) -> 
     outside = [str(n.target) for n in edge.exported_program().graph.nodes if n.op == "call_function"
                and n.target is not operator.getitem and n.target is not executorch_call_delegate]
     if outside:  # a quantize or matmul left to the portable kernels would time those, not XNNPACK's int8 GEMM
-        raise AffdeployError(f"the int8 GEMM yardstick is not one XNNPACK delegate call: {', '.join(outside)} run outside it")
+        raise AffdeployError(f"the int8 GEMM yardstick is not one XNNPACK delegate call: {', '.join(outside)} "
+                             "run outside it")
     dest.write_bytes(edge.to_executorch().buffer)
     return dest
 

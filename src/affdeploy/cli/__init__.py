@@ -28,6 +28,7 @@ try:  # torch loads here (~2 s): a Ctrl-C meanwhile is an interrupted run, not a
     from affdeploy.cli._streams import checked_stdout
 
     # Command modules register themselves on ``app`` when imported; this order is the order of --help.
+    # isort: off
     from affdeploy.cli import info as _info  # noqa: F401
     from affdeploy.cli import export as _export  # noqa: F401
     from affdeploy.cli import verify as _verify  # noqa: F401
@@ -39,6 +40,7 @@ try:  # torch loads here (~2 s): a Ctrl-C meanwhile is an interrupted run, not a
     from affdeploy.cli import devices as _devices  # noqa: F401
     from affdeploy.cli import android_assets as _android_assets  # noqa: F401
     from affdeploy.cli import ios_assets as _ios_assets  # noqa: F401
+    # isort: on
 except BaseException as exc:
     if not after_interrupt(exc):
         raise
@@ -76,7 +78,8 @@ def _run(args: list[str], verbose: bool) -> int:
         err_console.print(exc.format_message())
         return 2
     except click_exc.UsageError as exc:
-        hint = f" (see 'affdeploy {exc.ctx.info_name} --help')" if exc.ctx and exc.ctx.parent else " (see 'affdeploy --help')"
+        hint = (f" (see 'affdeploy {exc.ctx.info_name} --help')" if exc.ctx and exc.ctx.parent
+                else " (see 'affdeploy --help')")
         _error(f"{exc.format_message()}{hint}")
         return 2
     except typer.Exit as exc:

@@ -76,7 +76,8 @@ def _root(
         False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
     ),
     verbose: bool = typer.Option(
-        False, "--verbose", "-v", help="Log what happens on stderr, including every adb, xcrun and pymobiledevice3 call with its duration."
+        False, "--verbose", "-v",
+        help="Log what happens on stderr, including every adb, xcrun and pymobiledevice3 call with its duration."
     ),
 ) -> None:
     """AFFNet deployment toolchain."""

@@ -88,7 +88,7 @@ def checked_stdout() -> Iterator[None]:
     closed = _fill_closed_descriptors()
     saved_out, saved_err = sys.stdout, sys.stderr
     stdout = _Stdout(None if 1 in closed or saved_out is None else saved_out)
-    sys.stdout = stdout  # type: ignore[assignment]
+    sys.stdout = stdout
     if 2 in closed or saved_err is None:
         sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115  # /dev/null now
     try:

@@ -39,7 +39,7 @@ def devices(as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP)
     """List attached Android phones (through the real adb client) and iPhones, with what a benchmark needs to know.
 
     For each Android device: serial, model, manufacturer, SoC, ABI, Android version, CPU core clusters (from cpufreq, big cluster last), battery level and temperature, thermal zones, and the matching device profile (the name to pass to `affdeploy bench --device`). ANDROID_SERIAL and ANDROID_ADB_SERVER_PORT are honoured as adb honours them. iPhones are listed through Xcode's devicectl on macOS and usbmuxd elsewhere; when that is not possible a note says why.
-    """
+    """  # noqa: E501  (typer keeps a paragraph's line breaks in --help: one line per paragraph)
     notes: list[str] = []
     rows = [d.describe() for d in list_devices(notes)]
     if as_json:

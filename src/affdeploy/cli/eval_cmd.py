@@ -51,7 +51,7 @@ def eval_command(
     """Evaluate every exported artifact of a model on your images: accuracy, agreement with PyTorch, worst images.
 
     Each image is preprocessed as the artifacts expect (shorter side resized, centre crop, RGB in [0, 1]) and run through PyTorch and every artifact (ONNX Runtime, ExecuTorch, LiteRT; Core ML through affdeploy's ML Program interpreter off macOS). Per artifact: top-1/top-5 accuracy on images whose class folder maps to an ImageNet class, top-1 agreement and cosine against PyTorch's logits (classifier packages compared in log-probability space, as parity does), and the images where it strays furthest. Artifacts already in --models-dir are used as they are; missing ones are exported into its cache. Images stream one at a time (memory stays flat); unreadable files are skipped with one line each.
-    """
+    """  # noqa: E501  (typer keeps a paragraph's line breaks in --help: one line per paragraph)
     from affdeploy.evaluation.run import EvalRequest, evaluate, plan_eval
 
     requests, notes = plan_eval(model, target_list(target), precision, weights=weights, image_size=image_size,
@@ -61,7 +61,7 @@ def eval_command(
         task = bar.add_task("evaluating", total=1.0)
 
         def report(message: str, fraction: float | None = None) -> None:
-            bar.update(task, description=message, **({"completed": fraction} if fraction is not None else {}))
+            bar.update(task, description=message, completed=fraction)  # None leaves it as it is
 
         result = evaluate(request, report)
     result.notes[:0] = notes

@@ -1,4 +1,5 @@
-"""``affdeploy export``: AFFNet or a user model to ONNX, Core ML, ExecuTorch and LiteRT, each artifact checked against PyTorch."""
+"""``affdeploy export``: AFFNet or a user model to ONNX, Core ML, ExecuTorch and LiteRT, each artifact checked against
+PyTorch."""
 
 from __future__ import annotations
 
@@ -24,9 +25,8 @@ from affdeploy.export.parity import PASSED
 from affdeploy.export.registry import all_targets, target_names
 from affdeploy.fsutil import check_readable_file
 from affdeploy.models.source import MODEL_HELP, is_user_model
-from affdeploy.progress import Progress as Steps
 from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE
-
+from affdeploy.progress import Progress as Steps
 
 
 def _per_target(capability: str) -> str:
@@ -86,13 +86,15 @@ def export(
     parity_images: Path | None = typer.Option(
         None, "--parity-images", help="AFFNet: a folder of photos to check parity on (its first 32 by name, centre-"
                                       "cropped as the artifact expects); default: 8 photographs bundled with "
-                                      "matplotlib, scikit-image and scikit-learn. Two seeded noise images are always added."),
+                                      "matplotlib, scikit-image and scikit-learn. Two seeded noise "
+                                      "images are always added."),
     parity_inputs: Path | None = typer.Option(
         None, "--parity-inputs", help="User models: an .npz of input sets to check parity on (arrays named like the "
                                       "model's inputs or arr_0..., each of the input's shape or with a leading axis "
                                       "of sets); default: the example inputs and two seeded random sets."),
     backend: str | None = typer.Option(None, "--backend",
-                                       help=f"What to lower for, per target, first is the default: {_per_target('backends')} "
+                                       help="What to lower for, per target, first is the default: "
+                                            f"{_per_target('backends')} "
                                             "(portable: no delegate)."),
     coreml_input: str | None = typer.Option(
         None, "--coreml-input",
@@ -109,7 +111,7 @@ def export(
     Each artifact is run right after export and compared with PyTorch: AFFNet on real photographs (plus two seeded noise images), user models on their example inputs plus seeded random inputs (or --parity-images / --parity-inputs). fp32: max |error| <= 1e-4 on every input; fp16: cosine >= 0.999 on every input and the same top-1 wherever the reference's top-1 margin exceeds 4x that input's RMS error (closer margins are ties, reported, not failures); int8: top-1 agreement >= 75% and cosine >= 0.95 on 20 photographs the calibration never saw (split by file), against the fp32 network it was quantized from. Beyond tolerance the export fails and nothing is written; the rule, per-input results and top-5 overlap are recorded in the manifest. Core ML packages are checked on any OS by executing the saved ML Program op by op (engine mil-reference), and on macOS also by the Core ML runtime.
 
     Artifacts are written atomically into --out and recorded in --out/manifest.json (one entry per artifact; exporting again replaces that entry and keeps the others).
-    """
+    """  # noqa: E501  (typer keeps a paragraph's line breaks in --help: one line per paragraph)
     from affdeploy.export import export_artifacts, plan_exports
 
     if weights is not None:

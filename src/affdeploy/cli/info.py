@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from torch.export import ExportedProgram
 from rich.table import Table
+from torch.export import ExportedProgram
 
 from affdeploy.cli._common import JSON_OPTION_HELP, app, console, print_json
 from affdeploy.export.pipeline import constant_bytes, transform_summary
@@ -16,7 +16,6 @@ from affdeploy.models import build_model, model_info
 from affdeploy.models.profile import profile_model
 from affdeploy.models.source import MODEL_HELP, is_user_model, resolve_model
 from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE, input_spec
-
 
 
 @app.command()
@@ -38,7 +37,7 @@ def info(
     radix-2 estimate. The FFT op count comes from torch.export of the model at --image-size.
 
     With the FFT pass (default) the graph is also reported after lowering FFTs and complex values to real DFT-matrix products, the form exported for Core ML and ExecuTorch (docs/fft.md), with every transform's form (dense matrix, factored network, Bluestein, or the runtime's native FFT), MACs and constant bytes.
-    """
+    """  # noqa: E501  (typer keeps a paragraph's line breaks in --help: one line per paragraph)
     costing = _costing(target) if fft_pass else None
     if is_user_model(model):
         _user_info(model, costing, as_json)

@@ -21,7 +21,7 @@ def inspect(
     """Print the op-coverage report of an artifact: ops and counts, FFT and complex ops left, delegation, and which backends can run it.
 
     The report is read from the file itself, so it works on artifacts from anywhere. For .pte files the counts are runtime calls: CPU kernel calls by operator, and delegate calls by backend.
-    """
+    """  # noqa: E501  (typer keeps a paragraph's line breaks in --help: one line per paragraph)
     from affdeploy.export import inspect_artifact
 
     check_readable_file(path, "artifact", folder_ok=True)  # a FIFO would block the reader forever

@@ -20,15 +20,17 @@ def _load_all(paths: list[Path]) -> list[BenchRecord]:
 
 @app.command()
 def report(
-    results: list[Path] = typer.Argument(..., help="Results files written by 'affdeploy bench --json' (host, Android or iOS)."),
+    results: list[Path] = typer.Argument(...,
+                                         help="Results files written by 'affdeploy bench --json' (host, Android or iOS)."),
     out: Path = typer.Option(Path("reports"), "--out", "-o", help="Folder for the PNG plots and the markdown table."),
-    stem: str = typer.Option("report", "--name", help="File name stem: NAME.md, NAME_latency.png, NAME_fft.png, NAME_speedup.png."),
+    stem: str = typer.Option("report", "--name",
+                             help="File name stem: NAME.md, NAME_latency.png, NAME_fft.png, NAME_speedup.png."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Render comparison plots and a markdown table from one or more results files.
 
     Plots: latency per configuration (p50 with p10-p90 whiskers), native FFT vs DFT lowering (when both were measured), and the speedup of every configuration over eager PyTorch with the native FFT (when that baseline was measured on the same device). All files are written atomically.
-    """
+    """  # noqa: E501  (typer keeps a paragraph's line breaks in --help: one line per paragraph)
     if not stem or stem in (".", "..") or Path(stem).name != stem:
         raise UsageError(f"--name takes a plain file name stem such as 'report', got '{stem}'")
     records = _load_all(results)
@@ -44,7 +46,8 @@ def report(
 def compare(
     base: Path = typer.Argument(..., help="Results file of the reference run."),
     new: Path = typer.Argument(..., help="Results file of the run to check."),
-    threshold: float = typer.Option(0.10, "--threshold", callback=finite, help="Relative p50 slowdown tolerated before a regression is called (0.10 = 10%)."),
+    threshold: float = typer.Option(0.10, "--threshold", callback=finite,
+                                    help="Relative p50 slowdown tolerated before a regression is called (0.10 = 10%)."),
     noise_floor: float = typer.Option(
         NOISE_FLOOR, "--noise-floor", callback=finite,
         help="Relative p50 change two runs of the same command may show on this machine (0.25 = 25%); raised per "
@@ -55,7 +58,7 @@ def compare(
     """Compare two results files and exit 1 when a configuration got slower.
 
     Records are matched on what defines a configuration: model, target, backend, FFT mode, threads, precision, image size and the hardware (CPU model for hosts, phone model and SoC for devices), not the machine's name. No configuration in common is an error (exit 1) that says how the closest records differ. A regression needs both: NEW's p50 above BASE's by more than --threshold, and NEW's bootstrap 95% interval of the median entirely above BASE's, and a slowdown beyond the noise floor between runs (--noise-floor, or the drift between stretches of either run, whichever is larger). A change that passes the first two tests but not the third is shown as 'too noisy to tell' and does not fail: the bootstrap interval covers noise within a run, not between runs.
-    """
+    """  # noqa: E501  (typer keeps a paragraph's line breaks in --help: one line per paragraph)
     rows, only_base, only_new = compare_records(load_results(base), load_results(new), threshold, (str(base), str(new)),
                                                 noise_floor)
     regressions = [r for r in rows if r.verdict == "regression"]

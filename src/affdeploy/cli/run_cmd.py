@@ -26,7 +26,7 @@ def run(
     """Run one artifact on your input with the preprocessing export and eval use, and print what it outputs.
 
     A photo is resized (shorter side) and centre-cropped to the artifact's input size, RGB in [0, 1]; a classifier prints its top classes with probabilities. A tensor model prints each output by name with its shape and first values (--save writes them all to an .npz). Core ML packages run in the Core ML runtime on macOS, elsewhere in affdeploy's ML Program interpreter.
-    """
+    """  # noqa: E501  (typer keeps a paragraph's line breaks in --help: one line per paragraph)
     from affdeploy.evaluation.predict import run_artifact
     from affdeploy.fsutil import atomic_path
 
@@ -34,7 +34,7 @@ def run(
     if save is not None:
         with atomic_path(save) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, **result.outputs)
+                np.savez(fh, **result.outputs)  # type: ignore[arg-type]  # numpy's stub: **kwds might fill allow_pickle
     if as_json:
         print_json(result.to_dict())
         return

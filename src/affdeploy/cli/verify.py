@@ -16,8 +16,14 @@ from affdeploy.fsutil import check_readable_file
 @app.command()
 def verify(
     path: Path = typer.Argument(..., help="An exported .onnx, .ort, .pte or .mlpackage with its manifest.json alongside."),
-    model: str | None = typer.Option(None, "--model", "-m", metavar="SPEC", help="The user model (package.module:factory or .pt2) the manifest entry names, to confirm that its code may run: a manifest alone never makes verify import or load user code. Must equal the entry's model. Built-in AFFNet variants need nothing."),
-    trust_manifest: bool = typer.Option(False, "--trust-manifest", help="Rebuild whatever user model the manifest entry names (runs its code); only for manifests you wrote yourself."),
+    model: str | None = typer.Option(None, "--model", "-m", metavar="SPEC",
+                                     help="The user model (package.module:factory or .pt2) the manifest entry names, to "
+                                          "confirm that its code may run: a manifest alone never makes verify import or "
+                                          "load user code. Must equal the entry's model. Built-in "
+                                          "AFFNet variants need nothing."),
+    trust_manifest: bool = typer.Option(False, "--trust-manifest",
+                                        help="Rebuild whatever user model the manifest entry names (runs its code); only "
+                                             "for manifests you wrote yourself."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Re-run the parity check of an exported artifact against the PyTorch model it came from.
@@ -25,7 +31,7 @@ def verify(
     The model, image size, precision and checkpoint are taken from the artifact's entry in the manifest.json next to it. Exits with 1 when parity fails; an artifact this machine cannot run is reported as "not verified" with the reason. Core ML packages are checked everywhere by executing the saved program op by op (engine mil-reference: the program's math, not the Core ML runtime or GPU/Neural Engine precision), and on macOS also by the Core ML runtime (coreml-runtime); both results are shown.
 
     A manifest is data: when its entry names a user model (a factory or a .pt2), verify rebuilds it only if --model names the same model or --trust-manifest is given. Otherwise it checks the file's sha256 only, reports parity as not verified, and exits with 1.
-    """
+    """  # noqa: E501  (typer keeps a paragraph's line breaks in --help: one line per paragraph)
     from affdeploy.export import verify_artifact
 
     check_readable_file(path, "artifact", folder_ok=True)  # hashing a FIFO would block forever

@@ -123,14 +123,16 @@ class MilProgram:
         if len(op.blocks):
             raise ProgramError(f"op {op.type!r} ({label!r}) has nested blocks, which are not supported")
         inputs = {
-            name: tuple(_Binding(a.name) if a.WhichOneof("binding") == "name" else _Binding(None, decode_value(a.value, blobs))
+            name: tuple(_Binding(a.name) if a.WhichOneof("binding") == "name"
+                        else _Binding(None, decode_value(a.value, blobs))
                         for a in arg.arguments)
             for name, arg in op.inputs.items()
         }
         try:
             inspect.signature(definition.fn).bind(**dict.fromkeys(inputs))
         except TypeError as exc:
-            raise ProgramError(f"op {op.type!r} ({label!r}): inputs {sorted(inputs)} do not match its definition ({exc})") from None
+            raise ProgramError(f"op {op.type!r} ({label!r}): inputs {sorted(inputs)} do not "
+                               f"match its definition ({exc})") from None
         outputs = tuple((o.name, tensor_type(o.type)) for o in op.outputs)
         return _Step(op.type, definition, inputs, outputs)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -61,6 +61,10 @@ class TensorType:
         self.dtype = dtype
         self.shape = shape
 
+    def static_shape(self) -> tuple[int, ...] | None:
+        """The shape when every size is known, else None."""
+        return None if self.shape is None or None in self.shape else cast(tuple[int, ...], self.shape)
+
     def describe(self) -> str:
         dims = "?" if self.shape is None else "x".join("?" if d is None else str(d) for d in self.shape)
         return f"{'string' if self.dtype is None else self.dtype.name}[{dims}]"
@@ -101,12 +105,13 @@ class BlobFiles:
         if ttype.dtype is None or dtype != ttype.dtype:
             raise ProgramError(f"weight blob at offset {offset} holds {dtype.name}, the program declares "
                                f"{ttype.describe()}")
-        if ttype.shape is None or None in ttype.shape:
+        shape = ttype.static_shape()
+        if shape is None:
             raise ProgramError(f"weight blob at offset {offset} has no fixed shape")
-        count = int(np.prod(ttype.shape, dtype=np.int64))
+        count = int(np.prod(shape, dtype=np.int64))
         if count * dtype.itemsize != size or data_offset + size > len(data):
             raise ProgramError(f"weight blob at offset {offset}: {size} bytes stored, {ttype.describe()} declared")
-        return np.frombuffer(data, dtype=dtype.newbyteorder("<"), count=count, offset=data_offset).reshape(ttype.shape)
+        return np.frombuffer(data, dtype=dtype.newbyteorder("<"), count=count, offset=data_offset).reshape(shape)
 
     def _file(self, file_name: str) -> bytes:
         if file_name not in self._data:
@@ -154,7 +159,7 @@ def _hashable(key: Any) -> Any:
 
 def _decode_tensor(tensor: Any, ttype: TensorType) -> Any:
     which = tensor.WhichOneof("value")
-    shape = ttype.shape if ttype.shape is not None and None not in ttype.shape else None
+    shape = ttype.static_shape()
     if ttype.dtype is None:
         strings = list(tensor.strings.values)
         return strings[0] if not shape and len(strings) == 1 else np.array(strings, dtype=object).reshape(shape or -1)

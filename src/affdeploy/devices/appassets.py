@@ -39,7 +39,8 @@ def checked_sources(entries: list[ArtifactEntry], models_dir: Path, allow_unveri
         if not source.exists():
             raise AffdeployError(f"{source} is listed in {manifest_path(models_dir)} but missing", hint="export it again")
         if sha256_path(source) != entry.sha256:
-            raise AffdeployError(f"{source} changed since it was exported (sha256 differs from the manifest)", hint="export it again")
+            raise AffdeployError(f"{source} changed since it was exported (sha256 differs from the manifest)",
+                                 hint="export it again")
         sources.append(source)
     names = [s.name for s in sources]
     if len(set(names)) != len(names):
@@ -106,7 +107,7 @@ def install_models(folder: Path, entries: list[ArtifactEntry], models_dir: Path,
     metas = [app_model(e, labels=LABELS_NAME, macs=macs(e)) for e in entries]  # all refusals before any copy
     ensure_writable_dir(folder)
     installed = []
-    for entry, source, meta in zip(entries, sources, metas):
+    for entry, source, meta in zip(entries, sources, metas, strict=True):
         status = install(source, folder / source.name, entry.sha256)
         write_app_model(folder, meta)
         installed.append(Installed(meta, path_size(folder / source.name), status))

@@ -45,7 +45,7 @@ REQUEST_FIELDS = frozenset(f.name for f in fields(BenchRequest))
 class Device(Protocol):
     """What the CLI needs of a device."""
 
-    kind: DeviceKind
+    kind: ClassVar[DeviceKind]
     id: str
     info: DeviceInfo
     profile: DeviceProfile | None

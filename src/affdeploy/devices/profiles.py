@@ -37,19 +37,26 @@ _S8G2 = ((3, 2016), (4, 2803), (1, 3360))  # Snapdragon 8 Gen 2 "for Galaxy": 3 
 PROFILES: dict[str, DeviceProfile] = {
     p.name: p
     for p in (
-        DeviceProfile("pixel6", "android", "Google Pixel 6", ("Pixel 6",), "Google Tensor", ((4, 1803), (2, 2253), (2, 2802))),
-        DeviceProfile("pixel7", "android", "Google Pixel 7", ("Pixel 7",), "Google Tensor G2", ((4, 1803), (2, 2348), (2, 2850))),
-        DeviceProfile("pixel7pro", "android", "Google Pixel 7 Pro", ("Pixel 7 Pro",), "Google Tensor G2", ((4, 1803), (2, 2348), (2, 2850))),
-        DeviceProfile("pixel8", "android", "Google Pixel 8", ("Pixel 8",), "Google Tensor G3", ((4, 1704), (4, 2367), (1, 2915))),
-        DeviceProfile("pixel8pro", "android", "Google Pixel 8 Pro", ("Pixel 8 Pro",), "Google Tensor G3", ((4, 1704), (4, 2367), (1, 2915))),
-        DeviceProfile("pixel9", "android", "Google Pixel 9", ("Pixel 9",), "Google Tensor G4", ((4, 1950), (3, 2600), (1, 3100))),
+        DeviceProfile("pixel6", "android", "Google Pixel 6", ("Pixel 6",), "Google Tensor",
+                      ((4, 1803), (2, 2253), (2, 2802))),
+        DeviceProfile("pixel7", "android", "Google Pixel 7", ("Pixel 7",), "Google Tensor G2",
+                      ((4, 1803), (2, 2348), (2, 2850))),
+        DeviceProfile("pixel7pro", "android", "Google Pixel 7 Pro", ("Pixel 7 Pro",), "Google Tensor G2",
+                      ((4, 1803), (2, 2348), (2, 2850))),
+        DeviceProfile("pixel8", "android", "Google Pixel 8", ("Pixel 8",), "Google Tensor G3",
+                      ((4, 1704), (4, 2367), (1, 2915))),
+        DeviceProfile("pixel8pro", "android", "Google Pixel 8 Pro", ("Pixel 8 Pro",), "Google Tensor G3",
+                      ((4, 1704), (4, 2367), (1, 2915))),
+        DeviceProfile("pixel9", "android", "Google Pixel 9", ("Pixel 9",), "Google Tensor G4",
+                      ((4, 1950), (3, 2600), (1, 3100))),
         DeviceProfile("galaxy-s23", "android", "Samsung Galaxy S23", ("SM-S911*",), "Snapdragon 8 Gen 2", _S8G2),
         # Exynos 2400 in most regions, Snapdragon 8 Gen 3 in the US, Canada and China (U, U1, W, 0): the clusters
         # read from cpufreq at discovery are the phone's own; these are the Exynos layout.
         DeviceProfile("galaxy-s24", "android", "Samsung Galaxy S24", ("SM-S921*",), "Exynos 2400 / Snapdragon 8 Gen 3",
                       ((4, 1959), (3, 2592), (2, 2900), (1, 3207))),
         # CPH2447 Europe, CPH2449 India and global, CPH2451 North America, PHB110 China.
-        DeviceProfile("oneplus11", "android", "OnePlus 11", ("CPH2447", "CPH2449", "CPH2451", "PHB110"), "Snapdragon 8 Gen 2",
+        DeviceProfile("oneplus11", "android", "OnePlus 11", ("CPH2447", "CPH2449", "CPH2451", "PHB110"),
+                      "Snapdragon 8 Gen 2",
                       ((3, 2016), (4, 2803), (1, 3187))),
         DeviceProfile("iphone13", "ios", "iPhone 13", ("iPhone14,5",), "Apple A15 Bionic", ((4, 2016), (2, 3230))),
         DeviceProfile("iphone14pro", "ios", "iPhone 14 Pro", ("iPhone15,2",), "Apple A16 Bionic", ((4, 2020), (2, 3460))),

@@ -28,8 +28,10 @@ from affdeploy.fft.policy import FFTSupport, choose_fft
 from affdeploy.vocab import Backend, DeviceKind, FFTMode, InputKind, Precision, Target
 
 if TYPE_CHECKING:
+    from affdeploy.data.inputs import InputSet
     from affdeploy.export.opreport import OpReport
     from affdeploy.export.request import ExportRequest
+    from affdeploy.models.source import TensorInputs
     from affdeploy.preprocessing import InputSpec
 
 DEFAULT_TOLERANCES: Mapping[Precision, Tolerance] = {
@@ -60,13 +62,13 @@ class Session:
     """
 
     infer: Callable[[Any], Any]
-    prepare: Callable[[np.ndarray], Any]
+    prepare: Callable[[InputSet], Any]  # a bare array, or a tuple for a user model's several inputs
     scores: Callable[[Any], np.ndarray]  # infer's output -> flat score vector
     backend: Backend
     activate: Callable[[], None] = lambda: None
     notes: list[str] = field(default_factory=list)
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def predict(self, x: InputSet) -> np.ndarray:
         return self.scores(self.infer(self.prepare(x)))
 
 
@@ -156,10 +158,10 @@ class ExportTarget(ABC):
     # ---- the steps
 
     @abstractmethod
-    def export(self, ep: ExportedProgram, spec: InputSpec, dest: Path, request: ExportRequest) -> Lowered:
+    def export(self, ep: ExportedProgram, spec: InputSpec | TensorInputs, dest: Path, request: ExportRequest) -> Lowered:
         """Lower ``ep`` and write the artifact at ``dest`` (a temporary path)."""
 
-    def preload(self) -> None:
+    def preload(self) -> None:  # noqa: B027  (an optional hook: most targets import nothing ahead)
         """Import the runtime's modules ahead of time, so a measured load time is the model's, not imports'."""
 
     @abstractmethod

@@ -40,6 +40,7 @@ from affdeploy.preprocessing import InputSpec, imagenet_labels
 from affdeploy.vocab import Backend, DeviceKind, InputKind, Precision, Target
 
 if TYPE_CHECKING:
+    from affdeploy.data.inputs import InputSet
     from affdeploy.export.request import ExportRequest
 
 RUNTIME_ENGINE = "coreml-runtime"
@@ -150,7 +151,7 @@ class CoreMLTarget(ExportTarget):
         ),
     }
 
-    def export(self, ep: ExportedProgram, spec: InputSpec, dest: Path, request: ExportRequest) -> Lowered:
+    def export(self, ep: ExportedProgram, spec: InputSpec | TensorInputs, dest: Path, request: ExportRequest) -> Lowered:
         import coremltools as ct
 
         from affdeploy import __version__
@@ -176,7 +177,8 @@ class CoreMLTarget(ExportTarget):
         return Lowered(dest, self.inspect(dest))
 
     @staticmethod
-    def _convert(ct: Any, ep: ExportedProgram, spec: InputSpec, request: ExportRequest, common: dict[str, Any]) -> Any:
+    def _convert(ct: Any, ep: ExportedProgram, spec: InputSpec | TensorInputs, request: ExportRequest,
+                 common: dict[str, Any]) -> Any:
         """Image input: softmax appended and labels embedded (a classifier); tensor input: plain logits."""
         _register_recurrent_aliases()
         if isinstance(spec, TensorInputs):  # a user model: inputs and outputs as its program names them
@@ -194,7 +196,8 @@ class CoreMLTarget(ExportTarget):
 
     def open(self, path: Path, request: ExportRequest, threads: int | None = None) -> Session:
         if platform.system() != "Darwin":
-            raise NotRunnable("the Core ML runtime exists only on macOS/iOS; coremltools on Linux can convert but not predict")
+            raise NotRunnable("the Core ML runtime exists only on macOS/iOS; coremltools on Linux can "
+                              "convert but not predict")
         import coremltools as ct
 
         model = ct.models.MLModel(str(path))
@@ -207,8 +210,9 @@ class CoreMLTarget(ExportTarget):
 
         labels = imagenet_labels()
 
-        def prepare(x: np.ndarray) -> dict[str, Any]:
-            return {"image": Image.fromarray(_pixels(x), "RGB")}
+        def prepare(x: InputSet) -> dict[str, Any]:
+            (image,) = as_arrays(x)  # an AFFNet package takes one image
+            return {"image": Image.fromarray(_pixels(image), "RGB")}
 
         def scores(out: dict[str, Any]) -> np.ndarray:
             probs = out["classLabel_probs"]

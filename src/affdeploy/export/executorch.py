@@ -28,6 +28,7 @@ from affdeploy.vocab import Backend, DeviceKind, Precision, Target
 
 if TYPE_CHECKING:
     from affdeploy.export.request import ExportRequest
+    from affdeploy.models.source import TensorInputs
     from affdeploy.preprocessing import InputSpec
 
 STRUCTURAL_OPS = frozenset({"getitem", "executorch_call_delegate"})
@@ -133,7 +134,7 @@ class ExecuTorchTarget(ExportTarget):
             return self.coreml_precisions
         return self.precisions if backend == Backend.XNNPACK else (Precision.FP32,)
 
-    def export(self, ep: ExportedProgram, spec: InputSpec, dest: Path, request: ExportRequest) -> Lowered:
+    def export(self, ep: ExportedProgram, spec: InputSpec | TensorInputs, dest: Path, request: ExportRequest) -> Lowered:
         from executorch.exir import EdgeCompileConfig, to_edge_transform_and_lower
 
         if request.backend == Backend.XNNPACK and request.precision != Precision.FP32:

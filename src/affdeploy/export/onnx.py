@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import onnxruntime as ort
 
     from affdeploy.export.request import ExportRequest
+    from affdeploy.models.source import TensorInputs
     from affdeploy.preprocessing import InputSpec
 
 OPSET = 18
@@ -98,7 +99,7 @@ class OnnxTarget(ExportTarget):
     def runtime_backend(self, backend: Backend) -> Backend:
         return Backend.ORT_CPU  # what ``open`` runs it with, here and in onnxruntime_perf_test on a phone
 
-    def export(self, ep: ExportedProgram, spec: InputSpec, dest: Path, request: ExportRequest) -> Lowered:
+    def export(self, ep: ExportedProgram, spec: InputSpec | TensorInputs, dest: Path, request: ExportRequest) -> Lowered:
         import onnx
 
         from affdeploy.models.source import TensorInputs
@@ -109,10 +110,12 @@ class OnnxTarget(ExportTarget):
             program = torch.onnx.export(ep, (torch.zeros(spec.shape),), dynamo=True, opset_version=OPSET,
                                         input_names=[spec.name], output_names=[spec.output_name],
                                         external_data=False, verbose=False)
+        assert program is not None  # None only without dynamo=True
         with tempfile.TemporaryDirectory() as work:
             fp32 = dest if request.precision == Precision.FP32 else Path(work) / "fp32.onnx"
             program.save(str(fp32), external_data=False)
-            onnx.checker.check_model(onnx.load(str(fp32)), full_check=True)  # raises ValidationError, reported by the pipeline
+            # raises ValidationError, reported by the pipeline
+            onnx.checker.check_model(onnx.load(str(fp32)), full_check=True)
             if request.precision == Precision.INT8:
                 from affdeploy.data.calibration import load_calibration
                 from affdeploy.export.quantize import quantize_onnx
@@ -167,12 +170,13 @@ class OnnxTarget(ExportTarget):
 
 def _set_metadata(model: onnx.ModelProto, dest: Path, request: ExportRequest) -> None:
     """Record what the file is (model, FFT mode) inside it, for people who find it without a manifest."""
-    from affdeploy import __version__
-
     import onnx
 
+    from affdeploy import __version__
+
     for key, value in {"affdeploy.model": request.model, "affdeploy.fft": str(request.fft),
-                       "affdeploy.image_size": str(request.image_size), "affdeploy.precision": str(request.precision)}.items():
+                       "affdeploy.image_size": str(request.image_size),
+                       "affdeploy.precision": str(request.precision)}.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     model.producer_name, model.producer_version = "affdeploy", __version__

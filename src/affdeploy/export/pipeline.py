@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -251,13 +251,14 @@ def _export_one(tgt: ExportTarget, request: ExportRequest, program: ExportedProg
             precision=request.precision, sha256=sha256_path(tmp), size_bytes=path_size(tmp),
             image_size=request.image_size, input=spec.to_dict(), tool_versions=tool_versions(),
             op_counts=lowered.report, parity=parity, export_seconds=0.0,
-            created=datetime.now(timezone.utc).isoformat(timespec="seconds"), input_kind=request.input_kind,
+            created=datetime.now(UTC).isoformat(timespec="seconds"), input_kind=request.input_kind,
             companions=companions,
         )
     return entry
 
 
-def _lower(tgt: ExportTarget, program: ExportedProgram, spec: InputSpec | TensorInputs, dest: Path, request: ExportRequest) -> Lowered:
+def _lower(tgt: ExportTarget, program: ExportedProgram, spec: InputSpec | TensorInputs, dest: Path,
+           request: ExportRequest) -> Lowered:
     """Run the target's lowering; an unexpected library exception becomes one ExportError line."""
     try:
         return tgt.export(program, spec, dest, request)

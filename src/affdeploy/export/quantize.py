@@ -56,7 +56,8 @@ KEPT_FP32: tuple[tuple[str, str], ...] = (
     ("linear (the DFT matrix products, the classifier)",
      "their inputs span the spectrum's whole dynamic range: int8 there perturbs every frequency of every AFF block"),
     ("GroupNorm moments and scaling (mean, sub, mul, rsqrt)",
-     "centred squares are tiny (variances near 1e-9 with untrained weights), below int8's smallest step: the norm outputs zeros"),
+     "centred squares are tiny (variances near 1e-9 with untrained weights), below int8's smallest step: "
+     "the norm outputs zeros"),
     ("elementwise ops (SiLU, residual adds, the spectral mask, softshrink)",
      "cheap next to the convolutions; dequantized inputs keep them exact"),
     ("the FFT pass's concatenations (real and imaginary parts side by side)",
@@ -225,7 +226,7 @@ def _keep_spectral_cats_fp32(graph: torch.fx.Graph) -> None:
     from torchao.quantization.pt2e.quantizer import QuantizationAnnotation
 
     for node in graph.nodes:
-        if node.target is _CAT and not all(_conv_output(x) for x in node.args[0]):  # type: ignore[union-attr]
+        if node.target is _CAT and not all(_conv_output(x) for x in node.args[0]):
             node.meta["quantization_annotation"] = QuantizationAnnotation(_annotated=True)
 
 
@@ -322,7 +323,8 @@ def int8_tolerance(floor: Floor | None = None) -> Tolerance:
 
 def int8_parity(run: Callable[[np.ndarray], np.ndarray], reference: Sequence[np.ndarray],
                 validation: Sequence[np.ndarray], source: str, floor: Floor = INT8_FLOOR) -> dict[str, Any]:
-    """The accuracy record of an int8 artifact (benchmarks): agreement with fp32 on ``validation``, the floor, the fp32 ops."""
+    """The accuracy record of an int8 artifact (benchmarks): agreement with fp32 on ``validation``, the floor, the fp32
+    ops."""
     result = compare(reference, [run(x) for x in validation], int8_tolerance(floor))
     return {"images": result.inputs, "top1_agreement": result.top1_agreement, "min_cosine": result.cosine,
             "mean_cosine": result.mean_cosine, "top5_overlap": result.top5_overlap, "passed": not result.failed,
@@ -338,7 +340,8 @@ class _Fp16Boundary(nn.Module):
 
     def forward(self, *args: torch.Tensor) -> Any:
         out = self.inner(*(a.half() if a.is_floating_point() else a for a in args))
-        return torch.utils._pytree.tree_map(lambda t: t.float() if isinstance(t, torch.Tensor) and t.is_floating_point() else t, out)
+        return torch.utils._pytree.tree_map(
+            lambda t: t.float() if isinstance(t, torch.Tensor) and t.is_floating_point() else t, out)
 
 
 def half_program(ep: ExportedProgram) -> ExportedProgram:

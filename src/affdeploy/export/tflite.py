@@ -39,6 +39,7 @@ from affdeploy.vocab import Backend, DeviceKind, Precision, Target
 
 if TYPE_CHECKING:
     from affdeploy.export.request import ExportRequest
+    from affdeploy.models.source import TensorInputs
     from affdeploy.preprocessing import InputSpec
 
 FFT_BUILTINS = frozenset({"RFFT2D"})
@@ -215,7 +216,7 @@ class TFLiteTarget(ExportTarget):
     requires = ("litert_torch", "ai_edge_litert", "ai_edge_quantizer")
     requirements = "requirements-tflite.txt"  # not an extra: see that file
 
-    def export(self, ep: ExportedProgram, spec: InputSpec, dest: Path, request: ExportRequest) -> Lowered:
+    def export(self, ep: ExportedProgram, spec: InputSpec | TensorInputs, dest: Path, request: ExportRequest) -> Lowered:
         """Every input and output of the program; a dynamic dim is fixed at its example size, with a warning."""
         from affdeploy.models.source import TensorInputs
 

@@ -196,5 +196,6 @@ def inspect_artifact(path: Path) -> Inspection:
     try:
         report = tgt.inspect(path)
     except Exception as exc:  # protobuf/flatbuffer parsers raise assorted types on a damaged file
-        raise AffdeployError(f"{path} is not a readable {tgt.suffix} artifact ({type(exc).__name__}: {first_line(exc)})") from None
+        raise AffdeployError(f"{path} is not a readable {tgt.suffix} artifact "
+                             f"({type(exc).__name__}: {first_line(exc)})") from None
     return Inspection(str(path), tgt.name, path_size(path), report)

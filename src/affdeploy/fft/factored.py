@@ -426,7 +426,7 @@ def run_forward(g: Grid, axis: str, net: Network, store: ArrayStore) -> Grid:
 
 
 def run_transposed(g: Grid, axis: str, net: Network, store: ArrayStore,
-                   in_weights: tuple[Any, Any] | None = None, nout: int | None = None) -> Grid:
+                   in_weights: tuple[Any, ...] | None = None, nout: int | None = None) -> Grid:
     """The transpose of ``net`` on the digit layout ``run_forward`` leaves (``axis.k0..``, ``c``).
 
     Leaves ``axis.n0..`` (most significant first; n0 limited to ``nout`` values) and, unless

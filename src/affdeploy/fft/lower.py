@@ -18,7 +18,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -30,8 +30,10 @@ from torch.fx.node import map_arg
 from torch.utils import _pytree as pytree
 
 from affdeploy.errors import ExportError
-from affdeploy.fft import complexmath  # noqa: F401  (registers its handlers)
-from affdeploy.fft import meter
+from affdeploy.fft import (
+    complexmath,  # noqa: F401  (registers its handlers)
+    meter,
+)
 from affdeploy.fft import plan as planning
 from affdeploy.fft.matrices import StageKey, stage_matrix
 from affdeploy.fft.ops import HANDLERS, KEEPS_PARTIAL, LAYOUT_STORE, RESHAPES
@@ -104,9 +106,10 @@ def _set_path(root: nn.Module, path: str, value: torch.Tensor, kind: InputKind, 
 
 
 def _get_path(root: nn.Module, path: str) -> torch.Tensor:
+    value: Any = root
     for name in path.split("."):
-        root = getattr(root, name)
-    return root
+        value = getattr(value, name)
+    return value
 
 
 class _LoweredModule(nn.Module):
@@ -146,7 +149,7 @@ class _LoweredModule(nn.Module):
                 value = value.data
             if value.is_complex():  # a complex weight: two real tensors next to it
                 paths = (f"{spec.target}_real", f"{spec.target}_imag")
-                for path, part in zip(paths, (value.real, value.imag)):
+                for path, part in zip(paths, (value.real, value.imag), strict=True):
                     _set_path(self, path, part.clone(), spec.kind, spec.persistent)
                 self._sources[name] = ("pair", *paths)
             else:
@@ -276,14 +279,14 @@ class _LoweredModule(nn.Module):
         value = self._call(node, args, kwargs)
         if not self._frozen and node.name in self._fold_candidates and isinstance(value, Pair):
             names = (f"_folded_{node.name}_re", f"_folded_{node.name}_im")
-            for buffer, part in zip(names, (value.re, value.im)):
+            for buffer, part in zip(names, (value.re, value.im), strict=True):
                 self.register_buffer(buffer, part.detach().clone().contiguous(), persistent=False)
             self._folded[node.name] = names
             return Pair(getattr(self, names[0]), getattr(self, names[1]), constant=names)  # as the export run sees it
         return value
 
     def _call(self, node: Node, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        target = node.target
+        target = cast(Callable[..., Any], node.target)  # a call_function's
         if target is operator.getitem:
             return args[0][args[1]]
         name = op_name(target)
@@ -439,8 +442,8 @@ def lower_fft(ep: ExportedProgram, target: str | None = None, *, forms: frozense
     model ranks them (``affdeploy.fft.plan.MODELS``: xnnpack, the default, onnxruntime, eager).
     ``native`` names the cost model of the runtime's own FFT op (``NATIVE_MODELS``): a transform for
     which it is cheaper stays that op, on complex values (only ONNX Runtime runs those), and the
-    lowered program then keeps those FFT ops and complex values. ``report``, when given, receives one entry per FFT call: its forms, MACs and the constants it
-    uses (``affdeploy info``).
+    lowered program then keeps those FFT ops and complex values. ``report``, when given, receives one
+    entry per FFT call: its forms, MACs and the constants it uses (``affdeploy info``).
     """
     if fft_op_count(ep) == 0 and complex_value_count(ep) == 0:
         return ep

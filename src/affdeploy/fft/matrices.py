@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal, cast
 
 import numpy as np
 
@@ -51,12 +52,13 @@ def _transform(key: StageKey, batch: np.ndarray) -> np.ndarray:
     """Apply the keyed transform to a batch of signals shaped (N, *in_sizes)."""
     axes = [1 + a for a in key.axes_order]
     s = [key.n[a] for a in key.axes_order]
+    norm = cast(Literal["backward", "ortho", "forward"], key.norm)  # torch's norm names, numpy's too
     if key.kind == "c2r":
-        return np.fft.irfftn(batch, s=s, axes=axes, norm=key.norm)
+        return np.fft.irfftn(batch, s=s, axes=axes, norm=norm)
     if key.kind == "r2c" and key.onesided:
-        return np.fft.rfftn(batch, s=s, axes=axes, norm=key.norm)
+        return np.fft.rfftn(batch, s=s, axes=axes, norm=norm)
     fn = np.fft.ifftn if key.inverse else np.fft.fftn
-    return fn(batch, s=s, axes=axes, norm=key.norm)
+    return fn(batch, s=s, axes=axes, norm=norm)
 
 
 @lru_cache(maxsize=256)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -43,7 +43,7 @@ def handles(*names: str) -> Callable[[Handler], Handler]:
 Part = torch.Tensor | float | None
 
 
-def _parts(v: Any) -> tuple[Part, Part]:
+def _parts(v: Any) -> tuple[torch.Tensor | float, Part]:
     """(re, im) of an operand; ``None`` stands for an exact zero imaginary part."""
     if isinstance(v, Pair):
         return v.re, v.im
@@ -74,7 +74,7 @@ def _mul(a: Part, b: Part) -> Part:
 
 def _make(re: Part, im: Part) -> Pair:
     if not isinstance(re, torch.Tensor):
-        re = torch.zeros_like(im) + (re or 0.0)
+        re = torch.zeros_like(cast(torch.Tensor, im)) + (re or 0.0)  # one of the parts is a tensor
     if im is None or not isinstance(im, torch.Tensor):
         im = torch.zeros_like(re) + (im or 0.0)
     return Pair(re, im)
@@ -105,7 +105,7 @@ def complex_div(a: Any, b: Any) -> Pair:
         ar, ai = _parts(a)
         return _make(ar / br, None if ai is None else ai / br)
     den = br * br + bi * bi
-    num = complex_mul(a, Pair(br, -bi) if isinstance(b, Pair) else b.conjugate())
+    num = complex_mul(a, Pair(b.re, -b.im) if isinstance(b, Pair) else b.conjugate())
     return Pair(num.re / den, num.im / den)
 
 
@@ -208,7 +208,7 @@ def _h_view_as_real(a: Pair) -> LazyStack:
 @handles("view_as_complex")
 def _h_view_as_complex(t: torch.Tensor | LazyStack) -> Pair:
     if isinstance(t, LazyStack) and t.dim == t.ndim - 1 and len(t.parts) == 2:
-        return Pair(*t.parts)
+        return Pair(t.parts[0], t.parts[1])
     if isinstance(t, LazyStack):
         t = t.materialize()
     return Pair(t[..., 0], t[..., 1])
@@ -249,13 +249,13 @@ def _create(op: Callable[..., torch.Tensor], fill_arg: int | None) -> Handler:
     """
 
     def handler(*args: Any, **kwargs: Any) -> Pair:
-        args = [a.re if isinstance(a, Pair) else a for a in args]
+        real_args = [a.re if isinstance(a, Pair) else a for a in args]
         kwargs = _real_kwargs(kwargs)
         if fill_arg is None:
-            re = op(*args, **kwargs)
+            re = op(*real_args, **kwargs)
             return Pair(re, torch.zeros_like(re))
-        fr, fi = _fill_parts(args[fill_arg])
-        before, after = args[:fill_arg], args[fill_arg + 1:]
+        fr, fi = _fill_parts(real_args[fill_arg])
+        before, after = real_args[:fill_arg], real_args[fill_arg + 1:]
         return Pair(op(*before, fr, *after, **kwargs), op(*before, fi, *after, **kwargs))
 
     return handler
@@ -283,7 +283,7 @@ def _same_op(name: str) -> Handler:
         out_re = op(a.re, *args, **kwargs)
         out_im = op(a.im, *args, **kwargs)
         if isinstance(out_re, (list, tuple)):
-            return [Pair(r, i) for r, i in zip(out_re, out_im)]
+            return [Pair(r, i) for r, i in zip(out_re, out_im, strict=True)]
         return Pair(out_re, out_im)
 
     return handler
@@ -429,7 +429,7 @@ class FFTOps:
         hint = getattr(self.store, "keep_hint", None) or {}
         keep = {d: r for d, r in hint.items() if d in dims} if kind != "c2r" else {}
         if hint:
-            self.store.keep_hint = {}  # for this call only (a composite handler calls _run once)
+            hint.clear()  # the store's own hint, for this call only (a composite handler calls _run once)
         forms = getattr(self.store, "forms", None)
         out = dft(x, kind, dims, n, inverse=inverse, onesided=onesided, norm=norm, store=self.store, keep=keep,
                   forms=forms)
@@ -440,7 +440,7 @@ class FFTOps:
             shape[d] = n[dims.index(d)]
         if kind == "r2c" and onesided:
             shape[dims[-1]] = n[-1] // 2 + 1
-        return Partial(out, keep, tuple(shape))
+        return Partial(cast(Pair, out), keep, tuple(shape))  # a kept spectrum is complex
 
     def _r2c(self, x: torch.Tensor, dim: list[int], normalization: int, onesided: bool) -> Pair:
         n = [x.shape[d] for d in dim]
@@ -474,7 +474,7 @@ class FFTOps:
             if kind == "c2r":
                 n[-1] = 2 * (shape[dims[-1]] - 1)
             if s is not None:
-                n = [d if size == -1 else size for d, size in zip(n, s)]
+                n = [d if size == -1 else size for d, size in zip(n, s, strict=False)]
             return self._run(x, kind, dims, n, inverse, kind == "r2c", norm or "backward")
 
         return handler

@@ -9,7 +9,7 @@ concatenated, and the slices that follow are mapped onto it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.fx import Node
@@ -31,7 +31,7 @@ def _slice_args(node: Node, shape: tuple[int, ...]) -> tuple[int, int, int] | No
     step = args[4] if args[4] is not None else node.kwargs.get("step", 1)
     if step != 1 or not all(isinstance(v, (int, type(None))) for v in (dim, start, end)):
         return None
-    dim %= len(shape)
+    dim = cast(int, dim) % len(shape)
     begin, stop, _ = slice(start, end).indices(shape[dim])
     return dim, begin, max(begin, stop)
 

@@ -18,13 +18,12 @@ The kernels depend on the window's values, which are known when the program is l
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
-
-import math
 
 from affdeploy.fft import meter
 from affdeploy.fft import plan as planning
@@ -39,6 +38,8 @@ _DUAL_NORM = {None: "forward", "backward": "forward", "forward": "backward", "or
 
 class ConstantStore(MatrixStore, Protocol):
     """A matrix store that also keeps per-node constants (the windowed STFT kernels)."""
+
+    _current: str  # the node being lowered, whose name the constants carry
 
     def constant(self, tag: str, build: Callable[[], torch.Tensor]) -> torch.Tensor: ...
 
@@ -94,6 +95,7 @@ def _overlap_add(frames: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
         keep = min(count * stride, rows - j)
         part = torch.nn.functional.pad(torch.narrow(part, 1, 0, keep), (0, 0, j, rows - j - keep))
         total = part if total is None else total + part
+    assert total is not None  # pieces >= 1
     return total.reshape(batch, rows * block)
 """Ops whose handlers take the arguments by schema name (they have many optional ones)."""
 
@@ -220,7 +222,7 @@ class SpectralOps(FFTOps):
         names = ["b", "f", "x"]
         scale = 1.0 / math.sqrt(n_fft) if normalized else 1.0
         g, state = forward_step(Grid(frames, names), "x", n_fft, plan, -1, scale, bins, None, self.store)
-        out = finish(g, ["b", "x", "f"], {"x": state}, {})
+        out = cast(Pair, finish(g, ["b", "x", "f"], {"x": state}, {}))  # a spectrum: complex
         return out.re, out.im
 
     def _istft(self, self_: Any, n_fft: int, hop_length: int | None, win_length: int | None,
@@ -259,7 +261,7 @@ class SpectralOps(FFTOps):
             batched = stacked.unsqueeze(1) if stacked.dim() == 3 else stacked
             norm = 1.0 / math.sqrt(n_fft) if normalized else 1.0 / n_fft
             g, state = c2r_step(Grid(batched, [C, "b", "x", "f"]), "x", n_fft, plan, norm, self.store)
-            per_frame = finish(g, ["b", "f", "x"], {"x": state}, {})
+            per_frame = cast(torch.Tensor, finish(g, ["b", "f", "x"], {"x": state}, {}))  # c2r: real
             full = self.store.constant("istft_window",
                                        lambda: torch.from_numpy(_window(window, win_length or n_fft, n_fft)))
             y = _overlap_add(per_frame * full.to(per_frame.dtype), n_fft, hop)

@@ -19,15 +19,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
 
-from affdeploy.fft import plan as planning
 from affdeploy.fft import meter
-from affdeploy.fft.factored import C, MAX_RANK, Grid, Network, chirp, constant_name, fetch, input_weights, run_forward, \
-    run_transposed, split_for_transposed
+from affdeploy.fft import plan as planning
+from affdeploy.fft.factored import (
+    MAX_RANK,
+    C,
+    Grid,
+    Network,
+    chirp,
+    constant_name,
+    fetch,
+    input_weights,
+    run_forward,
+    run_transposed,
+    split_for_transposed,
+)
 from affdeploy.fft.matrices import StageKey
 from affdeploy.fft.values import Pair
 
@@ -135,7 +146,7 @@ def dft(x: Value, kind: str, dims: list[int], n: list[int], *, inverse: bool, on
     for d in dims:
         static_size(shape, d, "the FFT")
     keep = {d % ndim: ranges for d, ranges in (keep or {}).items()}
-    sizes = dict(zip(dims, n))
+    sizes = dict(zip(dims, n, strict=True))
     model = getattr(store, "cost_model", None) or planning.COST
     plans = _plans(shape, kind, dims, sizes, onesided, isinstance(x, Pair), keep, forms, model)
     if isinstance(x, LazyPair) and _reads_layout(x, _steps(kind, dims), sizes, inverse, plans):
@@ -174,12 +185,14 @@ def dft(x: Value, kind: str, dims: list[int], n: list[int], *, inverse: bool, on
 def _combine(dim: int, outs: list[tuple[int, int, Value]]) -> Value:
     """The chunks' results as one value: a chunked LazyPair when each stayed in its digit layout."""
     if all(isinstance(o, LazyPair) and o.dim is None for _, _, o in outs):
-        first = outs[0][2]
-        return LazyPair([(start, stop, o.parts[0][2]) for start, stop, o in outs], dim, first.names, first.axes)
+        chunks = cast(list[tuple[int, int, LazyPair]], outs)  # as just checked
+        first = chunks[0][2]
+        return LazyPair([(start, stop, o.parts[0][2]) for start, stop, o in chunks], dim, first.names, first.axes)
     done = [o.done() if isinstance(o, LazyPair) else o for _, _, o in outs]
-    if isinstance(done[0], Pair):
-        return Pair(torch.cat([o.re for o in done], dim), torch.cat([o.im for o in done], dim))
-    return torch.cat(done, dim)
+    if isinstance(done[0], Pair):  # the chunks are all complex or all real
+        pairs = cast(list[Pair], done)
+        return Pair(torch.cat([o.re for o in pairs], dim), torch.cat([o.im for o in pairs], dim))
+    return torch.cat(cast(list[torch.Tensor], done), dim)
 
 
 CHUNK_BYTES = 1 << 20
@@ -356,11 +369,12 @@ class LazyPair(Pair):
 
     def done(self) -> Pair:
         if self._done is None:
-            pieces = [finish(grid, self.names, self.axes, {}) for _, _, grid in self.parts]
+            pieces = [cast(Pair, finish(grid, self.names, self.axes, {})) for _, _, grid in self.parts]  # complex
             if len(pieces) == 1:
                 self._done = pieces[0]
-            else:
-                self._done = Pair(torch.cat([p.re for p in pieces], self.dim), torch.cat([p.im for p in pieces], self.dim))
+            else:  # chunks along dim
+                dim = cast(int, self.dim)
+                self._done = Pair(torch.cat([p.re for p in pieces], dim), torch.cat([p.im for p in pieces], dim))
         return self._done
 
     @property

@@ -12,6 +12,8 @@ XNNPACK delegate). It is stacked for real only when an op needs the stacked tens
 
 from __future__ import annotations
 
+from typing import Any, overload
+
 import torch
 
 
@@ -75,6 +77,18 @@ class LazyStack:
         if self._stacked is None:
             self._stacked = torch.stack(self.parts, self.dim)
         return self._stacked
+
+
+@overload
+def materialize(value: tuple[Any, ...]) -> tuple[Any, ...]: ...
+
+
+@overload
+def materialize(value: dict[str, Any]) -> dict[str, Any]: ...
+
+
+@overload
+def materialize(value: object) -> object: ...
 
 
 def materialize(value: object) -> object:

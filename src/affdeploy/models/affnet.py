@@ -169,6 +169,11 @@ class AFFNetConfig:
 class AFFNet(nn.Module):
     """AFFNet image classifier. Input (B, 3, H, W) with H, W multiples of 32, pixels in [0, 1]."""
 
+    # registered by name in __init__ (the checkpoints' keys); declared for the type checker
+    layer_3: nn.Sequential
+    layer_4: nn.Sequential
+    layer_5: nn.Sequential
+
     def __init__(self, cfg: AFFNetConfig, num_classes: int = 1000) -> None:
         super().__init__()
         self.cfg = cfg
@@ -181,7 +186,7 @@ class AFFNet(nn.Module):
             InvertedResidual(cfg.layer2_width, cfg.layer2_width, 1, e),
         )
         cin = cfg.layer2_width
-        for index, (width, depth) in enumerate(zip(cfg.widths, cfg.depths), start=3):
+        for index, (width, depth) in enumerate(zip(cfg.widths, cfg.depths, strict=True), start=3):
             stage = nn.Sequential(
                 InvertedResidual(cin, width, 2, e),
                 AFFBlock(width, cfg.ffn_multiplier * width, depth),

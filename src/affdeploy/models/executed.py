@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from typing import cast
 
 import torch
 from torch.export import ExportedProgram
@@ -26,19 +27,24 @@ def _numel(node: Node) -> int:
     return math.prod(int(d) for d in node.meta["val"].shape)
 
 
+def _tensor(arg: object) -> torch.Tensor:
+    """The (fake) value of a tensor argument: fx types ``node.args`` loosely, ATen's schemas pass nodes here."""
+    return cast(Node, arg).meta["val"]
+
+
 def node_macs(node: Node) -> int:
     """Multiply-accumulates of one contraction node (output elements x reduction length); 0 otherwise."""
     if node.op != "call_function" or not isinstance(node.meta.get("val"), torch.Tensor):
         return 0
     if node.target in _CONVS:
-        weight = node.args[1].meta["val"]
+        weight = _tensor(node.args[1])
         return _numel(node) * math.prod(int(d) for d in weight.shape[1:])  # (Cin / groups) x kernel
     if node.target in _LINEARS:
-        weight = node.args[2 if node.target == aten.addmm.default else 1].meta["val"]
+        weight = _tensor(node.args[2 if node.target == aten.addmm.default else 1])
         reduced = weight.shape[0] if node.target == aten.addmm.default else weight.shape[-1]
         return _numel(node) * int(reduced)
     if node.target in _MATMULS:
-        return _numel(node) * int(node.args[0].meta["val"].shape[-1])
+        return _numel(node) * int(_tensor(node.args[0]).shape[-1])
     return 0
 
 

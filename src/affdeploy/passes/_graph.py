@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch._guards import detect_fake_mode
 from torch.export import ExportedProgram
 from torch.fx import Graph, Node
+from torch.fx.node import Argument
 from torch.utils import _pytree as pytree
 
 aten = torch.ops.aten
@@ -27,9 +28,9 @@ def fake_value(node: Any) -> Any:
     return node.meta["val"] if isinstance(node, Node) else node
 
 
-def shape(node: Node) -> list[int]:
-    """Static shape of a node's tensor value."""
-    return [int(d) for d in node.meta["val"].shape]
+def shape(node: Argument) -> list[int]:
+    """Static shape of a node's tensor value (typed as fx types ``node.args``: callers pass a tensor's node)."""
+    return [int(d) for d in cast(Node, node).meta["val"].shape]
 
 
 def has_static_shape(node: Any) -> bool:
@@ -125,6 +126,7 @@ def constant_value(ep: ExportedProgram, node: Node, cache: dict[Node, Any]) -> A
         value = ep.state_dict[fqn] if fqn in ep.state_dict else ep.constants[fqn]
     else:
         args, kwargs = torch.fx.node.map_arg((node.args, node.kwargs), lambda n: constant_value(ep, n, cache))
+        assert callable(node.target)  # a call_function: constants are weights or pure functions of them
         value = node.target(*args, **kwargs)
     cache[node] = value
     return value

@@ -69,6 +69,6 @@ class NodeRewrite(Rewrite):
 def sync_output_names(ep: ExportedProgram) -> None:
     """Point the signature's outputs at the nodes that now produce them (a rewrite may replace them)."""
     returned = ep.graph.output_node().args[0]
-    for spec, node in zip(ep.graph_signature.output_specs, returned):
+    for spec, node in zip(ep.graph_signature.output_specs, returned, strict=True):
         if isinstance(spec.arg, TensorArgument) and isinstance(node, Node):
             spec.arg.name = node.name

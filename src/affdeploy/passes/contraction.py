@@ -10,6 +10,7 @@ over the activation's channel dims, or a linear layer when no spatial dims follo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from torch.export import ExportedProgram
 from torch.fx import Graph, Node
@@ -87,11 +88,12 @@ class ConstantEinsumToConv(NodeRewrite):
     targets = frozenset({aten.einsum.default})
 
     def rewrite(self, node: Node) -> Node | None:
-        if len(node.args[1]) != 2 or "..." in node.args[0]:
+        equation, operands = cast(tuple[str, list[Node]], node.args[:2])
+        if len(operands) != 2 or "..." in equation:
             return None
-        lhs, out = node.args[0].replace(" ", "").split("->")
+        lhs, out = equation.replace(" ", "").split("->")
         terms = lhs.split(",")
-        operands = list(node.args[1])
+        operands = list(operands)
         constants = self.constants
         if operands[0] in constants and operands[1] not in constants:
             terms.reverse()
@@ -119,7 +121,7 @@ class ConstantMatmulToLinear(NodeRewrite):
 
     def rewrite(self, node: Node) -> Node | None:
         graph = node.graph
-        a, b = node.args
+        a, b = cast(tuple[Node, Node], node.args)
         if not (has_static_shape(a) and has_static_shape(b)) or (a in self.constants) == (b in self.constants):
             return None
         weight, x = (b, a) if b in self.constants else (a, b)
@@ -133,12 +135,15 @@ class ConstantMatmulToLinear(NodeRewrite):
 
 def _einsum_parts(node: object, constants: set[Node]) -> tuple[str, Node, Node] | None:
     """``(equation, activation, weight)`` of a two-operand einsum written activation first, weight constant."""
-    if not isinstance(node, Node) or node.target != aten.einsum.default or len(node.args[1]) != 2:
+    if not isinstance(node, Node) or node.target != aten.einsum.default:
         return None
-    x, w = node.args[1]
+    equation, operands = cast(str, node.args[0]), cast(list[Node], node.args[1])
+    if len(operands) != 2:
+        return None
+    x, w = operands
     if x in constants or w not in constants or not (has_static_shape(x) and has_static_shape(w)):
         return None
-    return node.args[0].replace(" ", ""), x, w
+    return equation.replace(" ", ""), x, w
 
 
 class ComplexEinsumToOne(Rewrite):
@@ -164,11 +169,11 @@ class ComplexEinsumToOne(Rewrite):
             equation, a, w0 = left
             _, b, w1 = right
             add = self._imaginary(sub, equation, a, b, w0, w1, constants)
-            contraction = Contraction.parse(*equation.split("->")[0].split(","), equation.split("->")[1])
-            if add is None or contraction is None or len(contraction.contracted) != 1 or len(contraction.produced) != 1:
-                continue
             x_term, w_term = equation.split("->")[0].split(",")
             out_term = equation.split("->")[1]
+            contraction = Contraction.parse(x_term, w_term, out_term)
+            if add is None or contraction is None or len(contraction.contracted) != 1 or len(contraction.produced) != 1:
+                continue
             i_x, i_w = x_term.index(contraction.contracted), w_term.index(contraction.contracted)
             o_w, o_out = w_term.index(contraction.produced), out_term.index(contraction.produced)
             o = shape(w0)[o_w]
@@ -193,10 +198,10 @@ class ComplexEinsumToOne(Rewrite):
             for add in user.users:
                 if add.target != aten.add.Tensor or len(add.args) != 2:
                     continue
-                parts = [_einsum_parts(arg, constants) for arg in add.args]
-                if not all(p is not None and p[0] == equation for p in parts):
+                p, q = (_einsum_parts(arg, constants) for arg in add.args)
+                if p is None or q is None or p[0] != equation or q[0] != equation:
                     continue
-                for (_, x0, v0), (_, x1, v1) in (parts, parts[::-1]):
+                for (_, x0, v0), (_, x1, v1) in ((p, q), (q, p)):
                     if x0 is b and x1 is a and _same_value(v0, w0) and _same_value(v1, w1):
                         return add
         return None
@@ -208,7 +213,7 @@ def _same_value(p: object, q: object) -> bool:
         if p is q:
             return True
         return (p.op == q.op == "call_function" and p.target == q.target and len(p.args) == len(q.args)
-                and all(_same_value(x, y) for x, y in zip(p.args, q.args)) and p.kwargs == q.kwargs)
+                and all(_same_value(x, y) for x, y in zip(p.args, q.args, strict=True)) and p.kwargs == q.kwargs)
     if isinstance(p, (list, tuple)) and isinstance(q, (list, tuple)):
-        return len(p) == len(q) and all(_same_value(x, y) for x, y in zip(p, q))
+        return len(p) == len(q) and all(_same_value(x, y) for x, y in zip(p, q, strict=True))
     return not isinstance(p, Node) and not isinstance(q, Node) and p == q

@@ -11,7 +11,7 @@ NCHW), no slices, no cat, and half as many elementwise operators.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.export import ExportedProgram
@@ -59,7 +59,7 @@ def _same(u: Any, v: Any, leaves: tuple[Node, Node], constants: set[Node], pairs
             pairs.append((u, v))
             return shape(u) == shape(v)
         return (u.target == v.target and u.target in ELEMENTWISE and u.kwargs == v.kwargs and len(u.args) == len(v.args)
-                and all(_same(a, b, leaves, constants, pairs) for a, b in zip(u.args, v.args)))
+                and all(_same(a, b, leaves, constants, pairs) for a, b in zip(u.args, v.args, strict=True)))
     return not isinstance(u, Node) and not isinstance(v, Node) and u == v
 
 
@@ -79,7 +79,7 @@ def _halves(node: Node) -> tuple[Node, int, int] | None:
     x, dim, start = (list(node.args) + [0, 0])[:3]
     if not isinstance(x, Node) or not has_static_shape(x) or not isinstance(start, int) or start < 0:
         return None
-    return x, dim % len(shape(x)), start
+    return x, cast(int, dim) % len(shape(x)), start
 
 
 class MergeSplitChains(Rewrite):
@@ -97,16 +97,16 @@ class MergeSplitChains(Rewrite):
             if cat.target != aten.cat.default or len(cat.args[0]) != 2 or not has_static_shape(cat):
                 continue
             dim = (cat.args[1] if len(cat.args) > 1 else 0) % len(shape(cat))
-            found = [chain(part, constants) for part in cat.args[0]]
-            if None in found:
+            found_a, found_b = (chain(part, constants) for part in cat.args[0])
+            if found_a is None or found_b is None:
                 continue
-            (body_a, leaf_a), (body_b, leaf_b) = found
-            cuts = [_halves(leaf) for leaf in (leaf_a, leaf_b)]
-            if None in cuts or cuts[0][0] is not cuts[1][0] or {cuts[0][1], cuts[1][1]} != {dim}:
+            (body_a, leaf_a), (_, leaf_b) = found_a, found_b
+            cut_a, cut_b = _halves(leaf_a), _halves(leaf_b)
+            if cut_a is None or cut_b is None or cut_a[0] is not cut_b[0] or {cut_a[1], cut_b[1]} != {dim}:
                 continue
-            source = cuts[0][0]
+            source = cut_a[0]
             half = shape(leaf_a)[dim]
-            if cuts[0][2] != 0 or cuts[1][2] != half or shape(source) != shape(cat):
+            if cut_a[2] != 0 or cut_b[2] != half or shape(source) != shape(cat):
                 continue
             pairs: list[tuple[Node, Node]] = []
             if not _same(cat.args[0][0], cat.args[0][1], (leaf_a, leaf_b), constants, pairs):
@@ -159,11 +159,12 @@ class ChainThroughView(Rewrite):
                 continue
             used = {n for node in body for n in node.all_input_nodes if n in constants}
             cuts = {c: self._cuts(constant_value(ep, c, cache), shape(inner), shape(outer)) for c in used}
-            if None in cuts.values():
+            found_cuts = {c: cut for c, cut in cuts.items() if cut is not None}
+            if len(found_cuts) != len(cuts):
                 continue
             with graph.inserting_before(outer):
-                moved = {c: self._moved(graph, c, shape(inner), shape(outer), cuts[c], outer) for c in used}
-                out = _rebuild(graph, body, inner, inner.args[0], moved, outer)
+                moved = {c: self._moved(graph, c, shape(inner), shape(outer), found_cuts[c], outer) for c in used}
+                out = _rebuild(graph, body, inner, cast(Node, inner.args[0]), moved, outer)
             replace(outer, out)
             count += 1
         return count

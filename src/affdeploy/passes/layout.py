@@ -7,6 +7,8 @@ these are rewritten into the delegated forms; on weights they are left for const
 
 from __future__ import annotations
 
+from typing import cast
+
 from torch.fx import Node
 
 from affdeploy.passes._graph import aten, emit, has_static_shape, reshape, shape
@@ -33,7 +35,7 @@ class SelectToSlice(ActivationRewrite):
     targets = frozenset({aten.select.int})
 
     def rewrite(self, node: Node) -> Node | None:
-        x, dim, index = node.args
+        x, dim, index = cast(tuple[Node, int, int], node.args)
         size = shape(x)[dim]
         index = index % size
         piece = emit(node.graph, aten.slice.Tensor, (x, dim, index, index + 1), node)
@@ -58,10 +60,10 @@ class StackToCat(ActivationRewrite):
     targets = frozenset({aten.stack.default})
 
     def rewrite(self, node: Node) -> Node | None:
-        tensors = node.args[0]
+        tensors = cast(list[Node], node.args[0])
         if len(tensors) < 2 or not all(map(has_static_shape, tensors)):
             return None
-        dim = node.args[1] if len(node.args) > 1 else 0
+        dim = cast(int, node.args[1]) if len(node.args) > 1 else 0
         dim = dim % len(shape(node))
         pieces = []
         for t in tensors:
@@ -76,5 +78,5 @@ class DropNoOpExpand(ActivationRewrite):
     targets = frozenset({aten.expand.default, aten.expand_copy.default})
 
     def rewrite(self, node: Node) -> Node | None:
-        x = node.args[0]
+        x = cast(Node, node.args[0])
         return x if has_static_shape(x) and shape(x) == shape(node) else None

@@ -19,6 +19,8 @@ projection) the affine folds into that convolution's weights and bias instead.
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
+from typing import Any, cast
 
 import torch
 from torch.fx import Node
@@ -52,7 +54,7 @@ def pointwise_conv(value: Node, constants: set[Node]) -> Node | None:
     if len(users) != 1 or users[0].target not in _CONVS:
         return None
     conv = users[0]
-    args = _conv_args(conv)
+    args = _schema_args(conv)
     x, weight, bias, padding = args["input"], args["weight"], args["bias"], args["padding"]
     if x is not value or args.get("transposed") or args["groups"] != 1 or shape(weight)[2:] != [1, 1]:
         return None
@@ -64,13 +66,17 @@ def pointwise_conv(value: Node, constants: set[Node]) -> Node | None:
 _CONVS = (aten.convolution.default, aten.conv2d.default)
 
 
-def _conv_args(conv: Node) -> dict[str, object]:
-    return normalize_function(conv.target, conv.args, conv.kwargs, normalize_to_only_use_kwargs=True).kwargs
+def _schema_args(node: Node) -> dict[str, Any]:
+    """Every argument of an ATen call, by its schema's names."""
+    target = cast(Callable[..., Any], node.target)  # a call_function's
+    normalized = normalize_function(target, node.args, node.kwargs, normalize_to_only_use_kwargs=True)
+    assert normalized is not None  # ATen overloads always have a schema
+    return normalized.kwargs
 
 
 def fold_affine(graph: torch.fx.Graph, conv: Node, scale: Node | None, shift: Node | None, like: Node) -> None:
     """``conv(x * scale + shift)`` -> ``conv'(x)``: weights times ``scale``, ``W @ shift`` added to the bias."""
-    args = _conv_args(conv)
+    args = _schema_args(conv)
     weight, bias = args["weight"], args["bias"]
     c = shape(weight)[1]
     new_weight = weight
@@ -130,7 +136,7 @@ class GroupNormToMoments(NodeRewrite):
     def rewrite(self, node: Node) -> Node | None:
         if not has_static_shape(node.args[0]):
             return None
-        args = normalize_function(node.target, node.args, node.kwargs, normalize_to_only_use_kwargs=True).kwargs
+        args = _schema_args(node)
         groups = args["num_groups"] if node.target == aten.group_norm.default else args["group"]
         users = list(node.users) if node.target == aten.native_group_norm.default else []
         # native_group_norm's mean and rstd outputs are only used in training graphs.

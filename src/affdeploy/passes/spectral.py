@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import operator
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -91,7 +91,8 @@ class Atan2ToPolynomial(NodeRewrite):
     activations_only = True
 
     def rewrite(self, node: Node) -> Node | None:
-        return self._atan2(node.graph, node, *node.args[:2])
+        y, x = cast(tuple[Node, Node], node.args[:2])
+        return self._atan2(node.graph, node, y, x)
 
     @staticmethod
     def _atan2(graph: Any, like: Node, y: Node, x: Node) -> Node:
@@ -168,7 +169,7 @@ class ReflectPadToLinear(NodeRewrite):
         pads = _reflect_pads(node)
         if pads is None or not has_static_shape(node.args[0]):
             return None
-        x, (left, right) = node.args[0], pads
+        x, (left, right) = cast(Node, node.args[0]), pads
         size = shape(x)[-1]
         pieces = [self._mirror(node.graph, node, x, 1, left)] if left else []
         pieces.append(x)
@@ -188,10 +189,11 @@ class ReflectPadToLinear(NodeRewrite):
 def _reflect_pads(node: Node) -> tuple[int, int] | None:
     if node.target == aten.pad.default:
         mode = node.args[2] if len(node.args) > 2 else node.kwargs.get("mode", "constant")
-        pads = node.args[1]
+        pads = cast(list[int], node.args[1])
         return (pads[0], pads[1]) if mode == "reflect" and len(pads) == 2 else None
     if node.target == aten.reflection_pad1d.default:
-        return node.args[1][0], node.args[1][1]
+        pads = cast(list[int], node.args[1])
+        return pads[0], pads[1]
     return None
 
 
@@ -205,7 +207,7 @@ class SquareToMul(NodeRewrite):
         if node.args[1] != 2:
             return None
         if isinstance(base, Node) and base.target == aten.sqrt.default:
-            return base.args[0]
+            return cast(Node, base.args[0])
         return emit(node.graph, aten.mul.Tensor, (base, base), node)
 
 
@@ -216,10 +218,10 @@ class ScatterToCat(NodeRewrite):
 
     def rewrite(self, node: Node) -> Node | None:
         if node.target == aten.copy.default:
-            dest, src = node.args[:2]
+            dest, src = cast(tuple[Node, Node], node.args[:2])
             same = isinstance(src, Node) and has_static_shape(src) and has_static_shape(dest)
             return src if same and shape(src) == shape(dest) and src.meta["val"].dtype == dest.meta["val"].dtype else None
-        dest, src, dim, start, end, step = [*node.args, *(None,) * 6][:6]
+        dest, src, dim, start, end, step = cast(list[Any], [*node.args, *(None,) * 6][:6])
         if step not in (None, 1) or not has_static_shape(dest):
             return None
         size = shape(dest)[dim]
@@ -264,6 +266,6 @@ class FullLikeToFull(NodeRewrite):
     static_only = True
 
     def rewrite(self, node: Node) -> Node | None:
-        fill = {aten.zeros_like.default: 0.0, aten.ones_like.default: 1.0}.get(node.target)
-        fill = node.args[1] if fill is None else fill
+        known = {aten.zeros_like.default: 0.0, aten.ones_like.default: 1.0}.get(cast(Any, node.target))
+        fill = cast(float, node.args[1]) if known is None else known
         return emit(node.graph, aten.full.default, (shape(node), fill), node, dtype=node.meta["val"].dtype)

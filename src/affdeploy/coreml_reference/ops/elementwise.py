@@ -75,8 +75,8 @@ def _unary(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[..., np.ndarray]:
     return op
 
 
-for _name, _fn in _UNARY.items():
-    register(_name)(_unary(_fn))
+for _name, _unary_fn in _UNARY.items():
+    register(_name)(_unary(_unary_fn))
 
 
 @register("inverse")
@@ -132,12 +132,12 @@ def select(cond: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @register("fill")
-def fill(shape: np.ndarray, value: np.ndarray = np.float32(0.0)) -> np.ndarray:
+def fill(shape: np.ndarray, value: np.ndarray | np.float32 = np.float32(0.0)) -> np.ndarray:
     value = np.asarray(value)
     return np.full([int(s) for s in np.asarray(shape).reshape(-1)], scalar(value), dtype=value.dtype)
 
 
 @register("fill_like")
-def fill_like(ref_tensor: np.ndarray, value: np.ndarray = np.float32(0.0)) -> np.ndarray:
+def fill_like(ref_tensor: np.ndarray, value: np.ndarray | np.float32 = np.float32(0.0)) -> np.ndarray:
     value = np.asarray(value)
     return np.full(np.shape(ref_tensor), scalar(value), dtype=value.dtype)

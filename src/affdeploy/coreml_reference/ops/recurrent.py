@@ -33,6 +33,7 @@ fp16 programs: everything runs in float32 and each output rounds once to the op'
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import overload
 
 import numpy as np
 
@@ -100,6 +101,17 @@ def _state(value: np.ndarray, batch: int, width: int, name: str, op: str) -> np.
 
 def _steps(length: int, reverse: bool) -> range:
     return range(length - 1, -1, -1) if reverse else range(length)
+
+
+@overload
+def _outputs(seq: np.ndarray, output_sequence: bool, like: np.ndarray, h: np.ndarray, /) -> tuple[np.ndarray, np.ndarray]:
+    ...
+
+
+@overload
+def _outputs(seq: np.ndarray, output_sequence: bool, like: np.ndarray, h: np.ndarray, c: np.ndarray,
+             /) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ...
 
 
 def _outputs(seq: np.ndarray, output_sequence: bool, like: np.ndarray, *finals: np.ndarray) -> tuple[np.ndarray, ...]:

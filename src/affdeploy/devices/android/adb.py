@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 import shlex
+import shutil
 import subprocess
 import threading
 import time
@@ -106,7 +106,7 @@ class Adb:
         self.exe = adb_path(self.env)
         self.serial = serial
 
-    def for_device(self, serial: str) -> "Adb":
+    def for_device(self, serial: str) -> Adb:
         """The same client, addressing ``serial`` with ``-s``."""
         return Adb(serial, env=self.env)
 
@@ -145,7 +145,8 @@ class Adb:
         """Run an adb host command (``devices -l``, ``connect``...) and return its stdout."""
         proc = self._run(list(args), timeout=timeout)
         if proc.returncode != 0:
-            raise DeviceError(f"`adb {' '.join(args)}` failed: {_decode(proc.stderr).strip() or _decode(proc.stdout).strip()}")
+            raise DeviceError(f"`adb {' '.join(args)}` failed: "
+                              f"{_decode(proc.stderr).strip() or _decode(proc.stdout).strip()}")
         return _decode(proc.stdout)
 
     def devices(self) -> list[AttachedDevice]:

@@ -47,7 +47,8 @@ def app_installed(session: AndroidSession) -> bool:
 
 
 def app_extras(job: Job) -> dict[str, str | int]:
-    """The intent extras of one job (keys of the app's BenchmarkArgs.KEYS): AFFNet's MACs, or a user model's metadata file."""
+    """The intent extras of one job (keys of the app's BenchmarkArgs.KEYS): AFFNet's MACs, or a user model's metadata
+    file."""
     export = job.export
     extras: dict[str, str | int] = {
         "model_path": job.remote_artifact, "model_name": export.model, "backend": APP_BACKEND[job.target],
@@ -70,7 +71,8 @@ def push_meta(session: AndroidSession, job: Job, remote: str) -> None:
         _, entry = find_entry(job.artifact)
     except AffdeployError as exc:
         raise AffdeployError(f"{exc.message}: the app learns a user model's inputs from it",
-                             hint="bench the artifact where `affdeploy export` wrote it, next to its manifest.json") from None
+                             hint="bench the artifact where `affdeploy export` wrote it, next to its manifest.json"
+                             ) from None
     meta = app_model(entry, labels=LABELS_NAME)
     with tempfile.TemporaryDirectory(prefix="affdeploy-meta-") as tmp:
         local = Path(tmp) / write_app_model(Path(tmp), meta)

@@ -14,7 +14,7 @@ import logging
 import re
 import shlex
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -85,6 +85,7 @@ class PhoneBench:
                 extras = app_extras(job)
                 measured = run_app(self.session, job, extras)
             else:
+                assert native is not None  # binary is set from it
                 measured = runner.measure(self.session, job, binary)
                 measured.tools = {runner.name: sha256_path(native)[:16]}
         finally:
@@ -123,8 +124,8 @@ def model_inputs(model: str) -> tuple[tuple[ModelInput, ...], str]:
 def _jobs(request: BenchRequest, warmup: int, iters: int) -> Iterator[Job]:
     """What to measure: the given --artifact files, else each model x target exported (or found exported)."""
     for path in map(Path, request.artifacts):
-        target = target_for_path(path, DeviceKind.ANDROID)
-        export = ExportRequest.create(request.models[0], target.name, image_size=request.image_size,
+        tgt = target_for_path(path, DeviceKind.ANDROID)
+        export = ExportRequest.create(request.models[0], tgt.name, image_size=request.image_size,
                                       precision=request.precision)
         fft = request.fft if request.fft != FFTMode.AUTO else "unknown"
         inputs, sha = model_inputs(export.model)
@@ -142,7 +143,7 @@ def _jobs(request: BenchRequest, warmup: int, iters: int) -> Iterator[Job]:
 
 
 def _partial_path(request: BenchRequest, serial: str) -> Path:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", serial)
     return Path(request.models_dir).parent / "results" / f"android-partial-{safe}-{stamp}.json"
 

@@ -99,7 +99,8 @@ def parse_benchmark_model(stdout: str) -> BenchmarkModelOutput:
     if out.delegation is None or not out.delegation.startswith("Explicitly applied"):
         out.notes.append(f"{NAME}: {out.delegation or 'no delegate was applied'}")
     elif (partial := _PARTIAL.search(out.delegation)) is not None:
-        out.notes.append(f"{NAME}: XNNPACK took the graph in {partial.group(1)} delegate kernels, the rest ran on CPU kernels")
+        out.notes.append(f"{NAME}: XNNPACK took the graph in {partial.group(1)} delegate kernels, the rest "
+                         "ran on CPU kernels")
     return out
 
 
@@ -134,7 +135,8 @@ def input_layer_flags(job: Job) -> tuple[list[str], list[str]]:
     if declared is None or all(d >= 0 for _, shape in declared for d in shape):
         return [], [f"{NAME} fills every input with random values at the .tflite's static shapes: {shown}"] if shown else []
     dynamic = [f"{name} {shape}" for name, shape in declared if min(shape) < 0]
-    if len(job.inputs) != len(declared) or any(len(i.shape) != len(s) for i, (_, s) in zip(job.inputs, declared)):
+    if len(job.inputs) != len(declared) or any(len(i.shape) != len(s)
+                                               for i, (_, s) in zip(job.inputs, declared, strict=True)):
         raise UsageError(f"{job.artifact.name} has dynamic input dims ({', '.join(dynamic)}) that no example input "
                          f"sizes; {NAME} would run them at the sizes stored in the file",
                          hint="bench the model by --model (affdeploy's .tflite export has static shapes)")

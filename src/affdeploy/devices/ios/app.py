@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from affdeploy.bench.appmodel import read_app_model
 from affdeploy.bench.request import BenchRequest
-from affdeploy.devices.ios.assets import CATALOG_NAME
 from affdeploy.bench.schema import BenchRecord
+from affdeploy.devices.ios.assets import CATALOG_NAME
 from affdeploy.errors import AffdeployError, UsageError
 from affdeploy.export.registry import bench_targets
 from affdeploy.models import MODELS
@@ -79,7 +79,8 @@ def installable_app() -> Path | None:
     if explicit:
         path = Path(explicit)
         if not path.exists():
-            raise AffdeployError(f"AFFDEPLOY_IOS_APP={path} does not exist", hint="point it at the built AFFBench.ipa or AFFBench.app")
+            raise AffdeployError(f"AFFDEPLOY_IOS_APP={path} does not exist",
+                                 hint="point it at the built AFFBench.ipa or AFFBench.app")
         return path
     default = app_dir() / "build" / "AFFBench.ipa"
     return default if default.exists() else None

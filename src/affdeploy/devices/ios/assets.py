@@ -40,7 +40,8 @@ class CopiedAsset:
 def models_folder(app_dir: Path) -> Path:
     """ios_app/AFFBench/Models, after checking that ``app_dir`` is the AFFBench app."""
     if not (app_dir / "project.yml").is_file():
-        raise AffdeployError(f"{app_dir} is not the affdeploy iOS app (no project.yml)", hint="pass --app ios_app from the repository root")
+        raise AffdeployError(f"{app_dir} is not the affdeploy iOS app (no project.yml)",
+                             hint="pass --app ios_app from the repository root")
     return app_dir / "AFFBench" / "Models"
 
 

@@ -11,12 +11,13 @@ from typing import ClassVar
 from affdeploy.bench.request import BenchRequest
 from affdeploy.bench.schema import BenchRecord
 from affdeploy.devices.base import DeviceBase
+from affdeploy.errors import UsageError
 from affdeploy.progress import Progress, silent
 from affdeploy.vocab import DeviceKind
-from affdeploy.errors import UsageError
 
 TRANSPORT_ENV = "AFFDEPLOY_IOS_TRANSPORT"  # xcode | pymobiledevice3
-_BUNDLED = "the app runs the models `affdeploy ios-assets` bundled into it; export with these settings, rerun ios-assets, and rebuild the app"
+_BUNDLED = ("the app runs the models `affdeploy ios-assets` bundled into it; export with these settings, rerun ios-assets, "
+            "and rebuild the app")
 _COUNTS = "the app counts iterations; use --warmup / --iters"
 
 

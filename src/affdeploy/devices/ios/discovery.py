@@ -19,7 +19,8 @@ def _total_cores(prof: DeviceProfile | None) -> int:
     return sum(count for count, _ in prof.clusters) if prof else 0
 
 
-def ios_device(udid: str, product_type: str, os_version: str, *, device_name: str = "", extra: dict[str, Any] | None = None) -> IosDevice:
+def ios_device(udid: str, product_type: str, os_version: str, *, device_name: str = "",
+               extra: dict[str, Any] | None = None) -> IosDevice:
     """An IosDevice for an iPhone, enriched from its profile (SoC, cores) when one matches."""
     prof = profile_for_model(product_type)
     info = DeviceInfo(

@@ -49,9 +49,11 @@ log = logging.getLogger(__name__)
 
 INSTALL_TIMEOUT_S = 600.0  # installing the app (hundreds of MB with its models)
 POLL_S = 2.0
-USBMUXD_HINT = "install and start it: sudo apt-get install usbmuxd && sudo usbmuxd; udev also starts it when an iPhone is plugged in"
+USBMUXD_HINT = ("install and start it: sudo apt-get install usbmuxd && sudo usbmuxd; udev also starts it when "
+                "an iPhone is plugged in")
 DEV_MODE_HINT = "on the iPhone: Settings > Privacy & Security > Developer Mode > On, restart, confirm"
-TUNNEL_HINT = "iOS 17+ needs a tunnel for developer services: run 'sudo python3 -m pymobiledevice3 remote tunneld' in another terminal"
+TUNNEL_HINT = ("iOS 17+ needs a tunnel for developer services: run 'sudo python3 -m pymobiledevice3 remote tunneld' in "
+               "another terminal")
 LAUNCH_HINT = (
     "unlock the iPhone, trust the developer in Settings > General > VPN & Device Management, "
     "and check that the installed AFFBench is signed for this phone"
@@ -74,9 +76,11 @@ def pmd3_error(exc: BaseException) -> AffdeployError:
     if isinstance(exc, (pmd3_errors.TunneldConnectionError, pmd3_errors.RSDRequiredError)):
         return DeviceError("no tunnel to the iPhone's developer services", hint=TUNNEL_HINT)
     if isinstance(exc, pmd3_errors.AppNotInstalledError):
-        return DeviceError(f"{BUNDLE_ID} is not installed on the iPhone", hint="build the app (docs/ios.md) and set AFFDEPLOY_IOS_APP to its .ipa or .app")
+        return DeviceError(f"{BUNDLE_ID} is not installed on the iPhone",
+                           hint="build the app (docs/ios.md) and set AFFDEPLOY_IOS_APP to its .ipa or .app")
     if isinstance(exc, (pmd3_errors.DeveloperDiskImageNotFoundError, pmd3_errors.NotMountedError)):
-        return DeviceError("the developer disk image is not mounted", hint="run: python3 -m pymobiledevice3 mounter auto-mount")
+        return DeviceError("the developer disk image is not mounted",
+                           hint="run: python3 -m pymobiledevice3 mounter auto-mount")
     if isinstance(exc, pmd3_errors.AppInstallError):
         return DeviceError(f"installing the app failed: {exc}", hint="check signing: the app must be signed for this iPhone")
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
@@ -106,9 +110,11 @@ async def step(what: str, awaitable: Awaitable[T], timeout: float = STEP_TIMEOUT
 async def launch(process: ProcessControl, arguments: list[str]) -> int:
     """Launch the app; ProcessControl.launch asserts on the zero PID a refused launch returns."""
     try:
-        return await step(f"ProcessControl.launch {BUNDLE_ID}", process.launch(BUNDLE_ID, arguments=arguments, kill_existing=True))
+        return await step(f"ProcessControl.launch {BUNDLE_ID}",
+                          process.launch(BUNDLE_ID, arguments=arguments, kill_existing=True))
     except AssertionError:
-        raise DeviceError(f"the iPhone refused to launch {BUNDLE_ID} (it returned no process id)", hint=LAUNCH_HINT) from None
+        raise DeviceError(f"the iPhone refused to launch {BUNDLE_ID} (it returned no process id)",
+                          hint=LAUNCH_HINT) from None
 
 
 async def _lockdown(udid: str | None) -> Any:
@@ -165,7 +171,8 @@ async def _pull_results(lockdown: Any, deadline: float) -> bytes:
                 message = error.decode("utf-8", "replace").strip()
                 raise DeviceError(f"the app's benchmark failed on the iPhone: {message}", hint=ASSETS_HINT)
         if time.monotonic() > deadline:
-            raise DeviceError(f"the app wrote no {CONTAINER_RESULTS} within {RUN_TIMEOUT_S:.0f} s", hint="open AFFBench on the phone to see its error")
+            raise DeviceError(f"the app wrote no {CONTAINER_RESULTS} within {RUN_TIMEOUT_S:.0f} s",
+                              hint="open AFFBench on the phone to see its error")
         await asyncio.sleep(POLL_S)
 
 

@@ -103,12 +103,14 @@ def legacy_get_command(bundle: Path, ref_id: str | None = None) -> list[str]:
 
 
 def legacy_export_command(bundle: Path, ref_id: str, out_file: Path) -> list[str]:
-    return ["xcrun", "xcresulttool", "export", "--type", "file", "--path", str(bundle), "--id", ref_id, "--output-path", str(out_file)]
+    return ["xcrun", "xcresulttool", "export", "--type", "file", "--path", str(bundle), "--id", ref_id,
+            "--output-path", str(out_file)]
 
 
 
 def _run(
-    cmd: list[str], *, timeout: float = STEP_TIMEOUT_S, env: dict[str, str] | None = None, what: str = "", hint: str | None = None
+    cmd: list[str], *, timeout: float = STEP_TIMEOUT_S, env: dict[str, str] | None = None, what: str = "",
+    hint: str | None = None
 ) -> str:
     """Run a tool; a missing binary, a timeout or a failure become one clear error line."""
     try:
@@ -138,7 +140,8 @@ def _xcode_project(folder: Path) -> Path:
     if project.exists():
         return project
     if not (folder / "project.yml").exists():
-        raise AffdeployError(f"{folder} is not the affdeploy iOS app (no project.yml)", hint="run from the repository root or set AFFDEPLOY_IOS_APP_DIR")
+        raise AffdeployError(f"{folder} is not the affdeploy iOS app (no project.yml)",
+                             hint="run from the repository root or set AFFDEPLOY_IOS_APP_DIR")
     if shutil.which("xcodegen") is None:
         raise ToolMissingError(f"{project} does not exist and xcodegen is not installed", hint="brew install xcodegen")
     _run(xcodegen_command(folder), what="xcodegen generate")
@@ -188,7 +191,8 @@ def read_xcresult(bundle: Path, work: Path) -> tuple[list[BenchRecord], list[XcM
                     _run(legacy_export_command(bundle, payload, out), what="xcresulttool export")
                     records += load_results(out)
     if not records:
-        raise DeviceError(f"{bundle} holds no {RESULTS_NAME} attachment: the benchmark test did not finish (open the bundle in Xcode to see why)")
+        raise DeviceError(f"{bundle} holds no {RESULTS_NAME} attachment: the benchmark test did not finish (open the bundle "
+                          "in Xcode to see why)")
     return records, metrics
 
 

@@ -109,7 +109,8 @@ def _objects(node: Any, type_name: str) -> Iterator[dict[str, Any]]:
 def legacy_tests_refs(root: dict[str, Any]) -> list[str]:
     """Ids of the test-plan summaries referenced by the root ActionsInvocationRecord."""
     plain = legacy_plain(root)
-    return [a["actionResult"]["testsRef"]["id"] for a in plain.get("actions", []) if a.get("actionResult", {}).get("testsRef")]
+    return [a["actionResult"]["testsRef"]["id"] for a in plain.get("actions", [])
+            if a.get("actionResult", {}).get("testsRef")]
 
 
 def legacy_summary_refs(plan: dict[str, Any]) -> list[tuple[str, str]]:
@@ -163,7 +164,8 @@ def merge_metrics(records: list[BenchRecord], metrics: list[XcMetric], model: st
         for phase, metric in by_backend.get(rec.backend, []) if rec.model == model else []:
             if metric.identifier == CLOCK_METRIC and metric.unit in _UNIT_TO_MS:
                 median_ms = statistics.median(metric.measurements) * _UNIT_TO_MS[metric.unit]
-                rec.notes.append(f"XCTClockMetric {phase.lower()}: median {median_ms:.3f} ms over {len(metric.measurements)}")
+                rec.notes.append(f"XCTClockMetric {phase.lower()}: median {median_ms:.3f} ms "
+                                 f"over {len(metric.measurements)}")
                 if phase == "Load" and rec.load_ms is None:
                     rec.load_ms = median_ms
             elif metric.identifier == MEMORY_METRIC and metric.unit in _UNIT_TO_BYTES and phase == "Predict":
