@@ -259,7 +259,7 @@ def test_report_and_compare_refuse_results_no_run_could_produce(tmp_path: Path, 
         code, out, err = cli(capsys, *args)
         assert code == 1 and "unchanged" not in out, err
         assert_one_clear_line(err, says)
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 30  # refused up front; the unbounded table took minutes
     assert not (tmp_path / "out").exists()
 
 

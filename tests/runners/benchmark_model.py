@@ -75,6 +75,8 @@ def resize_inputs(runner: object, layers: list[tuple[str, list[int]]]) -> bool:
         print(f"F benchmark_tflite_model.cc] Check failed: inputs_.size() == interpreter_inputs.size() Inputs mismatch: "
               f"Model inputs #:{len(layers)} expected: {len(details)}", file=sys.stderr, flush=True)
         os.abort()
+    if not layers:  # no --input_layer: the model runs at its stored sizes
+        return True
     for (name, shape), detail in zip(layers, details, strict=True):
         if name != detail["name"]:
             print(f"WARN: Tensor # {detail['index']} is named {detail['name']} but flags call it {name}")
