@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import runpy
 import sys
 from typing import NamedTuple
@@ -31,9 +32,12 @@ def test_info_prints_the_parameter_count(affnet_et_1aff: str) -> None:
     assert f"{MODELS[affnet_et_1aff].params:,}" in proc.stdout
 
 
-def test_info_json_reports_macs_input_and_fft_ops(affnet_et_1block: str) -> None:
-    proc = run("info", "--model", affnet_et_1block, "--image-size", "64", "--json")
+def test_info_json_reports_macs_input_and_fft_ops(affnet_et_1block: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="affdeploy")
+    proc = run("--verbose", "info", "--model", affnet_et_1block, "--image-size", "64", "--json")  # the debug log too
     assert proc.returncode == 0, proc.stderr
+    lowered = [r.getMessage() for r in caplog.records if r.name == "affdeploy.fft.lower"]
+    assert len(lowered) == 6 and all(" MACs, " in m and "affnet.py" in m for m in lowered)
     data = json.loads(proc.stdout)
     assert data["params"] == MODELS[affnet_et_1block].params
     assert data["input"]["shape"] == [1, 3, 64, 64]

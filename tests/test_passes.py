@@ -3,6 +3,7 @@ delegate), and AFFNet through lower_fft + delegate_friendly + XNNPACK + the Exec
 
 from __future__ import annotations
 
+import logging
 import operator
 
 import pytest
@@ -107,11 +108,14 @@ class SoftshrinkNet(nn.Module):
         return F.softshrink(x, 0.25) * 2.0
 
 
-def test_softshrink_becomes_clamp() -> None:
+def test_softshrink_becomes_clamp(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="affdeploy.passes")  # each rewrite that fired says so (--verbose)
     x = torch.tensor([[-1.0, -0.25, -0.1, 0.0, 0.1, 0.25, 0.3, 2.0]])
     ep = check_rewrite(SoftshrinkNet(), SoftshrinkToClamp(), "where", x)
     assert {"sign", "gt", "abs"}.isdisjoint(op_counts(ep))
     assert op_counts(ep)["clamp"] == 1
+    assert [r.getMessage() for r in caplog.records if r.name == "affdeploy.passes.base"] == [
+        "SoftshrinkToClamp rewrote 1 match(es)"]
 
 
 class IntScalarNet(nn.Module):

@@ -16,6 +16,7 @@ How one run proceeds, and why:
 from __future__ import annotations
 
 import gc
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -44,6 +45,7 @@ ROUNDS = 10  # interleaved rounds in iteration-count mode
 CHUNK_S = 0.25  # target duration of one chunk in --min-s mode
 REPORT_S = 0.5  # a long warm-up reports its progress this often
 RUNNER = "affdeploy-host"
+log = logging.getLogger(__name__)
 
 
 def parse_targets(values: list[str], kind: DeviceKind = DeviceKind.HOST, where: str = "the host") -> list[str]:
@@ -308,7 +310,9 @@ def measure(configs: list[Config], request: BenchRequest, progress: Progress = s
                     time.sleep(request.cooldown_s)
                 first = False
                 report(f"loading and warming up {config.label}", group)
+                started = time.perf_counter()
                 _prepare(config, request, reporter(group))
+                log.debug("%s: loaded and warmed up in %.1f s", config.label, time.perf_counter() - started)
             _interleaved_rounds(group, request, reporter(group, f" ({group[0].threads} thread(s))"))
         finally:
             for config in group:

@@ -8,6 +8,7 @@ written to a temporary sibling, validated, and only then renamed and recorded in
 from __future__ import annotations
 
 import copy
+import logging
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -42,6 +43,7 @@ from affdeploy.versions import tool_versions
 from affdeploy.vocab import Precision
 
 INIT_SEED = 0
+log = logging.getLogger(__name__)
 
 
 class _Programs:
@@ -236,9 +238,13 @@ def _export_one(tgt: ExportTarget, request: ExportRequest, program: ExportedProg
     with ExitStack() as stack:
         tmp = stack.enter_context(atomic_path(final, is_dir=tgt.is_dir))
         progress(f"{tgt.name}: lowering ({request.backend}, {request.precision}, fft {request.fft})")
+        started = time.perf_counter()
         lowered = _lower(tgt, program, spec, tmp, request)
+        log.debug("%s: lowered in %.1f s", tgt.name, time.perf_counter() - started)
         progress(f"{tgt.name}: checking parity against PyTorch on {check.description}")
+        started = time.perf_counter()
         parity = _checked(tgt.validate(tmp, request, check), final.name)
+        log.debug("%s: parity %s in %.1f s", tgt.name, parity.status, time.perf_counter() - started)
         companions = []
         for extra in lowered.companions:
             extra_tmp = stack.enter_context(atomic_path(out_dir / extra.name))

@@ -15,6 +15,7 @@ stacked parts) is left to run per inference.
 
 from __future__ import annotations
 
+import logging
 import operator
 import re
 from collections.abc import Callable
@@ -42,6 +43,8 @@ from affdeploy.fft.spectral import BY_NAME, SpectralOps, bind
 from affdeploy.fft.transform import DynamicDimError
 from affdeploy.fft.values import LazyStack, Pair, contains, materialize
 from affdeploy.graph import complex_value_count, fft_op_count, is_fft_op, op_name
+
+log = logging.getLogger(__name__)
 
 _STATIC_KINDS = (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR)
 _PASS_THROUGH = ("clone", "alias", "detach", "contiguous", "lift_fresh_copy")
@@ -452,6 +455,9 @@ def lower_fft(ep: ExportedProgram, target: str | None = None, *, forms: frozense
     with torch.no_grad():
         module(*args, **kwargs)
         module.freeze()
+        for entry in module.transforms:
+            log.debug("%s at %s: %s, %d MACs, %d constant bytes", entry["op"], entry["source"] or entry["node"],
+                      "; ".join(entry["forms"]), entry["macs"], entry["constant_bytes"])
         if report is not None:
             report.extend(module.transforms)
         lowered = _reexport(module, args, kwargs, _dynamic_shapes(ep))

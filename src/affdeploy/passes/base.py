@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 
 from torch.export import ExportedProgram
@@ -9,6 +10,8 @@ from torch.export.graph_signature import TensorArgument
 from torch.fx import Node
 
 from affdeploy.passes._graph import constant_nodes, has_static_shape, replace
+
+log = logging.getLogger(__name__)
 
 
 class Rewrite(ABC):
@@ -25,6 +28,7 @@ class Rewrite(ABC):
     def __call__(self, ep: ExportedProgram) -> int:
         count = self.apply(ep)
         if count:
+            log.debug("%s rewrote %d match(es)", type(self).__name__, count)
             ep.graph.eliminate_dead_code()
             sync_output_names(ep)
             ep.graph_module.recompile()
