@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from affdeploy.bench.records import record_image_size
 from affdeploy.errors import AffdeployError, UsageError
 from affdeploy.export.manifest import ArtifactEntry
 from affdeploy.fsutil import atomic_write_text
@@ -140,7 +141,8 @@ def app_model(entry: ArtifactEntry, *, labels: str, macs: int | None = None) -> 
     """The metadata of one manifest entry; a user model with a dynamic or non-float input is refused."""
     file = Path(entry.path).name
     common = dict(model=entry.model, file=file, sha256=entry.sha256, target=entry.target, backend=entry.backend,
-                  fft=entry.fft, precision=entry.precision, image_size=entry.image_size, macs=macs)
+                  fft=entry.fft, precision=entry.precision, image_size=record_image_size(entry.image_size),
+                  macs=macs)
     if entry.model in MODELS:
         spec = entry.input
         lacking = [key for key in (*IMAGE_KEYS, "name", "shape") if key not in spec]
