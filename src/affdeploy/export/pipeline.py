@@ -189,9 +189,11 @@ def export_artifacts(requests: Sequence[ExportRequest], on_progress: Progress = 
         ensure_writable_dir(request.out)
         read_manifest(request.out)  # a damaged manifest fails now, not after minutes of lowering
     on_progress(f"building {first.model}")
-    if is_user_model(first.model):  # a .pt2 or factory: its own inputs; recorded by file/factory and sha256
-        source = resolve_model(first.model)
-        weights_path, weights_sha = source.origin, source.sha256
+    source = resolve_model(first.model) if is_user_model(first.model) else None  # a .pt2 or factory
+    weights_path, weights_sha = (source.origin, source.sha256) if source else weights_record(first.weights)
+    for request in requests:  # before any slow work: never replace another model's artifact
+        refuse_foreign(request.out, get_target(request.target).artifact_name(request), request.model, weights_sha)
+    if source is not None:  # its own inputs; recorded by file/factory and sha256
         spec: InputSpec | TensorInputs = TensorInputs(source.describe(first.input_names, first.output_names))
         check = source.checkset(first.parity_inputs)
         quantization = None
@@ -201,12 +203,9 @@ def export_artifacts(requests: Sequence[ExportRequest], on_progress: Progress = 
         if first.precision == Precision.INT8:
             on_progress("calibrating: BatchNorm statistics and fp32 references on the calibration images")
         net, check, quantization = _reference(first)
-        weights_path, weights_sha = weights_record(first.weights)
         spec = input_spec(first.pixels)
         on_progress("torch.export")
         base = export_program(net, first.pixels)
-    for request in requests:  # before minutes of lowering: never replace another model's artifact
-        refuse_foreign(request.out, get_target(request.target).artifact_name(request), request.model, weights_sha)
     programs = _Programs(base, on_progress, str(first.target) if len(requests) == 1 else None)
     from affdeploy.export.cache import code_fingerprint
 
