@@ -87,7 +87,7 @@ def example_inputs(ep: ExportedProgram, names: list[str]) -> tuple[tuple[torch.T
     A dynamic dim's example value is the hint torch.export recorded for it (the size it traced at);
     ``names`` are the inputs as the user knows them (the lowered program renames its placeholders).
     """
-    values = {str(n.target): n.meta["val"] for n in ep.graph.find_nodes(op="placeholder")}  # a pass may rename nodes
+    values = {n.name: n.meta["val"] for n in ep.graph.nodes if n.op == "placeholder"}
     tensors, fixed = [], []
     for index, name in enumerate(ep.graph_signature.user_inputs):
         shape = []

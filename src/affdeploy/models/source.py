@@ -13,6 +13,7 @@ and its identity (name for file names, sha256 of the file it came from for manif
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 import os
@@ -21,7 +22,7 @@ import sys
 import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -233,12 +234,13 @@ class ModelSource:
                 except Exception as exc:  # torch.export raises many types; one line for the user
                     raise UsageError(f"torch.export of {self.ref} failed: {type(exc).__name__}: "
                                      f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}") from None
-        return ep.run_decompositions({})
+        return _signature_by_node_names(copy.deepcopy(ep.run_decompositions({})))
 
     def input_specs(self, ep: ExportedProgram | None = None) -> list[TensorSpec]:
-        """Names and shapes of the program's user inputs (dynamic dims by symbol name)."""
+        """Names (forward's arguments) and shapes of the program's user inputs (dynamic dims by symbol name)."""
         ep = ep or self.recorded or self.program()
-        return _specs(ep, ep.graph_signature.user_inputs)
+        arguments = _arguments(ep)
+        return [replace(s, name=arguments[s.name]) for s in _specs(ep, ep.graph_signature.user_inputs)]
 
     def output_specs(self, ep: ExportedProgram | None = None) -> list[TensorSpec]:
         """Names and shapes of the program's user outputs: what the apps report for a tensor model."""
@@ -306,7 +308,8 @@ class ModelSource:
     def _dim_names(self, ep: ExportedProgram) -> dict[str, str]:
         """Symbol -> name of each dynamic dim the factory's ``dynamic_shapes`` names with ``torch.export.Dim``."""
         declared = self.dynamic_shapes
-        users = [str(u) for u in ep.graph_signature.user_inputs]
+        arguments = _arguments(ep)
+        users = [arguments[str(u)] for u in ep.graph_signature.user_inputs]
         if isinstance(declared, dict):  # keyed by forward's argument names
             declared = [declared.get(u) for u in users]
         if not isinstance(declared, (list, tuple)) or len(declared) != len(users):
@@ -320,9 +323,29 @@ class ModelSource:
         return names
 
 
+def _signature_by_node_names(ep: ExportedProgram) -> ExportedProgram:
+    """``ep`` (a copy) with its signature naming each input as its placeholder node is named.
+
+    Copying a program (every lowering does) renames a placeholder that shadows a Python builtin
+    (``forward(self, input)``, as in nn.Linear and nn.Sequential) to ``input_1`` and leaves the
+    signature saying ``input``, which coremltools, the FFT pass and LiteRT's conversion then fail to
+    find. Named so once, a program keeps its names through every copy; the node's target keeps the
+    argument's name (:func:`_arguments`).
+    """
+    nodes = {str(n.target): n.name for n in ep.graph.find_nodes(op="placeholder")}
+    for spec in ep.graph_signature.input_specs:
+        spec.arg.name = nodes.get(spec.arg.name, spec.arg.name)
+    return ep
+
+
+def _arguments(ep: ExportedProgram) -> dict[str, str]:
+    """Placeholder node name -> the name of forward's argument it stands for."""
+    return {n.name: str(n.target) for n in ep.graph.find_nodes(op="placeholder")}
+
+
 def input_symbols(ep: ExportedProgram) -> list[list[str | None]]:
     """Per user input of ``ep``, per axis: the symbol of a dynamic dim (``s77``), None for a static or derived one."""
-    vals = {str(n.target): n.meta.get("val") for n in ep.graph.find_nodes(op="placeholder")}  # a pass may rename
+    vals = {n.name: n.meta.get("val") for n in ep.graph.nodes}
     return [[str(d.node.expr) if isinstance(d, torch.SymInt) and d.node.expr.is_Symbol else None
              for d in vals[str(user)].shape] for user in ep.graph_signature.user_inputs]
 
