@@ -22,3 +22,10 @@ def cross_power() -> tuple[nn.Module, tuple[torch.Tensor, ...], tuple[dict[int, 
     """A factory as a user writes one: the module, example inputs at batch 2, and the batch dim named."""
     batch = torch.export.Dim("batch", max=16)
     return CrossPower().eval(), (torch.randn(2, 8), torch.randn(2, 8)), ({0: batch}, {0: batch})
+
+
+class Magnitude(nn.Module):
+    """A spectrum's magnitude, taking its argument under the name nn.Linear and nn.Sequential use: ``input``."""
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return torch.fft.rfft(input, dim=-1).abs()
