@@ -8,7 +8,7 @@ names, Core ML no dim names, LiteRT fixes dynamic dims), and each entry says so 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 BY_NAME = "name"
@@ -76,5 +76,11 @@ class ArtifactIO:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ArtifactIO:
-        return cls(data["feed"], [TensorIO(**t) for t in data["inputs"]], [TensorIO(**t) for t in data["outputs"]],
-                   dict(data.get("format", {})), list(data.get("notes", [])))
+        """Build from a manifest's JSON, ignoring keys this version does not know (as ``ArtifactEntry`` does)."""
+        known = {f.name for f in fields(TensorIO)}
+
+        def tensors(key: str) -> list[TensorIO]:
+            return [TensorIO(**{k: v for k, v in t.items() if k in known}) for t in data[key]]
+
+        return cls(data["feed"], tensors("inputs"), tensors("outputs"), dict(data.get("format", {})),
+                   list(data.get("notes", [])))
