@@ -91,8 +91,8 @@ def seeded_out(scratch: Path) -> Path:
 
 
 def export_args(scratch: Path, *extra: str, model: str = "affnet-et") -> list[str]:
-    return ["export", "--model", model, "--target", "onnx", "--image-size", "64", *extra, "--out",
-            str(seeded_out(scratch))]
+    size = ["--image-size", "64"] if model == "affnet-et" else []  # other models take no image size (or are unknown)
+    return ["export", "--model", model, "--target", "onnx", *size, *extra, "--out", str(seeded_out(scratch))]
 
 
 def weights_file(scratch: Path, name: str, data: bytes) -> str:

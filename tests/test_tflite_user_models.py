@@ -83,12 +83,12 @@ def test_benchmark_model_gets_the_example_shape_of_a_dynamic_tflite(exported: tu
     export = ExportRequest.create(DYNAMIC, "tflite")
     job = Job(export, dynamic, "dft", 1, 1, 1, (ModelInput("x", (2, 3, 16), "float32", (0,)),))
     flags, notes = input_layer_flags(job)
-    assert flags == ["--input_layer=serving_default_args_0", "--input_layer_shape=2,3,16"]
-    assert notes[0].startswith("benchmark_model resized the dynamic inputs (serving_default_args_0 [-1, 3, 16])")
+    assert flags == ["--input_layer=serving_default_x", "--input_layer_shape=2,3,16"]
+    assert notes[0].startswith("benchmark_model resized the dynamic inputs (serving_default_x [-1, 3, 16])")
     run = _fake(f"--graph={dynamic}", *flags)
     assert run.returncode == 0 and "INFO: Inference timings in us:" in run.stdout, run.stderr
     # The real tool's checks, which the stand-in applies: no -1, as many shapes as names.
-    refused = _fake(f"--graph={dynamic}", "--input_layer=serving_default_args_0", "--input_layer_shape=-1,3,16")
+    refused = _fake(f"--graph={dynamic}", "--input_layer=serving_default_x", "--input_layer_shape=-1,3,16")
     assert refused.returncode == 1 and "Any unknown sizes in the shapes (-1's)" in refused.stderr
     refused = _fake(f"--graph={dynamic}", "--input_layer=a,b", "--input_layer_shape=2,3,16")
     assert refused.returncode == 1 and "must match the number of items in --input_layer" in refused.stderr

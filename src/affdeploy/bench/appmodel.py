@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from affdeploy.bench.records import record_image_size
 from affdeploy.errors import AffdeployError, UsageError
 from affdeploy.export.manifest import ArtifactEntry
 from affdeploy.fsutil import atomic_write_text
@@ -142,7 +143,7 @@ def app_model(entry: ArtifactEntry, *, labels: str, macs: int | None = None) -> 
     file = Path(entry.path).name
     common: dict[str, Any] = dict(model=entry.model, file=file, sha256=entry.sha256, target=entry.target,
                                   backend=entry.backend, fft=entry.fft, precision=entry.precision,
-                                  image_size=entry.image_size, macs=macs)
+                                  image_size=record_image_size(entry.image_size), macs=macs)
     if entry.model in MODELS:
         spec = entry.input
         lacking = [key for key in (*IMAGE_KEYS, "name", "shape") if key not in spec]

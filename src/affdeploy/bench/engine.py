@@ -137,7 +137,7 @@ def _artifact_config_base(path: Path, request: BenchRequest) -> Config:
     try:
         folder, entry = find_entry(path)
     except NoEntryError:  # a bare file: open it with the target's defaults, say what is unknown
-        export = ExportRequest.create(model, target.name, image_size=request.image_size)
+        export = ExportRequest.create(model, target.name, image_size=request.image_size_of(model))
         fft = request.fft if request.fft != FFTMode.AUTO else "unknown"
         backend = "unknown" if len(target.backends) > 1 else ""
         return Config(model, target.name, fft, 0, backend, path, sha256_path(path), export)
@@ -156,7 +156,7 @@ def plan(request: BenchRequest, targets: list[str], progress: Progress = silent)
         for target in targets:
             base = Config(model, target, FFTMode.DFT if request.fft == FFTMode.DFT else FFTMode.NATIVE, 0)
             if target != BASELINE:
-                export = ExportRequest.create(model, target, fft=request.fft, image_size=request.image_size,
+                export = ExportRequest.create(model, target, fft=request.fft, image_size=request.image_size_of(model),
                                               precision=request.precision, weights=request.weights)
                 what = f"exporting {model} to {target} (kept under {request.models_dir}/cache)"
                 artifact, entry = ensure_artifact(

@@ -15,6 +15,13 @@ from affdeploy.bench.schema import BenchRecord, DeviceInfo
 from affdeploy.bench.stats import compute_stats
 from affdeploy.models.profile import gmacs_per_s, model_macs
 from affdeploy.models.source import is_user_model
+from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE
+
+
+def record_image_size(image_size: int | None) -> int:
+    """A result record's ``image_size``: AFFNet's; a user model has none and records the export default, as
+    results and the apps' arguments always have (they take an int)."""
+    return DEFAULT_IMAGE_SIZE if image_size is None else image_size
 
 
 @dataclass(frozen=True)

@@ -28,3 +28,10 @@ class BenchRequest:
     weights: Path | None = None
     models_dir: Path = Path("models")
     artifacts: list[Path] = field(default_factory=list)  # existing .onnx/.pte files to run instead of exporting
+
+    def image_size_of(self, model: str) -> int | None:
+        """The image size ``model`` is exported at: ``image_size`` for AFFNet, none for a user model (its program's
+        shapes)."""
+        from affdeploy.models.source import is_user_model
+
+        return None if is_user_model(model) else self.image_size

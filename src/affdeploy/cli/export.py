@@ -24,7 +24,7 @@ from affdeploy.cli._common import (
 from affdeploy.export.parity import PASSED
 from affdeploy.export.registry import all_targets, target_names
 from affdeploy.fsutil import check_readable_file
-from affdeploy.models.source import MODEL_HELP, is_user_model
+from affdeploy.models.source import MODEL_HELP
 from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE
 from affdeploy.progress import Progress as Steps
 
@@ -53,6 +53,11 @@ def step_reporter(enabled: bool) -> Iterator[Steps]:
         yield report
 
 
+def _names(option: str | None) -> list[str]:
+    """``a, b`` -> ["a", "b"], every entry kept (a repeated or empty name is refused by the request, not dropped)."""
+    return [] if option is None else [name.strip() for name in option.split(",")]
+
+
 def human_size(size: int) -> str:
     return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
 
@@ -74,7 +79,9 @@ def export(
     ),
     weights: Path | None = typer.Option(None, "--weights", help="Checkpoint to load (official cvnets state dict); "
                                         "default: random init with a fixed seed."),
-    image_size: int = typer.Option(DEFAULT_IMAGE_SIZE, "--image-size", help="Input height and width (multiple of 32)."),
+    image_size: int | None = typer.Option(None, "--image-size", help=f"AFFNet: input height and width (multiple of 32; "
+                                          f"default {DEFAULT_IMAGE_SIZE}). User models take the shapes their "
+                                          "program declares."),
     precision: str | None = typer.Option(None, "--precision",
                                          help=f"Per target, first is the default: {_per_target('precisions')} "
                                               "(executorch: fp16 and int8 with --backend xnnpack; --backend coreml: "
@@ -103,6 +110,12 @@ def export(
     require_full_delegation: bool = typer.Option(
         False, "--require-full-delegation", help="Fail the ExecuTorch export if any op stays outside the delegate."),
     ort: bool = typer.Option(False, "--ort", help="Also write the .ort (ONNX Runtime Mobile) form next to the .onnx."),
+    input_names: str | None = typer.Option(
+        None, "--input-names", help="User models: names for the inputs, comma-separated, in forward's order; every "
+                                    "artifact takes them (default: forward's argument names)."),
+    output_names: str | None = typer.Option(
+        None, "--output-names", help="User models: names for the outputs, comma-separated, in order (default: as the "
+                                     "exported program names them)."),
     out: Path = typer.Option(Path("models"), "--out", "-o", help="Output folder; manifest.json there lists every artifact."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
@@ -120,7 +133,8 @@ def export(
                             input_kind=coreml_input,
                             require_full_delegation=require_full_delegation, ort_format=ort, fft=fft,
                             weights=weights, image_size=image_size, out=out, calibration=calibration,
-                            parity_images=parity_images, parity_inputs=parity_inputs)
+                            parity_images=parity_images, parity_inputs=parity_inputs,
+                            input_names=_names(input_names), output_names=_names(output_names))
     with step_reporter(not as_json) as report:
         entries = export_artifacts(requests, report)
     for entry in entries:
@@ -129,7 +143,8 @@ def export(
     if as_json:
         print_json([e.to_dict() for e in entries])
         return
-    shape = "" if is_user_model(model) else f" at {image_size}x{image_size}"
+    size = requests[0].image_size
+    shape = "" if size is None else f" at {size}x{size}"
     table = Table(title=f"{model}{shape} -> {out}")
     table.add_column("target")
     table.add_column("path", overflow="fold")

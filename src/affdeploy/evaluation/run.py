@@ -198,7 +198,7 @@ def evaluate(request: EvalRequest, on_progress: Progress = silent) -> EvalReport
     pytorch = Tally(PYTORCH, engine="eager", keep=request.worst)
     report = EvalReport(str(Path(request.images).resolve()), images.layout, images.count, images.unmapped,
                         [pytorch] + [r.tally for r in runners], notes=notes)
-    _stream(images, request, first.image_size, references, pytorch, runners, report, on_progress)
+    _stream(images, request, first.pixels, references, pytorch, runners, report, on_progress)
     if report.evaluated == 0:
         raise UsageError(f"--images {request.images}: none of its {images.count} images could be read "
                          f"(first: {report.skipped[0][0]}: {report.skipped[0][1]})")

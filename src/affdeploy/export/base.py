@@ -29,6 +29,7 @@ from affdeploy.vocab import Backend, DeviceKind, FFTMode, InputKind, Precision, 
 
 if TYPE_CHECKING:
     from affdeploy.data.inputs import InputSet
+    from affdeploy.export.artifactio import ArtifactIO
     from affdeploy.export.opreport import OpReport
     from affdeploy.export.request import ExportRequest
     from affdeploy.models.source import TensorInputs
@@ -174,6 +175,10 @@ class ExportTarget(ABC):
     @abstractmethod
     def inspect(self, path: Path) -> OpReport:
         """Op-coverage report read back from the artifact file."""
+
+    @abstractmethod
+    def io(self, path: Path) -> ArtifactIO:
+        """Inputs and outputs as the artifact file declares them (what an app feeds), read back from the file."""
 
     def reference_transform(self, request: ExportRequest) -> Callable[[np.ndarray], np.ndarray] | None:
         """How to map PyTorch logits onto what the artifact outputs (identity by default)."""

@@ -30,6 +30,7 @@ import torch
 from torch.export import ExportedProgram
 from torch.export.graph_signature import OutputKind
 
+from affdeploy.export.artifactio import BY_NAME, ArtifactIO, Dim, TensorIO
 from affdeploy.export.base import ExportTarget, Lowered, NotRunnable, Session
 from affdeploy.export.opreport import OpReport
 from affdeploy.export.parity import FAILED, NOT_VERIFIED, Checkset, ParityResult, centred, centred_log, run_parity
@@ -122,6 +123,40 @@ def _register_recurrent_aliases() -> None:
             registered[alias] = registered[name]
 
 
+def _named(ct: Any, model: Any, spec: TensorInputs) -> Any:
+    """``model`` with its features renamed to ``spec``'s names (coremltools names them after the lowered
+    program's placeholders, ``args_0``). Every feature takes a placeholder name first, so a name that
+    moves from one feature to another never meets itself."""
+    proto = model.get_spec()
+    features = [*proto.description.input, *proto.description.output]
+    current = [f.name for f in features]
+    for step in ([f"affdeploy_feature_{i}" for i in range(len(current))], [*spec.input_names, *spec.output_names]):
+        for old, new in zip(current, step, strict=True):
+            ct.utils.rename_feature(proto, old, new)
+        current = step
+    return ct.models.MLModel(proto, weights_dir=model.weights_dir)
+
+
+def _feature(feature: Any) -> TensorIO:
+    """One Core ML input or output as its spec declares it (a ranged dim: unnamed, with its upper bound)."""
+    kind = feature.type.WhichOneof("Type")
+    if kind == "imageType":
+        image = feature.type.imageType
+        colours = image.ColorSpace.Name(image.colorSpace)
+        return TensorIO(feature.name, [image.height, image.width], f"image {colours}")
+    if kind != "multiArrayType":  # a classifier's label (string) and probabilities (dictionary)
+        return TensorIO(feature.name, None, {"stringType": "string", "dictionaryType": "dict"}.get(kind, str(kind)))
+    array = feature.type.multiArrayType
+    dtype = array.ArrayDataType.Name(array.dataType).lower().replace("double", "float64")
+    ranges = list(array.shapeRange.sizeRanges)
+    if not array.shape and not ranges:
+        return TensorIO(feature.name, None, dtype)
+    if not ranges:
+        return TensorIO(feature.name, list(array.shape), dtype)
+    shape: list[Dim] = [r.lowerBound if r.lowerBound == r.upperBound else None for r in ranges]
+    return TensorIO(feature.name, shape, dtype, [r.upperBound for r in ranges])
+
+
 def _pixels(x: np.ndarray) -> np.ndarray:
     """The HxWx3 uint8 RGB image of an NCHW input in [0, 1] (parity inputs lie on the 1/255 grid)."""
     return np.round(x[0].transpose(1, 2, 0) * 255).astype(np.uint8)
@@ -181,8 +216,8 @@ class CoreMLTarget(ExportTarget):
                  common: dict[str, Any]) -> Any:
         """Image input: softmax appended and labels embedded (a classifier); tensor input: plain logits."""
         _register_recurrent_aliases()
-        if isinstance(spec, TensorInputs):  # a user model: inputs and outputs as its program names them
-            return ct.convert(ep, **common)
+        if isinstance(spec, TensorInputs):  # a user model: plain tensors, named as the user's program names them
+            return _named(ct, ct.convert(ep, **common), spec)
         if request.input_kind == InputKind.TENSOR:
             return ct.convert(ep, inputs=[ct.TensorType(name=spec.name, shape=spec.shape)],
                               outputs=[ct.TensorType(name=spec.output_name)], **common)
@@ -267,6 +302,17 @@ class CoreMLTarget(ExportTarget):
     def reference_transform(self, request: ExportRequest) -> Callable[[np.ndarray], np.ndarray] | None:
         """The image variant reports probabilities: compare their centred logs with the centred logits."""
         return centred if request.input_kind == InputKind.IMAGE else None
+
+    def io(self, path: Path) -> ArtifactIO:
+        """Features from the package's spec and the deployment target its specification version means."""
+        import coremltools as ct
+
+        spec = ct.utils.load_spec(str(path))
+        version = spec.specificationVersion
+        target = next((t.name for t in ct.target if t.value == version), f"specification {version}")
+        return ArtifactIO(BY_NAME, [_feature(f) for f in spec.description.input],
+                          [_feature(f) for f in spec.description.output],
+                          {"specification_version": version, "deployment_target": target})
 
     def inspect(self, path: Path) -> OpReport:
         import coremltools as ct

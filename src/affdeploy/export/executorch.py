@@ -18,6 +18,7 @@ from torch.export import ExportedProgram
 
 from affdeploy.errors import ExportError
 from affdeploy.etruntime import native, open_forward
+from affdeploy.export.artifactio import BY_POSITION, ArtifactIO, Dim, TensorIO
 from affdeploy.export.base import ExportTarget, Lowered, NotRunnable, Session
 from affdeploy.export.opreport import Delegation, OpReport
 from affdeploy.export.pteformat import read_plan
@@ -30,6 +31,13 @@ if TYPE_CHECKING:
     from affdeploy.export.request import ExportRequest
     from affdeploy.models.source import TensorInputs
     from affdeploy.preprocessing import InputSpec
+
+SCALAR_TYPES = {"FLOAT": "float32", "HALF": "float16", "DOUBLE": "float64", "BFLOAT16": "bfloat16", "LONG": "int64",
+                "INT": "int32", "SHORT": "int16", "CHAR": "int8", "BYTE": "uint8", "BOOL": "bool"}
+"""ExecuTorch's scalar types by numpy's names, as the manifest records every dtype."""
+
+POSITIONAL = ("a .pte holds no tensor names: inputs and outputs are positional, in this order; a dynamic tensor's "
+              "sizes are the largest the program plans memory for")
 
 STRUCTURAL_OPS = frozenset({"getitem", "executorch_call_delegate"})
 """Graph plumbing that the delegation report lists but that is no computation left outside."""
@@ -63,7 +71,7 @@ def _reduced(ep: ExportedProgram, request: ExportRequest) -> ExportedProgram:
         return quantize.half_program(ep)
     from affdeploy.data.calibration import load_calibration
 
-    return quantize.quantize_pt2e(ep, load_calibration(request.image_size, request.calibration).calibration)
+    return quantize.quantize_pt2e(ep, load_calibration(request.pixels, request.calibration).calibration)
 
 
 def _short(op_type: str) -> str:
@@ -167,6 +175,29 @@ class ExecuTorchTarget(ExportTarget):
             scores=flat_outputs,
             backend=self.runtime_backend(request.backend),
         )
+
+    def io(self, path: Path) -> ArtifactIO:
+        """The forward method's inputs and outputs from the program's flatbuffer: positional, sizes and dtypes.
+
+        A dynamically shaped tensor is planned at its largest size, which is what the file records.
+        """
+        from executorch.exir._serialize._program import deserialize_pte_binary
+        from executorch.exir.schema import Tensor, TensorShapeDynamism
+
+        plan = deserialize_pte_binary(path.read_bytes()).program.execution_plan[0]
+
+        def tensor(index: int) -> TensorIO:
+            value = plan.values[index].val
+            if not isinstance(value, Tensor):  # an int or float argument
+                return TensorIO(None, [], type(value).__name__.lower())
+            sizes: list[Dim] = list(value.sizes)
+            dynamic = value.shape_dynamism != TensorShapeDynamism.STATIC
+            return TensorIO(None, sizes, SCALAR_TYPES.get(value.scalar_type.name, value.scalar_type.name.lower()),
+                            list(value.sizes) if dynamic else None)
+
+        return ArtifactIO(BY_POSITION, [tensor(i) for i in plan.inputs], [tensor(i) for i in plan.outputs],
+                          {"method": plan.name},
+                          [POSITIONAL])
 
     def inspect(self, path: Path) -> OpReport:
         """Kernel and delegate calls read from the program's flatbuffer (what the runtime will execute)."""

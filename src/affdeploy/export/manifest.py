@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from affdeploy.errors import AffdeployError
+from affdeploy.errors import AffdeployError, UsageError
+from affdeploy.export.artifactio import ArtifactIO
 from affdeploy.export.opreport import OpReport
 from affdeploy.export.parity import ParityResult
 from affdeploy.fsutil import atomic_write_text, locked_dir
@@ -50,7 +51,7 @@ class ArtifactEntry:
     precision: str  # fp32 | fp16 | int8
     sha256: str
     size_bytes: int
-    image_size: int
+    image_size: int | None  # AFFNet's input height and width; None for a user model (``input`` has its shapes)
     input: dict[str, Any]
     tool_versions: dict[str, str]
     op_counts: OpReport
@@ -67,6 +68,7 @@ class ArtifactEntry:
     fft_native: str | None = None  # --fft auto: the native FFT the pass could keep per transform (ONNX Runtime's DFT)
     fft_constant_bytes: int | None = None  # bytes of the DFT constants the FFT pass added (None: no pass)
     fft_transforms: list[dict[str, Any]] | None = None  # per FFT call: op, source line, form per axis, MACs, bytes
+    io: ArtifactIO | None = None  # what the file takes and returns (names, shapes, dtypes), read back from it
 
     def __post_init__(self) -> None:
         """Typed fields from their JSON form (a manifest read back, or a test's literal)."""
@@ -75,6 +77,8 @@ class ArtifactEntry:
         if isinstance(self.parity, dict):
             self.parity = ParityResult.from_dict(self.parity)
         self.companions = [Companion(**c) if isinstance(c, dict) else c for c in self.companions]
+        if isinstance(self.io, dict):
+            self.io = ArtifactIO.from_dict(self.io)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -158,6 +162,23 @@ def upsert_entries(folder: Path, new: list[ArtifactEntry]) -> Path:
     with locked_dir(folder):  # two exports into one folder must not drop each other's entries
         kept = [e for e in read_manifest(folder) if e.path not in replaced]
         return write_manifest(folder, kept + new)
+
+
+def refuse_foreign(folder: Path, name: str, model: str, source_sha256: str | None) -> None:
+    """Refuse to replace ``folder/name`` when its entry records another model from other bytes.
+
+    File names carry a model's name, not where it came from: two ``model.pt2`` from different
+    folders, or a user's ``affnet-et-64.pt2`` beside AFFNet-ET at 64 px, would silently replace
+    each other's artifact and entry. Exporting the same model again (an edited file at the same
+    place), or the same bytes from elsewhere, replaces it as before.
+    """
+    held = next((e for e in read_manifest(folder) if e.path == name), None)
+    if held is None or held.model == model or (source_sha256 is not None and held.weights_sha256 == source_sha256):
+        return
+    origin = f", sha256 {held.weights_sha256[:12]}" if held.weights_sha256 else ""
+    raise UsageError(f"{manifest_path(folder).parent / name} is the artifact of {held.model}{origin}; exporting {model} "
+                     "would overwrite it and its manifest entry",
+                     hint="pass another --out, or give the model file another name")
 
 
 def find_entry(artifact: Path) -> tuple[Path, ArtifactEntry]:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch.export import ExportedProgram
 
+from affdeploy.export.artifactio import BY_NAME, ArtifactIO, Dim, TensorIO
 from affdeploy.export.base import ExportTarget, Lowered, Session
 from affdeploy.export.opreport import OpReport
 from affdeploy.export.registry import register_target
@@ -104,7 +105,7 @@ class OnnxTarget(ExportTarget):
 
         from affdeploy.models.source import TensorInputs
 
-        if isinstance(spec, TensorInputs):  # a user model: its program's inputs, names and dynamic dims as they are
+        if isinstance(spec, TensorInputs):  # a user model: its program's inputs and dynamic dims (named below)
             program = torch.onnx.export(ep, (), dynamo=True, opset_version=OPSET, external_data=False, verbose=False)
         else:
             program = torch.onnx.export(ep, (torch.zeros(spec.shape),), dynamo=True, opset_version=OPSET,
@@ -120,8 +121,11 @@ class OnnxTarget(ExportTarget):
                 from affdeploy.data.calibration import load_calibration
                 from affdeploy.export.quantize import quantize_onnx
 
-                quantize_onnx(fp32, dest, load_calibration(request.image_size, request.calibration).calibration)
+                quantize_onnx(fp32, dest, load_calibration(request.pixels, request.calibration).calibration)
         model = onnx.load(str(dest))
+        if isinstance(spec, TensorInputs):
+            _name_io(model.graph, [*spec.input_names, *spec.output_names])
+            _name_dims(model, spec.dim_names(ep))
         _set_metadata(model, dest, request)
         companions = []
         if request.ort_format:
@@ -147,6 +151,23 @@ class OnnxTarget(ExportTarget):
             backend=self.runtime_backend(request.backend),
         )
 
+    def io(self, path: Path) -> ArtifactIO:
+        """Graph inputs (initializers aside) and outputs with their dim names, opset and IR version."""
+        import onnx
+
+        model = onnx.load(str(path.with_suffix(self.suffix)), load_external_data=False)  # an .ort: its .onnx's graph
+        weights = {init.name for init in model.graph.initializer}
+
+        def tensor(value: onnx.ValueInfoProto) -> TensorIO:
+            typed = value.type.tensor_type
+            shape: list[Dim] = [d.dim_value if d.HasField("dim_value") else d.dim_param or None for d in typed.shape.dim]
+            return TensorIO(value.name, shape if typed.HasField("shape") else None,
+                            onnx.helper.tensor_dtype_to_np_dtype(typed.elem_type).name)
+
+        opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+        return ArtifactIO(BY_NAME, [tensor(v) for v in model.graph.input if v.name not in weights],
+                          [tensor(v) for v in model.graph.output], {"opset": opset, "ir_version": model.ir_version})
+
     def inspect(self, path: Path) -> OpReport:
         import onnx
 
@@ -168,17 +189,53 @@ class OnnxTarget(ExportTarget):
         return OpReport.build(ops, fft_ops=fft_ops, complex_values=complex_values, backends=backends)
 
 
+def _rename(graph: onnx.GraphProto, renames: dict[str, str]) -> None:
+    """Rename values wherever ``graph`` mentions them: node inputs and outputs, graph I/O, value infos, initializers."""
+    for node in graph.node:
+        node.input[:] = [renames.get(n, n) for n in node.input]
+        node.output[:] = [renames.get(n, n) for n in node.output]
+    for value in (*graph.input, *graph.output, *graph.value_info, *graph.initializer):
+        value.name = renames.get(value.name, value.name)
+
+
+def _name_io(graph: onnx.GraphProto, names: list[str]) -> None:
+    """The graph's inputs then outputs renamed to ``names``.
+
+    torch.onnx names them after the lowered program (``args_0``, ``linear_4``) and its own values after
+    ops (``sub``): each input and output takes a placeholder name first and a value already called what
+    one of them must be called moves aside, so no name is used twice on the way.
+    """
+    weights = {init.name for init in graph.initializer}
+    current = [v.name for v in graph.input if v.name not in weights] + [v.name for v in graph.output]
+    used = {n for node in graph.node for n in (*node.input, *node.output)} | weights | set(current)
+    placeholders = [f"affdeploy_io_{i}" for i in range(len(current))]
+    aside = {n: f"affdeploy_moved_{i}" for i, n in enumerate(sorted(used & set(names) - set(current)))}
+    _rename(graph, {**dict(zip(current, placeholders, strict=True)), **aside})
+    _rename(graph, dict(zip(placeholders, names, strict=True)))
+
+
+def _name_dims(model: onnx.ModelProto, names: dict[str, str]) -> None:
+    """Dynamic dims by the user's names (``batch``) instead of the symbols of the program it was lowered from (``s33``)."""
+    from affdeploy.models.source import renamed_dim
+
+    graph = model.graph
+    for value in (*graph.input, *graph.output, *graph.value_info):
+        for dim in value.type.tensor_type.shape.dim:
+            if dim.dim_param:
+                dim.dim_param = renamed_dim(dim.dim_param, names)
+
+
 def _set_metadata(model: onnx.ModelProto, dest: Path, request: ExportRequest) -> None:
     """Record what the file is (model, FFT mode) inside it, for people who find it without a manifest."""
     import onnx
 
     from affdeploy import __version__
 
-    for key, value in {"affdeploy.model": request.model, "affdeploy.fft": str(request.fft),
-                       "affdeploy.image_size": str(request.image_size),
-                       "affdeploy.precision": str(request.precision)}.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
+    for key, value in {"affdeploy.model": request.model, "affdeploy.fft": request.fft,
+                       "affdeploy.image_size": request.image_size, "affdeploy.precision": request.precision}.items():
+        if value is not None:  # a user model has no image size
+            entry = model.metadata_props.add()
+            entry.key, entry.value = key, str(value)
     model.producer_name, model.producer_version = "affdeploy", __version__
     onnx.save(model, str(dest))
 

@@ -28,6 +28,7 @@ from affdeploy.export.manifest import (
     ArtifactEntry,
     Companion,
     read_manifest,
+    refuse_foreign,
     upsert_entries,
 )
 from affdeploy.export.parity import ParityResult, image_checkset, reference_outputs
@@ -139,7 +140,7 @@ def reference_network(request: ExportRequest) -> tuple[torch.nn.Module, Calibrat
     from affdeploy.data.calibration import load_calibration
     from affdeploy.export.quantize import recalibrate_batchnorm
 
-    images = load_calibration(request.image_size, request.calibration)
+    images = load_calibration(request.pixels, request.calibration)
     if request.weights is None:
         recalibrate_batchnorm(net, images.calibration)
     return net, images
@@ -153,7 +154,7 @@ def _reference(request: ExportRequest) -> tuple[torch.nn.Module, Checkset, dict[
     """
     net, images = reference_network(request)
     if images is None:
-        return net, image_checkset(net, image_parity_inputs(request.image_size, request.parity_images)), None
+        return net, image_checkset(net, image_parity_inputs(request.pixels, request.parity_images)), None
     from affdeploy.export.quantize import int8_floor, kept_fp32
 
     record = {
@@ -179,8 +180,9 @@ def export_artifacts(requests: Sequence[ExportRequest], on_progress: Progress = 
     if not requests:
         raise UsageError("nothing to export")
     first = requests[0]
-    if any((r.model, r.weights, r.image_size, r.parity_images, r.parity_inputs)
-           != (first.model, first.weights, first.image_size, first.parity_images, first.parity_inputs) for r in requests):
+    if any((r.model, r.weights, r.image_size, r.parity_images, r.parity_inputs, r.input_names, r.output_names)
+           != (first.model, first.weights, first.image_size, first.parity_images, first.parity_inputs,
+               first.input_names, first.output_names) for r in requests):
         raise UsageError("one export run takes one model, weights file, image size and set of parity inputs")
     if any((r.precision == Precision.INT8, r.calibration) != (first.precision == Precision.INT8, first.calibration)
            for r in requests):
@@ -189,10 +191,12 @@ def export_artifacts(requests: Sequence[ExportRequest], on_progress: Progress = 
         ensure_writable_dir(request.out)
         read_manifest(request.out)  # a damaged manifest fails now, not after minutes of lowering
     on_progress(f"building {first.model}")
-    if is_user_model(first.model):  # a .pt2 or factory: its own inputs; recorded by file/factory and sha256
-        source = resolve_model(first.model)
-        weights_path, weights_sha = source.origin, source.sha256
-        spec: InputSpec | TensorInputs = TensorInputs(source.describe())
+    source = resolve_model(first.model) if is_user_model(first.model) else None  # a .pt2 or factory
+    weights_path, weights_sha = (source.origin, source.sha256) if source else weights_record(first.weights)
+    for request in requests:  # before any slow work: never replace another model's artifact
+        refuse_foreign(request.out, get_target(request.target).artifact_name(request), request.model, weights_sha)
+    if source is not None:  # its own inputs; recorded by file/factory and sha256
+        spec: InputSpec | TensorInputs = TensorInputs(source.describe(first.input_names, first.output_names))
         check = source.checkset(first.parity_inputs)
         quantization = None
         on_progress("torch.export")
@@ -201,10 +205,9 @@ def export_artifacts(requests: Sequence[ExportRequest], on_progress: Progress = 
         if first.precision == Precision.INT8:
             on_progress("calibrating: BatchNorm statistics and fp32 references on the calibration images")
         net, check, quantization = _reference(first)
-        weights_path, weights_sha = weights_record(first.weights)
-        spec = input_spec(first.image_size)
+        spec = input_spec(first.pixels)
         on_progress("torch.export")
-        base = export_program(net, first.image_size)
+        base = export_program(net, first.pixels)
     programs = _Programs(base, on_progress, str(first.target) if len(requests) == 1 else None)
     from affdeploy.export.cache import code_fingerprint
 
@@ -245,6 +248,9 @@ def _export_one(tgt: ExportTarget, request: ExportRequest, program: ExportedProg
         started = time.perf_counter()
         parity = _checked(tgt.validate(tmp, request, check), final.name)
         log.debug("%s: parity %s in %.1f s", tgt.name, parity.status, time.perf_counter() - started)
+        io = tgt.io(tmp)  # what the file itself takes and returns; a user model's dims named as it names them
+        if isinstance(spec, TensorInputs):
+            io = io.labelled(spec.description)
         companions = []
         for extra in lowered.companions:
             extra_tmp = stack.enter_context(atomic_path(out_dir / extra.name))
@@ -258,7 +264,7 @@ def _export_one(tgt: ExportTarget, request: ExportRequest, program: ExportedProg
             image_size=request.image_size, input=spec.to_dict(), tool_versions=tool_versions(),
             op_counts=lowered.report, parity=parity, export_seconds=0.0,
             created=datetime.now(UTC).isoformat(timespec="seconds"), input_kind=request.input_kind,
-            companions=companions,
+            companions=companions, io=io,
         )
     return entry
 

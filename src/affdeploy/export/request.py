@@ -9,6 +9,8 @@ defaults are filled in and ``--fft auto`` is resolved to ``dft`` for its target 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ class ExportRequest:
     backend: Backend
     fft: FFTMode  # dft | native (auto is resolved by create)
     precision: Precision
-    image_size: int
+    image_size: int | None  # AFFNet's input height and width; None for a user model (it takes its program's inputs)
     input_kind: InputKind = InputKind.TENSOR
     weights: Path | None = None
     out: Path = DEFAULT_OUT
@@ -38,18 +40,32 @@ class ExportRequest:
     parity_images: Path | None = None  # AFFNet: photographs to check parity on (None: the bundled ones)
     parity_inputs: Path | None = None  # user models: an .npz of input sets to check parity on (None: seeded)
     fft_native: str | None = None  # --fft auto where the runtime has a native FFT: its cost model (per transform)
+    input_names: tuple[str, ...] = ()  # user models: what every artifact names its inputs (default: forward's arguments)
+    output_names: tuple[str, ...] = ()  # user models: ... its outputs (default: as the program names them)
+
+    @property
+    def pixels(self) -> int:
+        """AFFNet's image size, for the steps only an image model has (calibration, photographs)."""
+        if self.image_size is None:
+            raise UsageError(f"{self.model} takes tensors, not images of a size")
+        return self.image_size
 
     @classmethod
     def create(cls, model: str, target: str, *, backend: str | None = None, fft: str = "auto",
-               precision: str | None = None, image_size: int = 256, input_kind: str | None = None,
+               precision: str | None = None, image_size: int | None = None, input_kind: str | None = None,
                weights: Path | None = None, out: Path = DEFAULT_OUT, require_full_delegation: bool = False,
                ort_format: bool = False, calibration: Path | None = None, parity_images: Path | None = None,
-               parity_inputs: Path | None = None) -> ExportRequest:
-        """Resolve defaults from the target's capabilities and validate every choice (one clear line each)."""
+               parity_inputs: Path | None = None, input_names: Sequence[str] = (),
+               output_names: Sequence[str] = ()) -> ExportRequest:
+        """Resolve defaults from the target's capabilities and validate every choice (one clear line each).
+
+        ``image_size`` None: AFFNet's default; a user model takes none (its program fixes its inputs).
+        """
         from affdeploy.export.registry import get_target
         from affdeploy.graph import check_image_size
         from affdeploy.models import model_info
         from affdeploy.models.source import AFFNET, PT2, model_kind
+        from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE
 
         kind_of_model = model_kind(model)
         user_model = kind_of_model != AFFNET
@@ -61,6 +77,9 @@ class ExportRequest:
             if parity_images is not None:
                 raise UsageError("--parity-images is for image models (AFFNet); give a user model's own inputs "
                                  "with --parity-inputs file.npz")
+            if image_size is not None:
+                raise UsageError(f"--image-size sets AFFNet's input image; {model} takes the inputs its program "
+                                 "declares", hint="drop --image-size; export the model at other shapes to change them")
             input_kind = input_kind or InputKind.TENSOR
             model = str(Path(model).resolve()) if kind_of_model == PT2 else model
         else:
@@ -68,7 +87,13 @@ class ExportRequest:
             if parity_inputs is not None:
                 raise UsageError("--parity-inputs is for user models (.pt2, factory); check AFFNet on your photos "
                                  "with --parity-images DIR")
-        check_image_size(image_size)
+            if input_names or output_names:
+                raise UsageError("--input-names and --output-names name a user model's tensors; AFFNet's artifacts "
+                                 "take 'image' and return 'logits'")
+            image_size = DEFAULT_IMAGE_SIZE if image_size is None else image_size
+            check_image_size(image_size)
+        _check_names(input_names, "--input-names")
+        _check_names(output_names, "--output-names")
         tgt = get_target(target)
         chosen_backend = _pick(Backend, backend, tgt.backends, "--backend", tgt.name)
         chosen_precision = _pick(Precision, precision, tgt.allowed_precisions(chosen_backend), "--precision",
@@ -85,14 +110,33 @@ class ExportRequest:
         _check_parity_sources(parity_images, parity_inputs)
         return cls(model, tgt.name, chosen_backend, mode, chosen_precision, image_size, kind,
                    Path(weights) if weights is not None else None, Path(out), require_full_delegation, ort_format,
-                   _absolute(calibration), _absolute(parity_images), _absolute(parity_inputs), native)
+                   _absolute(calibration), _absolute(parity_images), _absolute(parity_inputs), native,
+                   tuple(input_names), tuple(output_names))
 
     def identity(self) -> dict[str, Any]:
-        """The fields that shape the artifact's bytes (JSON-able): what a cached artifact must match."""
+        """The fields that shape the artifact's computation (JSON-able): what a cached artifact must match.
+
+        Tensor names are left out: an artifact whose tensors are named otherwise computes the same, and
+        its manifest entry says what they are called.
+        """
         fields = asdict(self)
-        for where in ("weights", "out", "require_full_delegation", "calibration", "parity_images", "parity_inputs"):
+        for where in ("weights", "out", "require_full_delegation", "calibration", "parity_images", "parity_inputs",
+                      "input_names", "output_names"):
             del fields[where]
         return {k: str(v) if not isinstance(v, (int, bool, type(None))) else v for k, v in fields.items()}
+
+
+NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+"""A tensor name every runtime and the apps' Swift and Java code can carry: an identifier."""
+
+
+def _check_names(names: Sequence[str], option: str) -> None:
+    bad = [n for n in names if not NAME.match(n)]
+    if bad:
+        raise UsageError(f"{option}: {', '.join(repr(n) for n in bad)} is not a name (letters, digits and _, "
+                         "not starting with a digit)")
+    if len(set(names)) != len(names):
+        raise UsageError(f"{option} names a tensor twice: {', '.join(names)}")
 
 
 def _absolute(path: Path | None) -> Path | None:

@@ -30,10 +30,12 @@ import torch
 from torch.export import ExportedProgram
 
 from affdeploy.errors import ExportError
+from affdeploy.export.artifactio import BY_POSITION, BY_SIGNATURE, ArtifactIO, TensorIO
 from affdeploy.export.base import ExportTarget, Lowered, Session
 from affdeploy.export.opreport import Delegation, OpReport
 from affdeploy.export.registry import register_target
 from affdeploy.fft.policy import CHECKED, FFTSupport
+from affdeploy.models.source import TensorInputs
 from affdeploy.runtime_guard import native_stderr_captured
 from affdeploy.vocab import Backend, DeviceKind, Precision, Target
 
@@ -103,11 +105,27 @@ def example_inputs(ep: ExportedProgram, names: list[str]) -> tuple[tuple[torch.T
     return tuple(tensors), fixed
 
 
-def convert(ep: ExportedProgram, example: tuple[torch.Tensor, ...], *, int8: bool = False) -> bytes:
+class _Named(torch.nn.Module):
+    """A user's program taking keyword arguments and returning a dict: litert-torch names the signature's
+    inputs and outputs after them (otherwise ``args_0`` and ``output_0``)."""
+
+    def __init__(self, program: torch.nn.Module, spec: TensorInputs) -> None:
+        super().__init__()
+        self.program = program
+        self.inputs, self.outputs = spec.input_names, spec.output_names
+
+    def forward(self, **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        results = self.program(*(inputs[name] for name in self.inputs))
+        return dict(zip(self.outputs, results if isinstance(results, (tuple, list)) else (results,), strict=True))
+
+
+def convert(ep: ExportedProgram, example: tuple[torch.Tensor, ...], *, int8: bool = False,
+            names: TensorInputs | None = None) -> bytes:
     """The ``.tflite`` bytes of ``ep`` (litert-torch re-exports its module at the shapes of ``example``).
 
     ``int8``: ``ep`` holds static quantize/dequantize pairs (:func:`quantize_pt2e`); the converter turns
     them into int8 kernels when told they are static, which a PT2E quantizer's config is how it is told.
+    ``names``: a user model's, which its signature takes and returns tensors by.
     """
     import litert_torch
 
@@ -117,8 +135,12 @@ def convert(ep: ExportedProgram, example: tuple[torch.Tensor, ...], *, int8: boo
 
         static = pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False)
         options["quant_config"] = quant_config.QuantConfig(pt2e_quantizer=pt2e_quantizer.PT2EQuantizer().set_global(static))
+    module: torch.nn.Module = ep.module()
+    if names is not None:
+        options["sample_kwargs"] = dict(zip(names.input_names, example, strict=True))
+        module, example = _Named(module, names), ()
     with _quiet_conversion():
-        return bytes(litert_torch.convert(ep.module(), example, **options).model_content())
+        return bytes(litert_torch.convert(module, example, **options).model_content())
 
 
 def int8_model(ep: ExportedProgram, example: tuple[torch.Tensor, ...], request: ExportRequest) -> bytes:
@@ -126,7 +148,7 @@ def int8_model(ep: ExportedProgram, example: tuple[torch.Tensor, ...], request: 
     from affdeploy.data.calibration import load_calibration
     from affdeploy.export.quantize import quantize_pt2e
 
-    calibration = load_calibration(request.image_size, request.calibration).calibration
+    calibration = load_calibration(request.pixels, request.calibration).calibration
     return convert(quantize_pt2e(ep, calibration, fold_weights=False), example, int8=True)
 
 
@@ -204,6 +226,11 @@ def delegated_nodes(details: list[dict[str, Any]]) -> tuple[set[int], int]:
     return taken, len(delegates)
 
 
+def _tensor(detail: dict[str, Any], name: str | None) -> TensorIO:
+    """One interpreter tensor under its signature name (a dim of -1 in its shape signature is dynamic)."""
+    return TensorIO(name, [int(d) if d >= 0 else None for d in detail["shape_signature"]], np.dtype(detail["dtype"]).name)
+
+
 @register_target
 class TFLiteTarget(ExportTarget):
     name = Target.TFLITE
@@ -218,14 +245,12 @@ class TFLiteTarget(ExportTarget):
 
     def export(self, ep: ExportedProgram, spec: InputSpec | TensorInputs, dest: Path, request: ExportRequest) -> Lowered:
         """Every input and output of the program; a dynamic dim is fixed at its example size, with a warning."""
-        from affdeploy.models.source import TensorInputs
-
-        names = [t["name"] for t in spec.tensors] if isinstance(spec, TensorInputs) else [spec.name]
+        user, names = (spec, spec.input_names) if isinstance(spec, TensorInputs) else (None, [spec.name])
         example, fixed = example_inputs(ep, names)
         if request.precision == Precision.INT8:
             dest.write_bytes(int8_model(ep, example, request))
         else:
-            dest.write_bytes(PRECISION_STEPS[request.precision](convert(ep, example)))
+            dest.write_bytes(PRECISION_STEPS[request.precision](convert(ep, example, names=user)))
         report = self.inspect(dest)
         if fixed:
             note = (f"LiteRT takes static shapes: converted at the example size, {', '.join(fixed)}; "
@@ -256,6 +281,22 @@ class TFLiteTarget(ExportTarget):
             return [runner.get_tensor(sink) for sink in sinks]
 
         return Session(infer=infer, prepare=prepare, scores=flat_outputs, backend=self.runtime_backend(request.backend))
+
+    def io(self, path: Path) -> ArtifactIO:
+        """Inputs and outputs in the interpreter's order, by the names of the signature they are fed through."""
+        runner = interpreter(path, 1, xnnpack=False)
+        key = next(iter(runner.get_signature_list()), None)  # litert-torch writes one: serving_default
+        inputs, outputs = runner.get_input_details(), runner.get_output_details()
+        if key is None:
+            return ArtifactIO(BY_POSITION, [_tensor(d, None) for d in inputs], [_tensor(d, None) for d in outputs],
+                              notes=["the file has no signature: its tensors are fed by position"])
+        signature = runner.get_signature_runner(key)
+        names = {d["index"]: name for details in (signature.get_input_details(), signature.get_output_details())
+                 for name, d in details.items()}
+        note = (f"LiteRT's tensors are named {', '.join(d['name'] for d in (*inputs, *outputs))}; "
+                f"get_signature_runner({key!r}) takes and returns them by the names above")
+        return ArtifactIO(BY_SIGNATURE, [_tensor(d, names.get(d["index"])) for d in inputs],
+                          [_tensor(d, names.get(d["index"])) for d in outputs], {"signature": key}, [note])
 
     def inspect(self, path: Path) -> OpReport:
         """Ops from the flatbuffer; which of them LiteRT's XNNPACK delegate takes, from the loaded interpreter."""

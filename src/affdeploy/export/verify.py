@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from affdeploy.errors import AffdeployError, UsageError
+from affdeploy.export.artifactio import ArtifactIO
 from affdeploy.export.base import first_line
 from affdeploy.export.manifest import ArtifactEntry, find_entry, model_ref
 from affdeploy.export.opreport import OpReport
@@ -107,15 +108,17 @@ class Verification:
 
 @dataclass(frozen=True)
 class Inspection:
-    """``affdeploy inspect``: the op report read back from an artifact file."""
+    """``affdeploy inspect``: the op report and the inputs and outputs, read back from an artifact file."""
 
     path: str
     target: str
     size_bytes: int
     report: OpReport
+    io: ArtifactIO
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "target": self.target, "size_bytes": self.size_bytes, **self.report.to_dict()}
+        return {"path": self.path, "target": self.target, "size_bytes": self.size_bytes, **self.report.to_dict(),
+                "io": self.io.to_dict()}
 
 
 def _check_source(entry: ArtifactEntry) -> None:
@@ -188,14 +191,14 @@ def verify_artifact(path: Path, on_progress: Progress = silent, model: str | Non
 
 
 def inspect_artifact(path: Path) -> Inspection:
-    """Op-coverage report of an artifact file, read from the file itself (no manifest needed)."""
+    """Op-coverage report and inputs/outputs of an artifact file, read from the file itself (no manifest needed)."""
     path = Path(path)
     if not path.exists():
         raise UsageError(f"{path} does not exist")
     tgt = target_for_path(path)
     try:
-        report = tgt.inspect(path)
+        report, io = tgt.inspect(path), tgt.io(path)
     except Exception as exc:  # protobuf/flatbuffer parsers raise assorted types on a damaged file
         raise AffdeployError(f"{path} is not a readable {tgt.suffix} artifact "
                              f"({type(exc).__name__}: {first_line(exc)})") from None
-    return Inspection(str(path), tgt.name, path_size(path), report)
+    return Inspection(str(path), tgt.name, path_size(path), report, io)

@@ -13,6 +13,7 @@ and its identity (name for file names, sha256 of the file it came from for manif
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 import os
@@ -21,7 +22,7 @@ import sys
 import zipfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, redirect_stdout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -150,8 +151,28 @@ class TensorInputs:
     def tensors(self) -> list[dict[str, Any]]:
         return list(self.description["inputs"])
 
+    @property
+    def input_names(self) -> list[str]:
+        """What every artifact names its inputs: forward's argument names, or ``--input-names``."""
+        return [t["name"] for t in self.description["inputs"]]
+
+    @property
+    def output_names(self) -> list[str]:
+        """What every artifact names its outputs: the program's output names, or ``--output-names``."""
+        return [t["name"] for t in self.description["outputs"]]
+
     def to_dict(self) -> dict[str, Any]:
         return dict(self.description)
+
+    def dim_names(self, ep: ExportedProgram) -> dict[str, str]:
+        """Symbol of each dynamic dim of ``ep``'s inputs -> its name here (the user's).
+
+        Every lowering re-traces the program, so the same dim is ``s77`` in one program and ``s33``
+        in the next; the input and axis it belongs to stay the same.
+        """
+        return {symbol: name for symbols, tensor in zip(input_symbols(ep), self.description["inputs"], strict=True)
+                for symbol, name in zip(symbols, tensor["shape"], strict=True)
+                if symbol is not None and isinstance(name, str)}
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -161,6 +182,15 @@ class TensorInputs:
             raise ExportError("this target takes one input of a static shape; the model has "
                               + ", ".join(f"{t['name']} {t['shape']}" for t in tensors))
         return tuple(tensors[0]["shape"])
+
+
+SYMBOL = re.compile(r"\bs\d+\b")
+"""How torch.export spells a dynamic dim's symbol inside a size expression (``s77``, ``2*s77``)."""
+
+
+def renamed_dim(text: str, names: dict[str, str]) -> str:
+    """A size expression with each symbol replaced by its name (symbols without one kept)."""
+    return SYMBOL.sub(lambda m: names.get(m.group(0), m.group(0)), text)
 
 
 @dataclass
@@ -204,12 +234,13 @@ class ModelSource:
                 except Exception as exc:  # torch.export raises many types; one line for the user
                     raise UsageError(f"torch.export of {self.ref} failed: {type(exc).__name__}: "
                                      f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}") from None
-        return ep.run_decompositions({})
+        return _signature_by_node_names(copy.deepcopy(ep.run_decompositions({})))
 
     def input_specs(self, ep: ExportedProgram | None = None) -> list[TensorSpec]:
-        """Names and shapes of the program's user inputs (dynamic dims by symbol name)."""
+        """Names (forward's arguments) and shapes of the program's user inputs (dynamic dims by symbol name)."""
         ep = ep or self.recorded or self.program()
-        return _specs(ep, ep.graph_signature.user_inputs)
+        arguments = _arguments(ep)
+        return [replace(s, name=arguments[s.name]) for s in _specs(ep, ep.graph_signature.user_inputs)]
 
     def output_specs(self, ep: ExportedProgram | None = None) -> list[TensorSpec]:
         """Names and shapes of the program's user outputs: what the apps report for a tensor model."""
@@ -250,12 +281,73 @@ class ModelSource:
                                   f"the example inputs + {len(FRESH_SEEDS)} seeded random input sets")
         return Checkset.of(chosen, self.reference_outputs(chosen.inputs))
 
-    def describe(self) -> dict[str, Any]:
-        """What manifests and results record about the model."""
+    def describe(self, input_names: Sequence[str] = (), output_names: Sequence[str] = ()) -> dict[str, Any]:
+        """What manifests and results record about the model, and what every artifact names its tensors.
+
+        Inputs are named by forward's arguments and outputs as the program names them, unless
+        ``input_names``/``output_names`` are given; a dynamic dim declared as ``Dim("batch")`` is
+        ``batch`` (a .pt2 keeps only torch's symbol, ``s77``).
+        """
         ep = self.recorded or self.program()
-        return {"model": self.ref, "kind": self.kind, "sha256": self.sha256,
-                "inputs": [s.to_dict() for s in self.input_specs(ep)],
-                "outputs": [s.to_dict() for s in self.output_specs(ep)]}
+        dims = self._dim_names(ep)
+        tensors = {}
+        for key, specs, names, option in (("inputs", self.input_specs(ep), input_names, "--input-names"),
+                                          ("outputs", self.output_specs(ep), output_names, "--output-names")):
+            if names and len(names) != len(specs):
+                raise UsageError(f"{option} gives {len(names)} name(s); {self.ref} has {len(specs)} {key} "
+                                 f"({', '.join(s.name for s in specs)})")
+            tensors[key] = [{**s.to_dict(), "name": name, "shape": [renamed_dim(d, dims) if isinstance(d, str) else d
+                                                                      for d in s.shape]}
+                            for s, name in zip(specs, names or [s.name for s in specs], strict=True)]
+        every = [t["name"] for t in (*tensors["inputs"], *tensors["outputs"])]
+        if len(set(every)) != len(every):
+            raise UsageError(f"{self.ref}: input and output names must all differ, got {', '.join(every)}",
+                             hint="name them with --input-names and --output-names")
+        return {"model": self.ref, "kind": self.kind, "sha256": self.sha256, **tensors}
+
+    def _dim_names(self, ep: ExportedProgram) -> dict[str, str]:
+        """Symbol -> name of each dynamic dim the factory's ``dynamic_shapes`` names with ``torch.export.Dim``."""
+        declared = self.dynamic_shapes
+        arguments = _arguments(ep)
+        users = [arguments[str(u)] for u in ep.graph_signature.user_inputs]
+        if isinstance(declared, dict):  # keyed by forward's argument names
+            declared = [declared.get(u) for u in users]
+        if not isinstance(declared, (list, tuple)) or len(declared) != len(users):
+            return {}  # none declared, or a form that does not map onto the inputs one to one
+        names = {}
+        for symbols, axes in zip(input_symbols(ep), declared, strict=True):
+            for axis, dim in (axes.items() if isinstance(axes, dict) else enumerate(axes or ())):
+                name = getattr(dim, "__name__", None)  # Dim("batch"); Dim.AUTO and the like have none
+                if symbols[axis] is not None and isinstance(name, str):
+                    names[str(symbols[axis])] = name
+        return names
+
+
+def _signature_by_node_names(ep: ExportedProgram) -> ExportedProgram:
+    """``ep`` (a copy) with its signature naming each input as its placeholder node is named.
+
+    Copying a program (every lowering does) renames a placeholder that shadows a Python builtin
+    (``forward(self, input)``, as in nn.Linear and nn.Sequential) to ``input_1`` and leaves the
+    signature saying ``input``, which coremltools, the FFT pass and LiteRT's conversion then fail to
+    find. Named so once, a program keeps its names through every copy; the node's target keeps the
+    argument's name (:func:`_arguments`).
+    """
+    nodes = {str(n.target): n.name for n in ep.graph.find_nodes(op="placeholder")}
+    for spec in ep.graph_signature.input_specs:
+        spec.arg.name = nodes.get(spec.arg.name, spec.arg.name)
+    return ep
+
+
+def _arguments(ep: ExportedProgram) -> dict[str, str]:
+    """Placeholder node name -> the name of forward's argument it stands for."""
+    return {n.name: str(n.target) for n in ep.graph.find_nodes(op="placeholder")}
+
+
+def input_symbols(ep: ExportedProgram) -> list[list[str | None]]:
+    """Per user input of ``ep``, per axis: the symbol of a dynamic dim (``s77``), None for a static or derived one."""
+    vals = {n.name: n.meta.get("val") for n in ep.graph.nodes}
+    return [[str(d.node.expr) if isinstance(d, torch.SymInt) and d.node.expr.is_Symbol else None
+             for d in vals[str(user)].shape] for user in ep.graph_signature.user_inputs]
 
 
 def _specs(ep: ExportedProgram, names: Sequence[str | None]) -> list[TensorSpec]:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from affdeploy.bench.appmodel import META_SUFFIX, app_model, write_app_model
+from affdeploy.bench.records import record_image_size
 from affdeploy.bench.schema import BenchRecord
 from affdeploy.devices.android import parsing
 from affdeploy.devices.android.runners import Job, Measured
@@ -53,10 +54,10 @@ def app_extras(job: Job) -> dict[str, str | int]:
     extras: dict[str, str | int] = {
         "model_path": job.remote_artifact, "model_name": export.model, "backend": APP_BACKEND[job.target],
         "warmup": job.warmup, "iterations": job.iters, "threads": job.threads, "fft": job.fft,
-        "image_size": export.image_size, "precision": str(export.precision),
+        "image_size": record_image_size(export.image_size), "precision": str(export.precision),
     }  # fmt: skip
     if export.model in MODELS:
-        extras["macs"] = model_macs(export.model, export.image_size)
+        extras["macs"] = model_macs(export.model, export.pixels)
     else:
         extras["model_meta"] = f"{DEVICE_DIR}/{job.artifact.name}{META_SUFFIX}"
     return extras

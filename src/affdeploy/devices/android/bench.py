@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from affdeploy.bench.records import Subject, Timing, build_record
+from affdeploy.bench.records import Subject, Timing, build_record, record_image_size
 from affdeploy.bench.request import BenchRequest
 from affdeploy.bench.schema import BenchRecord, dump_results
 from affdeploy.devices.android.app import APP_PACKAGE, app_extras, app_installed, run_app
@@ -98,8 +98,8 @@ class PhoneBench:
         if measured.output.peak_memory_bytes is not None:
             notes.append(f"runner peak working set {measured.output.peak_memory_bytes} bytes")
         subject = Subject(job.export.model, job.target, RUNNERS[job.target].backend, job.fft, job.threads,
-                          job.export.precision, job.export.image_size, job.artifact, sha256_path(job.artifact),
-                          job.model_sha256)
+                          job.export.precision, record_image_size(job.export.image_size), job.artifact,
+                          sha256_path(job.artifact), job.model_sha256)
         timing = Timing(measured.output.samples_ms, job.warmup, measured.output.load_ms,
                         measured.output.first_inference_ms, notes=notes)
         return build_record(subject, timing, self.device.info, measured.runner, measured.tools)
@@ -125,7 +125,7 @@ def _jobs(request: BenchRequest, warmup: int, iters: int) -> Iterator[Job]:
     """What to measure: the given --artifact files, else each model x target exported (or found exported)."""
     for path in map(Path, request.artifacts):
         tgt = target_for_path(path, DeviceKind.ANDROID)
-        export = ExportRequest.create(request.models[0], tgt.name, image_size=request.image_size,
+        export = ExportRequest.create(request.models[0], tgt.name, image_size=request.image_size_of(request.models[0]),
                                       precision=request.precision)
         fft = request.fft if request.fft != FFTMode.AUTO else "unknown"
         inputs, sha = model_inputs(export.model)
@@ -135,7 +135,7 @@ def _jobs(request: BenchRequest, warmup: int, iters: int) -> Iterator[Job]:
     for model in request.models:
         inputs, sha = model_inputs(model)
         for target in request.targets:
-            export = ExportRequest.create(model, target, fft=request.fft, image_size=request.image_size,
+            export = ExportRequest.create(model, target, fft=request.fft, image_size=request.image_size_of(model),
                                           precision=request.precision, weights=request.weights)
             artifact, entry = ensure_artifact(export, request.models_dir)  # the host bench's cache keys
             yield from (Job(export, artifact, entry.fft, threads, warmup, iters, inputs, sha)

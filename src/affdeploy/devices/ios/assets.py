@@ -56,7 +56,7 @@ def ios_entries(models_dir: Path, models: list[str]) -> list[ArtifactEntry]:
     return chosen_entries(entries, models, models_dir, "Core ML or ExecuTorch")
 
 
-def _known_macs(folder: Path) -> dict[tuple[str, int], int]:
+def _known_macs(folder: Path) -> dict[tuple[str, int | None], int]:
     """MACs already in the app's metadata files, so re-running the command does not profile models again."""
     metas = (read_app_model(p) for p in folder.glob(f"*{META_SUFFIX}")) if folder.is_dir() else ()
     return {(m.model, m.image_size): m.macs for m in metas if m is not None and m.macs}
