@@ -21,7 +21,7 @@ from affdeploy.etruntime import native, open_forward
 from affdeploy.export.artifactio import BY_POSITION, ArtifactIO, Dim, TensorIO
 from affdeploy.export.base import ExportTarget, Lowered, NotRunnable, Session
 from affdeploy.export.opreport import Delegation, OpReport
-from affdeploy.export.pteformat import read_plan
+from affdeploy.export.pteformat import PlanValue, read_plan
 from affdeploy.export.registry import register_target
 from affdeploy.fft.policy import CHECKED, FFTSupport
 from affdeploy.graph import is_fft_op
@@ -181,21 +181,16 @@ class ExecuTorchTarget(ExportTarget):
 
         A dynamically shaped tensor is planned at its largest size, which is what the file records.
         """
-        from executorch.exir._serialize._program import deserialize_pte_binary
-        from executorch.exir.schema import Tensor, TensorShapeDynamism
+        plan = read_plan(path)
 
-        plan = deserialize_pte_binary(path.read_bytes()).program.execution_plan[0]
-
-        def tensor(index: int) -> TensorIO:
-            value = plan.values[index].val
-            if not isinstance(value, Tensor):  # an int or float argument
-                return TensorIO(None, [], type(value).__name__.lower())
+        def tensor(value: PlanValue) -> TensorIO:
+            if value.kind != "tensor":  # an int or float argument
+                return TensorIO(None, [], value.kind)
             sizes: list[Dim] = list(value.sizes)
-            dynamic = value.shape_dynamism != TensorShapeDynamism.STATIC
-            return TensorIO(None, sizes, SCALAR_TYPES.get(value.scalar_type.name, value.scalar_type.name.lower()),
-                            list(value.sizes) if dynamic else None)
+            return TensorIO(None, sizes, SCALAR_TYPES.get(value.scalar_type, value.scalar_type.lower()),
+                            list(value.sizes) if value.dynamic else None)
 
-        return ArtifactIO(BY_POSITION, [tensor(i) for i in plan.inputs], [tensor(i) for i in plan.outputs],
+        return ArtifactIO(BY_POSITION, [tensor(v) for v in plan.inputs], [tensor(v) for v in plan.outputs],
                           {"method": plan.name},
                           [POSITIONAL])
 
