@@ -27,6 +27,7 @@ from affdeploy.export.base import ExportTarget, Lowered, first_line
 from affdeploy.export.manifest import (
     ArtifactEntry,
     Companion,
+    manifest_path,
     read_manifest,
     refuse_foreign,
     upsert_entries,
@@ -34,7 +35,15 @@ from affdeploy.export.manifest import (
 from affdeploy.export.parity import ParityResult, image_checkset, reference_outputs
 from affdeploy.export.registry import get_target
 from affdeploy.export.request import ExportRequest
-from affdeploy.fsutil import atomic_path, ensure_writable_dir, path_size, sha256_path
+from affdeploy.fsutil import (
+    NOTHING_WRITTEN,
+    atomic_path,
+    disk_refused,
+    ensure_writable_dir,
+    path_size,
+    remove_path,
+    sha256_path,
+)
 from affdeploy.graph import export_program
 from affdeploy.models import build_model
 from affdeploy.models.source import TensorInputs, is_user_model, resolve_model
@@ -176,6 +185,8 @@ def export_artifacts(requests: Sequence[ExportRequest], on_progress: Progress = 
     The model is built and ``torch.export``-ed once; FFT-lowered and delegate-friendly programs are
     derived once and shared. Each artifact is validated against PyTorch before it is renamed into
     place; a parity failure raises ParityError and leaves neither the artifact nor a manifest change.
+    An artifact the manifest cannot record is removed again; a failure after other artifacts finished keeps
+    those (recorded) and its error names them and the one that failed.
     """
     if not requests:
         raise UsageError("nothing to export")
@@ -212,26 +223,54 @@ def export_artifacts(requests: Sequence[ExportRequest], on_progress: Progress = 
     from affdeploy.export.cache import code_fingerprint
 
     code = code_fingerprint()
-    entries = []
+    entries: list[ArtifactEntry] = []
     for request in requests:
         started = time.perf_counter()
         tgt = get_target(request.target)
-        cost = tgt.fft_row(request.backend).cost
-        program = programs.get(request.fft, tgt.delegate_friendly, cost, request.fft_native)
-        program = copy.deepcopy(program)  # lowerings consume constants
-        entry = _export_one(tgt, request, program, spec, check, on_progress)
-        entry.fft_native = request.fft_native
-        report = programs.report(request.fft, cost, request.fft_native)
-        if report is not None:
-            entry.fft_constant_bytes = constant_bytes(report)
-            entry.fft_transforms = [transform_summary(t) for t in report]
-        entry.weights, entry.weights_sha256, entry.code_sha256 = weights_path, weights_sha, code
-        entry.quantization = quantization if request.precision == Precision.INT8 else None
-        entry.parity_inputs = check.record()
-        entry.export_seconds = round(time.perf_counter() - started, 2)
-        upsert_entries(request.out, [entry])
+        final = Path(request.out) / tgt.artifact_name(request)
+        replaces = final.exists()
+        try:
+            cost = tgt.fft_row(request.backend).cost
+            program = programs.get(request.fft, tgt.delegate_friendly, cost, request.fft_native)
+            program = copy.deepcopy(program)  # lowerings consume constants
+            entry = _export_one(tgt, request, program, spec, check, on_progress)
+            entry.fft_native = request.fft_native
+            report = programs.report(request.fft, cost, request.fft_native)
+            if report is not None:
+                entry.fft_constant_bytes = constant_bytes(report)
+                entry.fft_transforms = [transform_summary(t) for t in report]
+            entry.weights, entry.weights_sha256, entry.code_sha256 = weights_path, weights_sha, code
+            entry.quantization = quantization if request.precision == Precision.INT8 else None
+            entry.parity_inputs = check.record()
+            entry.export_seconds = round(time.perf_counter() - started, 2)
+            _record(Path(request.out), entry, replaces)
+        except AffdeployError as exc:
+            if not entries:
+                raise
+            raise _after_kept(exc, final, entries) from None
         entries.append(entry)
     return entries
+
+
+def _record(out: Path, entry: ArtifactEntry, replaces: bool) -> None:
+    """Add ``entry`` to the manifest; an artifact the manifest could not record is removed, never left unlisted."""
+    try:
+        upsert_entries(out, [entry])
+    except BaseException as exc:
+        for path in (entry.resolve(out), *entry.companion_paths(out)):
+            remove_path(path)
+        if not isinstance(exc, AffdeployError):
+            raise
+        gone = f"removed {entry.path}, which it could not record, and the copy exported before it: export it again"
+        raise type(exc)(exc.message, hint=gone if replaces else NOTHING_WRITTEN) from None
+
+
+def _after_kept(exc: AffdeployError, failed: Path, kept: list[ArtifactEntry]) -> AffdeployError:
+    """``exc`` of a run that had already finished other artifacts: it names them (kept, recorded) and the one that failed."""
+    advice = "" if exc.hint in (None, NOTHING_WRITTEN) else f"{exc.hint}; "
+    names = ", ".join(e.path for e in kept)
+    return type(exc)(exc.message, hint=f"{advice}{failed.name} was not written; kept the finished {names}, "
+                                       f"recorded in {manifest_path(failed.parent)}")
 
 
 def _export_one(tgt: ExportTarget, request: ExportRequest, program: ExportedProgram, spec: InputSpec | TensorInputs,
@@ -277,11 +316,13 @@ def _lower(tgt: ExportTarget, program: ExportedProgram, spec: InputSpec | Tensor
     except AffdeployError:
         raise
     except Exception as exc:  # converters raise anything from ValueError to RuntimeError
+        if disk_refused(exc):  # a full disk is said as such by the atomic write around this
+            raise
         raise ExportError(f"{tgt.name} lowering failed: {type(exc).__name__}: {first_line(exc)}") from None
 
 
 def _checked(parity: ParityResult, name: str) -> ParityResult:
     """Raise ParityError (inside the atomic context, so nothing is kept) when parity failed."""
     if parity.failed:
-        raise ParityError(f"{name} does not match PyTorch: {parity.reason}", hint="nothing was written")
+        raise ParityError(f"{name} does not match PyTorch: {parity.reason}", hint=NOTHING_WRITTEN)
     return parity
