@@ -47,7 +47,7 @@ from affdeploy.fsutil import (
 from affdeploy.graph import export_program
 from affdeploy.models import build_model
 from affdeploy.models.source import TensorInputs, is_user_model, resolve_model
-from affdeploy.preprocessing import InputSpec, input_spec
+from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE, InputSpec, input_spec
 from affdeploy.progress import Progress, silent
 from affdeploy.versions import tool_versions
 from affdeploy.vocab import Precision
@@ -267,7 +267,8 @@ def _record(out: Path, entry: ArtifactEntry, replaces: bool) -> None:
 
 def _after_kept(exc: AffdeployError, failed: Path, kept: list[ArtifactEntry]) -> AffdeployError:
     """``exc`` of a run that had already finished other artifacts: it names them (kept, recorded) and the one that failed."""
-    advice = "" if exc.hint in (None, NOTHING_WRITTEN) else f"{exc.hint}; "
+    rest = (exc.hint or "").removeprefix(NOTHING_WRITTEN).removeprefix("; ")  # not true of the run: others were kept
+    advice = f"{rest}; " if rest else ""
     names = ", ".join(e.path for e in kept)
     return type(exc)(exc.message, hint=f"{advice}{failed.name} was not written; kept the finished {names}, "
                                        f"recorded in {manifest_path(failed.parent)}")
@@ -285,7 +286,7 @@ def _export_one(tgt: ExportTarget, request: ExportRequest, program: ExportedProg
         log.debug("%s: lowered in %.1f s", tgt.name, time.perf_counter() - started)
         progress(f"{tgt.name}: checking parity against PyTorch on {check.description}")
         started = time.perf_counter()
-        parity = _checked(tgt.validate(tmp, request, check), final.name)
+        parity = _checked(tgt.validate(tmp, request, check), final.name, request)
         log.debug("%s: parity %s in %.1f s", tgt.name, parity.status, time.perf_counter() - started)
         io = tgt.io(tmp)  # what the file itself takes and returns; a user model's dims named as it names them
         if isinstance(spec, TensorInputs):
@@ -295,7 +296,7 @@ def _export_one(tgt: ExportTarget, request: ExportRequest, program: ExportedProg
             extra_tmp = stack.enter_context(atomic_path(out_dir / extra.name))
             extra.replace(extra_tmp)
             companions.append(Companion(extra.name, sha256_path(extra_tmp), path_size(extra_tmp),
-                                        _checked(tgt.validate(extra_tmp, request, check), extra.name)))
+                                        _checked(tgt.validate(extra_tmp, request, check), extra.name, request)))
         progress(f"{tgt.name}: writing {final.name}")
         entry = ArtifactEntry(
             model=request.model, target=tgt.name, backend=request.backend, path=final.name, fft=request.fft,
@@ -321,8 +322,18 @@ def _lower(tgt: ExportTarget, program: ExportedProgram, spec: InputSpec | Tensor
         raise ExportError(f"{tgt.name} lowering failed: {type(exc).__name__}: {first_line(exc)}") from None
 
 
-def _checked(parity: ParityResult, name: str) -> ParityResult:
+def _checked(parity: ParityResult, name: str, request: ExportRequest) -> ParityResult:
     """Raise ParityError (inside the atomic context, so nothing is kept) when parity failed."""
     if parity.failed:
-        raise ParityError(f"{name} does not match PyTorch: {parity.reason}", hint=NOTHING_WRITTEN)
+        raise ParityError(f"{name} does not match PyTorch: {parity.reason}", hint=_parity_advice(request))
     return parity
+
+
+def _parity_advice(request: ExportRequest) -> str:
+    """What to try after a failed parity: int8's accuracy depends on what it was calibrated on and on the image size."""
+    if request.precision != Precision.INT8:
+        return NOTHING_WRITTEN
+    images = ("more representative images in --calibration" if request.calibration
+              else "--calibration <folder of representative images>")
+    larger = f" or a larger --image-size than {request.image_size}" if request.image_size < DEFAULT_IMAGE_SIZE else ""
+    return f"{NOTHING_WRITTEN}; int8 may meet the floor with {images}{larger}"
