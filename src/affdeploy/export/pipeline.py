@@ -53,6 +53,8 @@ from affdeploy.versions import tool_versions
 from affdeploy.vocab import Precision
 
 INIT_SEED = 0
+MIN_RECALIBRATION_SIZE = 64
+"""The least image size whose last feature maps (1/32 of it) hold more than one value to take BatchNorm statistics of."""
 log = logging.getLogger(__name__)
 
 
@@ -143,6 +145,11 @@ def reference_network(request: ExportRequest) -> tuple[torch.nn.Module, Calibrat
     recalibrated network is both what is quantized and the fp32 reference its parity is measured
     against. Other precisions keep the network as built.
     """
+    if request.precision == Precision.INT8 and request.weights is None and request.pixels < MIN_RECALIBRATION_SIZE:
+        raise UsageError(f"--precision int8 at --image-size {request.pixels} needs trained --weights: without "
+                         "them BatchNorm is recalibrated on photographs, and at that size AFFNet's last maps are 1x1, "
+                         "too small to take statistics of",
+                         hint=f"use --image-size {MIN_RECALIBRATION_SIZE} or more, or give trained --weights")
     net = _build(request.model, request.weights)
     if request.precision != Precision.INT8:
         return net, None
@@ -335,5 +342,5 @@ def _parity_advice(request: ExportRequest) -> str:
         return NOTHING_WRITTEN
     images = ("more representative images in --calibration" if request.calibration
               else "--calibration <folder of representative images>")
-    larger = f" or a larger --image-size than {request.image_size}" if request.image_size < DEFAULT_IMAGE_SIZE else ""
+    larger = f" or a larger --image-size than {request.pixels}" if request.pixels < DEFAULT_IMAGE_SIZE else ""
     return f"{NOTHING_WRITTEN}; int8 may meet the floor with {images}{larger}"
