@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from bad_input_helpers import assert_one_clear_line, snapshot, tmpfs  # noqa: F401  (tmpfs: a fixture)
+from cli_helpers import cli
 
 from affdeploy.errors import AffdeployError
 from affdeploy.export import ExportRequest, export_artifacts
 from affdeploy.export.registry import get_target
-from bad_input_helpers import assert_one_clear_line, snapshot, tmpfs  # noqa: F401  (tmpfs: a fixture)
-from cli_helpers import cli
 
 MANIFEST = json.dumps({"schema": "affdeploy.manifest/v1", "artifacts": []}) + "\n"
 NO_SPACE = "No space left on device"
