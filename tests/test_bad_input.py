@@ -13,18 +13,22 @@ import os
 import pickle
 import random
 import shutil
+import struct
 import subprocess
 import sys
 import textwrap
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
-from bad_input_helpers import assert_one_clear_line, snapshot
+from bad_input_helpers import assert_one_clear_line, snapshot, tmpfs  # noqa: F401  (tmpfs: a fixture)
 from cli_helpers import cli
+from PIL import Image
 
 from affdeploy.bench.schema import SCHEMA_ID
 from affdeploy.errors import UsageError
@@ -163,6 +167,57 @@ def _record(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
 
 _DELETE = object()
 BIG = "100000"
+
+
+def png_header(folder: Path, name: str, width: int, height: int) -> str:
+    """A PNG that declares ``width`` x ``height`` grey pixels but holds 64 zero bytes: Pillow reads its size from
+    the header alone (and refuses it past its pixel limit); decoding it finds the data cut short."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path = folder / name
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(64)))
+                     + chunk(b"IEND", b""))
+    return str(path)
+
+
+def picture(folder: Path, name: str, pixels: np.ndarray) -> str:
+    """``pixels`` saved as an image file (its mode from the array: uint16 grey is 16-bit, uint8 RGB a photo)."""
+    folder.mkdir(exist_ok=True)
+    Image.fromarray(pixels).save(folder / name)
+    return str(folder / name)
+
+
+def photos(folder: Path, count: int) -> Path:
+    """``count`` small noise photographs, enough for a --calibration folder."""
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        picture(folder, f"img{i:02d}.png", rng.integers(0, 255, (40, 60, 3), dtype=np.uint8))
+    return folder
+
+
+def image_folder(scratch: Path, make: Callable[[Path], object]) -> str:
+    """A folder ``images`` in ``scratch`` holding what ``make`` writes there."""
+    folder = scratch / "images"
+    folder.mkdir(exist_ok=True)
+    make(folder)
+    return str(folder)
+
+
+HUGE = "is 20000x20000 (400,000,000 pixels), beyond Pillow's limit of 89,478,485 pixels"
+DEEP = np.zeros((64, 64), dtype=np.uint16)
+TINY_PHOTO = np.zeros((8, 8, 3), dtype=np.uint8)
+
+
+def run_args(models: Path, image: str) -> list[str]:
+    return ["run", str(artifact(models, ".onnx")), "-i", image]
+
+
+def int8_args(scratch: Path, calibration: str) -> list[str]:
+    return export_args(scratch, "--precision", "int8", "--calibration", calibration)
+
+
 
 # (id, setup(models, scratch) -> argv, exit code, what the line must say)
 CASES: list[tuple[str, Callable[[Path, Path], list[str]], int, str]] = [
@@ -307,6 +362,41 @@ CASES: list[tuple[str, Callable[[Path, Path], list[str]], int, str]] = [
     ("compare-nan-threshold", lambda m, s: ["compare", _results(m, s, lambda d: None), _results(m, s, lambda d: None),
                                             "--threshold", "nan"], 2, "--threshold"),
     ("compare-folder", lambda m, s: ["compare", str(s), str(s)], 1, "is a folder, not a regular file"),
+    # --- images: past Pillow's pixel limit, 16-bit, tiny, not images (run, eval, --parity-images, --calibration) --
+    ("run-image-past-pillow-limit", lambda m, s: run_args(m, png_header(s, "huge.png", 20000, 20000)), 2, HUGE),
+    ("run-image-within-twice-pillow-limit", lambda m, s: run_args(m, png_header(s, "big.png", 10000, 10000)), 2,
+     "is 10000x10000 (100,000,000 pixels), beyond Pillow's limit"),  # Pillow itself only warns below twice it
+    ("run-image-cut-short", lambda m, s: run_args(m, png_header(s, "cut.png", 64, 64)), 2,
+     "cut.png cannot be read as an image"),
+    ("run-image-16-bit", lambda m, s: run_args(m, picture(s, "deep.png", DEEP)), 2, "is a I;16 image"),
+    ("run-image-too-small", lambda m, s: run_args(m, picture(s, "tiny.png", TINY_PHOTO)), 2,
+     "is 8x8; photos of at least 32 px"),
+    ("run-image-is-text", lambda m, s: run_args(m, weights_file(s, "notes.png", b"hello")), 2,
+     "notes.png cannot be read as an image"),
+    ("run-image-is-a-folder", lambda m, s: run_args(m, _folder(s, "photo.png")), 2, "photo.png is not a file"),
+    ("export-parity-images-past-pillow-limit",
+     lambda m, s: export_args(s, "--parity-images", image_folder(s, lambda f: png_header(f, "huge.png", 20000, 20000))),
+     2, HUGE),
+    ("export-parity-images-none", lambda m, s: export_args(s, "--parity-images", image_folder(s, lambda f: None)), 2,
+     "holds no images"),
+    ("export-parity-images-16-bit",
+     lambda m, s: export_args(s, "--parity-images", image_folder(s, lambda f: picture(f, "deep.png", DEEP))), 2,
+     "is a I;16 image"),
+    ("export-parity-images-not-images",
+     lambda m, s: export_args(s, "--parity-images", image_folder(s, lambda f: weights_file(f, "a.jpg", b"text"))),
+     2, "a.jpg cannot be read as an image"),
+    ("export-calibration-past-pillow-limit",
+     lambda m, s: int8_args(s, image_folder(s, lambda f: (photos(f, 23), png_header(f, "huge.png", 20000, 20000)))),
+     2, HUGE),
+    ("export-calibration-too-few", lambda m, s: int8_args(s, image_folder(s, lambda f: photos(f, 1))), 2,
+     "holds 1 image; int8 needs at least 24"),
+    ("export-calibration-missing", lambda m, s: int8_args(s, str(s / "nowhere")), 2, "is not a directory"),
+    ("export-calibration-for-fp32",
+     lambda m, s: export_args(s, "--calibration", image_folder(s, lambda f: photos(f, 24))), 2,
+     "--calibration applies to --precision int8, not fp32"),
+    ("export-int8-32px-untrained", lambda m, s: ["export", "-m", "affnet-et", "-t", "onnx", "--image-size", "32",
+                                                "--precision", "int8", "--out", str(seeded_out(s))], 2,
+     "--precision int8 at --image-size 32 needs trained --weights"),
     # --- app assets -------------------------------------------------------------------------------
     ("android-assets-nothing-exported",
      lambda m, s: ["android-assets", "--models-dir", str(s / "none"), "--app", str(Path("android_app").resolve())], 1,
@@ -337,6 +427,15 @@ def assert_refused(scratch: Path, capfd: pytest.CaptureFixture[str], args: list[
     assert_one_clear_line(err, needle)
     assert snapshot(scratch) == before  # no temporary, no half-written file, no new empty folder
     assert not (scratch / "pwned").exists()
+
+
+def test_eval_of_images_past_pillows_limit(models: Path, scratch: Path, capfd: pytest.CaptureFixture[str],
+                                          affnet_et_1block: str) -> None:
+    """eval streams its images after finding the artifacts, so it needs the exported model's own name."""
+    images = image_folder(scratch, lambda f: png_header(f, "huge.png", 20000, 20000))
+    args = ["eval", "-m", affnet_et_1block, "--image-size", "64", "-t", "onnx", "--models-dir", str(models),
+            "--images", images]
+    assert_refused(scratch, capfd, args, 2, f"none of its 1 images could be read (first: huge.png: {HUGE}")
 
 
 def test_a_native_log_line_on_fd_2_fails_the_check(capfd: pytest.CaptureFixture[str],
@@ -415,6 +514,13 @@ def _newer_torch_pt2(scratch: Path) -> str:
     return str(path)
 
 
+def _empty_pt2(scratch: Path) -> str:
+    """A .pt2 saved from an example input with no values (torch.export takes it)."""
+    path = scratch / "empty.pt2"
+    torch.export.save(torch.export.export(torch.nn.ReLU(), (torch.randn(0, 4),)), str(path))
+    return str(path)
+
+
 def _folder(scratch: Path, name: str) -> str:
     (scratch / name).mkdir()
     return str(scratch / name)
@@ -445,6 +551,16 @@ NO_EXPORT_CASES: list[tuple[str, Callable[[Path], list[str]], int, str]] = [
      "updates its buffer(s) count in place"),
     ("empty-example-input",
      lambda s: ["info", "-m", factory(s, "empty", "def make():\n    return Twice(), (torch.randn(0, 4),)\n")], 2,
+     "example input 0 has shape [0, 4], which holds no values"),
+    ("export-empty-example-input",
+     lambda s: export_args(s, model=factory(s, "empty_export",
+                                            "def make():\n    return Twice(), (torch.randn(1, 0, 8),)\n")),
+     2, "example input 0 has shape [1, 0, 8], which holds no values"),
+    ("second-example-input-empty",
+     lambda s: ["info", "-m", factory(s, "empty2",
+                                      "def make():\n    return Twice(), (torch.randn(1, 4), torch.randn(2, 0))\n")],
+     2, "example input 1 has shape [2, 0], which holds no values"),
+    ("pt2-with-an-empty-example-input", lambda s: ["info", "-m", _empty_pt2(s)], 2,
      "example input 0 has shape [0, 4], which holds no values"),
     ("pt2-from-a-newer-torch", lambda s: ["info", "-m", _newer_torch_pt2(s)], 2,
      "was saved by torch 99.0, which this torch"),
@@ -520,24 +636,6 @@ def test_mismatched_checkpoint_names_the_variant_it_fits(scratch: Path, capsys: 
 
 
 # --- a full disk and a read-only folder (real tmpfs mounts, which need root) ---------------------------
-
-
-@pytest.fixture
-def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
-    mounted: list[Path] = []
-
-    def mount(options: str) -> Path:
-        point = tmp_path / f"mnt{len(mounted)}"
-        point.mkdir()
-        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True, text=True)
-        if proc.returncode != 0:
-            pytest.skip(f"cannot mount a tmpfs here (needs root): {proc.stderr.strip()}")
-        mounted.append(point)
-        return point
-
-    yield mount
-    for point in mounted:
-        subprocess.run(["umount", str(point)], check=False)
 
 
 def test_full_disk_is_one_line_and_leaves_nothing(models: Path, scratch: Path, tmpfs: Callable[[str], Path],

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,22 +219,46 @@ def test_output_that_cannot_be_written_fails() -> None:
     assert (closed_stderr.returncode, out, err) == (2, "", "")  # a usage error keeps its code with nowhere to say it
 
 
-SLOW_IMPORT = "import time\ntime.sleep(30)\n\ndef make():\n    pass\n"
+SLOW_IMPORT = "import pathlib\npathlib.Path('importing').touch()\nimport time\ntime.sleep(30)\n\ndef make():\n    pass\n"
 
 
+def _torch_loading(pid: int, folder: Path) -> bool:
+    """torch's shared libraries are mapped: the CLI is importing its modules."""
+    return "libtorch" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def _user_module_importing(pid: int, folder: Path) -> bool:
+    """The user's module has started its slow import (it says so with a file)."""
+    return (folder / "importing").exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads which libraries a process has loaded in /proc")
 def test_ctrl_c_while_modules_load_is_an_interrupted_run(tmp_path: Path) -> None:
-    """SIGINT while torch loads at start-up or the user's module is imported: exit 130, one line, at any moment."""
-    (tmp_path / "slow_import.py").write_text(SLOW_IMPORT)
-    delays = (0.4, 1.0, 2.0, 3.5)
-    runs = [subprocess.Popen([*AFFDEPLOY, "info", "-m", "slow_import:make"], cwd=tmp_path, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
-            for _ in delays]
-    timers = [threading.Timer(delay, run.send_signal, (signal.SIGINT,))
-              for delay, run in zip(delays, runs, strict=True)]
-    for timer in timers:
-        timer.start()
-    for delay, run in zip(delays, runs, strict=True):
+    """SIGINT while torch loads at start-up or the user's module is imported: exit 130, one line.
+
+    Each run is signalled when it is seen to reach its moment, not after a fixed delay, which a loaded machine
+    stretched past the moment (or, at start-up, short of the point where Python can catch a signal at all).
+    """
+    runs = {}
+    for moment in (_torch_loading, _user_module_importing):
+        folder = tmp_path / moment.__name__
+        folder.mkdir()
+        (folder / "slow_import.py").write_text(SLOW_IMPORT)
+        run = subprocess.Popen([*AFFDEPLOY, "info", "-m", "slow_import:make"], cwd=folder, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+        runs[moment] = (run, folder)
+    waiting = dict(runs)
+    deadline = time.monotonic() + 120
+    while waiting:
+        for moment, (run, folder) in list(waiting.items()):
+            assert run.poll() is None, (moment.__name__, run.communicate())
+            if moment(run.pid, folder):
+                run.send_signal(signal.SIGINT)
+                del waiting[moment]
+        assert time.monotonic() < deadline, [moment.__name__ for moment in waiting]
+        time.sleep(0.005)
+    for moment, (run, _) in runs.items():
         out, err = run.communicate(timeout=60)
-        assert run.returncode == 130, (delay, err)
+        assert run.returncode == 130, (moment.__name__, err)
         assert out == ""
         assert_one_clear_line(err, "interrupted")

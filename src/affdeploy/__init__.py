@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing itself is not imported: the CLI's Ctrl-C handling starts after this package loads
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["__version__", "build_model", "list_models"]
 

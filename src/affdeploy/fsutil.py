@@ -52,7 +52,8 @@ def _raise_if_interrupted() -> None:
         raise Interrupted(_interrupted[0])
 
 
-def _remove(path: Path) -> None:
+def remove_path(path: Path) -> None:
+    """Delete a file or a whole folder (a symlink itself, never what it points to); gone already is fine."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
@@ -116,7 +117,7 @@ def sweep_stale_temporaries(folder: Path) -> list[Path]:
             continue
         try:
             if _unowned(path):
-                _remove(path)
+                remove_path(path)
                 removed.append(path)
         finally:
             os.close(fd)
@@ -247,10 +248,18 @@ def check_writable_file(path: Path, option: str) -> None:
         raise AffdeployError(f"{option} {path}: {existing} is not writable", hint=f"choose another {option}")
 
 
+NOTHING_WRITTEN = "nothing was written"
+
+
+def disk_refused(exc: BaseException) -> bool:
+    """A full disk, a quota or file-size limit, or a read-only filesystem: no writer can go on, whatever it writes."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+
+
 def _no_space(exc: OSError, final: Path) -> AffdeployError | None:
     """One clear line for a full or read-only disk, which every writer can hit."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS):
-        return AffdeployError(f"cannot write {final}: {os.strerror(exc.errno)}", hint="nothing was written")
+    if disk_refused(exc):
+        return AffdeployError(f"cannot write {final}: {os.strerror(exc.errno or 0)}", hint=NOTHING_WRITTEN)
     return None
 
 
@@ -281,23 +290,23 @@ def atomic_path(final: str | os.PathLike[str], *, is_dir: bool = False) -> Itera
             if final.exists():
                 old = parent / f"{stem}old"
                 _live.add(old)
-                _remove(old)
+                remove_path(old)
                 os.replace(final, old)
             os.replace(tmp, final)
             if old is not None:
-                _remove(old)
+                remove_path(old)
                 _live.discard(old)
         else:
             os.replace(target, final)
-            _remove(tmp)
+            remove_path(tmp)
     except OSError as exc:
-        _remove(tmp)
+        remove_path(tmp)
         translated = _no_space(exc, final)
         if translated is None:
             raise
         raise translated from None
     except BaseException:
-        _remove(tmp)
+        remove_path(tmp)
         raise
     finally:
         _live.discard(tmp)
@@ -350,7 +359,7 @@ def run_scope() -> Iterator[None]:
         _raise_if_interrupted()  # a signal whose exception a library swallowed still ends the run as interrupted
     except BaseException:
         for path in list(_live):
-            _remove(path)
+            remove_path(path)
         for folder in reversed(_created):
             try:
                 folder.rmdir()  # only succeeds while empty

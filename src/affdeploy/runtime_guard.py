@@ -189,18 +189,6 @@ def quiet_progress_bars() -> None:
         tqdm.tqdm._affdeploy_quiet = True
 
 
-def after_interrupt(exc: BaseException) -> bool:
-    """Whether ``exc`` is a Ctrl-C or was raised while one was being handled (e.g. by an import it cut short)."""
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        if isinstance(cause, (KeyboardInterrupt, Interrupted)):
-            return True
-        seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
-    return False
-
-
 def unexpected_error_line(exc: Exception) -> str:
     """One line for an exception nobody anticipated: a disk fault in plain words, anything else as a bug."""
     if isinstance(exc, OSError) and exc.strerror:

@@ -7,46 +7,75 @@ on stderr and an exit code (2: usage, 1: failure, 130: interrupted), never a tra
 
 from __future__ import annotations
 
-from affdeploy.bench.openmp import sleep_idle_openmp_threads
+# _signal: signal.py's C core, without the enum, functools and collections that signal.py imports first
+# (~20 ms in which a Ctrl-C is a traceback); it has no type stub
+import _signal  # type: ignore[import-not-found]
+import os
+import sys
+
+INTERRUPTED_LINE = "error: interrupted; nothing partial was left on disk\n"
+
+
+def _say_interrupted() -> None:
+    """The line of a run interrupted before it started: nothing was written."""
+    try:
+        if sys.stderr is not None:
+            sys.stderr.write(INTERRUPTED_LINE)
+            sys.stderr.flush()
+    except (OSError, ValueError):  # stderr closed or its reader gone: the exit code still says it
+        pass
+
+
+def _interrupted_while_loading(signum: int, frame: object) -> None:
+    """Ctrl-C while the CLI's modules load (torch takes seconds): nothing is written yet, so exit 130 at once.
+
+    Raising KeyboardInterrupt there would cut an import short, and a library that catches it leaves a
+    half-initialised module whose next import fails with an unrelated error ("partially initialized module
+    torch._dynamo", exit 1). This handler is set before anything else loads and taken down once all has.
+    """
+    _say_interrupted()
+    os._exit(130)
+
+
+try:
+    _sigint_before = _signal.signal(_signal.SIGINT, _interrupted_while_loading)
+except ValueError:  # imported outside the main thread, where no handler can be set (a library's import)
+    _sigint_before = None
+
+from affdeploy.bench.openmp import sleep_idle_openmp_threads  # noqa: E402
 
 sleep_idle_openmp_threads()  # before any command module imports torch: OpenMP reads it once, at load
 
 import logging  # noqa: E402
-import sys  # noqa: E402
 import traceback  # noqa: E402
 import warnings  # noqa: E402
 
+import typer  # noqa: E402
+from rich.markup import escape  # noqa: E402
+from typer._click import exceptions as click_exc  # noqa: E402  # typer vendors its own click
+
+from affdeploy.cli._common import app, err_console  # noqa: E402
+from affdeploy.cli._streams import checked_stdout  # noqa: E402
 from affdeploy.errors import AffdeployError, Interrupted  # noqa: E402
-from affdeploy.runtime_guard import after_interrupt, guarded_run, unexpected_error_line  # noqa: E402
+from affdeploy.runtime_guard import guarded_run, unexpected_error_line  # noqa: E402
 
-try:  # torch loads here (~2 s): a Ctrl-C meanwhile is an interrupted run, not a traceback
-    import typer
-    from rich.markup import escape
-    from typer._click import exceptions as click_exc  # typer vendors its own click
+# Command modules register themselves on ``app`` when imported; this order is the order of --help.
+# isort: off
+from affdeploy.cli import info as _info  # noqa: E402, F401
+from affdeploy.cli import export as _export  # noqa: E402, F401
+from affdeploy.cli import verify as _verify  # noqa: E402, F401
+from affdeploy.cli import eval_cmd as _eval_cmd  # noqa: E402, F401
+from affdeploy.cli import run_cmd as _run_cmd  # noqa: E402, F401
+from affdeploy.cli import inspect_cmd as _inspect_cmd  # noqa: E402, F401
+from affdeploy.cli import bench as _bench  # noqa: E402, F401
+from affdeploy.cli import report as _report  # noqa: E402, F401
+from affdeploy.cli import devices as _devices  # noqa: E402, F401
+from affdeploy.cli import android_assets as _android_assets  # noqa: E402, F401
+from affdeploy.cli import ios_assets as _ios_assets  # noqa: E402, F401
+# isort: on
 
-    from affdeploy.cli._common import app, err_console
-    from affdeploy.cli._streams import checked_stdout
-
-    # Command modules register themselves on ``app`` when imported; this order is the order of --help.
-    # isort: off
-    from affdeploy.cli import info as _info  # noqa: F401
-    from affdeploy.cli import export as _export  # noqa: F401
-    from affdeploy.cli import verify as _verify  # noqa: F401
-    from affdeploy.cli import eval_cmd as _eval_cmd  # noqa: F401
-    from affdeploy.cli import run_cmd as _run_cmd  # noqa: F401
-    from affdeploy.cli import inspect_cmd as _inspect_cmd  # noqa: F401
-    from affdeploy.cli import bench as _bench  # noqa: F401
-    from affdeploy.cli import report as _report  # noqa: F401
-    from affdeploy.cli import devices as _devices  # noqa: F401
-    from affdeploy.cli import android_assets as _android_assets  # noqa: F401
-    from affdeploy.cli import ios_assets as _ios_assets  # noqa: F401
-    # isort: on
-except BaseException as exc:
-    if not after_interrupt(exc):
-        raise
-    if sys.stderr is not None:
-        sys.stderr.write("error: interrupted; nothing partial was left on disk\n")
-    raise SystemExit(130) from None
+if _sigint_before is not None:  # loaded: a Ctrl-C from here on is the run's to handle (main, guarded_run)
+    _signal.signal(_signal.SIGINT, _sigint_before)
 
 
 def _quiet_libraries() -> None:
@@ -101,9 +130,13 @@ def _run(args: list[str], verbose: bool) -> int:
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI and map errors to one line and an exit code."""
     args = sys.argv[1:] if argv is None else argv
-    _quiet_libraries()
-    with checked_stdout():
-        code = _run(args, "--verbose" in args or "-v" in args)
+    try:
+        _quiet_libraries()
+        with checked_stdout():
+            code = _run(args, "--verbose" in args or "-v" in args)
+    except KeyboardInterrupt:  # before the run's own handlers are set, or after they are taken down
+        _say_interrupted()
+        code = 130
     raise SystemExit(code)
 
 

@@ -15,6 +15,7 @@ artifacts uses eight photographs from the whole set, preprocessed as the artifac
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -115,18 +116,38 @@ def read_rgb(path: Path, what: str = "image") -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():  # Pillow only warns up to twice its limit, then decodes gigabytes of floats
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
             if image.mode not in PHOTO_MODES:
                 raise UsageError(f"{what} {path} is a {image.mode} image; 8-bit photos are expected")
             if min(image.size) < MIN_SIDE:
                 raise UsageError(f"{what} {path} is {image.size[0]}x{image.size[1]}; photos of at least "
                                  f"{MIN_SIDE} px a side are expected")
             return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    except Image.DecompressionBombError:
-        raise UsageError(f"{what} {path} has more pixels than Pillow's safety limit "
-                         f"({Image.MAX_IMAGE_PIXELS:,}); resize it first") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        width, height = _header_size(path)
+        raise UsageError(f"{what} {path} is {width}x{height} ({width * height:,} pixels), beyond Pillow's limit of "
+                         f"{Image.MAX_IMAGE_PIXELS:,} pixels; resize it first") from None
     except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
         raise UsageError(f"{what} {path} cannot be read as an image") from None
+
+
+def _header_size(path: Path) -> tuple[int, int]:
+    """Width and height of an image past Pillow's pixel limit, read from its header with the limit lifted.
+
+    Opening reads only the header (nothing is decoded); the limit is restored before anything else runs.
+    """
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with Image.open(path) as image:
+            return image.size
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
 
 
 def resized(rgb: np.ndarray, size: int) -> np.ndarray:

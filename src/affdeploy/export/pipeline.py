@@ -27,6 +27,7 @@ from affdeploy.export.base import ExportTarget, Lowered, first_line
 from affdeploy.export.manifest import (
     ArtifactEntry,
     Companion,
+    manifest_path,
     read_manifest,
     refuse_foreign,
     upsert_entries,
@@ -34,16 +35,26 @@ from affdeploy.export.manifest import (
 from affdeploy.export.parity import ParityResult, image_checkset, reference_outputs
 from affdeploy.export.registry import get_target
 from affdeploy.export.request import ExportRequest
-from affdeploy.fsutil import atomic_path, ensure_writable_dir, path_size, sha256_path
+from affdeploy.fsutil import (
+    NOTHING_WRITTEN,
+    atomic_path,
+    disk_refused,
+    ensure_writable_dir,
+    path_size,
+    remove_path,
+    sha256_path,
+)
 from affdeploy.graph import export_program
 from affdeploy.models import build_model
 from affdeploy.models.source import TensorInputs, is_user_model, resolve_model
-from affdeploy.preprocessing import InputSpec, input_spec
+from affdeploy.preprocessing import DEFAULT_IMAGE_SIZE, InputSpec, input_spec
 from affdeploy.progress import Progress, silent
 from affdeploy.versions import tool_versions
 from affdeploy.vocab import Precision
 
 INIT_SEED = 0
+MIN_RECALIBRATION_SIZE = 64
+"""The least image size whose last feature maps (1/32 of it) hold more than one value to take BatchNorm statistics of."""
 log = logging.getLogger(__name__)
 
 
@@ -134,6 +145,11 @@ def reference_network(request: ExportRequest) -> tuple[torch.nn.Module, Calibrat
     recalibrated network is both what is quantized and the fp32 reference its parity is measured
     against. Other precisions keep the network as built.
     """
+    if request.precision == Precision.INT8 and request.weights is None and request.pixels < MIN_RECALIBRATION_SIZE:
+        raise UsageError(f"--precision int8 at --image-size {request.pixels} needs trained --weights: without "
+                         "them BatchNorm is recalibrated on photographs, and at that size AFFNet's last maps are 1x1, "
+                         "too small to take statistics of",
+                         hint=f"use --image-size {MIN_RECALIBRATION_SIZE} or more, or give trained --weights")
     net = _build(request.model, request.weights)
     if request.precision != Precision.INT8:
         return net, None
@@ -176,6 +192,8 @@ def export_artifacts(requests: Sequence[ExportRequest], on_progress: Progress = 
     The model is built and ``torch.export``-ed once; FFT-lowered and delegate-friendly programs are
     derived once and shared. Each artifact is validated against PyTorch before it is renamed into
     place; a parity failure raises ParityError and leaves neither the artifact nor a manifest change.
+    An artifact the manifest cannot record is removed again; a failure after other artifacts finished keeps
+    those (recorded) and its error names them and the one that failed.
     """
     if not requests:
         raise UsageError("nothing to export")
@@ -212,26 +230,55 @@ def export_artifacts(requests: Sequence[ExportRequest], on_progress: Progress = 
     from affdeploy.export.cache import code_fingerprint
 
     code = code_fingerprint()
-    entries = []
+    entries: list[ArtifactEntry] = []
     for request in requests:
         started = time.perf_counter()
         tgt = get_target(request.target)
-        cost = tgt.fft_row(request.backend).cost
-        program = programs.get(request.fft, tgt.delegate_friendly, cost, request.fft_native)
-        program = copy.deepcopy(program)  # lowerings consume constants
-        entry = _export_one(tgt, request, program, spec, check, on_progress)
-        entry.fft_native = request.fft_native
-        report = programs.report(request.fft, cost, request.fft_native)
-        if report is not None:
-            entry.fft_constant_bytes = constant_bytes(report)
-            entry.fft_transforms = [transform_summary(t) for t in report]
-        entry.weights, entry.weights_sha256, entry.code_sha256 = weights_path, weights_sha, code
-        entry.quantization = quantization if request.precision == Precision.INT8 else None
-        entry.parity_inputs = check.record()
-        entry.export_seconds = round(time.perf_counter() - started, 2)
-        upsert_entries(request.out, [entry])
+        final = Path(request.out) / tgt.artifact_name(request)
+        replaces = final.exists()
+        try:
+            cost = tgt.fft_row(request.backend).cost
+            program = programs.get(request.fft, tgt.delegate_friendly, cost, request.fft_native)
+            program = copy.deepcopy(program)  # lowerings consume constants
+            entry = _export_one(tgt, request, program, spec, check, on_progress)
+            entry.fft_native = request.fft_native
+            report = programs.report(request.fft, cost, request.fft_native)
+            if report is not None:
+                entry.fft_constant_bytes = constant_bytes(report)
+                entry.fft_transforms = [transform_summary(t) for t in report]
+            entry.weights, entry.weights_sha256, entry.code_sha256 = weights_path, weights_sha, code
+            entry.quantization = quantization if request.precision == Precision.INT8 else None
+            entry.parity_inputs = check.record()
+            entry.export_seconds = round(time.perf_counter() - started, 2)
+            _record(Path(request.out), entry, replaces)
+        except AffdeployError as exc:
+            if not entries:
+                raise
+            raise _after_kept(exc, final, entries) from None
         entries.append(entry)
     return entries
+
+
+def _record(out: Path, entry: ArtifactEntry, replaces: bool) -> None:
+    """Add ``entry`` to the manifest; an artifact the manifest could not record is removed, never left unlisted."""
+    try:
+        upsert_entries(out, [entry])
+    except BaseException as exc:
+        for path in (entry.resolve(out), *entry.companion_paths(out)):
+            remove_path(path)
+        if not isinstance(exc, AffdeployError):
+            raise
+        gone = f"removed {entry.path}, which it could not record, and the copy exported before it: export it again"
+        raise type(exc)(exc.message, hint=gone if replaces else NOTHING_WRITTEN) from None
+
+
+def _after_kept(exc: AffdeployError, failed: Path, kept: list[ArtifactEntry]) -> AffdeployError:
+    """``exc`` of a run that had already finished other artifacts: it names them (kept, recorded) and the one that failed."""
+    rest = (exc.hint or "").removeprefix(NOTHING_WRITTEN).removeprefix("; ")  # not true of the run: others were kept
+    advice = f"{rest}; " if rest else ""
+    names = ", ".join(e.path for e in kept)
+    return type(exc)(exc.message, hint=f"{advice}{failed.name} was not written; kept the finished {names}, "
+                                       f"recorded in {manifest_path(failed.parent)}")
 
 
 def _export_one(tgt: ExportTarget, request: ExportRequest, program: ExportedProgram, spec: InputSpec | TensorInputs,
@@ -246,7 +293,7 @@ def _export_one(tgt: ExportTarget, request: ExportRequest, program: ExportedProg
         log.debug("%s: lowered in %.1f s", tgt.name, time.perf_counter() - started)
         progress(f"{tgt.name}: checking parity against PyTorch on {check.description}")
         started = time.perf_counter()
-        parity = _checked(tgt.validate(tmp, request, check), final.name)
+        parity = _checked(tgt.validate(tmp, request, check), final.name, request)
         log.debug("%s: parity %s in %.1f s", tgt.name, parity.status, time.perf_counter() - started)
         io = tgt.io(tmp)  # what the file itself takes and returns; a user model's dims named as it names them
         if isinstance(spec, TensorInputs):
@@ -256,7 +303,7 @@ def _export_one(tgt: ExportTarget, request: ExportRequest, program: ExportedProg
             extra_tmp = stack.enter_context(atomic_path(out_dir / extra.name))
             extra.replace(extra_tmp)
             companions.append(Companion(extra.name, sha256_path(extra_tmp), path_size(extra_tmp),
-                                        _checked(tgt.validate(extra_tmp, request, check), extra.name)))
+                                        _checked(tgt.validate(extra_tmp, request, check), extra.name, request)))
         progress(f"{tgt.name}: writing {final.name}")
         entry = ArtifactEntry(
             model=request.model, target=tgt.name, backend=request.backend, path=final.name, fft=request.fft,
@@ -277,11 +324,23 @@ def _lower(tgt: ExportTarget, program: ExportedProgram, spec: InputSpec | Tensor
     except AffdeployError:
         raise
     except Exception as exc:  # converters raise anything from ValueError to RuntimeError
+        if disk_refused(exc):  # a full disk is said as such by the atomic write around this
+            raise
         raise ExportError(f"{tgt.name} lowering failed: {type(exc).__name__}: {first_line(exc)}") from None
 
 
-def _checked(parity: ParityResult, name: str) -> ParityResult:
+def _checked(parity: ParityResult, name: str, request: ExportRequest) -> ParityResult:
     """Raise ParityError (inside the atomic context, so nothing is kept) when parity failed."""
     if parity.failed:
-        raise ParityError(f"{name} does not match PyTorch: {parity.reason}", hint="nothing was written")
+        raise ParityError(f"{name} does not match PyTorch: {parity.reason}", hint=_parity_advice(request))
     return parity
+
+
+def _parity_advice(request: ExportRequest) -> str:
+    """What to try after a failed parity: int8's accuracy depends on what it was calibrated on and on the image size."""
+    if request.precision != Precision.INT8:
+        return NOTHING_WRITTEN
+    images = ("more representative images in --calibration" if request.calibration
+              else "--calibration <folder of representative images>")
+    larger = f" or a larger --image-size than {request.pixels}" if request.pixels < DEFAULT_IMAGE_SIZE else ""
+    return f"{NOTHING_WRITTEN}; int8 may meet the floor with {images}{larger}"

@@ -105,6 +105,17 @@ def example_inputs(ep: ExportedProgram, names: list[str]) -> tuple[tuple[torch.T
     return tuple(tensors), fixed
 
 
+def _refuse_float64(ep: ExportedProgram) -> None:
+    """LiteRT has no float64 kernels: its converter stops on the first such op with an MLIR dump, not a reason."""
+    wide = [n.name for n in ep.graph.nodes
+            if isinstance(n.meta.get("val"), torch.Tensor) and n.meta["val"].dtype in (torch.float64, torch.complex128)]
+    if wide:
+        inputs = " (an input among them)" if set(wide) & set(ep.graph_signature.user_inputs) else ""
+        raise ExportError(f"LiteRT cannot run float64, and {len(wide)} values of the model are float64{inputs}",
+                          hint="call .float() on the model and its example inputs; mobile runtimes compute in float32 "
+                               "or less")
+
+
 class _Named(torch.nn.Module):
     """A user's program taking keyword arguments and returning a dict: litert-torch names the signature's
     inputs and outputs after them (otherwise ``args_0`` and ``output_0``)."""
@@ -245,6 +256,7 @@ class TFLiteTarget(ExportTarget):
 
     def export(self, ep: ExportedProgram, spec: InputSpec | TensorInputs, dest: Path, request: ExportRequest) -> Lowered:
         """Every input and output of the program; a dynamic dim is fixed at its example size, with a warning."""
+        _refuse_float64(ep)
         user, names = (spec, spec.input_names) if isinstance(spec, TensorInputs) else (None, [spec.name])
         example, fixed = example_inputs(ep, names)
         if request.precision == Precision.INT8:
