@@ -21,15 +21,16 @@ from affdeploy.passes.normalization import GroupNormToMoments
 from affdeploy.passes.reduction import MeanToGlobalPool
 from affdeploy.passes.spectral import (
     Atan2ToPolynomial,
+    EdgePadToCat,
     FullLikeToFull,
     GlobalMaxToAmax,
     IndexSelectToSlices,
     Log1pToLog,
     Log10ToLog,
-    ReflectPadToLinear,
     ScatterToCat,
     SplitToSlices,
     SquareToMul,
+    StridedSliceToGrid,
 )
 
 PIPELINE: tuple[Rewrite, ...] = (
@@ -46,9 +47,10 @@ PIPELINE: tuple[Rewrite, ...] = (
     GlobalMaxToAmax(),
     Atan2ToPolynomial(),
     IndexSelectToSlices(),
-    ReflectPadToLinear(),
+    EdgePadToCat(),
     SquareToMul(),
     ScatterToCat(),
+    StridedSliceToGrid(),
     SplitToSlices(),
     FullLikeToFull(),
     SelectToSlice(),
