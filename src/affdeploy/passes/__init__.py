@@ -14,6 +14,7 @@ from affdeploy.passes.activation import SoftshrinkToClamp
 from affdeploy.passes.arithmetic import IntScalarToFloat
 from affdeploy.passes.base import Rewrite
 from affdeploy.passes.contraction import ComplexEinsumToOne, ConstantEinsumToConv, ConstantMatmulToLinear
+from affdeploy.passes.convolution import Conv3dToConv2d
 from affdeploy.passes.elementwise import ChainThroughView, MergeSplitChains
 from affdeploy.passes.folding import FoldConstants
 from affdeploy.passes.layout import DropNoOpExpand, ReshapeToView, SelectToSlice, StackToCat
@@ -34,6 +35,7 @@ from affdeploy.passes.spectral import (
 )
 
 PIPELINE: tuple[Rewrite, ...] = (
+    Conv3dToConv2d(),
     GroupNormToMoments(),
     SoftshrinkToClamp(),
     ComplexEinsumToOne(),
