@@ -207,7 +207,7 @@ class EdgePadToCat(NodeRewrite):
     @staticmethod
     def _edge(like: Node, x: Node, dim: int, index: list[int], mode: str) -> Node | None:
         """``x`` at ``index`` along ``dim``: a reflected last-axis edge is a slice times a folded anti-identity
-        (one linear, however wide: the stft's centre pad); other edges one slice per distinct index and a cat
+        (one linear, however wide: the stft's centre pad); other edges one slice per index and a cat
         (a conv's halo of a row or two)."""
         if not index:
             return None
@@ -218,8 +218,8 @@ class EdgePadToCat(NodeRewrite):
             eye = emit(graph, aten.eye.default, (width,), like, dtype=x.meta["val"].dtype)
             flipped = emit(graph, aten.flip.default, (eye, [0]), like)
             return emit(graph, aten.linear.default, (edge, flipped), like)
-        rows = {i: emit(graph, aten.slice.Tensor, (x, dim, i, i + 1), like) for i in dict.fromkeys(index)}
-        return _join([rows[i] for i in index], dim, like)
+        # One slice per position even where replicate repeats one: XNNPACK refuses a cat that lists a tensor twice.
+        return _join([emit(graph, aten.slice.Tensor, (x, dim, i, i + 1), like) for i in index], dim, like)
 
 
 def _edge_pads(node: Node) -> tuple[str, list[int]] | None:
