@@ -206,13 +206,13 @@ class EdgePadToCat(NodeRewrite):
 
     @staticmethod
     def _edge(like: Node, x: Node, dim: int, index: list[int], mode: str) -> Node | None:
-        """``x`` at ``index`` along ``dim``: a reflected last-axis edge is a slice times a folded anti-identity
-        (one linear, however wide: the stft's centre pad); other edges one slice per index and a cat
-        (a conv's halo of a row or two)."""
+        """``x`` at ``index`` along ``dim``: a reflected last-axis edge wider than one is a slice times a folded
+        anti-identity (one linear, however wide: the stft's centre pad); other edges one slice per index and a
+        cat (a conv's halo of a row or two)."""
         if not index:
             return None
         graph = like.graph
-        if mode == "reflect" and dim == -1:
+        if mode == "reflect" and dim == -1 and len(index) > 1:
             start, width = min(index), len(index)
             edge = emit(graph, aten.slice.Tensor, (x, -1, start, start + width), like)
             eye = emit(graph, aten.eye.default, (width,), like, dtype=x.meta["val"].dtype)
