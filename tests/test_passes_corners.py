@@ -136,3 +136,18 @@ def test_conv3d_left_outside_the_delegate_is_refused_naming_the_line() -> None:
     with pytest.raises(ExportError, match=r"aten\.convolution\.default \(a 3-D convolution\) outside the delegate") as info:
         refuse_cpu_conv3d(edge)
     assert re.search(r"test_passes_corners\.py:\d+ \(return self\.conv\(x\) \* 2\.0\)", str(info.value))
+
+
+class FiveDimSpectrum(nn.Module):
+    """A 5-D batch through a factored rfft (n = 2048), a pad, and a Bluestein irfft (n = 2062 = 2 x 1031)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.fft.irfft(F.pad(torch.fft.rfft(x), (0, 7)))
+
+
+def test_5d_complex_values_stay_within_core_mls_rank_5() -> None:
+    module, x = FiveDimSpectrum(), torch.randn(1, 2, 1, 2, 2048)
+    lowered = lower_fft(torch.export.export(module, (x,)))
+    assert max(n.meta["val"].dim() for n in lowered.graph.nodes if isinstance(n.meta.get("val"), torch.Tensor)) <= 5
+    torch.testing.assert_close(lowered.module()(x), module(x), rtol=1e-4, atol=1e-4)
+    assert mil_ops(delegate_friendly(lowered))["matmul"]  # converts: coremltools refuses any rank-6 tensor
