@@ -23,6 +23,7 @@ from affdeploy.export.base import ExportTarget, Lowered, NotRunnable, Session
 from affdeploy.export.opreport import Delegation, OpReport
 from affdeploy.export.pteformat import PlanValue, read_plan
 from affdeploy.export.registry import register_target
+from affdeploy.fft.lower import source_line
 from affdeploy.fft.policy import CHECKED, FFTSupport
 from affdeploy.graph import is_fft_op
 from affdeploy.vocab import Backend, DeviceKind, Precision, Target
@@ -102,6 +103,19 @@ def _delegation_report(edge: Any, backend: Backend) -> OpReport:
                           backends=_backend_support(backend, outside, fft_ops), per_op=per_op)
 
 
+def refuse_cpu_conv3d(edge: Any) -> None:
+    """Raise on a 3-D convolution left outside every delegate: ExecuTorch's CPU convolution kernel handles only
+    1-D and 2-D, so the .pte would fail at run time (error 0x12) instead of here, naming the model's line."""
+    for node in edge.exported_program().graph.nodes:
+        if node.op == "call_function" and "convolution" in str(node.target) and node.args[0].meta["val"].dim() == 5:
+            raise ExportError(
+                f"cannot run {node.target.__name__} (a 3-D convolution) outside the delegate at {source_line(node)}: "
+                "ExecuTorch's CPU convolution kernel handles only 1-D and 2-D",
+                hint="give it static shapes and a constant weight (export then rewrites it into 2-D convolutions), "
+                     "or export to onnx or coreml",
+            )
+
+
 def _backend_support(backend: Backend, outside: int, fft_ops: int) -> dict[str, str]:
     delegate = {Backend.XNNPACK: "XNNPACK delegate", Backend.COREML: "Core ML delegate",
                 Backend.PORTABLE: "no delegate"}[backend]
@@ -149,6 +163,7 @@ class ExecuTorchTarget(ExportTarget):
             ep = _reduced(ep, request)
         edge = to_edge_transform_and_lower(ep, partitioner=_partitioners(request.backend, request.precision),
                                            compile_config=EdgeCompileConfig(_check_ir_validity=True))
+        refuse_cpu_conv3d(edge)
         report = _delegation_report(edge, request.backend)
         if request.require_full_delegation and report.non_delegated_ops:
             left = {k: v.non_delegated for k, v in report.delegation.items() if v.non_delegated}

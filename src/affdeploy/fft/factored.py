@@ -130,6 +130,17 @@ def permute_stages(source: Sequence[str], target: Sequence[str], max_rank: int =
     return stages
 
 
+def compact_groups(names: Sequence[str], alone: Sequence[str]) -> list[list[str]]:
+    """``names`` grouped so that each run of consecutive names not in ``alone`` is one group."""
+    groups: list[list[str]] = []
+    for n in names:
+        if n in alone or not groups or groups[-1][0] in alone:
+            groups.append([n])
+        else:
+            groups[-1].append(n)
+    return groups
+
+
 class Grid:
     """A real tensor whose dims carry named labels: transform digits, ``c``, and the untouched dims.
 
@@ -193,6 +204,10 @@ class Grid:
                 groups.append(piece)
         return self._regroup(groups)
 
+    def compacted(self, alone: Sequence[str]) -> Grid:
+        """Runs of consecutive labels not in ``alone`` each share one dim (a view), ``alone`` keep theirs."""
+        return self._regroup(compact_groups(self.names, alone))
+
     def dim_of(self, name: str) -> int:
         return next(i for i, g in enumerate(self.groups) if g == [name])
 
@@ -203,13 +218,20 @@ class Grid:
         groups = [[p for n in g for p in ([q for q, _ in parts] if n == name else [n])] for g in self.groups]
         return Grid(self.t, groups=groups, sizes=sizes)
 
-    def merged(self, groups: Sequence[tuple[str, Sequence[str]]]) -> Grid:
-        """The labels in ``groups`` order (each group's labels adjacent), each group merged into one label."""
+    def merged(self, groups: Sequence[tuple[str, Sequence[str]]], alone: Sequence[str] | None = None) -> Grid:
+        """The labels in ``groups`` order (each group's labels adjacent), each group merged into one label.
+
+        Each new label gets a dim of its own, unless that makes more than MAX_RANK and ``alone`` is given:
+        then only the labels in ``alone`` do, and runs of the others share one.
+        """
         order = [n for _, names in groups for n in names]
         g = self.arrange(order)
-        g = g._regroup([list(names) for _, names in groups])
+        new = [name for name, _ in groups]
+        physical = compact_groups(new, alone) if alone is not None and len(new) > MAX_RANK else [[n] for n in new]
+        members = dict(groups)
+        g = g._regroup([[label for name in group for label in members[name]] for group in physical])
         sizes = {name: math.prod(g.sizes[n] for n in names) for name, names in groups}
-        return Grid(g.t, groups=[[name] for name, _ in groups], sizes=sizes)
+        return Grid(g.t, groups=physical, sizes=sizes)
 
     def contract(self, batch: Sequence[str], inputs: Sequence[str], outputs: Sequence[tuple[str, int]],
                  matrix: torch.Tensor, front: Sequence[str] = ()) -> Grid:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import operator
+import os
 import re
 from collections.abc import Callable
 from typing import Any, cast
@@ -54,12 +55,15 @@ class UnsupportedOpError(ExportError):
     """An op on complex values that the FFT pass cannot rewrite into real arithmetic."""
 
 
+_TORCH_DIR = os.path.dirname(torch.__file__)
+
+
 def source_line(node: Node) -> str:
     """``file:line (code)`` of the model line that produced ``node``, from export metadata."""
     trace = node.meta.get("stack_trace") or ""
     frames = re.findall(r'File "([^"]+)", line (\d+), in \S+\n\s*(.*)', trace)
-    if frames:
-        path, line, code = frames[-1]
+    if frames:  # the innermost frame of the model's code, not of torch.nn's modules it calls
+        path, line, code = ([f for f in frames if not f[0].startswith(_TORCH_DIR)] or frames)[-1]
         return f"{path}:{line} ({code.strip()})"
     stack = node.meta.get("source_fn_stack")
     return f"in {stack[-1][0]}" if stack else "source line unknown"

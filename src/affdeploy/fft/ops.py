@@ -352,6 +352,15 @@ def _h_pad(a: Pair, pad: list[int], value: Any = 0) -> Pair:
     return Pair(torch.constant_pad_nd(a.re, pad, fr), torch.constant_pad_nd(a.im, pad, fi))
 
 
+@handles("pad")
+def _h_pad_mode(a: Pair, pad: list[int], mode: str = "constant", value: Any = None) -> Pair:
+    """``F.pad``, which export keeps whole: a fill splits into its parts; reflect/replicate/circular
+    only move values, so both parts move alike (the delegate-friendly rewrites then take those pads)."""
+    if mode == "constant":
+        return _h_pad(a, pad, 0 if value is None else value)
+    return a.map(torch.ops.aten.pad, pad, mode, value)
+
+
 @handles("cat", "concat")
 def _h_cat(tensors: list[Any], dim: int = 0) -> Pair:
     pairs = [as_pair(t) for t in tensors]

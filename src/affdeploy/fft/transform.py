@@ -32,6 +32,7 @@ from affdeploy.fft.factored import (
     Grid,
     Network,
     chirp,
+    compact_groups,
     constant_name,
     fetch,
     input_weights,
@@ -406,6 +407,17 @@ class LazyPair(Pair):
         return LazyPair(parts, self.dim, self.names, self.axes)
 
 
+def _stacked_grid(x: Pair, names: list[str], transformed: list[str]) -> Grid:
+    """``[re, im]`` stacked under ``c``; for a 5-D value the untouched dims first merged, so that the stack
+    stays within MAX_RANK dims (Core ML takes rank 5 at most)."""
+    if x.re.dim() < MAX_RANK:
+        return Grid(x.stacked(), [C, *names])
+    groups = compact_groups(names, transformed)
+    sizes = dict(zip(names, x.re.shape, strict=True))
+    shape = [math.prod(sizes[n] for n in group) for group in groups]
+    return Grid(x.map(torch.reshape, shape).stacked(), groups=[[C], *groups], sizes={C: 2, **sizes})
+
+
 def _networks(x: Value, kind: str, dims: list[int], sizes: dict[int, int], inverse: bool, onesided: bool, norm: str,
               store: MatrixStore, plans: dict[int, planning.AxisPlan], keep: Keep) -> Value:
     """The transform on the digit layout of ``affdeploy.fft.factored`` (any mix of forms per axis)."""
@@ -419,7 +431,7 @@ def _networks(x: Value, kind: str, dims: list[int], sizes: dict[int, int], inver
             x = x.done()
         first = x.re if isinstance(x, Pair) else x
         names = [f"a{i}" for i in range(first.dim())]
-        g = Grid(x.stacked(), [C, *names]) if isinstance(x, Pair) else Grid(x, names)
+        g = _stacked_grid(x, names, [names[d] for d in dims]) if isinstance(x, Pair) else Grid(x, names)
     for d, step in steps:
         axis, n, plan = names[d], sizes[d], plans[d]
         scale = _scale(norm, n, inverse)
@@ -542,6 +554,8 @@ def _bluestein(g: Grid, axis: str, n: int, plan: planning.AxisPlan, sign: int, k
         return np.stack([w.real, w.imag])
 
     pre_chirp = fetch(store, constant_name("chirp", n, sign, repr(scale)), pre, dtype)
+    if g.t.dim() + (C not in g.names) > MAX_RANK:  # a 5-D input: c and the axis on dims of their own make rank 6
+        g = g.compacted([axis, C])
     if C not in g.names:
         g = g.with_complex_axis().scale_axis(axis, pre_chirp)
     else:
@@ -555,7 +569,7 @@ def _bluestein(g: Grid, axis: str, n: int, plan: planning.AxisPlan, sign: int, k
     groups = [(name, [name]) for name in g.names if not name.startswith(f"{axis}.")]
     at = g.names.index(f"{axis}.n0")
     groups.insert(at, (axis, [f"{axis}.n{j}" for j in range(len(digits))]))
-    g = g.merged(groups)
+    g = g.merged(groups, alone=[axis, C])
     g = g.pad_axis(axis, 0, kout - g.size(axis))
 
     def post() -> np.ndarray:
@@ -572,7 +586,11 @@ def finish(g: Grid, names: list[str], axes: dict[str, AxisState], keep: dict[str
     ``names`` gives the output's dims in order (a permutation of the input's dims is allowed).
     """
     groups = [(C, [C])] if C in g.names else []
-    groups += [(name, axes[name].labels if name in axes else [name]) for name in names]
+    labels = {name: axes[name].labels if name in axes else [name] for name in names}
+    sizes = {name: g.size(name) for name in names if name not in axes}
+    compact = len(groups) + len(names) > MAX_RANK  # a 5-D value and c: untouched dims share one until c is split off
+    runs = compact_groups(names, list(axes)) if compact else [[name] for name in names]
+    groups += [("+".join(run), [label for name in run for label in labels[name]]) for run in runs]
     g = g.merged(groups)
     t = g.t
     for name, state in axes.items():
@@ -584,10 +602,11 @@ def finish(g: Grid, names: list[str], axes: dict[str, AxisState], keep: dict[str
             continue
         pieces = [torch.narrow(t, dim, start, stop - start) for start, stop in ranges]
         t = pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim)
+    shape = [t.shape[g.dim_of(name)] if name in axes else sizes[name] for name in names]
     if C not in g.names:
-        return t
-    shape = t.shape[1:]
-    return Pair(torch.narrow(t, 0, 0, 1).reshape(shape), torch.narrow(t, 0, 1, 1).reshape(shape), stacked=t)
+        return t.reshape(shape) if compact else t
+    return Pair(torch.narrow(t, 0, 0, 1).reshape(shape), torch.narrow(t, 0, 1, 1).reshape(shape),
+                stacked=None if compact else t)
 
 
 # ---------------------------------------------------------------- products in the digit layout

@@ -14,6 +14,7 @@ from affdeploy.passes.activation import SoftshrinkToClamp
 from affdeploy.passes.arithmetic import IntScalarToFloat
 from affdeploy.passes.base import Rewrite
 from affdeploy.passes.contraction import ComplexEinsumToOne, ConstantEinsumToConv, ConstantMatmulToLinear
+from affdeploy.passes.convolution import Conv3dToConv2d
 from affdeploy.passes.elementwise import ChainThroughView, MergeSplitChains
 from affdeploy.passes.folding import FoldConstants
 from affdeploy.passes.layout import DropNoOpExpand, ReshapeToView, SelectToSlice, StackToCat
@@ -21,18 +22,20 @@ from affdeploy.passes.normalization import GroupNormToMoments
 from affdeploy.passes.reduction import MeanToGlobalPool
 from affdeploy.passes.spectral import (
     Atan2ToPolynomial,
+    EdgePadToCat,
     FullLikeToFull,
     GlobalMaxToAmax,
     IndexSelectToSlices,
     Log1pToLog,
     Log10ToLog,
-    ReflectPadToLinear,
     ScatterToCat,
     SplitToSlices,
     SquareToMul,
+    StridedSliceToGrid,
 )
 
 PIPELINE: tuple[Rewrite, ...] = (
+    Conv3dToConv2d(),
     GroupNormToMoments(),
     SoftshrinkToClamp(),
     ComplexEinsumToOne(),
@@ -46,9 +49,10 @@ PIPELINE: tuple[Rewrite, ...] = (
     GlobalMaxToAmax(),
     Atan2ToPolynomial(),
     IndexSelectToSlices(),
-    ReflectPadToLinear(),
+    EdgePadToCat(),
     SquareToMul(),
     ScatterToCat(),
+    StridedSliceToGrid(),
     SplitToSlices(),
     FullLikeToFull(),
     SelectToSlice(),

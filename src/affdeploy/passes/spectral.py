@@ -15,9 +15,12 @@ island; each has an equivalent in ops the delegate takes:
   blend only where both branches agree (|y| = |x|, x = 0).
 - ``index_select`` with a constant index made of a few ascending runs -> slices + cat.
 - ``pad(mode="reflect")`` on the last axis (``torch.stft(center=True)``) -> the two mirrored edges
-  as slices times a constant anti-identity (a linear) and a cat, instead of gather indices.
-- ``slice_scatter`` (``out[..., a:b] = y`` into a zero spectrum, FNO) -> slices + cat; a functional
+  as slices times a constant anti-identity (a linear) and a cat, instead of gather indices; reflect and
+  replicate pads of the last two axes (``Conv2d(padding_mode="reflect")``) also take single-row slices + cat.
+- ``slice_scatter`` (``out[..., a:b] = y`` into a zero spectrum, FNO; strided ``x[:, ::2] += y`` too) and
+  ``select_scatter`` (``v[:, 0] /= n``) -> slices + cat; a functional
   ``copy`` of a same-shaped source -> the source; ``split``/``chunk`` -> slices.
+- a strided slice ``x[:, ::s]`` -> a unit-step slice viewed as (blocks, s) and its first column.
 - ``zeros_like``/``full_like(x, v)`` of a static shape (the zero imaginary part of ``x.to(torch.cfloat)``) -> a
   constant ``full``, folded, instead of a fill computed per inference outside the delegate.
 - ``pow(x, 2.0)`` -> ``x * x`` (XNNPACK takes only an int exponent 2), and ``pow(sqrt(y), 2)`` -> ``y``
@@ -36,7 +39,17 @@ import torch
 from torch.export import ExportedProgram
 from torch.fx import Node
 
-from affdeploy.passes._graph import aten, constant_nodes, constant_value, emit, has_static_shape, replace, shape
+from affdeploy.passes._graph import (
+    aten,
+    constant_nodes,
+    constant_value,
+    emit,
+    has_static_shape,
+    numel,
+    replace,
+    reshape,
+    shape,
+)
 from affdeploy.passes.base import NodeRewrite, Rewrite
 
 _BIG = 1e30
@@ -160,41 +173,63 @@ class IndexSelectToSlices(Rewrite):
         return count
 
 
-class ReflectPadToLinear(NodeRewrite):
-    """``pad(x, [l, r], mode="reflect")`` on the last axis -> cat(edge @ J, x, edge @ J)."""
+_EDGE_PAD_MODES = {
+    aten.reflection_pad1d.default: "reflect", aten.reflection_pad2d.default: "reflect",
+    aten.replication_pad1d.default: "replicate", aten.replication_pad2d.default: "replicate",
+}
 
-    targets = frozenset({aten.pad.default, aten.reflection_pad1d.default})
+
+class EdgePadToCat(NodeRewrite):
+    """``pad(x, mode="reflect"|"replicate")`` on the last one or two axes -> per axis, cat(edge, x, edge).
+
+    ATen's own forms of these pads are gather indices (arange/abs/sub/index), which XNNPACK does not take.
+    Axes are padded last one first, so the corners come from the already padded rows, as in ATen.
+    """
+
+    targets = frozenset({aten.pad.default, *_EDGE_PAD_MODES})
 
     def rewrite(self, node: Node) -> Node | None:
-        pads = _reflect_pads(node)
-        if pads is None or not has_static_shape(node.args[0]):
+        x = cast(Node, node.args[0])
+        spec = _edge_pads(node)
+        if spec is None or not has_static_shape(x):
             return None
-        x, (left, right) = cast(Node, node.args[0]), pads
-        size = shape(x)[-1]
-        pieces = [self._mirror(node.graph, node, x, 1, left)] if left else []
-        pieces.append(x)
-        if right:
-            pieces.append(self._mirror(node.graph, node, x, size - 1 - right, right))
-        return emit(node.graph, aten.cat.default, (pieces, -1), node)
+        mode, pads = spec
+        for axis, (left, right) in enumerate(zip(pads[::2], pads[1::2], strict=True)):
+            dim, size = -1 - axis, shape(x)[-1 - axis]
+            if mode == "reflect":
+                edges = (list(range(left, 0, -1)), list(range(size - 2, size - 2 - right, -1)))
+            else:
+                edges = ([0] * left, [size - 1] * right)
+            pieces = [self._edge(node, x, dim, edges[0], mode), x, self._edge(node, x, dim, edges[1], mode)]
+            x = _join([p for p in pieces if p is not None], dim, node)
+        return x
 
     @staticmethod
-    def _mirror(graph: Any, like: Node, x: Node, start: int, width: int) -> Node:
-        """x[..., start:start + width] reversed, as a linear against a folded anti-identity."""
-        edge = emit(graph, aten.slice.Tensor, (x, -1, start, start + width), like)
-        eye = emit(graph, aten.eye.default, (width,), like, dtype=x.meta["val"].dtype)
-        flipped = emit(graph, aten.flip.default, (eye, [0]), like)
-        return emit(graph, aten.linear.default, (edge, flipped), like)
+    def _edge(like: Node, x: Node, dim: int, index: list[int], mode: str) -> Node | None:
+        """``x`` at ``index`` along ``dim``: a reflected last-axis edge wider than one is a slice times a folded
+        anti-identity (one linear, however wide: the stft's centre pad); other edges one slice per index and a
+        cat (a conv's halo of a row or two)."""
+        if not index:
+            return None
+        graph = like.graph
+        if mode == "reflect" and dim == -1 and len(index) > 1:
+            start, width = min(index), len(index)
+            edge = emit(graph, aten.slice.Tensor, (x, -1, start, start + width), like)
+            eye = emit(graph, aten.eye.default, (width,), like, dtype=x.meta["val"].dtype)
+            flipped = emit(graph, aten.flip.default, (eye, [0]), like)
+            return emit(graph, aten.linear.default, (edge, flipped), like)
+        # One slice per position even where replicate repeats one: XNNPACK refuses a cat that lists a tensor twice.
+        return _join([emit(graph, aten.slice.Tensor, (x, dim, i, i + 1), like) for i in index], dim, like)
 
 
-def _reflect_pads(node: Node) -> tuple[int, int] | None:
+def _edge_pads(node: Node) -> tuple[str, list[int]] | None:
+    """(mode, pads) of a reflect/replicate pad of the last one or two axes, else None."""
+    pads = list(cast(list[int], node.args[1]))
     if node.target == aten.pad.default:
         mode = node.args[2] if len(node.args) > 2 else node.kwargs.get("mode", "constant")
-        pads = cast(list[int], node.args[1])
-        return (pads[0], pads[1]) if mode == "reflect" and len(pads) == 2 else None
-    if node.target == aten.reflection_pad1d.default:
-        pads = cast(list[int], node.args[1])
-        return pads[0], pads[1]
-    return None
+    else:
+        mode = _EDGE_PAD_MODES[cast(Any, node.target)]
+    return (cast(str, mode), pads) if mode in ("reflect", "replicate") and len(pads) in (2, 4) else None
 
 
 class SquareToMul(NodeRewrite):
@@ -212,25 +247,107 @@ class SquareToMul(NodeRewrite):
 
 
 class ScatterToCat(NodeRewrite):
-    """``slice_scatter(dest, src, dim, a, b)`` (step 1) -> cat(dest[a0:a], src, dest[b:]); ``copy(d, s)`` -> s."""
+    """``slice_scatter``/``select_scatter`` (in-place writes ``x[:, a:b] = y``, ``x[:, ::2] += y``,
+    ``v[:, 0] /= n``) -> slices + cat; ``copy(d, s)`` of a same-shaped source -> s.
 
-    targets = frozenset({aten.copy.default, aten.slice_scatter.default})
+    XNNPACK has no scatter: each one is a CPU kernel that splits the graph into two delegate calls.
+    """
+
+    targets = frozenset({aten.copy.default, aten.slice_scatter.default, aten.select_scatter.default})
 
     def rewrite(self, node: Node) -> Node | None:
+        dest, src = cast(tuple[Node, Node], node.args[:2])
         if node.target == aten.copy.default:
-            dest, src = cast(tuple[Node, Node], node.args[:2])
             same = isinstance(src, Node) and has_static_shape(src) and has_static_shape(dest)
             return src if same and shape(src) == shape(dest) and src.meta["val"].dtype == dest.meta["val"].dtype else None
-        dest, src, dim, start, end, step = cast(list[Any], [*node.args, *(None,) * 6][:6])
-        if step not in (None, 1) or not has_static_shape(dest):
+        if not has_static_shape(dest):
             return None
-        size = shape(dest)[dim]
-        start, end = slice(start, end).indices(size)[:2]
-        pieces = [emit(node.graph, aten.slice.Tensor, (dest, dim, 0, start), node)] if start > 0 else []
+        if node.target == aten.select_scatter.default:
+            dim, index = cast(tuple[int, int], node.args[2:4])
+            dim, index = dim % len(shape(dest)), index % shape(dest)[dim]
+            row = emit(node.graph, aten.unsqueeze.default, (src, dim), node)
+            return _scatter(node, dest, row, dim, range(index, index + 1))
+        dim, start, end, step = cast(list[Any], [*node.args[2:], *(None,) * 4][:4])
+        dim = dim or 0
+        return _scatter(node, dest, src, dim, range(*slice(start, end, step).indices(shape(dest)[dim])))
+
+
+def _scatter(node: Node, dest: Node, src: Node, dim: int, written: range) -> Node:
+    """``dest`` with ``src`` written at the positions ``written`` of ``dim``, as slices and cats.
+
+    A strided write works on ``dest`` viewed as (before, blocks, step, after): column 0 of each block is
+    ``src``, the other columns ``dest``'s, so one cat per write whatever the stride, at rank 4.
+    """
+    graph, size, count = node.graph, shape(dest)[dim], len(written)
+    if count == 0:
+        return dest
+    step = written.step
+    if step == 1:
+        pieces = [_cut(dest, dim, 0, written.start, node)] if written.start > 0 else []
         pieces.append(src)
-        if end < size:
-            pieces.append(emit(node.graph, aten.slice.Tensor, (dest, dim, end, size), node))
+        if written.stop < size:
+            pieces.append(_cut(dest, dim, written.stop, size, node))
         return _join(pieces, dim, node)
+    dim %= len(shape(dest))
+    before, after = numel(shape(dest)[:dim]), numel(shape(dest)[dim + 1:])
+    flat_dest = reshape(graph, dest, [before, size, after], node)
+    flat_src = reshape(graph, src, [before, count, after], node)
+    start = written.start
+    blocks = min(count, (size - start) // step)  # whole blocks of ``step`` values; the last write may end short
+    pieces = [_cut(flat_dest, 1, 0, start, node)] if start > 0 else []
+    if blocks:
+        grid = _grid(flat_dest, start, blocks, step, node)
+        column = reshape(graph, _cut(flat_src, 1, 0, blocks, node), [before, blocks, 1, after], node)
+        woven = emit(graph, aten.cat.default, ([column, _cut(grid, 2, 1, step, node)], 2), node)
+        pieces.append(reshape(graph, woven, [before, blocks * step, after], node))
+    if blocks < count:
+        pieces.append(_cut(flat_src, 1, blocks, count, node))
+    tail = start + blocks * step + count - blocks
+    if tail < size:
+        pieces.append(_cut(flat_dest, 1, tail, size, node))
+    return reshape(graph, _join(pieces, 1, node), shape(dest), node)
+
+
+def _cut(x: Node, dim: int, start: int, end: int, like: Node) -> Node:
+    """``x[start:end]`` along ``dim``, unit step (the only slice XNNPACK takes)."""
+    return emit(like.graph, aten.slice.Tensor, (x, dim, start, end), like)
+
+
+def _grid(flat: Node, start: int, blocks: int, step: int, like: Node) -> Node:
+    """``flat[:, start:start + blocks * step]`` of a (before, size, after) view as (before, blocks, step, after)."""
+    before, _, after = shape(flat)
+    return reshape(like.graph, _cut(flat, 1, start, start + blocks * step, like), [before, blocks, step, after], like)
+
+
+class StridedSliceToGrid(NodeRewrite):
+    """``x[:, a:b:s]`` (step > 1) -> a unit-step slice viewed as (blocks, s) and its first column.
+
+    XNNPACK's slice takes unit steps only; a strided one stays a CPU kernel between two delegate calls.
+    """
+
+    targets = frozenset({aten.slice.Tensor})
+    static_only = True
+
+    def rewrite(self, node: Node) -> Node | None:
+        x, dim, start, end, step = cast(list[Any], [*node.args, *(None,) * 5][:5])
+        if step in (None, 1) or not has_static_shape(x):
+            return None
+        dim %= len(shape(x))
+        read = range(*slice(start, end, step).indices(shape(x)[dim]))
+        count, before, size, after = len(read), numel(shape(x)[:dim]), shape(x)[dim], numel(shape(x)[dim + 1:])
+        if count == 0:
+            return None
+        graph = node.graph
+        flat = reshape(graph, x, [before, size, after], node)
+        blocks = min(count, (size - read.start) // read.step)
+        pieces = []
+        if blocks:
+            column = _cut(_grid(flat, read.start, blocks, read.step, node), 2, 0, 1, node)
+            pieces.append(reshape(graph, column, [before, blocks, after], node))
+        if blocks < count:
+            last = read.start + blocks * read.step
+            pieces.append(_cut(flat, 1, last, last + 1, node))
+        return reshape(graph, _join(pieces, 1, node), shape(node), node)
 
 
 class SplitToSlices(Rewrite):
