@@ -72,7 +72,8 @@ def temporaries(out: Path) -> list[str]:
 
 
 def start_export(out: Path, *args: str) -> subprocess.Popen[str]:
-    command = [*CLI, "export", "--image-size", "64", "--out", str(out), *args]
+    size = [] if any(str(a).endswith(".pt2") for a in args) else ["--image-size", "64"]  # a .pt2 has its shapes
+    command = [*CLI, "export", *size, "--out", str(out), *args]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
