@@ -20,6 +20,7 @@ from cli_helpers import cli
 from affdeploy.errors import AffdeployError
 from affdeploy.export import ExportRequest, export_artifacts
 from affdeploy.export.registry import get_target
+from affdeploy.limits import available_memory_bytes
 
 MANIFEST = json.dumps({"schema": "affdeploy.manifest/v1", "artifacts": []}) + "\n"
 NO_SPACE = "No space left on device"
@@ -186,3 +187,18 @@ def test_int8_parity_failure_says_what_to_try(calibration: Path | None, size: in
     request = replace(ExportRequest.create("affnet-et", "onnx", precision="int8", image_size=size),
                       calibration=calibration)  # the folder is checked when planned, not here
     assert _parity_advice(request) == f"nothing was written; {advice}"
+
+
+LONG = (1 << 26) - 5  # no short factors: Bluestein pads it to 2^27, whose networks need about 43 GB
+
+
+def too_long_to_lower() -> tuple[torch.nn.Module, tuple[torch.Tensor]]:
+    return Spectral(), (torch.randn(1, LONG),)
+
+
+@pytest.mark.skipif(available_memory_bytes() > 40e9, reason="this machine could build the constants it refuses")
+def test_an_fft_whose_constants_exceed_memory_is_refused_up_front(capfd: pytest.CaptureFixture[str]) -> None:
+    """A 256 MB input: the refusal comes from the plan, before any constant is built."""
+    code, _, err = cli(capfd, "info", "-m", f"{__name__}:too_long_to_lower")
+    assert code == 2
+    assert_one_clear_line(err, f"an FFT of {LONG} along dim 1 needs about 43.0 GB of DFT constants; this machine has")

@@ -26,19 +26,20 @@ def _say_interrupted() -> None:
         pass
 
 
-def _interrupted_while_loading(signum: int, frame: object) -> None:
-    """Ctrl-C while the CLI's modules load (torch takes seconds): nothing is written yet, so exit 130 at once.
+def _exit_interrupted(signum: int, frame: object) -> None:
+    """Ctrl-C while the CLI's modules load (torch takes seconds) or while the process exits: exit 130 at once.
 
-    Raising KeyboardInterrupt there would cut an import short, and a library that catches it leaves a
-    half-initialised module whose next import fails with an unrelated error ("partially initialized module
-    torch._dynamo", exit 1). This handler is set before anything else loads and taken down once all has.
+    Nothing is being written then. Raising KeyboardInterrupt instead would cut an import short, and a library
+    that catches it leaves a half-initialised module whose next import fails with an unrelated error ("partially
+    initialized module torch._dynamo", exit 1); at exit, Python prints it as an ignored exception and exits 0.
+    This handler is set before anything else loads, taken down once all has, and set again for the exit.
     """
     _say_interrupted()
     os._exit(130)
 
 
 try:
-    _sigint_before = _signal.signal(_signal.SIGINT, _interrupted_while_loading)
+    _sigint_before = _signal.signal(_signal.SIGINT, _exit_interrupted)
 except ValueError:  # imported outside the main thread, where no handler can be set (a library's import)
     _sigint_before = None
 
@@ -137,6 +138,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:  # before the run's own handlers are set, or after they are taken down
         _say_interrupted()
         code = 130
+    if argv is None:  # the program itself (not a caller in Python): a Ctrl-C while it exits is no traceback
+        _signal.signal(_signal.SIGINT, _exit_interrupted)
     raise SystemExit(code)
 
 

@@ -24,6 +24,7 @@ from typing import Any, Protocol, cast
 import numpy as np
 import torch
 
+from affdeploy.errors import UsageError
 from affdeploy.fft import meter
 from affdeploy.fft import plan as planning
 from affdeploy.fft.factored import (
@@ -42,6 +43,7 @@ from affdeploy.fft.factored import (
 )
 from affdeploy.fft.matrices import StageKey
 from affdeploy.fft.values import Pair
+from affdeploy.limits import available_memory_bytes
 
 # Largest product of transformed sizes done as one Kronecker matrix (measured, docs/fft.md).
 KRON_LIMIT = 64
@@ -272,6 +274,7 @@ def _plans(shape: Sequence[Any], kind: str, dims: list[int], sizes: dict[int, in
            keep: Keep, forms: frozenset[str] | None, model: planning.CostModel) -> dict[int, planning.AxisPlan]:
     numel = math.prod(_hint(s) for s in shape)
     plans = {}
+    need = 0
     last = dims[-1]
     for d in dims:
         n = sizes[d]
@@ -283,6 +286,12 @@ def _plans(shape: Sequence[Any], kind: str, dims: list[int], sizes: dict[int, in
         if kind == "c2r" and d == last:
             real_in, n_in = True, n  # the c2r network is the transposed real-input network: costed as the r2c
         plans[d] = planning.choose(n, n_in, kout, real_in, max(1, numel // max(1, size)), forms, model, dense_kout=kept)
+        need += planning.constant_bytes(plans[d], n_in, kout, real_in)
+    available = available_memory_bytes()
+    if need > available:  # refused before any is built: the pass would run the machine out of memory
+        lengths = ", ".join(f"{sizes[d]} along dim {d}" for d in dims)
+        raise UsageError(f"an FFT of {lengths} needs about {need / 1e9:,.1f} GB of DFT constants; this machine has "
+                         f"{available / 1e9:.1f} GB available", hint="transform shorter signals, e.g. in frames")
     return plans
 
 
