@@ -2,7 +2,7 @@
 user models, int8 that misses its floor.
 
 A full disk is real: a tmpfs mounted with a few inodes or pages (root only; skipped elsewhere). The exports
-are of a one-FFT factory model to ONNX, in-process, seconds each.
+are of a one-FFT factory model to ONNX (once also to Core ML), in-process, seconds each.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import torch
 from bad_input_helpers import assert_one_clear_line, snapshot, tmpfs  # noqa: F401  (tmpfs: a fixture)
 from cli_helpers import cli
 
-from affdeploy.errors import AffdeployError
 from affdeploy.export import ExportRequest, export_artifacts
 from affdeploy.export.registry import get_target
 from affdeploy.limits import available_memory_bytes
@@ -125,29 +124,18 @@ def test_full_disk_while_the_converter_writes_is_a_full_disk(disk: Callable[[str
     assert snapshot(folder) == before
 
 
-def test_full_disk_after_one_target_finished_names_what_was_kept(disk: Callable[[str], Path]) -> None:
-    """Two artifacts in one run; the folder fills (every inode taken) once the first is recorded. The error is the
-    line the CLI prints: the kept artifact (on folder, in the manifest) and the one that failed."""
-    folder = disk("size=1m,nr_inodes=32")
-
-    def fill_disk(step: str, fraction: float | None = None) -> None:
-        if step.startswith("lowering FFTs"):  # the second request's program, after the first was recorded
-            for i in range(32):
-                try:
-                    (folder / f"filler{i}").touch()
-                except OSError:
-                    break
-
-    requests = [ExportRequest.create(SPECTRAL, "onnx", fft=fft, out=folder) for fft in ("native", "dft")]
-    with pytest.raises(AffdeployError) as failure:
-        export_artifacts(requests, fill_disk)
-    failed = get_target("onnx").artifact_name(requests[1])
-    assert str(failure.value) == (
-        f"cannot write {folder / failed}: {NO_SPACE} ({failed} was not written; kept the finished {ARTIFACT}, "
-        f"recorded in {folder / 'manifest.json'})")
-    entries = json.loads((folder / "manifest.json").read_text())["artifacts"]
-    assert [e["path"] for e in entries] == [ARTIFACT]
-    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith("filler")) == ["manifest.json", ARTIFACT]
+def test_full_disk_after_one_target_finished_names_what_was_kept(disk: Callable[[str], Path],
+                                                                 capfd: pytest.CaptureFixture[str]) -> None:
+    """ONNX then Core ML on five inodes: the .onnx and its manifest entry fit; the .mlpackage's files do not, and
+    coremltools says so in its own words (a shutil.Error). The line names the kept artifact and the failed one."""
+    folder = disk("size=1m,nr_inodes=5")
+    code, _, err = cli(capfd, "export", "-m", SPECTRAL, "-t", "onnx,coreml", "--out", str(folder))
+    kept, failed = (get_target(t).artifact_name(ExportRequest.create(SPECTRAL, t)) for t in ("onnx", "coreml"))
+    assert code == 1
+    assert_one_clear_line(err, f"cannot write {folder / failed}: {NO_SPACE} ({failed} was not written; kept the "
+                               f"finished {kept}, recorded in {folder / 'manifest.json'})")
+    assert [e["path"] for e in json.loads((folder / "manifest.json").read_text())["artifacts"]] == [kept]
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", kept]
 
 
 @pytest.mark.parametrize(("factory", "needle"), [

@@ -72,7 +72,7 @@ def temporaries(out: Path) -> list[str]:
 
 
 def start_export(out: Path, *args: str) -> subprocess.Popen[str]:
-    size = [] if any(str(a).endswith(".pt2") for a in args) else ["--image-size", "64"]  # a .pt2 has its shapes
+    size = ("--image-size", "64") if SHARED_MODEL in args else ()  # a user model (.pt2) takes no image size
     command = [*CLI, "export", *size, "--out", str(out), *args]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})

@@ -256,11 +256,24 @@ def disk_refused(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
 
 
+def out_of_space(folder: Path) -> bool:
+    """Whether ``folder``'s filesystem has no block or no inode left: what a writer's failure there most likely was
+    when a library reports it in its own words (coremltools: a shutil.Error listing the files it could not copy)."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail == 0 or st.f_favail == 0
+
+
+def full_disk_error(final: Path, code: int = errno.ENOSPC) -> AffdeployError:
+    """The one line for a write of ``final`` that a full or read-only disk refused."""
+    return AffdeployError(f"cannot write {final}: {os.strerror(code)}", hint=NOTHING_WRITTEN)
+
+
 def _no_space(exc: OSError, final: Path) -> AffdeployError | None:
     """One clear line for a full or read-only disk, which every writer can hit."""
-    if disk_refused(exc):
-        return AffdeployError(f"cannot write {final}: {os.strerror(exc.errno or 0)}", hint=NOTHING_WRITTEN)
-    return None
+    return full_disk_error(final, exc.errno or errno.ENOSPC) if disk_refused(exc) else None
 
 
 @contextmanager

@@ -40,6 +40,8 @@ from affdeploy.fsutil import (
     atomic_path,
     disk_refused,
     ensure_writable_dir,
+    full_disk_error,
+    out_of_space,
     path_size,
     remove_path,
     sha256_path,
@@ -326,6 +328,8 @@ def _lower(tgt: ExportTarget, program: ExportedProgram, spec: InputSpec | Tensor
     except Exception as exc:  # converters raise anything from ValueError to RuntimeError
         if disk_refused(exc):  # a full disk is said as such by the atomic write around this
             raise
+        if out_of_space(dest.parent):  # a converter that says it in its own words (and the disk is full)
+            raise full_disk_error(Path(request.out) / tgt.artifact_name(request)) from None
         raise ExportError(f"{tgt.name} lowering failed: {type(exc).__name__}: {first_line(exc)}") from None
 
 
