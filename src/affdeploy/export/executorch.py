@@ -22,6 +22,7 @@ from affdeploy.errors import ExportError
 from affdeploy.etruntime import open_forward
 from affdeploy.export.base import ExportTarget, Lowered, NotRunnable, Session
 from affdeploy.export.opreport import Delegation, OpReport
+from affdeploy.export.parity import Checkset, ParityResult
 from affdeploy.export.registry import register_target
 from affdeploy.fft.policy import CHECKED, FFTSupport
 from affdeploy.graph import is_fft_op
@@ -31,6 +32,14 @@ from affdeploy.vocab import Backend, DeviceKind, Precision, Target
 if TYPE_CHECKING:
     from affdeploy.export.request import ExportRequest
     from affdeploy.preprocessing import InputSpec
+
+ETRECORD_SUFFIX = ".etrecord"
+
+
+def etrecord_path(pte: Path) -> Path:
+    """Where the ETRecord of a .pte lives: beside it, same stem (a companion in the manifest)."""
+    return pte.with_name(pte.name.removesuffix(".pte") + ETRECORD_SUFFIX)
+
 
 STRUCTURAL_OPS = frozenset({"getitem", "executorch_call_delegate"})
 """Graph plumbing that the delegation report lists but that is no computation left outside."""
@@ -141,7 +150,8 @@ class ExecuTorchTarget(ExportTarget):
         if request.backend == Backend.XNNPACK and request.precision != Precision.FP32:
             ep = _reduced(ep, request)
         edge = to_edge_transform_and_lower(ep, partitioner=_partitioners(request.backend, request.precision),
-                                           compile_config=EdgeCompileConfig(_check_ir_validity=True))
+                                           compile_config=EdgeCompileConfig(_check_ir_validity=True),
+                                           generate_etrecord=True)
         report = _delegation_report(edge, request.backend)
         if request.require_full_delegation and report.non_delegated_ops:
             left = {k: v.non_delegated for k, v in report.delegation.items() if v.non_delegated}
@@ -150,8 +160,17 @@ class ExecuTorchTarget(ExportTarget):
                 f"{report.non_delegated_ops} ops stay outside the {request.backend} delegate: {shown}",
                 hint="drop --require-full-delegation to export anyway",
             )
-        dest.write_bytes(edge.to_executorch().buffer)
-        return Lowered(dest, report)
+        program = edge.to_executorch()
+        dest.write_bytes(program.buffer)
+        etrecord = etrecord_path(dest)
+        program.get_etrecord().save(str(etrecord))
+        return Lowered(dest, report, [etrecord])
+
+    def validate(self, path: Path, request: ExportRequest, check: Checkset) -> ParityResult:
+        """The ETRecord beside a .pte is debug data (graphs and debug handles), not a program to run."""
+        if path.suffix == ETRECORD_SUFFIX:
+            return ParityResult.not_verified("an ETRecord: the graphs and debug handles 'affdeploy profile' reads")
+        return super().validate(path, request, check)
 
     def preload(self) -> None:
         with native_stderr_captured(), warnings.catch_warnings():

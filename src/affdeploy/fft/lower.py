@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.fx.traceback as fx_traceback
 from torch import nn
 from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
@@ -268,6 +269,11 @@ class _LoweredModule(nn.Module):
         return _get_path(self, where[0])
 
     def _evaluate(self, node: Node, env: dict[Node, Any]) -> Any:
+        """One node's value; the nodes its re-export traces inherit its module path (``affdeploy profile``'s map)."""
+        with fx_traceback.set_current_meta(node):
+            return self._evaluate_node(node, env)
+
+    def _evaluate_node(self, node: Node, env: dict[Node, Any]) -> Any:
         folded = self._folded.get(node.name)
         if self._frozen and folded:
             return Pair(getattr(self, folded[0]), getattr(self, folded[1]), constant=folded)
@@ -410,7 +416,8 @@ def _dynamic_shapes(ep: ExportedProgram) -> dict[str, tuple[dict[int, Any], ...]
 def _reexport(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], dynamic: Any) -> ExportedProgram:
     """Export the lowered module, keeping dynamic dims dynamic (an error if they would specialise)."""
     try:
-        return torch.export.export(module, args, kwargs, dynamic_shapes=dynamic, strict=False).run_decompositions({})
+        with fx_traceback.preserve_node_meta():  # nn_module_stack and torch_fn of the original nodes carry over
+            return torch.export.export(module, args, kwargs, dynamic_shapes=dynamic, strict=False).run_decompositions({})
     except UnsupportedOpError:
         raise
     except Exception as exc:  # a guard on a dynamic dim: torch reports it as a constraint violation
