@@ -42,6 +42,8 @@ from affdeploy.fft.transform import DynamicDimError
 from affdeploy.fft.values import LazyStack, Pair, contains, materialize
 from affdeploy.graph import complex_value_count, fft_op_count, is_fft_op, op_name
 
+FFT_SCOPE = "affdeploy.fft"
+"""The module type recorded for an FFT's own nodes (its scope's path ends in the FFT op's name)."""
 _STATIC_KINDS = (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR)
 _PASS_THROUGH = ("clone", "alias", "detach", "contiguous", "lift_fresh_copy")
 
@@ -269,8 +271,16 @@ class _LoweredModule(nn.Module):
         return _get_path(self, where[0])
 
     def _evaluate(self, node: Node, env: dict[Node, Any]) -> Any:
-        """One node's value; the nodes its re-export traces inherit its module path (``affdeploy profile``'s map)."""
+        """One node's value; the nodes its re-export traces inherit its module path (``affdeploy profile``'s map),
+        an FFT's own nodes under a scope named after it (``<module>.fft_rfft2``), so its cost shows as such."""
         with fx_traceback.set_current_meta(node):
+            name = op_name(node.target)
+            current = fx_traceback.get_current_meta()
+            if is_fft_op(name) and current:
+                stack = dict(current.get("nn_module_stack") or {})
+                parent = next(reversed(stack.values()))[0] if stack else ""
+                stack[f"{FFT_SCOPE}{node.name}"] = (f"{parent}.{name}" if parent else name, FFT_SCOPE)
+                current["nn_module_stack"] = stack
             return self._evaluate_node(node, env)
 
     def _evaluate_node(self, node: Node, env: dict[Node, Any]) -> Any:
