@@ -35,6 +35,7 @@ try:  # torch loads here (~2 s): a Ctrl-C meanwhile is an interrupted run, not a
     from affdeploy.cli import run_cmd as _run_cmd  # noqa: F401
     from affdeploy.cli import inspect_cmd as _inspect_cmd  # noqa: F401
     from affdeploy.cli import bench as _bench  # noqa: F401
+    from affdeploy.cli import profile_cmd as _profile_cmd  # noqa: F401
     from affdeploy.cli import report as _report  # noqa: F401
     from affdeploy.cli import devices as _devices  # noqa: F401
     from affdeploy.cli import android_assets as _android_assets  # noqa: F401
