@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from cli_helpers import cli, run_cli
+from loopback_adb.device import LoopbackDevice
+from test_android import on_phone, stand_in  # noqa: F401  (on_phone: fixture)
 
 AGREEMENT = (0.5, 1.5)
 """Sum of per-op medians over bench's unprofiled median. The 15% claim is measured on quiet runs by
@@ -100,3 +102,39 @@ def test_without_etrecord_times_stay_and_the_mapping_says_how_to_get_it(
 def test_bad_options_are_one_error_line(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = cli(capsys, "profile", "--model", "affnet-et", "--image-size", "64", *args)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+# ----------------------------------------------------------------------------- Android (the loopback phone)
+
+
+def test_android_route_profiles_with_the_native_runners(on_phone: LoopbackDevice, artifacts: list[Path],
+                                                        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """executor_runner --etdump_path, onnxruntime_perf_test -p and benchmark_model's op-profiling CSV, pulled back
+    and read by the host's parsers (the stand-ins run the real runtimes and write the real files)."""
+    bins = tmp_path / "bin"
+    args = [a for path in artifacts for a in ("--artifact", str(path))]
+    code, out, err = cli(capsys, "profile", "--device", on_phone.serial, *args, "--iters", "3", "--warmup", "1",
+                         "--executor-runner", str(stand_in(bins, "executor_runner")),
+                         "--ort-perf-test", str(stand_in(bins, "onnxruntime_perf_test")),
+                         "--tflite-benchmark", str(stand_in(bins, "benchmark_model")), "--json", "-")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["device"] == "pixel7"
+    for target in ("executorch", "onnx", "tflite"):
+        runtime = _runtime(document, target)
+        assert runtime["ops"] and runtime["warm_ms"] > 0 and runtime["load_ms"] > 0, target
+        assert runtime["mapped_share"] > 0.3, (target, runtime["mapping"])
+        assert any(m["module"].startswith("layer_4") for m in runtime["modules"]), target
+    commands = [" ".join(e["command"]) for e in on_phone.taskset_log() if e["command"]]
+    assert any("--etdump_path=" in c for c in commands)
+    assert any(" -p " in c for c in commands)
+    assert any("--enable_op_profiling=true" in c and "--op_profiling_output_mode=csv" in c for c in commands)
+
+
+def test_a_runner_built_without_the_event_tracer_is_one_error(on_phone: LoopbackDevice, artifacts: list[Path],
+                                                             tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    runner = stand_in(tmp_path / "bin", "executor_runner", "FAKE_ET_EVENT_TRACER=off")
+    code, _, err = cli(capsys, "profile", "--device", on_phone.serial, "--artifact", str(artifacts[0]), "--iters", "2",
+                       "--warmup", "0", "--executor-runner", str(runner))
+    assert code != 0 and len(err.strip().splitlines()) == 1, err
+    assert "built without the event tracer" in err and "-DEXECUTORCH_ENABLE_EVENT_TRACER=ON" in err

@@ -125,5 +125,5 @@ def _run(device: str | None, request: BenchRequest, runners: Mapping[str, Path],
     if not isinstance(found, AndroidDevice):
         from affdeploy.bench.profile.host import COREML_NO_PER_OP, unavailable
 
-        return [unavailable(Target.COREML, "", COREML_NO_PER_OP)], str(found.describe().get("name", device))
-    return profile_android(found, request, report), str(found.describe().get("name", device))
+        return [unavailable(Target.COREML, "", COREML_NO_PER_OP)], found.info.name
+    return profile_android(found, request, report), found.info.name

@@ -6,52 +6,25 @@ The same parser reads the host's ETDump (pybindings with ``enable_etdump``) and 
 - ops on ExecuTorch's CPU kernels carry debug handles: exact, through the ETRecord's edge graph and
   each node's ``nn_module_stack``;
 - ops inside an XNNPACK delegate carry none (XNNPACK's profiler names its operators, ``Convolution
-  (NHWC, F32) IGEMM #3``). They are aligned, in execution order, with the delegated graph's nodes by
-  op family (difflib's longest matching blocks); an operator no node lines up with (the layout
-  transposes XNNPACK inserts, fused pairs) stays unmapped;
+  (NHWC, F32) IGEMM #3``): they are lined up with the delegated graph's nodes (:mod:`.align`);
 - the runtime's own time (method overhead, the delegate call around its operators) is its own row.
 """
 
 from __future__ import annotations
 
-import difflib
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from affdeploy.bench.profile.align import GraphNode, align
 from affdeploy.bench.profile.model import OpTime
 from affdeploy.errors import AffdeployError
 
 CPU_KERNEL = "CPU kernel"
 RUNTIME = "runtime"
 _SKIPPED_NODES = frozenset({"getitem", "_native_batch_norm_legit_no_training"})  # folded by XNNPACK into convs
-_FAMILIES = (  # XNNPACK operator name prefix -> op family; edge op name -> the same family
-    (("Convolution", "Fully Connected", "Batch Matrix Multiply", "Deconvolution"),
-     ("convolution", "linear", "mm", "bmm", "addmm", "matmul")),
-    (("Multiply",), ("mul",)), (("Add",), ("add",)), (("Subtract",), ("sub",)), (("Divide",), ("div",)),
-    (("Sigmoid",), ("sigmoid",)), (("Clamp",), ("clamp", "hardtanh", "relu")), (("GELU",), ("gelu",)),
-    (("Mean", "Sum"), ("mean", "sum")), (("Reciprocal Square Root",), ("rsqrt",)), (("Square Root",), ("sqrt",)),
-    (("Static Reshape", "Copy"), ("view_copy", "clone", "_clone_dim_order", "squeeze_copy", "unsqueeze_copy")),
-    (("Transpose",), ("permute_copy",)), (("Slice",), ("slice_copy",)), (("Concatenate",), ("cat",)),
-    (("Softmax",), ("_softmax",)), (("Max Pooling",), ("max_pool2d",)), (("Average Pooling",), ("avg_pool2d",)),
-)
-
-
-def runtime_family(event: str) -> str:
-    """``Convolution (NHWC, F32) IGEMM #3`` -> ``convolution``; an unknown operator is its own family."""
-    for names, ops in _FAMILIES:
-        if event.startswith(names):
-            return ops[0]
-    return event.split(" (")[0]
-
-
-def graph_family(op: str) -> str:
-    for _names, ops in _FAMILIES:
-        if op in ops:
-            return ops[0]
-    return op
 
 
 def edge_op(target: Any) -> str:
@@ -64,15 +37,6 @@ def node_module(node: Any) -> str:
     """The innermost module path of an FX node ('' at the model's top level)."""
     stack = node.meta.get("nn_module_stack") or {}
     return str(next(reversed(stack.values()))[0]) if stack else ""
-
-
-@dataclass(frozen=True)
-class GraphNode:
-    """What a profile needs of one node of the ETRecord's edge graph."""
-
-    op: str
-    module: str
-    macs: int
 
 
 class EdgeGraph:
@@ -142,14 +106,9 @@ def _common_module(nodes: Sequence[GraphNode]) -> str | None:
     return ".".join(common)
 
 
-def _align(events: list[Any], nodes: list[GraphNode], skip: int, delegate: str) -> list[OpTime]:
-    """Delegate operators matched to graph nodes by op family, in order; the rest unmapped."""
-    matcher = difflib.SequenceMatcher(None, [runtime_family(e.name) for e in events],
-                                      [graph_family(n.op) for n in nodes], autojunk=False)
-    matched: dict[int, GraphNode] = {}
-    for block in matcher.get_matching_blocks():
-        for k in range(block.size):
-            matched[block.a + k] = nodes[block.b + k]
+def _delegated_rows(events: list[Any], nodes: list[GraphNode], skip: int, delegate: str) -> list[OpTime]:
+    """Delegate operators with the modules of the graph nodes they line up with (:mod:`.align`)."""
+    matched = align([e.name for e in events], nodes)
     rows = []
     for i, event in enumerate(events):
         node = matched.get(i)
@@ -200,7 +159,7 @@ def parse_etdump(etdump: Path, etrecord: Path | None, skip: int = 0) -> ETDumpPr
             pending.append(event)
         elif event.name == "DELEGATE_CALL":
             label = _backend_label(event.delegate_backend_name)
-            rows = _align(pending, graph.delegated(_handles(event.debug_handles)), skip, label)
+            rows = _delegated_rows(pending, graph.delegated(_handles(event.debug_handles)), skip, label)
             ops += rows
             inner = sum(r.ms for r in rows)
             ops.append(OpTime(f"{label} delegate call", "delegate call", RUNTIME, max(ms - inner, 0.0),
