@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from affdeploy.bench.profile.align import GraphNode, align
-from affdeploy.bench.profile.model import OpTime
+from affdeploy.bench.profile.model import OpTime, common_path
 from affdeploy.errors import AffdeployError
 
 CPU_KERNEL = "CPU kernel"
@@ -93,19 +93,6 @@ def _median(raw: Sequence[float], skip: int) -> float:
     return float(statistics.median(kept))
 
 
-def _common_module(nodes: Sequence[GraphNode]) -> str | None:
-    """The deepest module path every node lies in (None when there are no nodes)."""
-    if not nodes:
-        return None
-    paths = [n.module.split(".") if n.module else [] for n in nodes]
-    common: list[str] = []
-    for parts in zip(*paths, strict=False):
-        if len(set(parts)) != 1:
-            break
-        common.append(parts[0])
-    return ".".join(common)
-
-
 def _delegated_rows(events: list[Any], nodes: list[GraphNode], skip: int, delegate: str) -> list[OpTime]:
     """Delegate operators with the modules of the graph nodes they line up with (:mod:`.align`)."""
     matched = align([e.name for e in events], nodes)
@@ -163,7 +150,7 @@ def parse_etdump(etdump: Path, etrecord: Path | None, skip: int = 0) -> ETDumpPr
             ops += rows
             inner = sum(r.ms for r in rows)
             ops.append(OpTime(f"{label} delegate call", "delegate call", RUNTIME, max(ms - inner, 0.0),
-                              None if pending else _common_module(graph.nodes(_handles(event.debug_handles)))))
+                              None if pending else common_path(n.module for n in graph.nodes(_handles(event.debug_handles)))))
             delegate_ms += ms
             pending = []
         elif event.name == "Method::execute":
@@ -172,7 +159,7 @@ def parse_etdump(etdump: Path, etrecord: Path | None, skip: int = 0) -> ETDumpPr
             nodes = graph.nodes(_handles(event.debug_handles))
             kind = event.name.removeprefix("native_call_").split(".")[0]
             ops.append(OpTime(event.name.removeprefix("native_call_"), kind, CPU_KERNEL, ms,
-                              _common_module(nodes), sum(n.macs for n in nodes) or None))
+                              common_path(n.module for n in nodes), sum(n.macs for n in nodes) or None))
     if execute_ms is not None:
         cpu_ops = sum(op.ms for op in ops if op.where == CPU_KERNEL)
         ops.append(OpTime("ExecuTorch method overhead", "overhead", RUNTIME, max(execute_ms - delegate_ms - cpu_ops, 0.0)))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from affdeploy.bench.profile.align import GraphNode, align
-from affdeploy.bench.profile.model import OpTime
+from affdeploy.bench.profile.model import OpTime, common_path
 from affdeploy.errors import AffdeployError
 
 RUN_ORDER = "============================== Run Order =============================="
@@ -53,13 +53,17 @@ def _run_order(text: str) -> list[CsvRow]:
 
 
 def tensor_module(name: str) -> str | None:
-    """litert-torch's tensor name -> module path: ``a.Model/torch...Sequential_layer_4/x.Block_1;3`` -> ``layer_4.1``."""
-    location = name.split(";", 1)[0]
-    if "/" not in location and "." not in location:
-        return None  # not a name litert-torch wrote
-    parts = location.split("/")[1:]  # the first component is the model itself
+    """litert-torch's tensor name -> module path: ``a.Model/torch...Sequential_layer_4/x.Block_1;3`` -> ``layer_4.1``.
+
+    A fused op's name lists each source location (``;``-separated): the module they all lie in.
+    """
+    modules = [_location_module(loc) for loc in name.split(";") if "/" in loc or loc.count(".") > 1]
+    return common_path(m for m in modules if m is not None) if modules and None not in modules else None
+
+
+def _location_module(location: str) -> str | None:
     attrs = []
-    for part in parts:
+    for part in location.split("/")[1:]:  # the first component is the model itself
         tail = part.rsplit(".", 1)[-1]
         if "_" not in tail:
             return None

@@ -155,6 +155,19 @@ def module_at(module: str | None, depth: int) -> str:
     return ".".join(module.split(".")[:depth])
 
 
+def common_path(paths: Iterable[str]) -> str | None:
+    """The deepest module path all ``paths`` lie in ('' for the model itself; None when there are none)."""
+    split = [p.split(".") if p else [] for p in paths]
+    if not split:
+        return None
+    common: list[str] = []
+    for parts in zip(*split, strict=False):
+        if len(set(parts)) != 1:
+            break
+        common.append(parts[0])
+    return ".".join(common)
+
+
 def _sums(pairs: Iterable[tuple[str | None, float]]) -> dict[str, float]:
     totals: dict[str, float] = {}
     for key, ms in pairs:
