@@ -13,9 +13,10 @@ from loopback_adb.device import LoopbackDevice
 from test_android import on_phone, stand_in  # noqa: F401  (on_phone: fixture)
 
 AGREEMENT = (0.5, 1.5)
-"""Sum of per-op medians over bench's unprofiled median. The 15% claim is measured on quiet runs by
-benchmarks/bench_profile.py; on two shared cores a test can only hold the order of magnitude, which still
-fails a profile that loses or double-counts whole delegates or runs."""
+"""Sum of per-op medians over the unprofiled median taken in turn with the profiled runs. The 15% claim is
+measured at 256 px by benchmarks/bench_profile.py; at 64 px the profilers' per-op cost is a larger share and
+two shared cores are noisy, so the test holds the order of magnitude, which still fails a profile that loses
+or double-counts whole delegates or runs."""
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +31,8 @@ def profiled(artifacts: list[Path], tmp_path_factory: pytest.TempPathFactory) ->
     """ONE profile of the three artifacts: the JSON document, the PNG and the printed table."""
     out = tmp_path_factory.mktemp("profile")
     args = [a for path in artifacts for a in ("--artifact", str(path))]
-    common = ["profile", *args, "--iters", "8", "--warmup", "2", "--depth", "2"]
-    code, _, err = run_cli(*common, "--json", str(out / "profile.json"), "--png", str(out / "profile.png"))
-    assert code == 0, err
-    code, table, err = run_cli(*common, "--top", "3")
+    code, table, err = run_cli("profile", *args, "--iters", "8", "--warmup", "2", "--depth", "2", "--top", "3",
+                               "--json", str(out / "profile.json"), "--png", str(out / "profile.png"))
     assert code == 0, err
     return json.loads((out / "profile.json").read_text()), out / "profile.png", table
 
@@ -48,7 +47,7 @@ def test_side_by_side_columns_modules_and_chart(profiled: tuple[dict[str, Any], 
     assert document["schema"] == "affdeploy.profile/v1"
     assert [r["target"] for r in document["runtimes"]] == ["executorch", "onnx", "tflite"]
     for header in ("executorch (xnnpack)", "onnx (ort-cpu)", "tflite (xnnpack)", "layer_3.1", "FFT pass: DFT matmuls",
-                   "warm median, unprofiled", "first inference", "top 3 ops per runtime"):
+                   "warm median, bench", "unprofiled median, alternated", "first inference", "top 3 ops per runtime"):
         assert header in table
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for target in ("executorch", "onnx"):

@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from affdeploy.bench.profile.align import GraphNode, align
-from affdeploy.bench.profile.model import OpTime, common_path
+from affdeploy.bench.profile.model import RUNTIME, OpTime, common_path
 from affdeploy.errors import AffdeployError
 
 CPU_KERNEL = "CPU kernel"
-RUNTIME = "runtime"
 _SKIPPED_NODES = frozenset({"getitem", "_native_batch_norm_legit_no_training"})  # folded by XNNPACK into convs
 
 
@@ -149,7 +148,7 @@ def parse_etdump(etdump: Path, etrecord: Path | None, skip: int = 0) -> ETDumpPr
             rows = _delegated_rows(pending, graph.delegated(_handles(event.debug_handles)), skip, label)
             ops += rows
             inner = sum(r.ms for r in rows)
-            ops.append(OpTime(f"{label} delegate call", "delegate call", RUNTIME, max(ms - inner, 0.0),
+            ops.append(OpTime(f"{label} delegate call, outside its operators", "delegate call", RUNTIME, max(ms - inner, 0.0),
                               None if pending else common_path(n.module for n in graph.nodes(_handles(event.debug_handles)))))
             delegate_ms += ms
             pending = []
@@ -162,5 +161,5 @@ def parse_etdump(etdump: Path, etrecord: Path | None, skip: int = 0) -> ETDumpPr
                               common_path(n.module for n in nodes), sum(n.macs for n in nodes) or None))
     if execute_ms is not None:
         cpu_ops = sum(op.ms for op in ops if op.where == CPU_KERNEL)
-        ops.append(OpTime("ExecuTorch method overhead", "overhead", RUNTIME, max(execute_ms - delegate_ms - cpu_ops, 0.0)))
+        ops.append(OpTime("ExecuTorch method, outside its kernels and delegate calls", "overhead", RUNTIME, max(execute_ms - delegate_ms - cpu_ops, 0.0)))
     return ETDumpProfile(ops, execute_ms, bool(graph.by_handle))

@@ -3,8 +3,9 @@
 Artifacts are found or exported exactly as ``bench`` does (``engine.plan``), and load, first inference
 and the warm median come from ``engine.measure`` with the profilers off, so they are ``bench``'s
 numbers. Each artifact is then loaded a second time with its runtime's profiler on and run warm-up +
-iterations again; the per-op medians of those runs are the rows, and their wall time against the
-unprofiled median is the profiler's overhead.
+iterations again, each profiled run right after an unprofiled one of bench's session (:class:`Alternated`):
+the per-op medians are the rows, and they are held against that unprofiled median, taken in the same
+seconds (on a shared machine, load minutes apart differs by 2x).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from affdeploy.bench.profile.etdump import parse_etdump
 from affdeploy.bench.profile.model import RuntimeProfile
 from affdeploy.bench.profile.ort import parse_ort_trace
 from affdeploy.bench.request import BenchRequest
+from affdeploy.bench.runtimes import open_artifact
 from affdeploy.errors import UsageError
 from affdeploy.progress import Progress, silent
 from affdeploy.vocab import BASELINE, DeviceKind, Target, split_names
@@ -55,13 +58,35 @@ def etrecord_for(pte: Path) -> Path | None:
     return path if path.is_file() else None
 
 
-def _timed_runs(call: Callable[[], object], runs: int) -> list[float]:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter_ns()
-        call()
-        times.append((time.perf_counter_ns() - start) / 1e6)
-    return times
+def _timed(call: Callable[[], object]) -> float:
+    start = time.perf_counter_ns()
+    call()
+    return (time.perf_counter_ns() - start) / 1e6
+
+
+@dataclass
+class Alternated:
+    """Wall times of the profiled runs and of unprofiled runs of the same artifact taken in turn with them."""
+
+    profiled: list[float]
+    unprofiled: list[float]
+
+    @classmethod
+    def run(cls, profiled: Callable[[], object], config: Config, feed: Any, runs: int) -> Alternated:
+        """One unprofiled run (the session ``bench`` opens), one profiled run, and again: whatever else the machine
+        does meanwhile falls on both alike, so their medians compare as the profiler's overhead."""
+        assert config.artifact is not None and config.export is not None
+        session = open_artifact(config.artifact, config.export, config.threads)
+        prepared = session.prepare(feed)
+        session.activate()
+        times = cls([], [])
+        for _ in range(runs):
+            times.unprofiled.append(_timed(lambda: session.infer(prepared)))
+            times.profiled.append(_timed(profiled))
+        return times
+
+    def medians(self, skip: int) -> tuple[float, float]:
+        return statistics.median(self.profiled[skip:]), statistics.median(self.unprofiled[skip:])
 
 
 def _executorch(config: Config, feed: Any, request: BenchRequest, runs: int, skip: int, work: Path) -> RuntimeProfile:
@@ -80,16 +105,17 @@ def _executorch(config: Config, feed: Any, request: BenchRequest, runs: int, ski
 
         module = portable_lib._load_for_executorch(str(config.artifact), enable_etdump=True)
     inputs = [torch.from_numpy(np.ascontiguousarray(a)) for a in as_arrays(feed)]
-    walls = _timed_runs(lambda: module.forward(inputs), runs)
+    walls = Alternated.run(lambda: module.forward(inputs), config, feed, runs)
     dump = work / "forward.etdump"
     module.write_etdump_result_to_file(str(dump))
     etrecord = etrecord_for(config.artifact)
     parsed = parse_etdump(dump, etrecord, skip)
     notes = [] if etrecord else [NO_ETRECORD.format(pte=config.artifact.name,
                                                     etrecord=config.artifact.with_suffix(".etrecord").name)]
+    profiled, unprofiled = walls.medians(skip)
     return RuntimeProfile(config.target, config.backend, str(config.artifact), "executorch pybindings (ETDump)",
-                          ET_MAPPING if etrecord else "none: no ETRecord", parsed.ops,
-                          profiled_ms=statistics.median(walls[skip:]), notes=notes)
+                          ET_MAPPING if etrecord else "none: no ETRecord", parsed.ops, profiled_ms=profiled,
+                          reference_ms=unprofiled, notes=notes)
 
 
 def _onnxruntime(config: Config, feed: Any, request: BenchRequest, runs: int, skip: int, work: Path) -> RuntimeProfile:
@@ -106,12 +132,13 @@ def _onnxruntime(config: Config, feed: Any, request: BenchRequest, runs: int, sk
     session = ort.InferenceSession(str(config.artifact), options, providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
     inputs = {n: np.ascontiguousarray(a) for n, a in zip(names, as_arrays(feed), strict=True)}
-    walls = _timed_runs(lambda: session.run(None, inputs), runs)
+    walls = Alternated.run(lambda: session.run(None, inputs), config, feed, runs)
     trace = Path(session.end_profiling())
     onnx_file = config.artifact if config.artifact.suffix == ".onnx" else config.artifact.with_suffix(".onnx")
-    ops = parse_ort_trace(trace, onnx_file if onnx_file.is_file() else None, skip)
+    profiled, unprofiled = walls.medians(skip)
+    ops = parse_ort_trace(trace, onnx_file if onnx_file.is_file() else None, skip, run_ms=unprofiled)
     return RuntimeProfile(config.target, config.backend, str(config.artifact), "onnxruntime profiler",
-                          ORT_MAPPING, ops, profiled_ms=statistics.median(walls[skip:]))
+                          ORT_MAPPING, ops, profiled_ms=profiled, reference_ms=unprofiled)
 
 
 _PROFILERS = {Target.EXECUTORCH: _executorch, Target.ONNX: _onnxruntime}

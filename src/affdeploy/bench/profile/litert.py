@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from affdeploy.bench.profile.align import GraphNode, align
-from affdeploy.bench.profile.model import OpTime, common_path
+from affdeploy.bench.profile.model import RUNTIME, OpTime, common_path
 from affdeploy.errors import AffdeployError
 
 RUN_ORDER = "============================== Run Order =============================="
@@ -119,5 +119,6 @@ def parse_op_profile(csv: Path, tflite: Path | None) -> list[OpTime]:
                            node_found.module if node_found else None))
     if delegate_ms:
         inner = sum(r.avg_ms for r in internal)
-        rows.append(OpTime("XNNPACK delegate call", "delegate call", "runtime", max(delegate_ms - inner, 0.0)))
+        rows.append(OpTime("XNNPACK delegate call, outside its operators", "delegate call", RUNTIME,
+                           max(delegate_ms - inner, 0.0)))
     return rows

@@ -15,6 +15,10 @@ from typing import Any
 from affdeploy.graph import is_fft_op
 
 UNMAPPED = "(unmapped)"
+RUNTIME = "runtime"
+"""``where`` of the rows that are no op: a runtime's time around its ops (a delegate call outside its operators,
+a method or session outside its kernels). It holds dispatch overhead and, on a busy machine, the time the
+process was preempted mid-run, which per-op medians leave out: so the rows still add up to the run."""
 MODEL_ROOT = "(model)"  # ops at the top level of the model, outside every submodule
 
 DFT_MATMULS = "DFT matmuls"
@@ -71,9 +75,11 @@ class OpTime:
 class RuntimeProfile:
     """One artifact profiled in its runtime: cold start, warm median, and the per-op rows.
 
-    ``warm_ms`` is the median of unprofiled timed runs (bench's engine); ``profiled_ms`` the median
-    wall time of the profiled runs, so their ratio is the profiler's own overhead. ``per_op`` is
-    None when per-op times exist, else why not (the table still shows the totals).
+    ``warm_ms`` is bench's warm median (its engine, profilers off); ``reference_ms`` the median of
+    unprofiled runs of bench's session taken in turn with the profiled ones (host; a phone's runner
+    cannot alternate: there it is bench's median), ``profiled_ms`` the median wall time of the
+    profiled runs: their ratio is the profiler's overhead, and the sum of per-op medians is held
+    against ``reference_ms``. ``per_op`` is None when per-op times exist, else why not.
     """
 
     target: str
@@ -86,6 +92,7 @@ class RuntimeProfile:
     first_ms: float | None = None
     warm_ms: float | None = None
     profiled_ms: float | None = None
+    reference_ms: float | None = None
     per_op: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -94,18 +101,22 @@ class RuntimeProfile:
         return sum(op.ms for op in self.ops)
 
     @property
+    def unprofiled_ms(self) -> float | None:
+        return self.reference_ms or self.warm_ms
+
+    @property
     def agreement(self) -> float | None:
-        """Sum of per-op medians over the unprofiled warm median (1.0: they agree)."""
-        if not self.ops or not self.warm_ms:
+        """Sum of per-op medians over the unprofiled median (1.0: they agree)."""
+        if not self.ops or not self.unprofiled_ms:
             return None
-        return self.op_total_ms / self.warm_ms
+        return self.op_total_ms / self.unprofiled_ms
 
     @property
     def overhead(self) -> float | None:
         """The profiler's cost: profiled wall-time median over the unprofiled one, minus one."""
-        if not self.profiled_ms or not self.warm_ms:
+        if not self.profiled_ms or not self.unprofiled_ms:
             return None
-        return self.profiled_ms / self.warm_ms - 1.0
+        return self.profiled_ms / self.unprofiled_ms - 1.0
 
     @property
     def mapped_share(self) -> float | None:

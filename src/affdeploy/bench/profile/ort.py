@@ -3,7 +3,8 @@
 The trace is what ``SessionOptions.enable_profiling`` writes on the host and what
 ``onnxruntime_perf_test -p <file>`` writes on a phone: a Chrome-trace list of events, one ``"cat":
 "Node"`` event named ``<node name>_kernel_time`` per node and run, with ``dur`` in microseconds and
-``args.op_name`` / ``args.provider`` (onnxruntime/core/common/profiler.cc, sequential_executor.cc).
+``args.op_name`` / ``args.provider``, and one ``"cat": "Session"`` event ``model_run`` per run
+(onnxruntime/core/common/profiler.cc, sequential_executor.cc, inference_session.cc).
 
 The dynamo exporter records each node's PyTorch scopes in ``pkg.torch.onnx.name_scopes`` (module
 paths, then the FX node's name). How exact the mapping is: a node ONNX Runtime kept under its own
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from affdeploy.bench.profile.model import OpTime
+from affdeploy.bench.profile.model import RUNTIME, OpTime
 from affdeploy.errors import AffdeployError
 
 SCOPES_KEY = "pkg.torch.onnx.name_scopes"
@@ -94,8 +95,14 @@ def _lookup(name: str, nodes: dict[str, OnnxNode]) -> OnnxNode | None:
     return nodes[max(candidates, key=len)] if candidates else None
 
 
-def parse_ort_trace(trace: Path, onnx_path: Path | None, skip: int = 0) -> list[OpTime]:
-    """Per-node rows (median over runs after the first ``skip``) of an ONNX Runtime profile."""
+def parse_ort_trace(trace: Path, onnx_path: Path | None, skip: int = 0, run_ms: float | None = None) -> list[OpTime]:
+    """Per-node rows (median over runs after the first ``skip``) of an ONNX Runtime profile.
+
+    The last row is the run's time outside the node kernels: ``run_ms`` (an unprofiled median, when the caller
+    has one) or the trace's own ``model_run`` median less the kernels. The trace's runs are slower than
+    unprofiled ones by what recording ~800 events per run costs (about a fifth for AFFNet-T), which the row
+    then holds.
+    """
     try:
         events = json.loads(trace.read_text())
     except (OSError, ValueError) as exc:
@@ -104,8 +111,11 @@ def parse_ort_trace(trace: Path, onnx_path: Path | None, skip: int = 0) -> list[
         events = events.get("traceEvents", [])
     runs: dict[tuple[str, str], list[float]] = {}  # by (name, node index): inserted nodes may share a name
     info: dict[tuple[str, str], dict[str, Any]] = {}
+    model_runs: list[float] = []
     for event in events:
         name = str(event.get("name", ""))
+        if event.get("cat") == "Session" and name == "model_run":
+            model_runs.append(float(event.get("dur", 0)) / 1e3)
         if event.get("cat") != "Node" or not name.endswith(_KERNEL_SUFFIX):
             continue
         args = event.get("args") or {}
@@ -123,4 +133,9 @@ def parse_ort_trace(trace: Path, onnx_path: Path | None, skip: int = 0) -> list[
         rows.append(OpTime(node, str(args.get("op_name", "?")), str(args.get("provider", "?")),
                            float(statistics.median(kept)), found.module if found else None,
                            found.macs if found else None))
+    whole = run_ms if run_ms is not None else statistics.median(model_runs[skip:] or model_runs) if model_runs else None
+    if whole is not None:
+        source = "unprofiled median" if run_ms is not None else "profiled model_run median"
+        rows.append(OpTime(f"ONNX Runtime run outside its node kernels ({source} less the kernels)", "overhead",
+                           RUNTIME, max(float(whole) - sum(r.ms for r in rows), 0.0)))
     return rows

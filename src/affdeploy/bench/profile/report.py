@@ -55,11 +55,12 @@ def side_by_side(profiles: list[RuntimeProfile], depth: int, title: str = "") ->
     rows: list[tuple[str, list[str]]] = [
         ("load (ms)", [_ms(p.load_ms) for p in profiles]),
         ("first inference (ms)", [_ms(p.first_ms) for p in profiles]),
-        ("warm median, unprofiled (ms)", [_ms(p.warm_ms) for p in profiles]),
+        ("warm median, bench (ms)", [_ms(p.warm_ms) for p in profiles]),
+        ("unprofiled median, alternated (ms)", [_ms(p.reference_ms) for p in profiles]),
         ("profiled run median (ms)", [_ms(p.profiled_ms) for p in profiles]),
         ("profiler overhead", [_ratio(p.overhead, signed=True) for p in profiles]),
         ("sum of op medians (ms)", [_ms(p.op_total_ms) if p.ops else "-" for p in profiles]),
-        ("sum / warm median", [_ratio(p.agreement) for p in profiles]),
+        ("sum / unprofiled median", [_ratio(p.agreement) for p in profiles]),
         ("time mapped to modules", [_ratio(p.mapped_share) for p in profiles]),
     ]
     for label, cells in rows:
