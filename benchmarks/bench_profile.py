@@ -37,6 +37,7 @@ MEASURES = ("src/affdeploy/bench/profile", "src/affdeploy/bench/engine.py", "src
 PUBLISHED_ARGS = ("--image-size", "256", "--iters", "30")
 MINUTES = 12
 DEPTH = 2
+BLOCK = "layer_4.1.global_rep.0"  # one AFF block of the last AFF stage, shown module by module
 TOLERANCE = 0.15
 
 
@@ -75,6 +76,9 @@ def markdown(profiles: list[RuntimeProfile], data: dict[str, Any]) -> str:
                                       for p in profiles]) for stage in FFT_STAGES]
     table = "\n".join([head, rule, *(f"| {label} | " + " | ".join(cells) + " |"
                                      for label, cells in (*totals, *modules, *stages))])
+    inside = [(name, [_cell(p.by_module(6).get(name), p.op_total_ms) if p.ops else "n/a" for p in profiles])
+              for name in module_order(measured, 6) if name.startswith(BLOCK)]
+    block = "\n".join([head, rule, *(f"| {label} | " + " | ".join(cells) + " |" for label, cells in inside)])
     within = [abs(p.agreement - 1) <= TOLERANCE for p in measured if p.agreement]
     verdict = (f"sum of per-op medians within {TOLERANCE:.0%} of the unprofiled median: "
                f"{sum(within)} of {len(within)} runtimes with per-op times "
@@ -84,6 +88,7 @@ def markdown(profiles: list[RuntimeProfile], data: dict[str, Any]) -> str:
         (f"AFFNet-T at {data['image_size']} px, 1 thread, {data['iters']} timed iterations; module rows at depth "
          f"{DEPTH}; the share is of that runtime's sum of per-op medians."), "",
         part("table", table), "", part("agreement", verdict), "",
+        f"One AFF block ({BLOCK}), module by module:", "", part("block", block), "",
     ])
 
 
