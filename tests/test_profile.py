@@ -12,11 +12,11 @@ from cli_helpers import cli, run_cli
 from loopback_adb.device import LoopbackDevice
 from test_android import on_phone, stand_in  # noqa: F401  (on_phone: fixture)
 
-AGREEMENT = (0.5, 1.5)
+AGREEMENT = {"executorch": (0.5, 1.5), "onnx": (0.5, 2.2)}
 """Sum of per-op medians over the unprofiled median taken in turn with the profiled runs. The 15% claim is
-measured at 256 px by benchmarks/bench_profile.py; at 64 px the profilers' per-op cost is a larger share and
-two shared cores are noisy, so the test holds the order of magnitude, which still fails a profile that loses
-or double-counts whole delegates or runs."""
+measured at 256 px by benchmarks/bench_profile.py; at 64 px two shared cores are noisy and ONNX Runtime's
+profiler adds its per-event cost (~1-2 us) to each of ~780 node times of a 2 ms run (docs/profile.md), so the
+test holds the order of magnitude, which still fails a profile that loses or double-counts whole runs."""
 
 
 @pytest.fixture(scope="module")
@@ -54,12 +54,14 @@ def test_side_by_side_columns_modules_and_chart(profiled: tuple[dict[str, Any], 
         runtime = _runtime(document, target)
         modules = {m["module"]: m["ms"] for m in runtime["modules"]}
         assert any(name.startswith("layer_4") for name in modules), modules  # the AFF stages are mapped
-        assert runtime["mapped_share"] > 0.3, runtime["mapping"]
+        ops = [op for op in runtime["ops"] if op["where"] != "runtime"]  # the runtime rows are unmapped by design
+        assert sum(op["module"] is not None for op in ops) > 0.8 * len(ops), runtime["mapping"]
         assert runtime["fft_stages"].get("DFT matmuls", 0) > 0
         assert sum(modules.values()) == pytest.approx(runtime["op_total_ms"])  # unmapped time kept, not spread
         assert runtime["load_ms"] > 0 and runtime["first_ms"] > 0 and runtime["warm_ms"] > 0
-        assert AGREEMENT[0] < runtime["agreement"] < AGREEMENT[1], runtime
-        assert any(op["gmacs_per_s"] for op in runtime["ops"])  # MACs known for convolutions and matmuls
+        low, high = AGREEMENT[target]
+        assert low < runtime["agreement"] < high, runtime
+        assert any(op["gmacs_per_s"] for op in ops)  # MACs known for convolutions and matmuls
 
 
 def test_litert_on_the_host_says_why_it_has_no_per_op_times(profiled: tuple[dict[str, Any], Path, str]) -> None:
@@ -122,7 +124,8 @@ def test_android_route_profiles_with_the_native_runners(on_phone: LoopbackDevice
     for target in ("executorch", "onnx", "tflite"):
         runtime = _runtime(document, target)
         assert runtime["ops"] and runtime["warm_ms"] > 0 and runtime["load_ms"] > 0, target
-        assert runtime["mapped_share"] > 0.3, (target, runtime["mapping"])
+        ops = [op for op in runtime["ops"] if op["where"] != "runtime"]
+        assert sum(op["module"] is not None for op in ops) > 0.8 * len(ops), (target, runtime["mapping"])
         assert any(m["module"].startswith("layer_4") for m in runtime["modules"]), target
     commands = [" ".join(e["command"]) for e in on_phone.taskset_log() if e["command"]]
     assert any("--etdump_path=" in c for c in commands)

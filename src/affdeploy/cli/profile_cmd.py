@@ -122,8 +122,15 @@ def _run(device: str | None, request: BenchRequest, runners: Mapping[str, Path],
     from affdeploy.devices.android.profile import profile_android
 
     found = resolve_device(device, runners=runners)
-    if not isinstance(found, AndroidDevice):
-        from affdeploy.bench.profile.host import COREML_NO_PER_OP, unavailable
+    if not isinstance(found, AndroidDevice):  # an iPhone: say per runtime why there are no per-op times
+        from affdeploy.bench.profile.host import (
+            COREML_NO_PER_OP,
+            IOS_NO_PER_OP,
+            unavailable,
+        )
 
-        return [unavailable(Target.COREML, "", COREML_NO_PER_OP)], found.info.name
+        asked = [n.lower() for n in split_names(request.targets)]
+        names = [Target.COREML, *(t for t in (Target.EXECUTORCH,) if t in asked or "all" in asked)]
+        return [unavailable(t, "", COREML_NO_PER_OP if t == Target.COREML else IOS_NO_PER_OP) for t in names], \
+            found.info.name
     return profile_android(found, request, report), found.info.name

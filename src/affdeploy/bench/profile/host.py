@@ -46,8 +46,7 @@ TFLITE_HOST = ("not available on the host: ai_edge_litert's Python Interpreter e
                "from benchmark_model --enable_op_profiling on a phone (--device <phone>)")
 COREML_NO_PER_OP = ("Core ML per-op time is not available outside Xcode (its Core ML performance report and "
                     "Instruments are not scriptable; MLComputePlan gives estimated costs on macOS only)")
-NO_ETRECORD = ("no ETRecord beside {pte}: per-op times only, the module mapping is missing; export again with "
-               "'affdeploy export --target executorch' (it writes {etrecord} beside the .pte)")
+IOS_NO_PER_OP = "not profiled on iPhones: the AFFBench app has no per-op profiler (Xcode's Instruments has one)"
 
 
 def etrecord_for(pte: Path) -> Path | None:
@@ -58,10 +57,28 @@ def etrecord_for(pte: Path) -> Path | None:
     return path if path.is_file() else None
 
 
+def no_etrecord(pte: Path) -> str:
+    """What a profile of a .pte without its ETRecord says, and how to get one."""
+    from affdeploy.export.executorch import etrecord_path
+
+    return (f"no ETRecord beside {pte.name}: per-op times only, the module mapping is missing; export again with "
+            f"'affdeploy export --target executorch' (it writes {etrecord_path(pte).name} beside the .pte)")
+
+
 def _timed(call: Callable[[], object]) -> float:
     start = time.perf_counter_ns()
     call()
     return (time.perf_counter_ns() - start) / 1e6
+
+
+def reference_call(config: Config, feed: Any) -> Callable[[], object]:
+    """One unprofiled inference of the session ``bench`` opens for ``config`` (opened first: for ExecuTorch it
+    sizes the process-wide threadpool, which a method loaded before would no longer see)."""
+    assert config.artifact is not None and config.export is not None
+    session = open_artifact(config.artifact, config.export, config.threads)
+    prepared = session.prepare(feed)
+    session.activate()
+    return lambda: session.infer(prepared)
 
 
 @dataclass
@@ -72,16 +89,12 @@ class Alternated:
     unprofiled: list[float]
 
     @classmethod
-    def run(cls, profiled: Callable[[], object], config: Config, feed: Any, runs: int) -> Alternated:
-        """One unprofiled run (the session ``bench`` opens), one profiled run, and again: whatever else the machine
-        does meanwhile falls on both alike, so their medians compare as the profiler's overhead."""
-        assert config.artifact is not None and config.export is not None
-        session = open_artifact(config.artifact, config.export, config.threads)
-        prepared = session.prepare(feed)
-        session.activate()
+    def run(cls, profiled: Callable[[], object], unprofiled: Callable[[], object], runs: int) -> Alternated:
+        """One unprofiled run, one profiled run, and again: whatever else the machine does meanwhile falls on both
+        alike, so their medians compare as the profiler's overhead."""
         times = cls([], [])
         for _ in range(runs):
-            times.unprofiled.append(_timed(lambda: session.infer(prepared)))
+            times.unprofiled.append(_timed(unprofiled))
             times.profiled.append(_timed(profiled))
         return times
 
@@ -89,36 +102,35 @@ class Alternated:
         return statistics.median(self.profiled[skip:]), statistics.median(self.unprofiled[skip:])
 
 
-def _executorch(config: Config, feed: Any, request: BenchRequest, runs: int, skip: int, work: Path) -> RuntimeProfile:
+def _executorch(config: Config, feed: Any, runs: int, skip: int, work: Path) -> RuntimeProfile:
     """ETDump through the pybindings (``enable_etdump``), parsed with the ETRecord beside the .pte."""
     import torch
 
-    from affdeploy.etruntime import check_pte_header, set_threads
+    from affdeploy.etruntime import check_pte_header
     from affdeploy.models.source import as_arrays
     from affdeploy.runtime_guard import native_stderr_captured
 
     assert config.artifact is not None
+    reference = reference_call(config, feed)  # sizes the threadpool before the profiled method loads
     check_pte_header(config.artifact)
-    set_threads(config.threads)
     with native_stderr_captured():
         from executorch.extension.pybindings import portable_lib
 
         module = portable_lib._load_for_executorch(str(config.artifact), enable_etdump=True)
     inputs = [torch.from_numpy(np.ascontiguousarray(a)) for a in as_arrays(feed)]
-    walls = Alternated.run(lambda: module.forward(inputs), config, feed, runs)
+    walls = Alternated.run(lambda: module.forward(inputs), reference, runs)
     dump = work / "forward.etdump"
     module.write_etdump_result_to_file(str(dump))
     etrecord = etrecord_for(config.artifact)
     parsed = parse_etdump(dump, etrecord, skip)
-    notes = [] if etrecord else [NO_ETRECORD.format(pte=config.artifact.name,
-                                                    etrecord=config.artifact.with_suffix(".etrecord").name)]
+    notes = [] if etrecord else [no_etrecord(config.artifact)]
     profiled, unprofiled = walls.medians(skip)
     return RuntimeProfile(config.target, config.backend, str(config.artifact), "executorch pybindings (ETDump)",
                           ET_MAPPING if etrecord else "none: no ETRecord", parsed.ops, profiled_ms=profiled,
                           reference_ms=unprofiled, notes=notes)
 
 
-def _onnxruntime(config: Config, feed: Any, request: BenchRequest, runs: int, skip: int, work: Path) -> RuntimeProfile:
+def _onnxruntime(config: Config, feed: Any, runs: int, skip: int, work: Path) -> RuntimeProfile:
     """ONNX Runtime's own profiler (``enable_profiling``) on the session options ``bench`` uses."""
     import onnxruntime as ort
 
@@ -132,7 +144,7 @@ def _onnxruntime(config: Config, feed: Any, request: BenchRequest, runs: int, sk
     session = ort.InferenceSession(str(config.artifact), options, providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
     inputs = {n: np.ascontiguousarray(a) for n, a in zip(names, as_arrays(feed), strict=True)}
-    walls = Alternated.run(lambda: session.run(None, inputs), config, feed, runs)
+    walls = Alternated.run(lambda: session.run(None, inputs), reference_call(config, feed), runs)
     trace = Path(session.end_profiling())
     onnx_file = config.artifact if config.artifact.suffix == ".onnx" else config.artifact.with_suffix(".onnx")
     profiled, unprofiled = walls.medians(skip)
@@ -174,7 +186,7 @@ def profile_host(request: BenchRequest, progress: Progress = silent) -> list[Run
             progress(f"profiling {config.label}", None)
             with tempfile.TemporaryDirectory(prefix="affdeploy-profile-") as work:
                 profiler = _PROFILERS.get(Target(config.target))
-                profile = (profiler(config, feed, request, runs, runs - (request.iters or 1), Path(work)) if profiler
+                profile = (profiler(config, feed, runs, runs - (request.iters or 1), Path(work)) if profiler
                            else unavailable(config.target, config.backend, TFLITE_HOST, str(config.artifact)))
             profile.load_ms, profile.first_ms, profile.warm_ms = (record.load_ms, record.first_inference_ms,
                                                                   record.stats.p50)

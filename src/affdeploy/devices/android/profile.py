@@ -25,9 +25,9 @@ from pathlib import Path
 from affdeploy.bench.profile.etdump import parse_etdump
 from affdeploy.bench.profile.host import (
     ET_MAPPING,
-    NO_ETRECORD,
     ORT_MAPPING,
     etrecord_for,
+    no_etrecord,
 )
 from affdeploy.bench.profile.litert import parse_op_profile
 from affdeploy.bench.profile.model import OpTime, RuntimeProfile
@@ -46,7 +46,9 @@ from affdeploy.devices.android.runners import (
 from affdeploy.devices.android.session import AndroidSession, Step
 from affdeploy.devices.android.tflite_runner import benchmark_model_command
 from affdeploy.errors import DeviceError, ToolMissingError
+from affdeploy.export.registry import target_for_path
 from affdeploy.progress import Progress, silent
+from affdeploy.vocab import DeviceKind
 
 EVENT_TRACER_FLAGS = "-DEXECUTORCH_BUILD_DEVTOOLS=ON -DEXECUTORCH_ENABLE_EVENT_TRACER=ON"
 LITERT_MAPPING = ("CPU-kernel ops: exact (litert-torch's tensor names carry the module stack); XNNPACK delegate "
@@ -71,7 +73,7 @@ def _et_command(binary: str, job: Job, output: str) -> str:
 
 def _et_parse(local: Path, job: Job) -> tuple[list[OpTime], list[str]]:
     etrecord = etrecord_for(job.artifact)
-    notes = [] if etrecord else [NO_ETRECORD.format(pte=job.artifact.name, etrecord=job.artifact.stem + ".etrecord")]
+    notes = [] if etrecord else [no_etrecord(job.artifact)]
     return parse_etdump(local, etrecord, skip=job.warmup).ops, notes
 
 
@@ -142,7 +144,8 @@ def profile_android(device: AndroidDevice, request: BenchRequest, progress: Prog
     """The phone's bench (cold start, warm median), then one profiled run per artifact with its native runner."""
     request = device.prepare(request)
     paths = RunnerPaths.resolve(device.runners)
-    for target in {job.target for job in jobs(request, 0, 1)}:
+    targets = [target_for_path(Path(a), DeviceKind.ANDROID).name for a in request.artifacts] or request.targets
+    for target in dict.fromkeys(targets):  # checked before anything is exported or pushed
         if paths.native(target) is None:
             runner = RUNNERS[target]
             raise ToolMissingError(f"profiling {target} on a phone needs {runner.name}: the benchmark app has no "
