@@ -8,6 +8,13 @@ tool prints on stdout: ``INFO: `` lines with the set parameters, ``Loaded model`
 tsl::StatWithPercentiles line per phase (microseconds, doubles with 6 significant digits) followed by an empty
 ``INFO:`` line, ``Inference timings in us: ...`` and the memory lines. Unknown flags are an error, as in the real tool.
 
+With ``--enable_op_profiling=true --op_profiling_output_mode=csv --op_profiling_output_file=F`` it writes F
+in the real format (tflite/profiling/profile_summarizer.cc through tensorflow/core/util/stats_calculator.cc
+with format_as_csv: ``Run Order`` tables, ``node type, start, first, avg_ms, %, cdf%, mem KB, times called,
+name`` rows, the delegate's operators after ``Delegate internal:``). The times are not per-op
+measurements (ai-edge-litert's Python interpreter has no per-op profiler): the measured average is split
+evenly over the graph's ops, each named as XNNPACK names the operator of its op type.
+
 ``FAKE_BENCHMARK_MODEL=old`` prints like an older or stripped build: statistics without percentiles,
 no memory lines (mallinfo unsupported), WARN lines in between, partial delegation.
 ``FAKE_BENCHMARK_MODEL=silent`` exits 0 having printed only its start line.
@@ -23,12 +30,43 @@ import time
 
 FLAGS = {"graph": str, "num_threads": int, "num_runs": int, "min_secs": float, "max_secs": float, "warmup_runs": int,
          "warmup_min_secs": float, "use_xnnpack": str, "report_peak_memory_footprint": str, "input_layer": str,
-         "input_layer_shape": str}
+         "input_layer_shape": str, "enable_op_profiling": str, "op_profiling_output_mode": str,
+         "op_profiling_output_file": str}
 LABELS = {"num_runs": "Min num runs", "min_secs": "Min runs duration (seconds)", "max_secs": "Max runs duration (seconds)",
           "num_threads": "Num threads", "warmup_runs": "Min warmup runs",
           "warmup_min_secs": "Min warmup runs duration (seconds)", "report_peak_memory_footprint":
           "Report the peak memory footprint", "graph": "Graph", "use_xnnpack": "Use xnnpack",
-          "input_layer": "Input layers", "input_layer_shape": "Input shapes"}
+          "input_layer": "Input layers", "input_layer_shape": "Input shapes",
+          "enable_op_profiling": "Enable op profiling", "op_profiling_output_mode": "Op profiling output mode",
+          "op_profiling_output_file": "Op profiling output file"}
+XNNPACK_NAMES = {"CONV_2D": "Convolution (NHWC, F32) IGEMM", "DEPTHWISE_CONV_2D": "Convolution (NHWC, F32) DWConv",
+                 "FULLY_CONNECTED": "Fully Connected (NC, F32) GEMM", "BATCH_MATMUL": "Batch Matrix Multiply (NC, F32)",
+                 "MUL": "Multiply (ND)", "ADD": "Add (ND)", "SUB": "Subtract (ND)", "LOGISTIC": "Sigmoid (NC)",
+                 "MEAN": "Mean (ND) Reduce2", "RSQRT": "Reciprocal Square Root (NC)", "RESHAPE": "Copy (NC, X32)",
+                 "TRANSPOSE": "Transpose (ND, X32)", "SLICE": "Slice (ND, X32)", "STRIDED_SLICE": "Slice (ND, X32)",
+                 "CONCATENATION": "Concatenate (ND, X32)", "PAD": "Constant Pad (ND, X32)", "DIV": "Divide (ND)"}
+TITLE = "============================== {} =============================="
+HEADER = "node type, start, first, avg_ms, %, cdf%, mem KB, times called, name"
+
+
+def op_profile_csv(runner: object, average_us: float) -> str:
+    """stats_calculator's CSV of one delegate node holding the graph, then its operators (even shares of the time)."""
+    ops = runner._get_ops_details()  # type: ignore[attr-defined]
+    graph = [op for op in ops if op["op_name"] != "DELEGATE"]
+    outputs = ", ".join(d["name"] for d in runner.get_output_details())  # type: ignore[attr-defined]
+    total_ms = average_us / 1000
+    share = total_ms / max(len(graph), 1)
+    lines = [TITLE.format("Run Order"), HEADER,
+             f"TfLiteXNNPackDelegate, 0, {g(total_ms)}, {g(total_ms)}, 100%, 100%, 0, 1, [{outputs}]:{len(graph)}", "",
+             "Timings (microseconds): count=1 curr=" + str(int(average_us)), "", "Delegate internal: ",
+             TITLE.format("Run Order"), HEADER]
+    cdf = 0.0
+    for index, op in enumerate(graph):
+        name = XNNPACK_NAMES.get(op["op_name"], op["op_name"].title())
+        cdf += 100 / len(graph)
+        lines.append(f"{name}, {g(share * index)}, {g(share)}, {g(share)}, {g(100 / len(graph))}%, {g(cdf)}%, 0, 1, "
+                     f"Delegate/{name}:{index}")
+    return "\n".join(lines) + "\n\n"
 
 
 def g(value: float) -> str:
@@ -156,6 +194,9 @@ def main(argv: list[str]) -> int:
     warmup_avg = g(statistics.fmean(warmup)) if warmup else "nan"
     print(f"INFO: Inference timings in us: Init: {init_us}, First inference: {first}, Warmup (avg): {warmup_avg}, "
           f"Inference (avg): {g(statistics.fmean(measured)) if measured else 'nan'}")
+    if params.get("enable_op_profiling") == "true" and params.get("op_profiling_output_file"):
+        with open(str(params["op_profiling_output_file"]), "w") as out:
+            out.write(op_profile_csv(runner, statistics.fmean(measured)))
     if style == "old":
         return 0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

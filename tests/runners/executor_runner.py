@@ -15,6 +15,11 @@ builds before ExecuTorch 1.3 do.
 turns EXECUTORCH_ENABLE_LOGGING on only for Debug builds, and without it every ET_LOG call compiles
 to nothing, so the real runner then prints only its ``OutputX`` lines and exits 0.
 
+``--etdump_path=F`` exists, as in the real runner, only in a build with the event tracer
+(ET_EVENT_TRACER_ENABLED: -DEXECUTORCH_BUILD_DEVTOOLS=ON -DEXECUTORCH_ENABLE_EVENT_TRACER=ON); the
+stand-in then loads the program with ``enable_etdump`` and the runtime itself writes the ETDump to F.
+``FAKE_ET_EVENT_TRACER=off`` makes it a build without it: the flag is unknown to gflags.
+
 ``FAKE_HANG_AFTER=N`` makes it hang (sleep FAKE_HANG_S, default 60) after N executions, like a runner
 stuck in a driver; ``FAKE_HANG_AFTER=load`` hangs before loading the model.
 """
@@ -35,6 +40,8 @@ _FLAGS = {
     "legacy_log": "false",
 }
 _BOOL_FLAGS = {"legacy_log"}
+if os.environ.get("FAKE_ET_EVENT_TRACER", "on") != "off":
+    _FLAGS["etdump_path"] = ""
 
 
 _LOGGING = os.environ.get("FAKE_ET_LOGGING", "on") != "off"
@@ -85,13 +92,17 @@ def main(argv: list[str]) -> int:
     flags = parse_flags(argv)
     hang_if("load")
     import torch  # loads libtorch, which the ExecuTorch pybindings link against
-    from executorch.extension.pybindings import _C  # the runtime alone (executorch.runtime imports exir first: 4 s)
+    from executorch.extension.pybindings import (
+        _C,  # the runtime alone (executorch.runtime imports exir first: 4 s)
+    )
 
     threads = int(flags["cpu_threads"])
     et_log("I", 322, f"Resetting threadpool with num threads = {threads if threads > 0 else os.cpu_count()}")
     if threads > 0:
         torch.set_num_threads(threads)
     before = time.perf_counter()
+    if flags.get("etdump_path"):
+        return run_with_etdump(flags, before)
     try:
         program = _C._load_program(flags["model_path"], program_verification=_C.Verification.InternalConsistency)
     except Exception:  # the real runner reports any load failure this way
@@ -124,6 +135,30 @@ def main(argv: list[str]) -> int:
         for i, out in enumerate(outputs):
             values = ", ".join(f"{v:f}" for v in out.flatten()[:8].tolist())
             print(f"OutputX {i}: tensor(sizes=[{', '.join(map(str, out.shape))}], [{values}, ...])")
+    return 0
+
+
+def run_with_etdump(flags: dict[str, str], before: float) -> int:
+    """The event-tracer build: the runtime records every execution and writes the ETDump at the end."""
+    import torch
+    from executorch.extension.pybindings import _C
+
+    module = _C._load_for_executorch(flags["model_path"], enable_etdump=True)
+    et_log("I", 620, f"Model loaded in {(time.perf_counter() - before) * 1000:f} ms.")
+    meta = module.method_meta("forward")
+    infos = [meta.input_tensor_meta(i) for i in range(meta.num_inputs())]
+    inputs = [torch.ones(tuple(info.sizes()), dtype=getattr(torch, SCALAR_TYPES[str(int(info.dtype()))]))
+              for info in infos]
+    executions = int(flags["num_executions"])
+    total_ms = 0.0
+    for i in range(executions):
+        start = time.perf_counter()
+        module.forward(inputs)
+        elapsed = (time.perf_counter() - start) * 1000
+        total_ms += elapsed
+        et_log("I", 790, f"Iteration {i + 1} of {executions}: {elapsed:f} ms")
+    et_log("I", 800, f"Model executed successfully {executions} time(s) in {total_ms:f} ms.")
+    module.write_etdump_result_to_file(flags["etdump_path"])
     return 0
 
 

@@ -7,6 +7,8 @@ lines and appends the real per-run CSV lines (``model_name,seconds,peak_working_
 run_index``) to the result file, as onnxruntime/test/perftest/performance_runner.cc does.
 Like ort_test_session.cc's PopulateGeneratedInputTestData, -I makes a tensor of its own element
 type for every input, and a free (symbolic) dim is 1 unless -f overrides it by its dim_param name.
+``-p <name>`` turns the session's profiler on with that file prefix (test/perftest/ort_test_session.cc:
+SessionOptions EnableProfiling), so onnxruntime itself writes ``<name>_<date>_<time>.json``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ ELEMENT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tens
 
 def main(argv: list[str]) -> int:
     try:
-        opts, args = getopt.getopt(argv, "m:r:x:y:e:t:IsvS:o:f:")
+        opts, args = getopt.getopt(argv, "m:r:x:y:e:t:IsvS:o:f:p:")
     except getopt.GetoptError as exc:
         print(f"{exc}\nSee 'onnxruntime_perf_test --help'.", file=sys.stderr)
         return 255
@@ -36,6 +38,9 @@ def main(argv: list[str]) -> int:
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = int(options.get("-x", "0"))
+    if "-p" in options:
+        so.enable_profiling = True
+        so.profile_file_prefix = options["-p"]
     free = dict(value.split(":", 1) for flag, value in opts if flag == "-f")
     for name, size in free.items():
         so.add_free_dimension_override_by_name(name, int(size))
@@ -55,6 +60,8 @@ def main(argv: list[str]) -> int:
         session.run(None, feeds)
         costs.append(time.perf_counter() - start)
     wall = time.perf_counter() - begin
+    if "-p" in options:
+        session.end_profiling()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(f"Session creation time cost: {creation_s:g} s")
     print(f"First inference time cost: {first_ms} ms")

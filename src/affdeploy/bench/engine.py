@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from affdeploy.bench.host import host_device_info
 from affdeploy.bench.memory import PeakRssMeter
 from affdeploy.bench.records import Subject, Timing, build_record
@@ -185,6 +187,13 @@ def _open(config: Config, request: BenchRequest) -> Session:
     return open_artifact(config.artifact, config.export, config.threads)
 
 
+def bench_input(model: str, image_size: int) -> np.ndarray | tuple[np.ndarray, ...]:
+    """What every timed inference is fed: a user model's first parity input, else a seeded image."""
+    if is_user_model(model):
+        return resolve_model(model).parity_inputs()[0]
+    return example_input(image_size).numpy()
+
+
 def _timed(call: Callable[[], object]) -> int:
     start = time.perf_counter_ns()
     call()
@@ -203,9 +212,7 @@ def _prepare(config: Config, request: BenchRequest, report: Callable[[str], None
     start = time.perf_counter_ns()
     session = _open(config, request)
     config.load_ms = (time.perf_counter_ns() - start) / 1e6
-    user = is_user_model(config.model)
-    feed = session.prepare(resolve_model(config.model).parity_inputs()[0] if user else
-                           example_input(request.image_size).numpy())
+    feed = session.prepare(bench_input(config.model, request.image_size))
     config.call = lambda: session.infer(feed)
     session.activate()
     config.first_ms = config.estimate_ms = _timed(config.call) / 1e6

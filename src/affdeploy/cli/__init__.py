@@ -69,6 +69,7 @@ from affdeploy.cli import eval_cmd as _eval_cmd  # noqa: E402, F401
 from affdeploy.cli import run_cmd as _run_cmd  # noqa: E402, F401
 from affdeploy.cli import inspect_cmd as _inspect_cmd  # noqa: E402, F401
 from affdeploy.cli import bench as _bench  # noqa: E402, F401
+from affdeploy.cli import profile_cmd as _profile_cmd  # noqa: E402, F401
 from affdeploy.cli import report as _report  # noqa: E402, F401
 from affdeploy.cli import devices as _devices  # noqa: E402, F401
 from affdeploy.cli import android_assets as _android_assets  # noqa: E402, F401

@@ -21,6 +21,7 @@ from affdeploy.etruntime import native, open_forward
 from affdeploy.export.artifactio import BY_POSITION, ArtifactIO, Dim, TensorIO
 from affdeploy.export.base import ExportTarget, Lowered, NotRunnable, Session
 from affdeploy.export.opreport import Delegation, OpReport
+from affdeploy.export.parity import Checkset, ParityResult
 from affdeploy.export.pteformat import PlanValue, read_plan
 from affdeploy.export.registry import register_target
 from affdeploy.fft.lower import source_line
@@ -39,6 +40,14 @@ SCALAR_TYPES = {"FLOAT": "float32", "HALF": "float16", "DOUBLE": "float64", "BFL
 
 POSITIONAL = ("a .pte holds no tensor names: inputs and outputs are positional, in this order; a dynamic tensor's "
               "sizes are the largest the program plans memory for")
+
+ETRECORD_SUFFIX = ".etrecord"
+
+
+def etrecord_path(pte: Path) -> Path:
+    """Where the ETRecord of a .pte lives: beside it, same stem (a companion in the manifest)."""
+    return pte.with_name(pte.name.removesuffix(".pte") + ETRECORD_SUFFIX)
+
 
 STRUCTURAL_OPS = frozenset({"getitem", "executorch_call_delegate"})
 """Graph plumbing that the delegation report lists but that is no computation left outside."""
@@ -162,7 +171,8 @@ class ExecuTorchTarget(ExportTarget):
         if request.backend == Backend.XNNPACK and request.precision != Precision.FP32:
             ep = _reduced(ep, request)
         edge = to_edge_transform_and_lower(ep, partitioner=_partitioners(request.backend, request.precision),
-                                           compile_config=EdgeCompileConfig(_check_ir_validity=True))
+                                           compile_config=EdgeCompileConfig(_check_ir_validity=True),
+                                           generate_etrecord=True)
         refuse_cpu_conv3d(edge)
         report = _delegation_report(edge, request.backend)
         if request.require_full_delegation and report.non_delegated_ops:
@@ -172,8 +182,17 @@ class ExecuTorchTarget(ExportTarget):
                 f"{report.non_delegated_ops} ops stay outside the {request.backend} delegate: {shown}",
                 hint="drop --require-full-delegation to export anyway",
             )
-        dest.write_bytes(edge.to_executorch().buffer)
-        return Lowered(dest, report)
+        program = edge.to_executorch()
+        dest.write_bytes(program.buffer)
+        etrecord = etrecord_path(dest)
+        program.get_etrecord().save(str(etrecord))
+        return Lowered(dest, report, [etrecord])
+
+    def validate(self, path: Path, request: ExportRequest, check: Checkset) -> ParityResult:
+        """The ETRecord beside a .pte is debug data (graphs and debug handles), not a program to run."""
+        if path.suffix == ETRECORD_SUFFIX:
+            return ParityResult.not_verified("an ETRecord: the graphs and debug handles 'affdeploy profile' reads")
+        return super().validate(path, request, check)
 
     def preload(self) -> None:
         native()

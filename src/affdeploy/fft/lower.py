@@ -24,6 +24,7 @@ from typing import Any, cast
 
 import numpy as np
 import torch
+import torch.fx.traceback as fx_traceback
 from torch import nn
 from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
@@ -47,6 +48,8 @@ from affdeploy.graph import complex_value_count, fft_op_count, is_fft_op, op_nam
 
 log = logging.getLogger(__name__)
 
+FFT_SCOPE = "affdeploy.fft"
+"""The module type recorded for an FFT's own nodes (its scope's path ends in the FFT op's name)."""
 _STATIC_KINDS = (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR)
 _PASS_THROUGH = ("clone", "alias", "detach", "contiguous", "lift_fresh_copy")
 
@@ -278,6 +281,19 @@ class _LoweredModule(nn.Module):
         return _get_path(self, where[0])
 
     def _evaluate(self, node: Node, env: dict[Node, Any]) -> Any:
+        """One node's value; the nodes its re-export traces inherit its module path (``affdeploy profile``'s map),
+        an FFT's own nodes under a scope named after it (``<module>.fft_rfft2``), so its cost shows as such."""
+        with fx_traceback.set_current_meta(node):
+            name = op_name(node.target)
+            current = fx_traceback.get_current_meta()
+            if is_fft_op(name) and current:
+                stack = dict(current.get("nn_module_stack") or {})
+                parent = next(reversed(stack.values()))[0] if stack else ""
+                stack[f"{FFT_SCOPE}{node.name}"] = (f"{parent}.{name}" if parent else name, FFT_SCOPE)
+                current["nn_module_stack"] = stack
+            return self._evaluate_node(node, env)
+
+    def _evaluate_node(self, node: Node, env: dict[Node, Any]) -> Any:
         folded = self._folded.get(node.name)
         if self._frozen and folded:
             return Pair(getattr(self, folded[0]), getattr(self, folded[1]), constant=folded)
@@ -420,7 +436,8 @@ def _dynamic_shapes(ep: ExportedProgram) -> dict[str, tuple[dict[int, Any], ...]
 def _reexport(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], dynamic: Any) -> ExportedProgram:
     """Export the lowered module, keeping dynamic dims dynamic (an error if they would specialise)."""
     try:
-        return torch.export.export(module, args, kwargs, dynamic_shapes=dynamic, strict=False).run_decompositions({})
+        with fx_traceback.preserve_node_meta():  # nn_module_stack and torch_fn of the original nodes carry over
+            return torch.export.export(module, args, kwargs, dynamic_shapes=dynamic, strict=False).run_decompositions({})
     except UnsupportedOpError:
         raise
     except Exception as exc:  # a guard on a dynamic dim: torch reports it as a constraint violation

@@ -36,14 +36,15 @@ def node_macs(node: Node) -> int:
     """Multiply-accumulates of one contraction node (output elements x reduction length); 0 otherwise."""
     if node.op != "call_function" or not isinstance(node.meta.get("val"), torch.Tensor):
         return 0
-    if node.target in _CONVS:
+    target = getattr(node.target, "_op", node.target)  # an edge-dialect op (ETRecord's graph) wraps its ATen op
+    if target in _CONVS:
         weight = _tensor(node.args[1])
         return _numel(node) * math.prod(int(d) for d in weight.shape[1:])  # (Cin / groups) x kernel
-    if node.target in _LINEARS:
-        weight = _tensor(node.args[2 if node.target == aten.addmm.default else 1])
-        reduced = weight.shape[0] if node.target == aten.addmm.default else weight.shape[-1]
+    if target in _LINEARS:
+        weight = _tensor(node.args[2 if target == aten.addmm.default else 1])
+        reduced = weight.shape[0] if target == aten.addmm.default else weight.shape[-1]
         return _numel(node) * int(reduced)
-    if node.target in _MATMULS:
+    if target in _MATMULS:
         return _numel(node) * int(_tensor(node.args[0]).shape[-1])
     return 0
 

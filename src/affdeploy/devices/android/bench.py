@@ -121,7 +121,7 @@ def model_inputs(model: str) -> tuple[tuple[ModelInput, ...], str]:
     return inputs, source.sha256 or ""
 
 
-def _jobs(request: BenchRequest, warmup: int, iters: int) -> Iterator[Job]:
+def jobs(request: BenchRequest, warmup: int, iters: int) -> Iterator[Job]:
     """What to measure: the given --artifact files, else each model x target exported (or found exported)."""
     for path in map(Path, request.artifacts):
         tgt = target_for_path(path, DeviceKind.ANDROID)
@@ -172,7 +172,7 @@ def run_bench(
     total = (len(request.artifacts) or len(request.models) * len(request.targets)) * len(request.threads)
     records: list[BenchRecord] = []
     try:
-        for job in _jobs(request, warmup, iters):
+        for job in jobs(request, warmup, iters):
             label = f"{job.export.model} {job.target} {job.threads}t on {device.id}"
             progress(label, len(records) / total)
             bench.session.report = _job_progress(progress, label, len(records), total)

@@ -215,14 +215,16 @@ register(NativeRunner(
 
 
 def ort_perf_test_command(binary: str, model: str, result_file: str, *, runs: int, threads: int, provider: str,
-                          free_dims: Mapping[str, int] | None = None) -> str:
+                          free_dims: Mapping[str, int] | None = None, profile: str | None = None) -> str:
     """One onnxruntime_perf_test run in 'times' mode with generated inputs (-I) for every input.
 
-    -I treats each free (symbolic) dim as 1 unless ``-f name:value`` overrides it by its dim_param name.
+    -I treats each free (symbolic) dim as 1 unless ``-f name:value`` overrides it by its dim_param name;
+    ``profile`` (-p) turns ONNX Runtime's profiler on, writing ``<profile>_<date>_<time>.json``.
     """
     overrides = [arg for dim, size in (free_dims or {}).items() for arg in ("-f", f"{dim}:{size}")]
-    return shlex.join([binary, "-m", "times", "-r", str(runs), "-x", str(threads), "-e", provider, *overrides, "-I",
-                       model, result_file])
+    profiling = ["-p", profile] if profile else []
+    return shlex.join([binary, "-m", "times", "-r", str(runs), "-x", str(threads), "-e", provider, *overrides,
+                       *profiling, "-I", model, result_file])
 
 
 def onnx_free_dims(job: Job) -> tuple[dict[str, int], list[str]]:
