@@ -1,4 +1,4 @@
-"""`affdeploy devices` reads `adb devices -l` strictly (issue 23): garbage is one clear line, never a list of phones."""
+"""`affdeploy devices` reads `adb devices -l` strictly: garbage is one clear line, never a list of phones."""
 
 from __future__ import annotations
 

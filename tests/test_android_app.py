@@ -1,4 +1,4 @@
-"""The Android app's plain-Java core and `affdeploy android-assets` (issue 6, item 3a).
+"""The Android app's plain-Java core and `affdeploy android-assets`.
 
 The Android build itself needs Google's Maven repository, which CI cannot reach; what runs here is
 everything that does not: the benchcore module compiled with javac and its JUnit suite, the Java

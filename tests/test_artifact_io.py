@@ -1,4 +1,4 @@
-"""Issue 23: what app developers read from the manifest, and whose artifact a file name is.
+"""What app developers read from the manifest, and whose artifact a file name is.
 
 One two-input, two-output user model (tests/named_models.py, a dynamic dim named ``batch``) is exported
 once to every target. Each entry's ``io`` is what the written file declares, read back from it; an

@@ -1,4 +1,4 @@
-"""The bad-input suite (issue 12): a hostile user against every command.
+"""The bad-input suite: a hostile user against every command.
 
 Each case asserts the exit code, that stderr is one clear 'error:' line naming the problem (no
 traceback, no native log line), and that the output folder holds exactly what it held before. All

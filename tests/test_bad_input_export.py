@@ -1,4 +1,4 @@
-"""Bad-input suite, part 3 (issue 23): what goes wrong mid-export: a disk that fills up, float64 and constant-output
+"""Bad-input suite, part 3: what goes wrong mid-export: a disk that fills up, float64 and constant-output
 user models, int8 that misses its floor.
 
 A full disk is real: a tmpfs mounted with a few inodes or pages (root only; skipped elsewhere). The exports

@@ -1,4 +1,4 @@
-"""The host benchmark engine and `affdeploy bench` (issue 5), with real runtimes on small inputs."""
+"""The host benchmark engine and `affdeploy bench`, with real runtimes on small inputs."""
 
 from __future__ import annotations
 

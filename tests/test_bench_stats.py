@@ -1,4 +1,4 @@
-"""Benchmark statistics (issue 5): the exact definition the Android and iOS apps re-implement."""
+"""Benchmark statistics: the exact definition the Android and iOS apps re-implement."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`affdeploy info` and the CLI's error contract (issue 2), run in-process."""
+"""`affdeploy info` and the CLI's error contract, run in-process."""
 
 from __future__ import annotations
 

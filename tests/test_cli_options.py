@@ -1,4 +1,4 @@
-"""Options every command shares are parsed one way (issue 23 §2): floats through ``finite``, target lists
+"""Options every command shares are parsed one way: floats through ``finite``, target lists
 through ``target_list``/``split_names``. Read from the real click commands typer builds."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Exporters (issue 4): real torch.onnx / coremltools / ExecuTorch exports of AFFNet-ET (one AFF block per stage) at 64x64,
+"""Exporters: real torch.onnx / coremltools / ExecuTorch exports of AFFNet-ET (one AFF block per stage) at 64x64,
 checked with the real runtimes, plus `affdeploy inspect` and `affdeploy verify` on the results.
 
 One `--target all` export through the CLI is shared by the tests of this module (the ExecuTorch

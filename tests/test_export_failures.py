@@ -1,4 +1,4 @@
-"""Failure paths of `affdeploy export` (issue 4): each fails with one line, and nothing partial is
+"""Failure paths of `affdeploy export`: each fails with one line, and nothing partial is
 left on disk (no artifact, no temporary, manifest unchanged). Real exporters and runtimes throughout;
 the ones that must run a whole export use ONNX on a one-FFT factory model to stay cheap.
 """

@@ -1,4 +1,4 @@
-"""Long sequences and large images through the CLI (issue 22): Hyena's FFT convolution at L=8192, FNet at 2048
+"""Long sequences and large images through the CLI: Hyena's FFT convolution at L=8192, FNet at 2048
 tokens, LaMa's FFC at 512 px and Whisper's log-mel of 30 s at 16 kHz (tests/fft_zoo.py LONG).
 
 The four models go side by side as one factory (``fft_zoo:long_models``) through ONE ``affdeploy export --target

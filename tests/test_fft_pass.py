@@ -244,7 +244,7 @@ def test_complex_model_output_is_reported() -> None:
         lower_fft(_export(ComplexOutput(), torch.randn(4)))
 
 
-# ---------------------------------------------------------------- factored, Bluestein and their layouts (issue 22)
+# ---------------------------------------------------------------- factored, Bluestein and their layouts
 
 FACTORED = frozenset({planning.FACTORED})
 BLUESTEIN = frozenset({planning.BLUESTEIN})

@@ -1,4 +1,4 @@
-"""The sweep of a dead run's temporaries spares a live writer's, even one whose PID looks dead here (issue 23).
+"""The sweep of a dead run's temporaries spares a live writer's, even one whose PID looks dead here.
 
 Two runs in different PID namespaces (containers sharing a folder) see each other's PIDs as dead: the
 writer below reports a PID that is dead in this namespace, so only its lock can keep its temporary alive.

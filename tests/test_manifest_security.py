@@ -1,4 +1,4 @@
-"""Issue 23, section 1: a data file never runs code or reaches outside its folder.
+"""A data file never runs code or reaches outside its folder.
 
 A manifest.json is data from wherever its folder came from: the user code it names is not imported
 unless the user names it too (or passes --trust-manifest), every path in it must stay in its folder,

@@ -1,4 +1,4 @@
-"""AFFNet architecture and checkpoint loading (issue 2)."""
+"""AFFNet architecture and checkpoint loading."""
 
 from __future__ import annotations
 

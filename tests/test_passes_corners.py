@@ -1,4 +1,4 @@
-"""Issue 25's corners, each through the real lowering: torch.export -> (FFT pass) -> delegate-friendly rewrites
+"""Corners of published FFT models, each through the real lowering: torch.export -> (FFT pass) -> delegate-friendly rewrites
 -> ExecuTorch XNNPACK, judged on parity with eager PyTorch, one delegate call and no CPU kernel outside it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Results schema round trip, `affdeploy report` and `affdeploy compare` (issue 5)."""
+"""Results schema round trip, `affdeploy report` and `affdeploy compare`."""
 
 from __future__ import annotations
 
@@ -221,7 +221,7 @@ def test_compare_with_a_null_p50_names_the_field(tmp_path: Path, capsys: pytest.
     assert "null.json: record 0 (affnet-et torch eager): field 'stats.p50' is null, expected a number" in err
 
 
-# --- issue 23: results are checked before anything is judged ---------------------------------------------------
+# --- results are checked before anything is judged ---------------------------------------------------
 
 
 def _bad_stats(stats: dict[str, object]) -> Callable[[dict], None]:
