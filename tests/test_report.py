@@ -20,6 +20,7 @@ from affdeploy.bench.host import host_device_info
 from affdeploy.bench.output import to_csv, write_results
 from affdeploy.bench.schema import SCHEMA_ID, BenchRecord, dump_results, load_results
 from affdeploy.bench.stats import compute_stats
+from affdeploy.bench.v3 import V3_FIELDS
 from affdeploy.cli import main
 from affdeploy.errors import AffdeployError
 from affdeploy.versions import tool_versions
@@ -143,6 +144,36 @@ def test_report_writes_valid_pngs_and_a_markdown_table(tmp_path: Path, capsys: p
     assert any("| executorch | xnnpack | dft |" in row and row.endswith(f"| {speedup:.2f}x |") for row in rows)
     assert "AMD" in markdown or host_device_info().cpu in markdown
     assert not list((tmp_path / "out").glob(".affdeploy-tmp-*"))
+
+
+def test_report_in_the_v3_format_has_every_field_of_the_benchmark_database(tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """``--format v3``: one row per measured metric per configuration, with the v3 uploaders' parts and fields."""
+    records = runs()
+    records[0].load_ms = None  # a metric the run did not measure has no row
+    results = write_results(records, tmp_path / "r.json")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", str(results), "--out", str(tmp_path / "out"), "--format", "v3", "--json"])
+    assert exit_info.value.code == 0
+    (path,) = [Path(p) for p in json.loads(capsys.readouterr().out)["files"]]
+    assert path.name == "report.v3.json" and sorted(p.name for p in path.parent.iterdir()) == ["report.v3.json"]
+    rows = json.loads(path.read_text())
+    assert len(rows) == 7 * len(records) - 1
+    for row in rows:
+        assert row["schema_version"] == "v3" and isinstance(row["timestamp"], int) and row["timestamp"] > 0
+        for part in ("benchmark", "model", "metric"):
+            assert set(V3_FIELDS[part]) <= set(row[part]), part
+        (runner,) = row["runners"]
+        assert set(V3_FIELDS["runner"]) <= set(runner)
+        assert isinstance(runner["cpu_count"], int) and isinstance(runner["avail_mem_in_gb"], float)
+        values = row["metric"]["benchmark_values"]
+        assert isinstance(values, list) and len(values) == 1 and isinstance(values[0], float)
+        assert row["benchmark"]["mode"] == "inference" and row["benchmark"]["dtype"] == "fp32"
+    medians = {r["model"]["backend"] + "/" + r["benchmark"]["extra_info"]["fft"]: r["metric"] for r in rows
+               if r["metric"]["name"] == "median_inference_latency(ms)"}
+    assert medians["executorch-xnnpack/dft"]["benchmark_values"] == [records[3].stats.p50]
+    assert medians["executorch-xnnpack/dft"]["extra_info"]["samples_ms"] == records[3].samples_ms
+    assert not any(r["metric"]["name"] == "model_load_time(ms)" and r["model"]["backend"] == "torch-eager" for r in rows)
 
 
 def _compare(tmp_path: Path, base: list[BenchRecord], new: list[BenchRecord], *extra: str) -> int:

@@ -10,6 +10,7 @@ from rich.table import Table
 from affdeploy.bench.output import print_table
 from affdeploy.bench.report import NOISE_FLOOR, TOO_NOISY, compare_records, render_report
 from affdeploy.bench.schema import KEY_FIELDS, BenchRecord, load_results
+from affdeploy.bench.v3 import write_v3
 from affdeploy.cli._common import JSON_OPTION_HELP, app, console, finite, print_json
 from affdeploy.errors import UsageError
 
@@ -24,17 +25,25 @@ def report(
                                          help="Results files written by 'affdeploy bench --json' (host, Android or iOS)."),
     out: Path = typer.Option(Path("reports"), "--out", "-o", help="Folder for the PNG plots and the markdown table."),
     stem: str = typer.Option("report", "--name",
-                             help="File name stem: NAME.md, NAME_latency.png, NAME_fft.png, NAME_speedup.png."),
+                             help="File name stem: NAME.md, NAME_latency.png, NAME_fft.png, NAME_speedup.png "
+                                  "(--format v3: NAME.v3.json)."),
+    fmt: str = typer.Option("markdown", "--format",
+                            help="markdown: the table and PNG plots; v3: the PyTorch benchmark database's v3 JSON "
+                                 "(one row per metric per configuration), for the dashboards ExecuTorch uses."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Render comparison plots and a markdown table from one or more results files.
 
     Plots: latency per configuration (p50 with p10-p90 whiskers), native FFT vs DFT lowering (when both were measured), and the speedup of every configuration over eager PyTorch with the native FFT (when that baseline was measured on the same device). All files are written atomically.
+
+    --format v3 writes the same records as the PyTorch benchmark database's v3 rows instead (NAME.v3.json: benchmark, model, metric with benchmark_values, runners; one row per metric per configuration).
     """  # noqa: E501  (typer keeps a paragraph's line breaks in --help: one line per paragraph)
     if not stem or stem in (".", "..") or Path(stem).name != stem:
         raise UsageError(f"--name takes a plain file name stem such as 'report', got '{stem}'")
+    if fmt not in ("markdown", "v3"):
+        raise UsageError(f"--format takes markdown or v3, got '{fmt}'")
     records = _load_all(results)
-    written = render_report(records, out, stem)
+    written = render_report(records, out, stem) if fmt == "markdown" else [write_v3(records, out, stem)]
     if as_json:
         print_json({"records": len(records), "files": [str(p) for p in written]})
         return
