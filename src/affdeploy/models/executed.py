@@ -36,7 +36,9 @@ def node_macs(node: Node) -> int:
     """Multiply-accumulates of one contraction node (output elements x reduction length); 0 otherwise."""
     if node.op != "call_function" or not isinstance(node.meta.get("val"), torch.Tensor):
         return 0
-    target = getattr(node.target, "_op", node.target)  # an edge-dialect op (ETRecord's graph) wraps its ATen op
+    target = node.target
+    if not isinstance(target, torch._ops.OpOverload):  # an edge-dialect op (ETRecord's graph) wraps its ATen op
+        target = getattr(target, "_op", target)
     if target in _CONVS:
         weight = _tensor(node.args[1])
         return _numel(node) * math.prod(int(d) for d in weight.shape[1:])  # (Cin / groups) x kernel
