@@ -63,8 +63,8 @@ def executorch_pool_size() -> int | None:
     """Threads of ExecuTorch's process-wide XNNPACK pool, if its runtime is loaded."""
     import sys
 
-    portable_lib = sys.modules.get("executorch.extension.pybindings.portable_lib")
-    return None if portable_lib is None else int(portable_lib._threadpool_get_thread_count())
+    runtime = sys.modules.get("executorch.extension.pybindings._C")  # affdeploy.etruntime loads it directly
+    return None if runtime is None else int(runtime._threadpool_get_thread_count())
 
 
 def thread_setting() -> ThreadSetting:
