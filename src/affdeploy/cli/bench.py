@@ -85,6 +85,13 @@ def artifact_model_and_size(artifacts: list[Path], models: list[str], image_size
     return models, image_size
 
 
+def runner_paths(executor_runner: Path | None, ort_perf_test: Path | None,
+                 tflite_benchmark: Path | None) -> dict[str, Path]:
+    """The phone runners given on the command line, by the target each one runs (bench and profile take the same)."""
+    given = ((Target.EXECUTORCH, executor_runner), (Target.ONNX, ort_perf_test), (Target.TFLITE, tflite_benchmark))
+    return {target: path for target, path in given if path is not None}
+
+
 def _exclusive(count: int | None, seconds: float | None, names: str) -> None:
     if count is not None and seconds is not None:
         raise UsageError(f"give either {names}, not both")
@@ -192,8 +199,7 @@ def bench(
         def report(message: str, fraction: float | None = None) -> None:
             bar.update(task, description=message, completed=fraction)  # None leaves it as it is
 
-        runners: dict[str, Path] = {t: p for t, p in ((Target.EXECUTORCH, executor_runner), (Target.ONNX, ort_perf_test),
-                                               (Target.TFLITE, tflite_benchmark)) if p is not None}
+        runners = runner_paths(executor_runner, ort_perf_test, tflite_benchmark)
         records = resolve_device(device, runners=runners).run(request, report)
     if json_out == "-":
         sys.stdout.write(to_json(records))

@@ -27,7 +27,7 @@ from affdeploy.cli._common import (
     print_json,
     progress,
 )
-from affdeploy.cli.bench import artifact_model_and_size
+from affdeploy.cli.bench import artifact_model_and_size, runner_paths
 from affdeploy.errors import UsageError
 from affdeploy.fsutil import check_writable_file
 from affdeploy.limits import check_threads
@@ -104,8 +104,7 @@ def profile(
     for option, path in (("--json", Path(json_out) if json_out not in (None, "-") else None), ("--png", png)):
         if path is not None:
             check_writable_file(path, option)
-    runners: dict[str, Path] = {t: p for t, p in ((Target.EXECUTORCH, executor_runner), (Target.ONNX, ort_perf_test),
-                                 (Target.TFLITE, tflite_benchmark)) if p is not None}
+    runners = runner_paths(executor_runner, ort_perf_test, tflite_benchmark)
     with progress() as bar:
         task = bar.add_task("profiling", total=None)
 
